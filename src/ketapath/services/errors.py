@@ -1,0 +1,46 @@
+"""Errors a service raises. Interfaces map them to HTTP status codes or exit codes."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base of every service error; ``field`` names the input at fault when there is one."""
+
+    status_code = 400
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInput(ServiceError):
+    status_code = 422
+
+
+class NotFound(ServiceError):
+    status_code = 404
+
+
+class Conflict(ServiceError):
+    """The record changed under the user (e.g. someone amended it first)."""
+
+    status_code = 409
+
+
+class PermissionDenied(ServiceError):
+    status_code = 403
+
+
+class AuthenticationFailed(ServiceError):
+    status_code = 401
+
+
+class AccountLocked(AuthenticationFailed):
+    status_code = 423
+
+
+class OrderRefused(ServiceError):
+    """A course cannot be signed: a hard limit, a missing override reason, a wrong role."""
+
+    status_code = 422

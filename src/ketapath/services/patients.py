@@ -1,0 +1,333 @@
+"""Patient record: create, amend (never overwrite), read, search, history.
+
+The validated patient document is stored whole (JSON) in ``patient_versions``, with its
+diagnoses and medicines also normalised into rows for queries. An amendment is a new version
+that names the version it amends, who made it, when, and why.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from ketapath.services import audit
+from ketapath.services.errors import Conflict, InvalidInput, NotFound
+from ketapath.services.permissions import Actor
+from ketapath.services.unit import action
+from ketapath.services.validation import validate
+from ketapath.store.db import Database
+from ketapath.store.models import (
+    Diagnosis,
+    Medication,
+    Patient,
+    PatientVersion,
+    User,
+    utcnow,
+)
+
+
+class MedicationEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=120)
+    dose: float | None = Field(default=None, ge=0)
+    unit: str | None = None
+    frequency: str | None = None
+    route: str | None = None
+
+
+class PatientDocument(BaseModel):
+    """The patient document as the store keeps it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1, max_length=200)
+    birth_date: date | None = None
+    age_years: float | None = Field(default=None, ge=0, le=130)
+    sex: Literal["male", "female"]
+    weight_kg: float = Field(gt=0, le=400)
+    height_cm: float | None = Field(default=None, gt=0, le=260)
+    diagnoses: list[str] = Field(default_factory=list)
+    medications: list[MedicationEntry] = Field(default_factory=list)
+
+
+def validate_document(document: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
+    """The validated document as JSON-ready data; an invalid field raises ``InvalidInput``."""
+    return validate(PatientDocument, document, prefix="patient").model_dump(
+        mode="json", exclude_none=True
+    )
+
+
+class PatientRecord(BaseModel):
+    """The current (or a past) version of a patient's record."""
+
+    id: int
+    pseudonym: str
+    version: int
+    document: dict[str, Any]
+    recorded_at: datetime
+    recorded_by: str | None
+    reason: str | None
+    amends_version: int | None = None
+
+
+class PatientSummary(BaseModel):
+    id: int
+    name: str
+    birth_date: date | None
+    sex: str
+    version: int
+    updated_at: datetime
+
+
+def _new_pseudonym() -> str:
+    return "KP-" + secrets.token_hex(5).upper()
+
+
+def _store_version(
+    session: Session,
+    actor: Actor,
+    patient: Patient,
+    document: dict[str, Any],
+    *,
+    version: int,
+    amends: PatientVersion | None,
+    reason: str | None,
+) -> PatientVersion:
+    birth = document.get("birth_date")
+    row = PatientVersion(
+        patient_id=patient.id,
+        version=version,
+        document=document,
+        full_name=document["name"],
+        birth_date=date.fromisoformat(birth) if birth else None,
+        sex=document["sex"],
+        recorded_at=utcnow(),
+        recorded_by_id=actor.user_id,
+        amends_id=amends.id if amends else None,
+        reason=reason,
+    )
+    session.add(row)
+    session.flush()
+    for position, code in enumerate(document.get("diagnoses", [])):
+        session.add(Diagnosis(patient_version_id=row.id, position=position, code=str(code)))
+    for position, medicine in enumerate(document.get("medications", [])):
+        session.add(
+            Medication(
+                patient_version_id=row.id,
+                position=position,
+                name=medicine["name"],
+                dose=medicine.get("dose"),
+                unit=medicine.get("unit"),
+                frequency=medicine.get("frequency"),
+                route=medicine.get("route"),
+            )
+        )
+    return row
+
+
+def _record(session: Session, patient: Patient, row: PatientVersion) -> PatientRecord:
+    recorded_by = (
+        session.scalar(select(User.username).where(User.id == row.recorded_by_id))
+        if row.recorded_by_id is not None
+        else None
+    )
+    amends_version = (
+        session.scalar(select(PatientVersion.version).where(PatientVersion.id == row.amends_id))
+        if row.amends_id is not None
+        else None
+    )
+    return PatientRecord(
+        id=patient.id,
+        pseudonym=patient.pseudonym,
+        version=row.version,
+        document=row.document,
+        recorded_at=row.recorded_at,
+        recorded_by=recorded_by,
+        reason=row.reason,
+        amends_version=amends_version,
+    )
+
+
+def latest_version(session: Session, patient_id: int) -> PatientVersion:
+    row = session.scalar(
+        select(PatientVersion)
+        .where(PatientVersion.patient_id == patient_id)
+        .order_by(PatientVersion.version.desc())
+        .limit(1)
+    )
+    if row is None:
+        raise NotFound(f"patient_id: no patient {patient_id}.", field="patient_id")
+    return row
+
+
+def load_patient(session: Session, patient_id: int) -> tuple[Patient, PatientVersion]:
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        raise NotFound(f"patient_id: no patient {patient_id}.", field="patient_id")
+    return patient, latest_version(session, patient_id)
+
+
+def create_patient(
+    db: Database, actor: Actor, document: Mapping[str, Any] | BaseModel
+) -> PatientRecord:
+    """Register a new patient (version 1 of the record)."""
+    data = validate_document(document)
+    with action(db, actor, "patient.create", entity="patient") as session:
+        patient = Patient(
+            pseudonym=_new_pseudonym(), created_at=utcnow(), created_by_id=actor.user_id
+        )
+        session.add(patient)
+        session.flush()
+        row = _store_version(session, actor, patient, data, version=1, amends=None, reason=None)
+        audit.record(
+            session,
+            actor,
+            "patient.create",
+            entity="patient",
+            entity_id=patient.id,
+            patient_id=patient.id,
+            detail={"version": 1},
+        )
+        return _record(session, patient, row)
+
+
+def amend_patient(
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    document: Mapping[str, Any] | BaseModel,
+    *,
+    reason: str,
+    expected_version: int | None = None,
+) -> PatientRecord:
+    """Record a new version of the patient's record; the old one stays in the history.
+
+    ``expected_version`` is the version the user was looking at: if someone else amended the
+    record since, the amendment is refused (``Conflict``) instead of silently replacing theirs.
+    """
+    if not reason or not reason.strip():
+        raise InvalidInput("reason: say why the record is amended.", field="reason")
+    data = validate_document(document)
+    with action(db, actor, "patient.amend", entity="patient", entity_id=patient_id) as session:
+        patient, current = load_patient(session, patient_id)
+        if expected_version is not None and expected_version != current.version:
+            raise Conflict(
+                f"expected_version: the record is at version {current.version}, not "
+                f"{expected_version}; someone amended it meanwhile. Reload and try again.",
+                field="expected_version",
+            )
+        row = _store_version(
+            session,
+            actor,
+            patient,
+            data,
+            version=current.version + 1,
+            amends=current,
+            reason=reason.strip(),
+        )
+        audit.record(
+            session,
+            actor,
+            "patient.amend",
+            entity="patient",
+            entity_id=patient.id,
+            patient_id=patient.id,
+            detail={"version": row.version, "reason": reason.strip()},
+        )
+        return _record(session, patient, row)
+
+
+def get_patient(db: Database, actor: Actor, patient_id: int) -> PatientRecord:
+    """The current version of the record (the read is audited)."""
+    with action(db, actor, "patient.read", entity="patient", entity_id=patient_id) as session:
+        patient, current = load_patient(session, patient_id)
+        audit.record(
+            session,
+            actor,
+            "patient.read",
+            entity="patient",
+            entity_id=patient.id,
+            patient_id=patient.id,
+            detail={"version": current.version},
+        )
+        return _record(session, patient, current)
+
+
+def patient_history(db: Database, actor: Actor, patient_id: int) -> list[PatientRecord]:
+    """Every version of the record, oldest first (the read is audited)."""
+    with action(db, actor, "patient.read", entity="patient", entity_id=patient_id) as session:
+        patient, _ = load_patient(session, patient_id)
+        rows = session.scalars(
+            select(PatientVersion)
+            .where(PatientVersion.patient_id == patient_id)
+            .order_by(PatientVersion.version)
+        ).all()
+        audit.record(
+            session,
+            actor,
+            "patient.history",
+            entity="patient",
+            entity_id=patient.id,
+            patient_id=patient.id,
+        )
+        return [_record(session, patient, row) for row in rows]
+
+
+def _latest_versions_query() -> Any:
+    latest = (
+        select(
+            PatientVersion.patient_id.label("patient_id"),
+            func.max(PatientVersion.version).label("version"),
+        )
+        .group_by(PatientVersion.patient_id)
+        .subquery()
+    )
+    return select(PatientVersion).join(
+        latest,
+        (PatientVersion.patient_id == latest.c.patient_id)
+        & (PatientVersion.version == latest.c.version),
+    )
+
+
+def search_patients(
+    db: Database, actor: Actor, query: str = "", *, limit: int = 50
+) -> list[PatientSummary]:
+    """Patients whose current name contains ``query`` (or whose id or pseudonym is it)."""
+    text = query.strip()
+    with action(db, actor, "patient.list", entity="patient") as session:
+        statement = _latest_versions_query()
+        if text:
+            conditions = [func.lower(PatientVersion.full_name).contains(text.lower())]
+            if text.isdigit():
+                conditions.append(PatientVersion.patient_id == int(text))
+            pseudonym_ids = select(Patient.id).where(Patient.pseudonym == text.upper())
+            conditions.append(PatientVersion.patient_id.in_(pseudonym_ids))
+            statement = statement.where(or_(*conditions))
+        rows = session.scalars(
+            statement.order_by(PatientVersion.full_name, PatientVersion.patient_id).limit(limit)
+        ).all()
+        audit.record(
+            session,
+            actor,
+            "patient.list",
+            entity="patient",
+            detail={"query": text, "count": len(rows)},
+        )
+        return [
+            PatientSummary(
+                id=row.patient_id,
+                name=row.full_name,
+                birth_date=row.birth_date,
+                sex=row.sex,
+                version=row.version,
+                updated_at=row.recorded_at,
+            )
+            for row in rows
+        ]

@@ -1,0 +1,69 @@
+"""Who may do what: the permission table (action -> roles) and the acting user.
+
+Physicians decide (screen, sign, override); nurses record and chart but cannot sign or
+override; pharmacists handle stock and read orders to dispense; researchers see
+de-identified data only; admins manage users and read the audit log but not patient records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PHYSICIAN = "physician"
+NURSE = "nurse"
+PHARMACIST = "pharmacist"
+RESEARCHER = "researcher"
+ADMIN = "admin"
+ROLES: tuple[str, ...] = (PHYSICIAN, NURSE, PHARMACIST, RESEARCHER, ADMIN)
+
+CLINICAL_READERS = frozenset({PHYSICIAN, NURSE, PHARMACIST})
+CLINICAL_RECORDERS = frozenset({PHYSICIAN, NURSE})
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    # patient record
+    "patient.create": CLINICAL_RECORDERS,
+    "patient.amend": CLINICAL_RECORDERS,
+    "patient.read": CLINICAL_READERS,
+    "patient.list": CLINICAL_READERS,
+    # assessments (instrument answers and scores)
+    "assessment.record": CLINICAL_RECORDERS,
+    "assessment.amend": CLINICAL_RECORDERS,
+    "assessment.read": frozenset({PHYSICIAN, NURSE}),
+    # eligibility and safety screen: the physician decides eligibility
+    "screening.run": frozenset({PHYSICIAN}),
+    "screening.read": frozenset({PHYSICIAN, NURSE}),
+    # protocol and orders
+    "plan.preview": CLINICAL_READERS,
+    "order.sign": frozenset({PHYSICIAN}),
+    "order.override": frozenset({PHYSICIAN}),
+    "order.cancel": frozenset({PHYSICIAN}),
+    "order.read": CLINICAL_READERS,
+    # controlled-substance stock (the ledger lands with its own issue)
+    "stock.manage": frozenset({PHARMACIST}),
+    # research
+    "research.read": frozenset({RESEARCHER}),
+    # administration
+    "user.manage": frozenset({ADMIN}),
+    "user.list": frozenset({ADMIN}),
+    "audit.read": frozenset({ADMIN}),
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The signed-in user on whose behalf a service acts."""
+
+    user_id: int | None
+    username: str
+    role: str
+
+    def may(self, action: str) -> bool:
+        return self.role in PERMISSIONS[action]
+
+
+# The command line run by the operator on the server (e.g. creating the first admin).
+SYSTEM = Actor(user_id=None, username="system", role=ADMIN)
+
+
+def roles_for(action: str) -> frozenset[str]:
+    return PERMISSIONS[action]

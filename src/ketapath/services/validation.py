@@ -1,0 +1,42 @@
+"""Turning pydantic validation errors into messages that name the field."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ketapath.services.errors import InvalidInput
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def field_path(location: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def describe(error: ValidationError, prefix: str = "") -> InvalidInput:
+    first = error.errors()[0]
+    path = field_path(tuple(first["loc"]))
+    if prefix:
+        path = f"{prefix}.{path}" if path else prefix
+    more = len(error.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return InvalidInput(f"{path}: {first['msg']}{suffix}", field=path or None)
+
+
+def validate(model: type[M], data: Mapping[str, Any] | BaseModel, prefix: str = "") -> M:
+    """Validate ``data`` as ``model``; an invalid field raises ``InvalidInput`` naming it."""
+    if isinstance(data, BaseModel):
+        data = data.model_dump(mode="json")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise describe(error, prefix) from error

@@ -1,0 +1,293 @@
+"""The clinic registry's tables (SQLAlchemy 2 declarative models).
+
+Clinical records are append-only: a correction is a new row that points at the row it
+amends (``amends_id``), with who, when and why. ``amends_id`` is unique, so a record's
+history is a single chain and two people cannot amend the same version at once. The
+migrations add database triggers that refuse UPDATE and DELETE on these tables, so the
+rule holds even for someone with a SQL prompt.
+
+Every timestamp is timezone-aware UTC (``UTCDateTime``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+ROLES = ("physician", "nurse", "pharmacist", "researcher", "admin")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Tables whose rows are never updated or deleted (see the module docstring).
+APPEND_ONLY_TABLES = (
+    "patient_versions",
+    "diagnoses",
+    "medications",
+    "assessments",
+    "screening_results",
+    "courses",
+    "orders",
+    "audit_log",
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is stored as UTC and always read back timezone-aware.
+
+    SQLite has no time zones, so the UTC wall time is stored there; a naive datetime is
+    refused on the way in rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware (UTC)")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONDocument}  # noqa: RUF012
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('physician', 'nurse', 'pharmacist', 'researcher', 'admin')", name="role"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    locked_until: Mapped[datetime | None]
+    # Failed sign-ins before this moment no longer count (set on success and on unlock).
+    failures_reset_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class LoginAttempt(Base):
+    """Every sign-in attempt, also for unknown user names (for lock-out and for audit)."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_username_at", "username", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    channel: Mapped[str] = mapped_column(String(10))  # "api" | "web"
+
+
+class AuthToken(Base):
+    """An API bearer token or a web session; only the SHA-256 of the secret is stored."""
+
+    __tablename__ = "auth_tokens"
+    __table_args__ = (CheckConstraint("kind IN ('api', 'session')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class Patient(Base):
+    """The identity of a patient; what is known about them is in ``PatientVersion``."""
+
+    __tablename__ = "patients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stable research pseudonym, random, never derived from identifying data.
+    pseudonym: Mapped[str] = mapped_column(String(24), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class PatientVersion(Base):
+    """One version of the patient document (demographics, diagnoses, medicines ...)."""
+
+    __tablename__ = "patient_versions"
+    __table_args__ = (
+        UniqueConstraint("patient_id", "version", name="uq_patient_versions_patient_version"),
+        CheckConstraint("version >= 1", name="version_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]]
+    # Copied out of the document for search and sorting.
+    full_name: Mapped[str] = mapped_column(String(200), index=True)
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    sex: Mapped[str] = mapped_column(String(10))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    amends_id: Mapped[int | None] = mapped_column(ForeignKey("patient_versions.id"), unique=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Diagnosis(Base):
+    __tablename__ = "diagnoses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_version_id: Mapped[int] = mapped_column(ForeignKey("patient_versions.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(60), index=True)
+
+
+class Medication(Base):
+    __tablename__ = "medications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_version_id: Mapped[int] = mapped_column(ForeignKey("patient_versions.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(120), index=True)
+    dose: Mapped[float | None] = mapped_column(Float)
+    unit: Mapped[str | None] = mapped_column(String(20))
+    frequency: Mapped[str | None] = mapped_column(String(40))
+    route: Mapped[str | None] = mapped_column(String(20))
+
+
+class Assessment(Base):
+    """An instrument administered to a patient: the answers as given and the score."""
+
+    __tablename__ = "assessments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    instrument_id: Mapped[str] = mapped_column(String(40))
+    answers: Mapped[dict[str, Any]]
+    score: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    total: Mapped[float | None] = mapped_column(Float)
+    administered_at: Mapped[datetime]
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    amends_id: Mapped[int | None] = mapped_column(ForeignKey("assessments.id"), unique=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ScreeningResult(Base):
+    """The eligibility and safety screen of one patient version, as it was computed."""
+
+    __tablename__ = "screening_results"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    patient_version_id: Mapped[int] = mapped_column(ForeignKey("patient_versions.id"))
+    decision: Mapped[str] = mapped_column(String(40))
+    result: Mapped[dict[str, Any]]
+    run_at: Mapped[datetime] = mapped_column(default=utcnow)
+    run_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class CourseRecord(Base):
+    """A course computed from a protocol and a patient version, frozen at signing."""
+
+    __tablename__ = "courses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    patient_version_id: Mapped[int] = mapped_column(ForeignKey("patient_versions.id"))
+    protocol_id: Mapped[str] = mapped_column(String(80))
+    options: Mapped[dict[str, Any]]
+    course: Mapped[dict[str, Any]]
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class Order(Base):
+    """A physician's signature on a course, or a later cancellation of it (amends_id)."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint("status IN ('signed', 'cancelled')", name="status"),
+        CheckConstraint("status = 'signed' OR amends_id IS NOT NULL", name="cancel_amends"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"))
+    screening_result_id: Mapped[int | None] = mapped_column(ForeignKey("screening_results.id"))
+    status: Mapped[str] = mapped_column(String(20))
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    override_codes: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    amends_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), unique=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditEntry(Base):
+    """Who did or saw what, when. Written inside the transaction of the action itself."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_patient_at", "patient_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    username: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(60))
+    outcome: Mapped[str] = mapped_column(String(10), default="ok")  # "ok" | "denied"
+    entity: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[str | None] = mapped_column(String(40))
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"))
+    detail: Mapped[dict[str, Any]]

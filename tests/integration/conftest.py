@@ -1,0 +1,128 @@
+"""Databases for the integration tests: SQLite and PostgreSQL, schema made by the migrations.
+
+PostgreSQL is the server on 127.0.0.1:5432, database ``test`` (trust auth); override with
+``KETAPATH_TEST_POSTGRES_URL``. Each test session works in a fresh schema of its own, dropped
+at the end, so repeated or parallel runs do not collide. When the server is absent the
+PostgreSQL cases are skipped with the reason, unless ``KETAPATH_REQUIRE_POSTGRES=1`` (CI),
+which makes them fail instead.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
+
+from ketapath.services import auth
+from ketapath.services.permissions import ROLES, SYSTEM, Actor
+from ketapath.store import migrate
+from ketapath.store.db import Database, make_engine
+
+BACKENDS = ("sqlite", "postgresql")
+TEST_PASSWORD = "correct horse battery"
+
+
+def _postgres_candidates() -> list[str]:
+    explicit = os.environ.get("KETAPATH_TEST_POSTGRES_URL")
+    if explicit:
+        return [explicit]
+    users = ["postgres", getpass.getuser()]
+    return [f"postgresql+psycopg://{user}@127.0.0.1:5432/test" for user in users]
+
+
+def _connectable_postgres() -> tuple[str | None, str]:
+    reasons = []
+    for url in _postgres_candidates():
+        engine = make_engine(url + ("&" if "?" in url else "?") + "connect_timeout=3")
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("select 1"))
+            return url, ""
+        except Exception as error:  # any failure to connect means "absent"
+            reasons.append(f"{make_url(url).render_as_string()}: {type(error).__name__}")
+        finally:
+            engine.dispose()
+    return None, "; ".join(reasons)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of a fresh, migrated schema on the PostgreSQL server (dropped after the session)."""
+    base, why = _connectable_postgres()
+    if base is None:
+        message = f"PostgreSQL not reachable on 127.0.0.1:5432 database 'test' ({why})"
+        if os.environ.get("KETAPATH_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message + " and KETAPATH_REQUIRE_POSTGRES=1", pytrace=False)
+        pytest.skip(message)
+    schema = f"kp_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = make_engine(base)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{base}?options=-csearch_path%3D{schema}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (faster than migrating each time)."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+def _empty_postgres(db: Database) -> None:
+    tables = [t for t in inspect(db.engine).get_table_names() if t != "alembic_version"]
+    with db.engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """An empty, migrated database on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "ketapath.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        db = Database(f"sqlite:///{path}")
+    else:
+        db = Database(request.getfixturevalue("postgres_url"))
+        _empty_postgres(db)
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 at its cheapest, so that creating users does not dominate the suite's time."""
+    monkeypatch.setattr(
+        auth, "password_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    )
+
+
+@pytest.fixture
+def users(database: Database) -> dict[str, Actor]:
+    """One user per role (user name = role), password ``TEST_PASSWORD``."""
+    actors = {}
+    for role in ROLES:
+        view = auth.add_user(database, SYSTEM, role, role, TEST_PASSWORD, full_name=role.title())
+        actors[role] = Actor(view.id, view.username, view.role)
+    return actors
