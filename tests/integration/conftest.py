@@ -18,9 +18,12 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
+from ketapath.api.app import create_app
+from ketapath.config import Settings
 from ketapath.services import auth
 from ketapath.services.permissions import ROLES, SYSTEM, Actor
 from ketapath.store import migrate
@@ -126,3 +129,31 @@ def users(database: Database) -> dict[str, Actor]:
         view = auth.add_user(database, SYSTEM, role, role, TEST_PASSWORD, full_name=role.title())
         actors[role] = Actor(view.id, view.username, view.role)
     return actors
+
+
+@pytest.fixture
+def settings(database: Database) -> Settings:
+    return Settings(
+        database_url=database.url,
+        secret_key="integration-test-secret-key",
+        lockout_threshold=3,
+    )
+
+
+@pytest.fixture
+def client(settings: Settings, database: Database) -> Iterator[TestClient]:
+    """The application on the test database; HTTPS so that Secure cookies flow."""
+    with TestClient(create_app(settings, database=database), base_url="https://testserver") as c:
+        yield c
+
+
+def bearer(client: TestClient, username: str, password: str = TEST_PASSWORD) -> dict[str, str]:
+    response = client.post("/api/v1/auth/token", data={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture
+def headers(client: TestClient, users: dict[str, Actor]) -> dict[str, dict[str, str]]:
+    """Bearer headers for each role (user name = role)."""
+    return {role: bearer(client, role) for role in users}

@@ -280,7 +280,7 @@ def patient_history(db: Database, actor: Actor, patient_id: int) -> list[Patient
         return [_record(session, patient, row) for row in rows]
 
 
-def _latest_versions_query() -> Any:
+def latest_versions_query() -> Any:
     latest = (
         select(
             PatientVersion.patient_id.label("patient_id"),
@@ -302,7 +302,7 @@ def search_patients(
     """Patients whose current name contains ``query`` (or whose id or pseudonym is it)."""
     text = query.strip()
     with action(db, actor, "patient.list", entity="patient") as session:
-        statement = _latest_versions_query()
+        statement = latest_versions_query()
         if text:
             conditions = [func.lower(PatientVersion.full_name).contains(text.lower())]
             if text.isdigit():

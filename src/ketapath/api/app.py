@@ -1,0 +1,62 @@
+"""The web application: the REST API under /api/v1 (OpenAPI at /api/v1/openapi.json) and,
+mounted beside it, the server-rendered pages of ``ketapath.web``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+import ketapath
+from ketapath.api import errors
+from ketapath.api.routers import admin, assessments, auth, patients, research
+from ketapath.config import Settings, get_settings
+from ketapath.store.db import Database
+
+API_PREFIX = "/api/v1"
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    for module in (auth, patients, assessments, research, admin):
+        router.include_router(module.router)
+    return router
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
+    """The application for ``settings`` (default: from the environment).
+
+    The schema is not created here: run ``ketapath db upgrade`` (``serve`` does it).
+    """
+    settings = settings or get_settings()
+    db = database or Database(settings.database_url, echo=settings.sql_echo)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if database is None:
+            db.dispose()
+
+    app = FastAPI(
+        title="ketapath",
+        version=ketapath.__version__,
+        description=(
+            "Ketamine infusion programme: patient record, assessments, eligibility screen, "
+            "limit-checked orders. Sign in at /api/v1/auth/token and send the bearer token."
+        ),
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    errors.install(app)
+    app.include_router(api_router())
+
+    # Web pages (Jinja2 + htmx) are mounted here by the web area, e.g.:
+    #     from ketapath.web.routes import router as web_router
+    #     app.include_router(web_router)
+    # They call the same services, and use ketapath.api.deps.current_user / require_csrf.
+    return app

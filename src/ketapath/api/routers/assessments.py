@@ -1,0 +1,51 @@
+"""Assessments: record an instrument's answers (scored on the way in), list, amend."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+from pydantic import Field
+
+from ketapath.api.deps import CurrentUser, DatabaseDep
+from ketapath.services import assessments
+from ketapath.services.assessments import AssessmentInput, AssessmentView
+
+router = APIRouter(tags=["assessments"])
+
+
+class AssessmentAmendment(AssessmentInput):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.post(
+    "/patients/{patient_id}/assessments",
+    response_model=AssessmentView,
+    status_code=status.HTTP_201_CREATED,
+)
+def record_assessment(
+    patient_id: int, body: AssessmentInput, actor: CurrentUser, db: DatabaseDep
+) -> AssessmentView:
+    return assessments.record_assessment(db, actor, patient_id, body)
+
+
+@router.get("/patients/{patient_id}/assessments", response_model=list[AssessmentView])
+def list_assessments(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> list[AssessmentView]:
+    return assessments.list_assessments(db, actor, patient_id)
+
+
+@router.get("/assessments/{assessment_id}/history", response_model=list[AssessmentView])
+def assessment_history(
+    assessment_id: int, actor: CurrentUser, db: DatabaseDep
+) -> list[AssessmentView]:
+    return assessments.assessment_history(db, actor, assessment_id)
+
+
+@router.post(
+    "/assessments/{assessment_id}/amendments",
+    response_model=AssessmentView,
+    status_code=status.HTTP_201_CREATED,
+)
+def amend_assessment(
+    assessment_id: int, body: AssessmentAmendment, actor: CurrentUser, db: DatabaseDep
+) -> AssessmentView:
+    data = AssessmentInput.model_validate(body.model_dump(exclude={"reason"}))
+    return assessments.amend_assessment(db, actor, assessment_id, data, reason=body.reason)

@@ -1,0 +1,63 @@
+"""Patients: register, list and search, read, amend, history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field
+
+from ketapath.api.deps import CurrentUser, DatabaseDep
+from ketapath.services import patients
+from ketapath.services.patients import PatientDocument, PatientRecord, PatientSummary
+
+router = APIRouter(prefix="/patients", tags=["patients"])
+
+
+class Amendment(BaseModel):
+    document: PatientDocument
+    reason: str = Field(min_length=1, max_length=2000)
+    expected_version: int | None = Field(
+        default=None, ge=1, description="The version you amend; refused if it is not current."
+    )
+
+
+@router.post("", response_model=PatientRecord, status_code=status.HTTP_201_CREATED)
+def create_patient(body: PatientDocument, actor: CurrentUser, db: DatabaseDep) -> PatientRecord:
+    return patients.create_patient(db, actor, body)
+
+
+@router.get("", response_model=list[PatientSummary])
+def search_patients(
+    actor: CurrentUser,
+    db: DatabaseDep,
+    q: Annotated[str, Query(max_length=200, description="Part of the name, id or pseudonym")] = "",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[PatientSummary]:
+    return patients.search_patients(db, actor, q, limit=limit)
+
+
+@router.get("/{patient_id}", response_model=PatientRecord)
+def get_patient(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> PatientRecord:
+    return patients.get_patient(db, actor, patient_id)
+
+
+@router.get("/{patient_id}/history", response_model=list[PatientRecord])
+def patient_history(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> list[PatientRecord]:
+    return patients.patient_history(db, actor, patient_id)
+
+
+@router.post(
+    "/{patient_id}/amendments", response_model=PatientRecord, status_code=status.HTTP_201_CREATED
+)
+def amend_patient(
+    patient_id: int, body: Amendment, actor: CurrentUser, db: DatabaseDep
+) -> PatientRecord:
+    return patients.amend_patient(
+        db,
+        actor,
+        patient_id,
+        body.document,
+        reason=body.reason,
+        expected_version=body.expected_version,
+    )

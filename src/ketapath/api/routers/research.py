@@ -1,0 +1,21 @@
+"""De-identified views for researchers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from ketapath.api.deps import CurrentUser, DatabaseDep
+from ketapath.services import research
+from ketapath.services.research import DeidentifiedAssessment, DeidentifiedPatient
+
+router = APIRouter(prefix="/research", tags=["research"])
+
+
+@router.get("/patients", response_model=list[DeidentifiedPatient])
+def research_patients(actor: CurrentUser, db: DatabaseDep) -> list[DeidentifiedPatient]:
+    return research.research_patients(db, actor)
+
+
+@router.get("/assessments", response_model=list[DeidentifiedAssessment])
+def research_assessments(actor: CurrentUser, db: DatabaseDep) -> list[DeidentifiedAssessment]:
+    return research.research_assessments(db, actor)

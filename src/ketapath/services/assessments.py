@@ -1,0 +1,230 @@
+"""Assessments: an instrument's answers as given, with the score computed from them.
+
+A correction is a new row that amends the previous one (with who, when and why); lists show
+the current version of each assessment, and the history of any one is available.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
+
+from ketapath.services import audit
+from ketapath.services.errors import Conflict, InvalidInput, NotFound
+from ketapath.services.patients import load_patient
+from ketapath.services.permissions import Actor
+from ketapath.services.unit import action
+from ketapath.store.db import Database
+from ketapath.store.models import Assessment, User, utcnow
+
+
+class AssessmentInput(BaseModel):
+    """What the clinician enters: the instrument, the answers item by item, and when."""
+
+    instrument_id: str = Field(min_length=1, max_length=40, examples=["bpi_sf"])
+    answers: dict[str, Any] = Field(examples=[{"worst_pain": 8, "least_pain": 3}])
+    administered_at: datetime | None = Field(
+        default=None, description="When the patient answered (UTC); default: now."
+    )
+
+
+class AssessmentView(BaseModel):
+    id: int
+    patient_id: int
+    instrument_id: str
+    answers: dict[str, Any]
+    score: dict[str, Any] | None
+    total: float | None
+    administered_at: datetime
+    recorded_at: datetime
+    recorded_by: str | None
+    amends_id: int | None
+    reason: str | None
+
+
+def score_answers(instrument_id: str, answers: dict[str, Any]) -> dict[str, Any] | None:
+    """The instrument's score as stored; ``None`` while the instrument cannot be scored."""
+    del instrument_id, answers
+    return None
+
+
+def _view(session: Session, row: Assessment) -> AssessmentView:
+    recorded_by = (
+        session.scalar(select(User.username).where(User.id == row.recorded_by_id))
+        if row.recorded_by_id is not None
+        else None
+    )
+    return AssessmentView(
+        id=row.id,
+        patient_id=row.patient_id,
+        instrument_id=row.instrument_id,
+        answers=row.answers,
+        score=row.score,
+        total=row.total,
+        administered_at=row.administered_at,
+        recorded_at=row.recorded_at,
+        recorded_by=recorded_by,
+        amends_id=row.amends_id,
+        reason=row.reason,
+    )
+
+
+def _administered_at(value: datetime | None) -> datetime:
+    if value is None:
+        return utcnow()
+    if value.tzinfo is None:
+        raise InvalidInput(
+            "administered_at: give the time zone (e.g. 2026-03-01T09:30:00Z).",
+            field="administered_at",
+        )
+    if value > utcnow():
+        raise InvalidInput("administered_at: is in the future.", field="administered_at")
+    return value
+
+
+def _new_row(
+    actor: Actor,
+    patient_id: int,
+    data: AssessmentInput,
+    *,
+    amends: Assessment | None = None,
+    reason: str | None = None,
+) -> Assessment:
+    score = score_answers(data.instrument_id, data.answers)
+    total = score.get("total") if score else None
+    return Assessment(
+        patient_id=patient_id,
+        instrument_id=data.instrument_id,
+        answers=data.answers,
+        score=score,
+        total=float(total) if isinstance(total, int | float) else None,
+        administered_at=_administered_at(data.administered_at),
+        recorded_at=utcnow(),
+        recorded_by_id=actor.user_id,
+        amends_id=amends.id if amends else None,
+        reason=reason,
+    )
+
+
+def record_assessment(
+    db: Database, actor: Actor, patient_id: int, data: AssessmentInput
+) -> AssessmentView:
+    """Record an administered instrument for a patient (scored on the way in)."""
+    with action(
+        db, actor, "assessment.record", entity="assessment", patient_id=patient_id
+    ) as session:
+        load_patient(session, patient_id)
+        row = _new_row(actor, patient_id, data)
+        session.add(row)
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            "assessment.record",
+            entity="assessment",
+            entity_id=row.id,
+            patient_id=patient_id,
+            detail={"instrument_id": data.instrument_id},
+        )
+        return _view(session, row)
+
+
+def amend_assessment(
+    db: Database, actor: Actor, assessment_id: int, data: AssessmentInput, *, reason: str
+) -> AssessmentView:
+    """Correct an assessment: a new row amending the current one; the old one stays."""
+    if not reason or not reason.strip():
+        raise InvalidInput("reason: say why the assessment is amended.", field="reason")
+    with action(
+        db, actor, "assessment.amend", entity="assessment", entity_id=assessment_id
+    ) as session:
+        current = session.get(Assessment, assessment_id)
+        if current is None:
+            raise NotFound(f"assessment_id: no assessment {assessment_id}.", field="assessment_id")
+        newer = session.scalar(select(Assessment.id).where(Assessment.amends_id == current.id))
+        if newer is not None:
+            raise Conflict(
+                f"assessment_id: assessment {assessment_id} was already amended by "
+                f"{newer}; amend the current version.",
+                field="assessment_id",
+            )
+        if data.instrument_id != current.instrument_id:
+            raise InvalidInput(
+                "instrument_id: an amendment keeps the instrument; record a new assessment.",
+                field="instrument_id",
+            )
+        row = _new_row(actor, current.patient_id, data, amends=current, reason=reason.strip())
+        session.add(row)
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            "assessment.amend",
+            entity="assessment",
+            entity_id=row.id,
+            patient_id=current.patient_id,
+            detail={"amends_id": current.id, "reason": reason.strip()},
+        )
+        return _view(session, row)
+
+
+def current_assessments(session: Session, patient_id: int) -> list[Assessment]:
+    newer = aliased(Assessment)
+    return list(
+        session.scalars(
+            select(Assessment)
+            .where(Assessment.patient_id == patient_id)
+            .where(~select(newer.id).where(newer.amends_id == Assessment.id).exists())
+            .order_by(Assessment.administered_at, Assessment.id)
+        )
+    )
+
+
+def list_assessments(db: Database, actor: Actor, patient_id: int) -> list[AssessmentView]:
+    """The current version of each of the patient's assessments, oldest first."""
+    with action(db, actor, "assessment.read", entity="assessment", patient_id=patient_id) as s:
+        load_patient(s, patient_id)
+        rows = current_assessments(s, patient_id)
+        audit.record(
+            s,
+            actor,
+            "assessment.list",
+            entity="assessment",
+            patient_id=patient_id,
+            detail={"count": len(rows)},
+        )
+        return [_view(s, row) for row in rows]
+
+
+def assessment_history(db: Database, actor: Actor, assessment_id: int) -> list[AssessmentView]:
+    """Every version of one assessment, oldest first (from any version in the chain)."""
+    with action(
+        db, actor, "assessment.read", entity="assessment", entity_id=assessment_id
+    ) as session:
+        row = session.get(Assessment, assessment_id)
+        if row is None:
+            raise NotFound(f"assessment_id: no assessment {assessment_id}.", field="assessment_id")
+        while row.amends_id is not None:
+            previous = session.get(Assessment, row.amends_id)
+            assert previous is not None
+            row = previous
+        chain = [row]
+        while True:
+            following = session.scalar(select(Assessment).where(Assessment.amends_id == row.id))
+            if following is None:
+                break
+            chain.append(following)
+            row = following
+        audit.record(
+            session,
+            actor,
+            "assessment.history",
+            entity="assessment",
+            entity_id=assessment_id,
+            patient_id=row.patient_id,
+        )
+        return [_view(session, r) for r in chain]

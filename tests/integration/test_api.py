@@ -1,0 +1,269 @@
+"""The REST API on both databases: sign-in, patients, assessments, research views, errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from ketapath.services.permissions import Actor
+
+API = "/api/v1"
+
+
+def a_patient(**changes: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "name": "Robin Quill",
+        "birth_date": "1961-11-30",
+        "sex": "male",
+        "weight_kg": 82.0,
+        "height_cm": 178.0,
+        "diagnoses": ["phantom_limb_pain"],
+        "medications": [{"name": "morphine", "dose": 30, "unit": "mg", "frequency": "bd"}],
+    }
+    document.update(changes)
+    return document
+
+
+def test_a_user_signs_in_and_the_token_says_who_they_are(
+    client: TestClient, headers: dict[str, dict[str, str]]
+) -> None:
+    response = client.get(f"{API}/auth/me", headers=headers["nurse"])
+    assert response.status_code == 200
+    assert response.json()["username"] == "nurse"
+    assert response.json()["role"] == "nurse"
+
+
+def test_a_wrong_password_is_401_with_a_bearer_challenge(
+    client: TestClient, users: dict[str, Actor]
+) -> None:
+    response = client.post(
+        f"{API}/auth/token", data={"username": "nurse", "password": "wrong wrong wrong"}
+    )
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_repeated_failures_lock_the_account_with_423(
+    client: TestClient, users: dict[str, Actor]
+) -> None:
+    codes = [
+        client.post(
+            f"{API}/auth/token", data={"username": "nurse", "password": "wrong wrong wrong"}
+        ).status_code
+        for _ in range(4)
+    ]
+    assert codes == [401, 401, 423, 423]
+
+
+def test_without_a_token_every_patient_endpoint_is_401(client: TestClient) -> None:
+    assert client.get(f"{API}/patients").status_code == 401
+    assert client.post(f"{API}/patients", json=a_patient()).status_code == 401
+
+
+def test_a_revoked_token_stops_working(
+    client: TestClient, headers: dict[str, dict[str, str]]
+) -> None:
+    assert client.delete(f"{API}/auth/token", headers=headers["nurse"]).status_code == 204
+    assert client.get(f"{API}/auth/me", headers=headers["nurse"]).status_code == 401
+
+
+def test_a_nurse_registers_amends_and_reads_a_patient(
+    client: TestClient, headers: dict[str, dict[str, str]]
+) -> None:
+    created = client.post(f"{API}/patients", json=a_patient(), headers=headers["nurse"])
+    assert created.status_code == 201, created.text
+    patient_id = created.json()["id"]
+
+    amended = client.post(
+        f"{API}/patients/{patient_id}/amendments",
+        json={"document": a_patient(weight_kg=80.5), "reason": "re-weighed", "expected_version": 1},
+        headers=headers["physician"],
+    )
+    assert amended.status_code == 201, amended.text
+    assert amended.json()["version"] == 2
+
+    current = client.get(f"{API}/patients/{patient_id}", headers=headers["nurse"]).json()
+    assert current["document"]["weight_kg"] == 80.5
+    history = client.get(f"{API}/patients/{patient_id}/history", headers=headers["nurse"]).json()
+    assert [(v["version"], v["reason"]) for v in history] == [(1, None), (2, "re-weighed")]
+
+    found = client.get(f"{API}/patients", params={"q": "quill"}, headers=headers["nurse"]).json()
+    assert [p["id"] for p in found] == [patient_id]
+
+
+def test_a_stale_amendment_is_409(client: TestClient, headers: dict[str, dict[str, str]]) -> None:
+    patient_id = client.post(f"{API}/patients", json=a_patient(), headers=headers["nurse"]).json()[
+        "id"
+    ]
+    body = {"document": a_patient(), "reason": "fix", "expected_version": 1}
+    first = client.post(
+        f"{API}/patients/{patient_id}/amendments", json=body, headers=headers["nurse"]
+    )
+    second = client.post(
+        f"{API}/patients/{patient_id}/amendments", json=body, headers=headers["nurse"]
+    )
+    assert (first.status_code, second.status_code) == (201, 409)
+    assert second.json()["field"] == "expected_version"
+
+
+def test_an_invalid_patient_is_422_naming_the_field(
+    client: TestClient, headers: dict[str, dict[str, str]]
+) -> None:
+    response = client.post(f"{API}/patients", json=a_patient(weight_kg=0), headers=headers["nurse"])
+    assert response.status_code == 422
+    assert response.json()["field"] == "weight_kg"
+    assert response.json()["detail"].startswith("weight_kg: ")
+
+
+def test_a_missing_field_in_a_nested_body_is_named_with_its_path(
+    client: TestClient, headers: dict[str, dict[str, str]]
+) -> None:
+    document = a_patient()
+    del document["sex"]
+    response = client.post(
+        f"{API}/patients/1/amendments",
+        json={"document": document, "reason": "x"},
+        headers=headers["nurse"],
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "document.sex"
+
+
+def test_an_unknown_patient_is_404_naming_the_field(
+    client: TestClient, headers: dict[str, dict[str, str]]
+) -> None:
+    response = client.get(f"{API}/patients/999", headers=headers["nurse"])
+    assert response.status_code == 404
+    assert response.json()["field"] == "patient_id"
+
+
+def test_assessments_are_recorded_listed_and_amended(
+    client: TestClient, headers: dict[str, dict[str, str]]
+) -> None:
+    patient_id = client.post(f"{API}/patients", json=a_patient(), headers=headers["nurse"]).json()[
+        "id"
+    ]
+    recorded = client.post(
+        f"{API}/patients/{patient_id}/assessments",
+        json={"instrument_id": "nrs", "answers": {"pain_now": 7}},
+        headers=headers["nurse"],
+    )
+    assert recorded.status_code == 201, recorded.text
+    amended = client.post(
+        f"{API}/assessments/{recorded.json()['id']}/amendments",
+        json={"instrument_id": "nrs", "answers": {"pain_now": 6}, "reason": "misheard"},
+        headers=headers["nurse"],
+    )
+    assert amended.status_code == 201, amended.text
+    listed = client.get(
+        f"{API}/patients/{patient_id}/assessments", headers=headers["physician"]
+    ).json()
+    assert [a["answers"] for a in listed] == [{"pain_now": 6}]
+    history = client.get(
+        f"{API}/assessments/{recorded.json()['id']}/history", headers=headers["physician"]
+    ).json()
+    assert [a["answers"]["pain_now"] for a in history] == [7, 6]
+
+
+def test_an_assessment_in_the_future_is_refused(
+    client: TestClient, headers: dict[str, dict[str, str]]
+) -> None:
+    patient_id = client.post(f"{API}/patients", json=a_patient(), headers=headers["nurse"]).json()[
+        "id"
+    ]
+    response = client.post(
+        f"{API}/patients/{patient_id}/assessments",
+        json={
+            "instrument_id": "nrs",
+            "answers": {"pain_now": 7},
+            "administered_at": "2999-01-01T00:00:00Z",
+        },
+        headers=headers["nurse"],
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "administered_at"
+
+
+def test_researchers_see_no_names_or_birth_dates(
+    client: TestClient, headers: dict[str, dict[str, str]]
+) -> None:
+    client.post(f"{API}/patients", json=a_patient(), headers=headers["nurse"])
+    response = client.get(f"{API}/research/patients", headers=headers["researcher"])
+    assert response.status_code == 200
+    (row,) = response.json()
+    assert "Quill" not in response.text
+    assert "1961" not in response.text
+    assert row["age_band"] in {"60-69", "70-79"}
+    assert row["pseudonym"].startswith("KP-")
+    assert row["diagnoses"] == ["phantom_limb_pain"]
+
+
+def test_every_patient_read_and_write_appears_in_the_audit_log(
+    client: TestClient, headers: dict[str, dict[str, str]]
+) -> None:
+    patient_id = client.post(f"{API}/patients", json=a_patient(), headers=headers["nurse"]).json()[
+        "id"
+    ]
+    client.get(f"{API}/patients/{patient_id}", headers=headers["physician"])
+    entries = client.get(
+        f"{API}/audit", params={"patient_id": patient_id}, headers=headers["admin"]
+    ).json()
+    assert [(e["username"], e["action"]) for e in reversed(entries)] == [
+        ("nurse", "patient.create"),
+        ("physician", "patient.read"),
+    ]
+    assert all(e["at"].endswith(("Z", "+00:00")) for e in entries)
+
+
+def test_a_browser_session_is_a_secure_httponly_samesite_cookie(
+    client: TestClient, users: dict[str, Actor]
+) -> None:
+    response = client.post(
+        f"{API}/auth/session", data={"username": "nurse", "password": "correct horse battery"}
+    )
+    assert response.status_code == 200, response.text
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie
+    assert "secure" in cookie
+    assert "samesite=lax" in cookie
+    assert client.get(f"{API}/auth/me").json()["username"] == "nurse"
+
+
+def test_a_cookie_session_must_send_its_csrf_token_to_change_anything(
+    client: TestClient, users: dict[str, Actor]
+) -> None:
+    session = client.post(
+        f"{API}/auth/session", data={"username": "nurse", "password": "correct horse battery"}
+    ).json()
+    refused = client.post(f"{API}/patients", json=a_patient())
+    assert refused.status_code == 403
+    assert refused.json()["field"] == "csrf_token"
+    wrong = client.post(f"{API}/patients", json=a_patient(), headers={"X-CSRF-Token": "nope"})
+    assert wrong.status_code == 403
+    accepted = client.post(
+        f"{API}/patients", json=a_patient(), headers={"X-CSRF-Token": session["csrf_token"]}
+    )
+    assert accepted.status_code == 201
+
+
+def test_a_forged_session_cookie_is_not_a_session(client: TestClient) -> None:
+    client.cookies.set("ketapath_session", "forged-value", domain="testserver")
+    assert client.get(f"{API}/auth/me").status_code == 401
+
+
+def test_signing_out_ends_the_session(client: TestClient, users: dict[str, Actor]) -> None:
+    session = client.post(
+        f"{API}/auth/session", data={"username": "nurse", "password": "correct horse battery"}
+    ).json()
+    cookie = client.cookies.get("ketapath_session")
+    out = client.delete(f"{API}/auth/session", headers={"X-CSRF-Token": session["csrf_token"]})
+    assert out.status_code == 204
+    client.cookies.set("ketapath_session", cookie or "", domain="testserver")
+    assert client.get(f"{API}/auth/me").status_code == 401
+
+
+def test_the_openapi_document_lists_the_versioned_endpoints(client: TestClient) -> None:
+    paths = client.get(f"{API}/openapi.json").json()["paths"]
+    assert f"{API}/patients" in paths
+    assert all(path.startswith(API) for path in paths)
