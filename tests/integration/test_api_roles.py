@@ -1,0 +1,203 @@
+"""The role matrix: every endpoint of /api/v1 against every role.
+
+The expected roles are written out here from the issue's role descriptions (physician
+decides and signs, nurse records, pharmacist handles stock and reads orders, researcher sees
+de-identified data only, admin manages users), not copied from the permission table, so
+that a change to the table that breaks the rules fails here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ketapath.services import assessments, patients
+from ketapath.services.assessments import AssessmentInput
+from ketapath.services.permissions import ROLES, Actor
+from ketapath.store.db import Database
+
+API = "/api/v1"
+PHYSICIAN, NURSE, PHARMACIST, RESEARCHER, ADMIN = ROLES
+CLINICAL_TEAM = {PHYSICIAN, NURSE, PHARMACIST}
+RECORDERS = {PHYSICIAN, NURSE}
+
+DOCUMENT = {"name": "Matrix Patient", "sex": "male", "weight_kg": 80.0, "age_years": 50}
+
+
+@dataclass
+class Context:
+    database: Database
+    users: dict[str, Actor]
+
+    def patient(self) -> int:
+        return patients.create_patient(self.database, self.users[NURSE], DOCUMENT).id
+
+    def assessment(self) -> int:
+        return assessments.record_assessment(
+            self.database,
+            self.users[NURSE],
+            self.patient(),
+            AssessmentInput(instrument_id="nrs", answers={"pain_now": 5}),
+        ).id
+
+
+Request = Callable[[Context], tuple[str, str, dict[str, Any] | None]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # the route's template, to check that every route is covered
+    allowed: frozenset[str]
+    request: Request
+
+
+def _e(method: str, path: str, allowed: set[str], request: Request) -> Endpoint:
+    return Endpoint(method, path, frozenset(allowed), request)
+
+
+ENDPOINTS = [
+    _e("GET", "/auth/me", set(ROLES), lambda c: ("GET", "/auth/me", None)),
+    _e("DELETE", "/auth/token", set(ROLES), lambda c: ("DELETE", "/auth/token", None)),
+    _e("DELETE", "/auth/session", set(ROLES), lambda c: ("DELETE", "/auth/session", None)),
+    _e("POST", "/patients", RECORDERS, lambda c: ("POST", "/patients", DOCUMENT)),
+    _e("GET", "/patients", CLINICAL_TEAM, lambda c: ("GET", "/patients", None)),
+    _e(
+        "GET",
+        "/patients/{patient_id}",
+        CLINICAL_TEAM,
+        lambda c: ("GET", f"/patients/{c.patient()}", None),
+    ),
+    _e(
+        "GET",
+        "/patients/{patient_id}/history",
+        CLINICAL_TEAM,
+        lambda c: ("GET", f"/patients/{c.patient()}/history", None),
+    ),
+    _e(
+        "POST",
+        "/patients/{patient_id}/amendments",
+        RECORDERS,
+        lambda c: (
+            "POST",
+            f"/patients/{c.patient()}/amendments",
+            {"document": DOCUMENT, "reason": "matrix"},
+        ),
+    ),
+    _e(
+        "POST",
+        "/patients/{patient_id}/assessments",
+        RECORDERS,
+        lambda c: (
+            "POST",
+            f"/patients/{c.patient()}/assessments",
+            {"instrument_id": "nrs", "answers": {"pain_now": 4}},
+        ),
+    ),
+    _e(
+        "GET",
+        "/patients/{patient_id}/assessments",
+        RECORDERS,
+        lambda c: ("GET", f"/patients/{c.patient()}/assessments", None),
+    ),
+    _e(
+        "GET",
+        "/assessments/{assessment_id}/history",
+        RECORDERS,
+        lambda c: ("GET", f"/assessments/{c.assessment()}/history", None),
+    ),
+    _e(
+        "POST",
+        "/assessments/{assessment_id}/amendments",
+        RECORDERS,
+        lambda c: (
+            "POST",
+            f"/assessments/{c.assessment()}/amendments",
+            {"instrument_id": "nrs", "answers": {"pain_now": 3}, "reason": "matrix"},
+        ),
+    ),
+    _e("GET", "/research/patients", {RESEARCHER}, lambda c: ("GET", "/research/patients", None)),
+    _e(
+        "GET",
+        "/research/assessments",
+        {RESEARCHER},
+        lambda c: ("GET", "/research/assessments", None),
+    ),
+    _e("GET", "/users", {ADMIN}, lambda c: ("GET", "/users", None)),
+    _e(
+        "POST",
+        "/users",
+        {ADMIN},
+        lambda c: (
+            "POST",
+            "/users",
+            {"username": f"new.{len(c.users)}", "role": NURSE, "password": "long enough pw"},
+        ),
+    ),
+    _e(
+        "POST",
+        "/users/{username}/unlock",
+        {ADMIN},
+        lambda c: ("POST", f"/users/{NURSE}/unlock", None),
+    ),
+    _e("GET", "/audit", {ADMIN}, lambda c: ("GET", "/audit", None)),
+]
+
+# Reachable without signing in (they are how one signs in, or describe the API).
+PUBLIC = {
+    ("POST", "/auth/token"),
+    ("POST", "/auth/session"),
+}
+
+
+def test_the_matrix_covers_every_route_of_the_api(client: TestClient) -> None:
+    paths = client.get(f"{API}/openapi.json").json()["paths"]
+    routes = {
+        (method.upper(), path.removeprefix(API))
+        for path, operations in paths.items()
+        for method in operations
+    }
+    covered = {(e.method, e.path) for e in ENDPOINTS} | PUBLIC
+    assert routes == covered
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: f"{e.method} {e.path}")
+def test_each_endpoint_admits_exactly_its_roles(
+    client: TestClient,
+    database: Database,
+    users: dict[str, Actor],
+    headers: dict[str, dict[str, str]],
+    endpoint: Endpoint,
+) -> None:
+    context = Context(database, users)
+    outcomes = {}
+    for role in ROLES:
+        method, path, body = endpoint.request(context)
+        response = client.request(method, API + path, json=body, headers=headers[role])
+        outcomes[role] = response.status_code
+        if method == "DELETE" and path == "/auth/token":
+            headers[role] = _fresh_bearer(client, role)
+    admitted = {role for role, code in outcomes.items() if code != 403}
+    assert admitted == endpoint.allowed, outcomes
+    for role in endpoint.allowed:
+        assert 200 <= outcomes[role] < 300, (role, outcomes[role])
+
+
+def _fresh_bearer(client: TestClient, role: str) -> dict[str, str]:
+    response = client.post(
+        f"{API}/auth/token", data={"username": role, "password": "correct horse battery"}
+    )
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def test_an_anonymous_caller_is_refused_by_every_endpoint(
+    client: TestClient, database: Database, users: dict[str, Actor]
+) -> None:
+    context = Context(database, users)
+    for endpoint in ENDPOINTS:
+        method, path, body = endpoint.request(context)
+        assert client.request(method, API + path, json=body).status_code == 401, path
