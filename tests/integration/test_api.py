@@ -18,7 +18,7 @@ def a_patient(**changes: Any) -> dict[str, Any]:
         "sex": "male",
         "weight_kg": 82.0,
         "height_cm": 178.0,
-        "diagnoses": ["phantom_limb_pain"],
+        "diagnoses": ["phantom-limb"],
         "medications": [{"name": "morphine", "dose": 30, "unit": "mg", "frequency": "bd"}],
     }
     document.update(changes)
@@ -196,7 +196,7 @@ def test_researchers_see_no_names_or_birth_dates(
     assert "1961" not in response.text
     assert row["age_band"] in {"60-69", "70-79"}
     assert row["pseudonym"].startswith("KP-")
-    assert row["diagnoses"] == ["phantom_limb_pain"]
+    assert row["diagnoses"] == ["phantom-limb"]
 
 
 def test_every_patient_read_and_write_appears_in_the_audit_log(

@@ -21,7 +21,7 @@ def a_patient(**changes: Any) -> dict[str, Any]:
         "sex": "female",
         "weight_kg": 70.0,
         "height_cm": 165.0,
-        "diagnoses": ["crps_1"],
+        "diagnoses": ["crps-1"],
         "medications": [
             {"name": "oxycodone", "dose": 10, "unit": "mg", "frequency": "bd", "route": "oral"}
         ],
@@ -61,11 +61,11 @@ def test_other_roles_cannot_register_a_patient(
 def test_diagnoses_and_medicines_are_also_stored_as_rows(
     database: Database, users: dict[str, Actor]
 ) -> None:
-    patients.create_patient(database, users["nurse"], a_patient(diagnoses=["crps_1", "G90.5"]))
+    patients.create_patient(database, users["nurse"], a_patient(diagnoses=["crps-1", "G90.5"]))
     with database.transaction() as session:
         codes = session.scalars(select(Diagnosis.code).order_by(Diagnosis.position)).all()
         medicines = session.scalars(select(Medication.name)).all()
-    assert codes == ["crps_1", "G90.5"]
+    assert codes == ["crps-1", "G90.5"]
     assert medicines == ["oxycodone"]
 
 

@@ -20,7 +20,7 @@ DEMO_PATIENTS: tuple[dict[str, Any], ...] = (
         "sex": "female",
         "weight_kg": 72.0,
         "height_cm": 168.0,
-        "diagnoses": ["crps_1"],
+        "diagnoses": ["crps-1"],
         "medications": [
             {"name": "oxycodone", "dose": 20, "unit": "mg", "frequency": "bd", "route": "oral"},
             {"name": "pregabalin", "dose": 150, "unit": "mg", "frequency": "bd", "route": "oral"},
@@ -32,7 +32,7 @@ DEMO_PATIENTS: tuple[dict[str, Any], ...] = (
         "sex": "male",
         "weight_kg": 88.0,
         "height_cm": 181.0,
-        "diagnoses": ["phantom_limb_pain"],
+        "diagnoses": ["phantom-limb"],
         "medications": [
             {"name": "morphine", "dose": 30, "unit": "mg", "frequency": "bd", "route": "oral"}
         ],
@@ -43,7 +43,7 @@ DEMO_PATIENTS: tuple[dict[str, Any], ...] = (
         "sex": "female",
         "weight_kg": 61.0,
         "height_cm": 160.0,
-        "diagnoses": ["spinal_cord_injury_pain"],
+        "diagnoses": ["sci-pain"],
         "medications": [],
     },
 )

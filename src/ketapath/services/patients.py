@@ -10,58 +10,34 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from ketapath.domain.patient import Patient
 from ketapath.services import audit
 from ketapath.services.errors import Conflict, InvalidInput, NotFound
 from ketapath.services.permissions import Actor
 from ketapath.services.unit import action
 from ketapath.services.validation import validate
 from ketapath.store.db import Database
-from ketapath.store.models import (
-    Diagnosis,
-    Medication,
-    Patient,
-    PatientVersion,
-    User,
-    utcnow,
-)
-
-
-class MedicationEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=120)
-    dose: float | None = Field(default=None, ge=0)
-    unit: str | None = None
-    frequency: str | None = None
-    route: str | None = None
-
-
-class PatientDocument(BaseModel):
-    """The patient document as the store keeps it."""
-
-    model_config = ConfigDict(extra="allow")
-
-    name: str = Field(min_length=1, max_length=200)
-    birth_date: date | None = None
-    age_years: float | None = Field(default=None, ge=0, le=130)
-    sex: Literal["male", "female"]
-    weight_kg: float = Field(gt=0, le=400)
-    height_cm: float | None = Field(default=None, gt=0, le=260)
-    diagnoses: list[str] = Field(default_factory=list)
-    medications: list[MedicationEntry] = Field(default_factory=list)
+from ketapath.store.models import Diagnosis, Medication, PatientVersion, User, utcnow
+from ketapath.store.models import Patient as PatientRow
 
 
 def validate_document(document: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
-    """The validated document as JSON-ready data; an invalid field raises ``InvalidInput``."""
-    return validate(PatientDocument, document, prefix="patient").model_dump(
-        mode="json", exclude_none=True
-    )
+    """The validated patient document (``ketapath.domain.patient.Patient``) as JSON data.
+
+    An invalid field raises ``InvalidInput`` naming it (``patient.weight_kg``).
+    """
+    return validate(Patient, document, prefix="patient").model_dump(mode="json")
+
+
+def as_patient(document: dict[str, Any]) -> Patient:
+    """The stored document as the clinical domain's ``Patient``."""
+    return Patient.model_validate(document)
 
 
 class PatientRecord(BaseModel):
@@ -93,19 +69,20 @@ def _new_pseudonym() -> str:
 def _store_version(
     session: Session,
     actor: Actor,
-    patient: Patient,
+    patient: PatientRow,
     document: dict[str, Any],
     *,
     version: int,
     amends: PatientVersion | None,
     reason: str | None,
 ) -> PatientVersion:
+    document = {**document, "id": str(patient.id)}
     birth = document.get("birth_date")
     row = PatientVersion(
         patient_id=patient.id,
         version=version,
         document=document,
-        full_name=document["name"],
+        full_name=document.get("name") or "",
         birth_date=date.fromisoformat(birth) if birth else None,
         sex=document["sex"],
         recorded_at=utcnow(),
@@ -115,24 +92,24 @@ def _store_version(
     )
     session.add(row)
     session.flush()
-    for position, code in enumerate(document.get("diagnoses", [])):
-        session.add(Diagnosis(patient_version_id=row.id, position=position, code=str(code)))
-    for position, medicine in enumerate(document.get("medications", [])):
+    for position, code in enumerate(document["diagnoses"]):
+        session.add(Diagnosis(patient_version_id=row.id, position=position, code=code["code"]))
+    for position, medicine in enumerate(document["medications"]):
         session.add(
             Medication(
                 patient_version_id=row.id,
                 position=position,
                 name=medicine["name"],
                 dose=medicine.get("dose"),
-                unit=medicine.get("unit"),
-                frequency=medicine.get("frequency"),
-                route=medicine.get("route"),
+                unit=medicine.get("unit") or None,
+                frequency=medicine.get("frequency") or None,
+                route=medicine.get("route") or None,
             )
         )
     return row
 
 
-def _record(session: Session, patient: Patient, row: PatientVersion) -> PatientRecord:
+def _record(session: Session, patient: PatientRow, row: PatientVersion) -> PatientRecord:
     recorded_by = (
         session.scalar(select(User.username).where(User.id == row.recorded_by_id))
         if row.recorded_by_id is not None
@@ -167,8 +144,8 @@ def latest_version(session: Session, patient_id: int) -> PatientVersion:
     return row
 
 
-def load_patient(session: Session, patient_id: int) -> tuple[Patient, PatientVersion]:
-    patient = session.get(Patient, patient_id)
+def load_patient(session: Session, patient_id: int) -> tuple[PatientRow, PatientVersion]:
+    patient = session.get(PatientRow, patient_id)
     if patient is None:
         raise NotFound(f"patient_id: no patient {patient_id}.", field="patient_id")
     return patient, latest_version(session, patient_id)
@@ -180,7 +157,7 @@ def create_patient(
     """Register a new patient (version 1 of the record)."""
     data = validate_document(document)
     with action(db, actor, "patient.create", entity="patient") as session:
-        patient = Patient(
+        patient = PatientRow(
             pseudonym=_new_pseudonym(), created_at=utcnow(), created_by_id=actor.user_id
         )
         session.add(patient)
@@ -307,7 +284,7 @@ def search_patients(
             conditions = [func.lower(PatientVersion.full_name).contains(text.lower())]
             if text.isdigit():
                 conditions.append(PatientVersion.patient_id == int(text))
-            pseudonym_ids = select(Patient.id).where(Patient.pseudonym == text.upper())
+            pseudonym_ids = select(PatientRow.id).where(PatientRow.pseudonym == text.upper())
             conditions.append(PatientVersion.patient_id.in_(pseudonym_ids))
             statement = statement.where(or_(*conditions))
         rows = session.scalars(

@@ -65,7 +65,7 @@ def deidentify(pseudonym: str, document: dict[str, Any], today: date) -> Deident
         age_band=age_band(_age_years(document, today)),
         weight_kg=document.get("weight_kg"),
         height_cm=document.get("height_cm"),
-        diagnoses=[str(code) for code in document.get("diagnoses", [])],
+        diagnoses=[str(item["code"]) for item in document.get("diagnoses", [])],
         medications=[str(m["name"]) for m in document.get("medications", [])],
     )
 

@@ -8,14 +8,15 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from ketapath.api.deps import CurrentUser, DatabaseDep
+from ketapath.domain.patient import Patient
 from ketapath.services import patients
-from ketapath.services.patients import PatientDocument, PatientRecord, PatientSummary
+from ketapath.services.patients import PatientRecord, PatientSummary
 
 router = APIRouter(prefix="/patients", tags=["patients"])
 
 
 class Amendment(BaseModel):
-    document: PatientDocument
+    document: Patient
     reason: str = Field(min_length=1, max_length=2000)
     expected_version: int | None = Field(
         default=None, ge=1, description="The version you amend; refused if it is not current."
@@ -23,7 +24,7 @@ class Amendment(BaseModel):
 
 
 @router.post("", response_model=PatientRecord, status_code=status.HTTP_201_CREATED)
-def create_patient(body: PatientDocument, actor: CurrentUser, db: DatabaseDep) -> PatientRecord:
+def create_patient(body: Patient, actor: CurrentUser, db: DatabaseDep) -> PatientRecord:
     return patients.create_patient(db, actor, body)
 
 
