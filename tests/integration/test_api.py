@@ -267,3 +267,97 @@ def test_the_openapi_document_lists_the_versioned_endpoints(client: TestClient) 
     paths = client.get(f"{API}/openapi.json").json()["paths"]
     assert f"{API}/patients" in paths
     assert all(path.startswith(API) for path in paths)
+
+
+ELIGIBLE: dict[str, Any] = {
+    **a_patient(),
+    "pregnancy": "not_applicable",
+    "diagnoses": ["crps-1"],
+    "consent": "given",
+    "assessment": {
+        "central_sensitisation": True,
+        "opioid_context": {"poor_opioid_response": True},
+        "multidisciplinary_care": True,
+    },
+    "purpose": ["pain_relief"],
+}
+
+
+def test_a_physician_screens_previews_and_signs_over_the_api(
+    client: TestClient, headers: dict[str, dict[str, str]]
+) -> None:
+    patient_id = client.post(f"{API}/patients", json=ELIGIBLE, headers=headers["nurse"]).json()[
+        "id"
+    ]
+    screened = client.post(f"{API}/patients/{patient_id}/screenings", headers=headers["physician"])
+    assert screened.status_code == 201, screened.text
+    assert screened.json()["decision"] == "eligible"
+
+    body = {"protocol_id": "asra-initial", "setting": "icu"}
+    preview = client.post(f"{API}/patients/{patient_id}/plans", json=body, headers=headers["nurse"])
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["status"] == "needs_override"
+
+    nurse_sign = client.post(
+        f"{API}/patients/{patient_id}/orders",
+        json={**body, "override_reason": "nurse tries"},
+        headers=headers["nurse"],
+    )
+    assert nurse_sign.status_code == 403
+
+    unreasoned = client.post(
+        f"{API}/patients/{patient_id}/orders", json=body, headers=headers["physician"]
+    )
+    assert unreasoned.status_code == 422
+    assert unreasoned.json()["field"] == "override_reason"
+    assert unreasoned.json()["soft_codes"] == ["protocol:setting-deviation"]
+
+    signed = client.post(
+        f"{API}/patients/{patient_id}/orders",
+        json={
+            **body,
+            "override_reason": "needs a monitored bed",
+            "course_digest": preview.json()["digest"],
+            "patient_version": preview.json()["patient_version"],
+        },
+        headers=headers["physician"],
+    )
+    assert signed.status_code == 201, signed.text
+    order = client.get(f"{API}/orders/{signed.json()['id']}", headers=headers["pharmacist"]).json()
+    assert order["status"] == "signed"
+    assert order["override_reason"] == "needs a monitored bed"
+    assert order["course"]["sessions"][0]["steps"][0]["rate_ml_per_h"] > 0
+
+
+def test_a_hard_limit_is_422_with_its_findings_and_nothing_is_signed(
+    client: TestClient, headers: dict[str, dict[str, str]]
+) -> None:
+    patient_id = client.post(f"{API}/patients", json=ELIGIBLE, headers=headers["nurse"]).json()[
+        "id"
+    ]
+    client.post(f"{API}/patients/{patient_id}/screenings", headers=headers["physician"])
+    body = {"protocol_id": "titrate-correll", "setting": "clinic", "override_reason": "please"}
+    response = client.post(
+        f"{API}/patients/{patient_id}/orders", json=body, headers=headers["physician"]
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "limits"
+    assert response.json()["findings"]
+    assert (
+        client.get(f"{API}/patients/{patient_id}/orders", headers=headers["physician"]).json() == []
+    )
+
+
+def test_a_plan_with_a_bad_option_is_422_naming_it(
+    client: TestClient, headers: dict[str, dict[str, str]]
+) -> None:
+    patient_id = client.post(f"{API}/patients", json=ELIGIBLE, headers=headers["nurse"]).json()[
+        "id"
+    ]
+    response = client.post(
+        f"{API}/patients/{patient_id}/plans",
+        json={"protocol_id": "asra-initial", "setting": "home"},
+        headers=headers["physician"],
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "setting"

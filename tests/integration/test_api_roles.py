@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from ketapath.services import assessments, patients
+from ketapath.services import assessments, orders, patients, screening
 from ketapath.services.assessments import AssessmentInput
+from ketapath.services.orders import SignRequest
 from ketapath.services.permissions import ROLES, Actor
 from ketapath.store.db import Database
 
@@ -25,7 +26,17 @@ PHYSICIAN, NURSE, PHARMACIST, RESEARCHER, ADMIN = ROLES
 CLINICAL_TEAM = {PHYSICIAN, NURSE, PHARMACIST}
 RECORDERS = {PHYSICIAN, NURSE}
 
-DOCUMENT = {"name": "Matrix Patient", "sex": "male", "weight_kg": 80.0, "age_years": 50}
+DOCUMENT: dict[str, Any] = {
+    "name": "Matrix Patient",
+    "sex": "male",
+    "weight_kg": 80.0,
+    "age_years": 50,
+    "diagnoses": ["crps-1"],
+    "consent": "given",
+    "assessment": {"central_sensitisation": True, "multidisciplinary_care": True},
+    "purpose": ["pain_relief"],
+}
+COURSE = {"protocol_id": "asra-initial", "setting": "clinic"}
 
 
 @dataclass
@@ -35,6 +46,19 @@ class Context:
 
     def patient(self) -> int:
         return patients.create_patient(self.database, self.users[NURSE], DOCUMENT).id
+
+    def screened_patient(self) -> int:
+        patient_id = self.patient()
+        screening.run_screening(self.database, self.users[PHYSICIAN], patient_id)
+        return patient_id
+
+    def order(self) -> int:
+        return orders.sign_order(
+            self.database,
+            self.users[PHYSICIAN],
+            self.screened_patient(),
+            SignRequest.model_validate(COURSE),
+        ).id
 
     def assessment(self) -> int:
         return assessments.record_assessment(
@@ -119,6 +143,43 @@ ENDPOINTS = [
             f"/assessments/{c.assessment()}/amendments",
             {"instrument_id": "nrs", "answers": {"pain_now": 3}, "reason": "matrix"},
         ),
+    ),
+    _e(
+        "POST",
+        "/patients/{patient_id}/screenings",
+        {PHYSICIAN},
+        lambda c: ("POST", f"/patients/{c.patient()}/screenings", None),
+    ),
+    _e(
+        "GET",
+        "/patients/{patient_id}/screenings",
+        RECORDERS,
+        lambda c: ("GET", f"/patients/{c.patient()}/screenings", None),
+    ),
+    _e(
+        "POST",
+        "/patients/{patient_id}/plans",
+        CLINICAL_TEAM,
+        lambda c: ("POST", f"/patients/{c.patient()}/plans", COURSE),
+    ),
+    _e(
+        "POST",
+        "/patients/{patient_id}/orders",
+        {PHYSICIAN},
+        lambda c: ("POST", f"/patients/{c.screened_patient()}/orders", COURSE),
+    ),
+    _e(
+        "GET",
+        "/patients/{patient_id}/orders",
+        CLINICAL_TEAM,
+        lambda c: ("GET", f"/patients/{c.patient()}/orders", None),
+    ),
+    _e("GET", "/orders/{order_id}", CLINICAL_TEAM, lambda c: ("GET", f"/orders/{c.order()}", None)),
+    _e(
+        "POST",
+        "/orders/{order_id}/cancel",
+        {PHYSICIAN},
+        lambda c: ("POST", f"/orders/{c.order()}/cancel", {"reason": "matrix"}),
     ),
     _e("GET", "/research/patients", {RESEARCHER}, lambda c: ("GET", "/research/patients", None)),
     _e(

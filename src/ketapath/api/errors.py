@@ -25,7 +25,7 @@ async def service_error(request: Request, error: Exception) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, AuthenticationFailed) else None
     return JSONResponse(
         status_code=error.status_code,
-        content={"detail": error.message, "field": error.field},
+        content=jsonable_encoder({"detail": error.message, "field": error.field, **error.details}),
         headers=headers,
     )
 

@@ -1,0 +1,72 @@
+"""Screening, course preview (plans) and signed orders."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+
+from ketapath.api.deps import CurrentUser, DatabaseDep
+from ketapath.services import orders, screening
+from ketapath.services.orders import CoursePreview, OrderView, PlanRequest, SignRequest
+from ketapath.services.screening import ScreeningView
+
+router = APIRouter(tags=["screening and orders"])
+
+
+class Cancellation(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.post(
+    "/patients/{patient_id}/screenings",
+    response_model=ScreeningView,
+    status_code=status.HTTP_201_CREATED,
+    summary="Screen the current record (eligibility and safety) and store the result",
+)
+def run_screening(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> ScreeningView:
+    return screening.run_screening(db, actor, patient_id)
+
+
+@router.get("/patients/{patient_id}/screenings", response_model=list[ScreeningView])
+def list_screenings(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> list[ScreeningView]:
+    return screening.list_screenings(db, actor, patient_id)
+
+
+@router.post(
+    "/patients/{patient_id}/plans",
+    response_model=CoursePreview,
+    summary="Compute the course a protocol gives for this patient (not stored)",
+)
+def preview_course(
+    patient_id: int, body: PlanRequest, actor: CurrentUser, db: DatabaseDep
+) -> CoursePreview:
+    return orders.preview_course(db, actor, patient_id, body)
+
+
+@router.post(
+    "/patients/{patient_id}/orders",
+    response_model=OrderView,
+    status_code=status.HTTP_201_CREATED,
+    summary="Sign a course (physician), with an override reason where findings need one",
+)
+def sign_order(
+    patient_id: int, body: SignRequest, actor: CurrentUser, db: DatabaseDep
+) -> OrderView:
+    return orders.sign_order(db, actor, patient_id, body)
+
+
+@router.get("/patients/{patient_id}/orders", response_model=list[OrderView])
+def list_orders(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> list[OrderView]:
+    return orders.list_orders(db, actor, patient_id)
+
+
+@router.get("/orders/{order_id}", response_model=OrderView)
+def get_order(order_id: int, actor: CurrentUser, db: DatabaseDep) -> OrderView:
+    return orders.get_order(db, actor, order_id)
+
+
+@router.post("/orders/{order_id}/cancel", response_model=OrderView)
+def cancel_order(
+    order_id: int, body: Cancellation, actor: CurrentUser, db: DatabaseDep
+) -> OrderView:
+    return orders.cancel_order(db, actor, order_id, reason=body.reason)

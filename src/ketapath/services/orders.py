@@ -1,0 +1,393 @@
+"""Protocol to course (preview), and the physician's signature on it (the order).
+
+Signing rules, checked here whatever the interface:
+
+- only a physician signs, overrides or cancels;
+- the patient's current record must have been screened, and a patient screened "not
+  eligible" cannot be signed for;
+- soft-limit findings of the course, and the screen's relative contraindications and
+  precautions, are signed only with the physician's written override reason;
+- a course over a hard limit is never stored (the domain refuses to build it, and the
+  service checks again before writing);
+- the course is recomputed from the stored record at signing; if the preview the physician
+  looked at (``course_digest``) differs, the signature is refused rather than applied to
+  something else.
+
+A signed order is never changed; a cancellation is a new row that amends it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketapath.domain.errors import DomainError, HardLimitExceeded
+from ketapath.domain.orders import Course
+from ketapath.domain.planning import DosingInputs, PlanOptions, course_to_dict, plan, status
+from ketapath.services import audit
+from ketapath.services.errors import Conflict, InvalidInput, NotFound, OrderRefused
+from ketapath.services.patients import as_patient, load_patient
+from ketapath.services.permissions import Actor
+from ketapath.services.screening import latest_screening
+from ketapath.services.unit import action, check
+from ketapath.store.db import Database
+from ketapath.store.models import CourseRecord, Order, PatientVersion, User, utcnow
+
+SCREENING_GATING = ("relative", "precaution")
+
+
+class PlanRequest(BaseModel):
+    """A protocol and the choices that turn it into a course for this patient."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    protocol_id: str = Field(min_length=1, max_length=80, examples=["asra-initial"])
+    setting: Literal["clinic", "ward", "icu"] | None = None
+    weight_basis: Literal["actual", "ideal", "adjusted"] | None = None
+    concentration_mg_per_ml: float | None = Field(default=None, gt=0)
+    ladder_steps_mg_per_kg_per_h: list[float] | None = None
+    ladder_ceiling_mg_per_kg_per_h: float | None = Field(default=None, gt=0)
+
+    def options(self, *, override_by: str | None = None, reason: str | None = None) -> PlanOptions:
+        steps = self.ladder_steps_mg_per_kg_per_h
+        return PlanOptions(
+            setting=self.setting,
+            weight_basis=self.weight_basis,
+            concentration_mg_per_ml=self.concentration_mg_per_ml,
+            ladder_steps_mg_per_kg_per_h=tuple(steps) if steps is not None else None,
+            ladder_ceiling_mg_per_kg_per_h=self.ladder_ceiling_mg_per_kg_per_h,
+            override_by=override_by,
+            override_reason=reason,
+        )
+
+
+class SignRequest(PlanRequest):
+    override_reason: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="The physician's reason for accepting soft-limit and screening findings.",
+    )
+    course_digest: str | None = Field(
+        default=None, description="The digest of the preview that was reviewed."
+    )
+    patient_version: int | None = Field(
+        default=None, ge=1, description="The record version that was reviewed."
+    )
+
+
+class ScreeningSummary(BaseModel):
+    id: int
+    decision: str
+    gating_codes: list[str]
+
+
+class CoursePreview(BaseModel):
+    patient_id: int
+    patient_version: int
+    protocol_id: str
+    status: str  # "ready" | "needs_override"
+    course: dict[str, Any]
+    soft_codes: list[str]
+    digest: str
+    screening: ScreeningSummary | None
+
+
+class OrderView(BaseModel):
+    id: int
+    patient_id: int
+    status: str  # "signed" | "cancelled"
+    protocol_id: str
+    patient_version: int
+    course: dict[str, Any]
+    digest: str
+    signed_by: str | None
+    signed_at: datetime
+    override_reason: str | None
+    override_codes: dict[str, Any] | None
+    screening_result_id: int | None
+    cancelled_by: str | None = None
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
+
+
+def plain_course(course: Course) -> dict[str, Any]:
+    """The course as JSON data (lists, not tuples): the same in memory as read back."""
+    data: dict[str, Any] = json.loads(json.dumps(course_to_dict(course)))
+    return data
+
+
+def course_digest(course: Course) -> str:
+    """SHA-256 of the course's content (what the pump will be told), override excluded."""
+    data = plain_course(course)
+    data.pop("override", None)
+    data.pop("status", None)
+    data.pop("notes", None)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _dosing(version: PatientVersion) -> DosingInputs:
+    patient = as_patient(version.document)
+    return DosingInputs(patient.weight_kg, patient.height_cm, patient.sex, patient.age_on())
+
+
+def _plan(request: PlanRequest, dosing: DosingInputs, options: PlanOptions) -> Course:
+    try:
+        return plan(request.protocol_id, dosing, options)
+    except HardLimitExceeded as error:
+        raise OrderRefused(
+            error.message,
+            field="limits",
+            details={"findings": [_finding(f) for f in error.findings]},
+        ) from error
+    except DomainError as error:
+        raise InvalidInput(error.message, field=error.field or None) from error
+
+
+def _finding(finding: Any) -> dict[str, Any]:
+    return asdict(finding)
+
+
+def _screening_summary(session: Session, version: PatientVersion) -> ScreeningSummary | None:
+    row = latest_screening(session, version.id)
+    if row is None:
+        return None
+    gating = [
+        str(f["code"]) for f in row.result.get("findings", []) if f["severity"] in SCREENING_GATING
+    ]
+    return ScreeningSummary(id=row.id, decision=row.decision, gating_codes=gating)
+
+
+def preview_course(
+    db: Database, actor: Actor, patient_id: int, request: PlanRequest
+) -> CoursePreview:
+    """The course the protocol gives for this patient, with its limit findings (not stored)."""
+    with action(db, actor, "plan.preview", entity="course", patient_id=patient_id) as session:
+        _, version = load_patient(session, patient_id)
+        course = _plan(request, _dosing(version), request.options())
+        audit.record(
+            session,
+            actor,
+            "plan.preview",
+            entity="course",
+            patient_id=patient_id,
+            detail={"protocol_id": request.protocol_id, "status": status(course)},
+        )
+        return CoursePreview(
+            patient_id=patient_id,
+            patient_version=version.version,
+            protocol_id=course.protocol_id,
+            status=status(course),
+            course=plain_course(course),
+            soft_codes=[f.code for f in course.findings if f.severity == "soft"],
+            digest=course_digest(course),
+            screening=_screening_summary(session, version),
+        )
+
+
+def sign_order(db: Database, actor: Actor, patient_id: int, request: SignRequest) -> OrderView:
+    """Sign a course for the patient (physician), with an override reason where needed."""
+    reason = (request.override_reason or "").strip() or None
+    if reason is not None:
+        check(db, actor, "order.override", entity="order", patient_id=patient_id)
+    with action(db, actor, "order.sign", entity="order", patient_id=patient_id) as session:
+        _, version = load_patient(session, patient_id)
+        if request.patient_version is not None and request.patient_version != version.version:
+            raise Conflict(
+                f"patient_version: the record is now at version {version.version}, not "
+                f"{request.patient_version}; review the course again before signing.",
+                field="patient_version",
+            )
+        screening = _screening_summary(session, version)
+        if screening is None:
+            raise OrderRefused(
+                "screening: the patient's current record has not been screened; run the "
+                "eligibility and safety screen before signing.",
+                field="screening",
+            )
+        if screening.decision == "not_eligible":
+            raise OrderRefused(
+                "screening: the screen of the current record says not eligible (an absolute "
+                "contraindication); this course cannot be signed.",
+                field="screening",
+            )
+        dosing = _dosing(version)
+        unsigned = _plan(request, dosing, request.options())
+        digest = course_digest(unsigned)
+        if request.course_digest is not None and request.course_digest != digest:
+            raise Conflict(
+                "course_digest: the course computed now differs from the one reviewed (the "
+                "record or the rule base changed); review it again before signing.",
+                field="course_digest",
+            )
+        soft = [f.code for f in unsigned.findings if f.severity == "soft"]
+        needs_reason = soft or screening.gating_codes
+        if needs_reason and reason is None:
+            raise OrderRefused(
+                "override_reason: this course needs a physician's override with a reason "
+                f"(soft limits: {', '.join(soft) or 'none'}; screening findings: "
+                f"{', '.join(screening.gating_codes) or 'none'}).",
+                field="override_reason",
+                details={"soft_codes": soft, "screening_codes": screening.gating_codes},
+            )
+        course = (
+            _plan(request, dosing, request.options(override_by=actor.username, reason=reason))
+            if soft and reason
+            else unsigned
+        )
+        if any(f.severity == "hard" for f in course.findings) or status(course) != "ready":
+            raise OrderRefused("limits: the course cannot be signed.", field="limits")
+        record = CourseRecord(
+            patient_id=patient_id,
+            patient_version_id=version.id,
+            protocol_id=course.protocol_id,
+            options=request.model_dump(
+                mode="json", exclude={"override_reason", "course_digest", "patient_version"}
+            ),
+            course=plain_course(course),
+            digest=digest,
+            created_at=utcnow(),
+            created_by_id=actor.user_id,
+        )
+        session.add(record)
+        session.flush()
+        order = Order(
+            patient_id=patient_id,
+            course_id=record.id,
+            screening_result_id=screening.id,
+            status="signed",
+            override_reason=reason if needs_reason else None,
+            override_codes=(
+                {"limits": soft, "screening": screening.gating_codes} if needs_reason else None
+            ),
+            recorded_at=utcnow(),
+            recorded_by_id=actor.user_id,
+        )
+        session.add(order)
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            "order.sign",
+            entity="order",
+            entity_id=order.id,
+            patient_id=patient_id,
+            detail={
+                "protocol_id": course.protocol_id,
+                "digest": digest,
+                "override_codes": order.override_codes,
+            },
+        )
+        return _view(session, order)
+
+
+def _username(session: Session, user_id: int | None) -> str | None:
+    if user_id is None:
+        return None
+    return session.scalar(select(User.username).where(User.id == user_id))
+
+
+def _view(session: Session, order: Order) -> OrderView:
+    record = session.get(CourseRecord, order.course_id)
+    assert record is not None
+    version = session.scalar(
+        select(PatientVersion.version).where(PatientVersion.id == record.patient_version_id)
+    )
+    cancellation = session.scalar(select(Order).where(Order.amends_id == order.id))
+    return OrderView(
+        id=order.id,
+        patient_id=order.patient_id,
+        status="cancelled" if cancellation is not None else "signed",
+        protocol_id=record.protocol_id,
+        patient_version=version or 0,
+        course=record.course,
+        digest=record.digest,
+        signed_by=_username(session, order.recorded_by_id),
+        signed_at=order.recorded_at,
+        override_reason=order.override_reason,
+        override_codes=order.override_codes,
+        screening_result_id=order.screening_result_id,
+        cancelled_by=_username(session, cancellation.recorded_by_id) if cancellation else None,
+        cancelled_at=cancellation.recorded_at if cancellation else None,
+        cancel_reason=cancellation.reason if cancellation else None,
+    )
+
+
+def _signed_order(session: Session, order_id: int) -> Order:
+    order = session.get(Order, order_id)
+    if order is None or order.status != "signed":
+        raise NotFound(f"order_id: no signed order {order_id}.", field="order_id")
+    return order
+
+
+def get_order(db: Database, actor: Actor, order_id: int) -> OrderView:
+    with action(db, actor, "order.read", entity="order", entity_id=order_id) as session:
+        order = _signed_order(session, order_id)
+        audit.record(
+            session,
+            actor,
+            "order.read",
+            entity="order",
+            entity_id=order.id,
+            patient_id=order.patient_id,
+        )
+        return _view(session, order)
+
+
+def list_orders(db: Database, actor: Actor, patient_id: int) -> list[OrderView]:
+    """The patient's signed orders (with their cancellation, if any), newest first."""
+    with action(db, actor, "order.read", entity="order", patient_id=patient_id) as session:
+        load_patient(session, patient_id)
+        orders = session.scalars(
+            select(Order)
+            .where(Order.patient_id == patient_id, Order.status == "signed")
+            .order_by(Order.id.desc())
+        ).all()
+        audit.record(
+            session,
+            actor,
+            "order.list",
+            entity="order",
+            patient_id=patient_id,
+            detail={"count": len(orders)},
+        )
+        return [_view(session, order) for order in orders]
+
+
+def cancel_order(db: Database, actor: Actor, order_id: int, *, reason: str) -> OrderView:
+    """Cancel a signed order (physician): a new row amends it; the signed order stays."""
+    if not reason or not reason.strip():
+        raise InvalidInput("reason: say why the order is cancelled.", field="reason")
+    with action(db, actor, "order.cancel", entity="order", entity_id=order_id) as session:
+        order = _signed_order(session, order_id)
+        if session.scalar(select(Order.id).where(Order.amends_id == order.id)) is not None:
+            raise Conflict(f"order_id: order {order_id} is already cancelled.", field="order_id")
+        session.add(
+            Order(
+                patient_id=order.patient_id,
+                course_id=order.course_id,
+                status="cancelled",
+                recorded_at=utcnow(),
+                recorded_by_id=actor.user_id,
+                amends_id=order.id,
+                reason=reason.strip(),
+            )
+        )
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            "order.cancel",
+            entity="order",
+            entity_id=order.id,
+            patient_id=order.patient_id,
+            detail={"reason": reason.strip()},
+        )
+        return _view(session, order)
