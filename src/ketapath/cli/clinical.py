@@ -427,19 +427,7 @@ def knowledge_check() -> None:
     except KnowledgeError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    for name in (
-        "conditions",
-        "indications",
-        "contraindications",
-        "interactions",
-        "adverse_effects",
-        "opioids",
-        "protocols",
-        "drug_library",
-        "pump",
-        "body_size",
-        "policy",
-    ):
+    for name in kb.FILES:
         f = getattr(kb, name)
         typer.echo(f"{name}: version {f.version}, {len(f.entries)} entries")
 
