@@ -51,3 +51,14 @@ def test_any_document_gives_a_patient_or_a_named_error(doc) -> None:
         assert "field" in exc.message or "patient" in exc.message
     else:
         assert patient.weight_kg > 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=12))
+def test_any_unit_text_is_a_unit_or_a_clear_error(text) -> None:
+    from ketapath.domain.units import parse_unit
+
+    try:
+        parse_unit(text)
+    except InvalidInput as exc:
+        assert exc.field == "unit"

@@ -165,3 +165,21 @@ def test_the_installed_console_script_runs() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["protocol_id"] == "asra-initial"
+
+
+def test_plan_accepts_sex_as_m_or_f_for_ideal_weight() -> None:
+    result = invoke(
+        "plan",
+        "crps-schwartzman-10day",
+        "--weight-kg",
+        "120",
+        "--height-cm",
+        "180",
+        "--sex",
+        "M",
+        "--weight-basis",
+        "ideal",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    assert abs(json.loads(result.stdout)["dosing_weight_kg"] - 74.99) < 0.01

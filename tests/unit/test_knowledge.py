@@ -4,21 +4,9 @@ import pytest
 from pydantic import ValidationError
 
 from ketapath.knowledge.base import KnowledgeFile, format_validation_error
-from ketapath.knowledge.clinical import Limit, Protocol, knowledge
+from ketapath.knowledge.clinical import Knowledge, Limit, Protocol, knowledge
 
-FILES = (
-    "conditions",
-    "indications",
-    "contraindications",
-    "interactions",
-    "adverse_effects",
-    "opioids",
-    "protocols",
-    "drug_library",
-    "pump",
-    "body_size",
-    "policy",
-)
+FILES = Knowledge.FILES
 
 
 def test_every_knowledge_file_loads_with_a_version() -> None:

@@ -279,7 +279,7 @@ def plan_command(
         dosing = DosingInputs(patient.weight_kg, patient.height_cm, patient.sex, patient.age_on())
     else:
         assert weight_kg is not None
-        dosing = DosingInputs(weight_kg, height_cm, sex.lower() if sex else None, age)
+        dosing = DosingInputs(weight_kg, height_cm, _sex(sex), age)
     options = PlanOptions(
         setting=setting.lower() if setting else None,  # type: ignore[arg-type]
         weight_basis=weight_basis.lower() if weight_basis else None,  # type: ignore[arg-type]
@@ -313,6 +313,13 @@ def plan_command(
             err=True,
         )
         raise typer.Exit(EXIT_NEEDS_OVERRIDE)
+
+
+def _sex(text: str | None) -> str | None:
+    if text is None:
+        return None
+    low = text.strip().lower()
+    return {"m": "male", "f": "female"}.get(low, low)
 
 
 def _f(x: float) -> str:
@@ -427,19 +434,7 @@ def knowledge_check() -> None:
     except KnowledgeError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    for name in (
-        "conditions",
-        "indications",
-        "contraindications",
-        "interactions",
-        "adverse_effects",
-        "opioids",
-        "protocols",
-        "drug_library",
-        "pump",
-        "body_size",
-        "policy",
-    ):
+    for name in kb.FILES:
         f = getattr(kb, name)
         typer.echo(f"{name}: version {f.version}, {len(f.entries)} entries")
 

@@ -18,34 +18,32 @@ def _registry() -> Any:
     return ureg
 
 
+# pint parses unit text with Python's tokenizer and signals malformed text with many exception
+# types (AssertionError for "mg//", tokenize.TokenError for ")" ...). Every one of them means
+# "this is not a unit" to a clinician, so any exception from the parser is reported as such.
+_PARSE_ERRORS = (Exception,)
+
+
+def _clean(text: str) -> str:
+    return text.strip().replace("µ", "u").replace("μ", "u")
+
+
 def parse_unit(text: str) -> Any:
     """Parse a unit such as 'mg', 'mcg/h', 'mg/kg/h' or 'mL'; raise InvalidInput if unknown."""
-    cleaned = text.strip().replace("µ", "u").replace("μ", "u")
+    cleaned = _clean(text)
     if not cleaned:
         raise InvalidInput("empty unit", field="unit")
     try:
         return _registry().parse_units(cleaned)
-    except (
-        pint.errors.UndefinedUnitError,
-        pint.errors.DefinitionSyntaxError,
-        ValueError,
-        AttributeError,
-        TypeError,
-    ) as exc:
+    except _PARSE_ERRORS as exc:
         raise InvalidInput(f"unknown unit {text!r}", field="unit") from exc
 
 
 def parse_quantity(text: str) -> Any:
     """Parse a quantity such as '25 mcg/h' or '1 mg/mL'."""
     try:
-        return _registry().Quantity(text.strip().replace("µ", "u").replace("μ", "u"))
-    except (
-        pint.errors.UndefinedUnitError,
-        pint.errors.DefinitionSyntaxError,
-        ValueError,
-        AttributeError,
-        TypeError,
-    ) as exc:
+        return _registry().Quantity(_clean(text))
+    except _PARSE_ERRORS as exc:
         raise InvalidInput(f"not a quantity with a unit: {text!r}", field="quantity") from exc
 
 

@@ -233,6 +233,20 @@ class PolicyRule(Entry):
 class Knowledge:
     """All clinical knowledge, validated and cross-checked, loaded once."""
 
+    FILES = (
+        "conditions",
+        "indications",
+        "contraindications",
+        "interactions",
+        "adverse_effects",
+        "opioids",
+        "protocols",
+        "drug_library",
+        "pump",
+        "body_size",
+        "policy",
+    )
+
     def __init__(self) -> None:
         self.conditions = load_entries("conditions.yaml", Condition, kind="conditions")
         self.indications = load_entries("indications.yaml", IndicationEvidence, kind="indications")
