@@ -13,9 +13,9 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-## run: install everything and run the main job
+## run: install everything and start the web app on a demo database (users printed at start)
 run: $(STAMP)
-	$(BIN)/ketapath demo
+	$(BIN)/ketapath serve --demo
 
 ## test: install everything, lint, type-check and run the whole test suite
 test: $(STAMP)

@@ -55,8 +55,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     errors.install(app)
     app.include_router(api_router())
 
-    # Web pages (Jinja2 + htmx) are mounted here by the web area, e.g.:
-    #     from ketapath.web.routes import router as web_router
-    #     app.include_router(web_router)
-    # They call the same services, and use ketapath.api.deps.current_user / require_csrf.
+    # Web pages (Jinja2 + htmx): the same services, ketapath.api.deps.current_user / CSRF.
+    from ketapath.web import install as install_web_pages
+
+    install_web_pages(app)
     return app

@@ -1,1 +1,20 @@
-"""ketapath.web."""
+"""Server-rendered web pages (Jinja2 + htmx) over the same services as the API and the CLI.
+
+``install(app)`` adds the pages and their static files (CSS, the vendored htmx) to the
+application made by ``ketapath.api.app.create_app``.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from ketapath.web.pages import HERE
+
+
+def install(app: FastAPI) -> None:
+    """Mount the pages at / and their static files at /static."""
+    from ketapath.web.routes import router
+
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

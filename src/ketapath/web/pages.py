@@ -1,0 +1,183 @@
+"""What every page shares: templates, the signed-in user, CSRF, and errors shown as pages.
+
+Pages are thin: they read the form, call one service, and render what it returns. The rules
+(who may do what, what is valid) live in the services, so a page gives the same answer as
+the API and the command line.
+
+Errors are shown to people, not programs: a service error raised while answering a page
+becomes an HTML page (or, for a form, the form again with the message next to the field it
+names). Signing in is asked for by a redirect to ``/sign-in`` that comes back afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+
+from ketapath.api.deps import csrf_token_for, current_user
+from ketapath.domain.errors import DomainError
+from ketapath.services.errors import AuthenticationFailed, ServiceError
+from ketapath.services.permissions import Actor
+
+logger = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+# htmx is served from /static, so scripts may come from this site only; htmx's own inline
+# indicator <style> is switched off in base.html so styles can be 'self' too.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    # patient data must not linger in shared caches or the back-forward cache of a ward PC
+    "Cache-Control": "no-store",
+}
+
+ROLE_LABELS = {
+    "physician": "Physician",
+    "nurse": "Nurse",
+    "pharmacist": "Pharmacist",
+    "researcher": "Researcher",
+    "admin": "Administrator",
+}
+
+
+def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored UTC time as the server's local time, with its zone (times are stored UTC)."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    local = value.astimezone()
+    return f"{local.strftime(fmt)} {local.tzname() or ''}".strip()
+
+
+def local_date(value: date | datetime | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return local_time(value, "%Y-%m-%d").split(" ")[0]
+    return value.isoformat()
+
+
+def number(value: float | int | None, digits: int = 2) -> str:
+    """A number without trailing zeros (12.5, 80, 0.35); an empty string for nothing."""
+    if value is None:
+        return ""
+    text = f"{float(value):.{digits}f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+templates.env.filters["local_time"] = local_time
+templates.env.filters["local_date"] = local_date
+templates.env.filters["number"] = number
+templates.env.globals["role_labels"] = ROLE_LABELS
+
+
+def safe_next(target: str | None, default: str = "/patients") -> str:
+    """Only a path on this site may follow sign-in (no open redirect to another host)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Render a template with what every page needs (user, CSRF token, htmx request?)."""
+    data: dict[str, Any] = {
+        "user": getattr(request.state, "actor", None),
+        "csrf_token": csrf_token_for(request) or getattr(request.state, "anonymous_csrf", ""),
+        "htmx": request.headers.get("HX-Request") == "true",
+        "path": request.url.path,
+    }
+    data.update(context or {})
+    response = templates.TemplateResponse(request, name, data, status_code=status_code)
+    return response
+
+
+def error_page(request: Request, status_code: int, title: str, message: str) -> HTMLResponse:
+    return render(
+        request,
+        "error.html",
+        {"title": title, "message": message, "status_code": status_code},
+        status_code=status_code,
+    )
+
+
+ERROR_TITLES = {
+    400: "This could not be done",
+    403: "Not allowed for your role",
+    404: "Not found",
+    409: "Changed by someone else",
+    422: "Please check what was entered",
+    423: "Account locked",
+}
+
+
+class PageRoute(APIRoute):
+    """A route whose errors are pages: sign-in redirects, 403/404 pages, security headers."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except AuthenticationFailed:
+                target = request.url.path
+                if request.url.query:
+                    target += "?" + request.url.query
+                if request.method != "GET":
+                    target = request.headers.get("HX-Current-URL") or "/patients"
+                location = "/sign-in?next=" + quote(safe_next(target), safe="/")
+                if request.headers.get("HX-Request") == "true":
+                    response = Response(status_code=204, headers={"HX-Redirect": location})
+                else:
+                    response = RedirectResponse(location, status_code=303)
+            except ServiceError as error:
+                title = ERROR_TITLES.get(error.status_code, "This could not be done")
+                response = error_page(request, error.status_code, title, error.message)
+            except DomainError as error:
+                response = error_page(request, 422, ERROR_TITLES[422], error.message)
+            for header, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(header, value)
+            return response
+
+        return page_handler
+
+
+async def page_user(request: Request, actor: Annotated[Actor, Depends(current_user)]) -> Actor:
+    """The signed-in user (cookie session; CSRF checked on posts), kept for the templates."""
+    request.state.actor = actor
+    return actor
+
+
+PageUser = Annotated[Actor, Depends(page_user)]
+
+
+def home_for(actor: Actor) -> str:
+    """Where a user lands after sign-in: the part of the system their role uses."""
+    if actor.may("patient.list"):
+        return "/patients"
+    if actor.may("research.read"):
+        return "/research"
+    return "/users"

@@ -1,0 +1,11 @@
+"""The router of every web page (mounted by ``ketapath.web.install``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from ketapath.web import auth_pages, patient_pages
+
+router = APIRouter(include_in_schema=False)
+for module in (auth_pages, patient_pages):
+    router.include_router(module.router)
