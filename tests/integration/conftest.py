@@ -9,6 +9,7 @@ which makes them fail instead.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import secrets
@@ -41,6 +42,7 @@ def _postgres_candidates() -> list[str]:
     return [f"postgresql+psycopg://{user}@127.0.0.1:5432/test" for user in users]
 
 
+@functools.cache
 def _connectable_postgres() -> tuple[str | None, str]:
     reasons = []
     for url in _postgres_candidates():
@@ -61,7 +63,7 @@ def postgres_url() -> Iterator[str]:
     """URL of a fresh, migrated schema on the PostgreSQL server (dropped after the session)."""
     base, why = _connectable_postgres()
     if base is None:
-        message = f"PostgreSQL not reachable on 127.0.0.1:5432 database 'test' ({why})"
+        message = f"PostgreSQL server not reachable ({why})"
         if os.environ.get("KETAPATH_REQUIRE_POSTGRES") == "1":
             pytest.fail(message + " and KETAPATH_REQUIRE_POSTGRES=1", pytrace=False)
         pytest.skip(message)

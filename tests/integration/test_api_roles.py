@@ -103,6 +103,12 @@ ENDPOINTS = [
         lambda c: ("GET", f"/patients/{c.patient()}/history", None),
     ),
     _e(
+        "GET",
+        "/patients/{patient_id}/timeline",
+        RECORDERS,
+        lambda c: ("GET", f"/patients/{c.patient()}/timeline", None),
+    ),
+    _e(
         "POST",
         "/patients/{patient_id}/amendments",
         RECORDERS,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from ketapath.services import orders, patients, screening
+from ketapath.services import orders, patients, screening, timeline
 from ketapath.services.errors import Conflict, InvalidInput, OrderRefused, PermissionDenied
 from ketapath.services.orders import PlanRequest, SignRequest
 from ketapath.services.permissions import Actor
@@ -283,3 +283,27 @@ def test_a_cancellation_amends_the_order_and_keeps_it(
     assert count(database, Order) == 2
     with pytest.raises(Conflict):
         orders.cancel_order(database, users["physician"], signed.id, reason="again")
+
+
+def test_the_timeline_shows_record_screen_order_and_cancellation_in_order(
+    database: Database, users: dict[str, Actor]
+) -> None:
+    patient_id = screened(database, users)
+    patients.amend_patient(
+        database, users["nurse"], patient_id, {**ELIGIBLE, "weight_kg": 71}, reason="re-weighed"
+    )
+    screening.run_screening(database, users["physician"], patient_id)
+    signed = orders.sign_order(database, users["physician"], patient_id, CLINIC_COURSE)
+    orders.cancel_order(database, users["physician"], signed.id, reason="declined")
+    events = timeline.patient_timeline(database, users["nurse"], patient_id)
+    assert [(e.kind, e.by) for e in events] == [
+        ("record", "nurse"),
+        ("screening", "physician"),
+        ("amendment", "nurse"),
+        ("screening", "physician"),
+        ("order", "physician"),
+        ("cancel", "physician"),
+    ]
+    assert events[2].reason == "re-weighed"
+    assert events[-1].reason == "declined"
+    assert [e.at for e in events] == sorted(e.at for e in events)

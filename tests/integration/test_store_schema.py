@@ -118,3 +118,12 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(database: Database) -> None:
     with database.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_a_read_only_transaction_does_not_wait_for_a_writer(database: Database) -> None:
+    with database.transaction() as writer:
+        audit.record(writer, SYSTEM, "test.write", entity="test")
+        writer.flush()  # the writer holds SQLite's write lock until it commits
+        with database.read_only() as reader:
+            assert reader.scalar(select(AuditEntry.id)) is None  # sees the last commit only

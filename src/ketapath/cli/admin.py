@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -174,6 +175,12 @@ def serve(
     from ketapath.services.demo import seed_demo
 
     settings = _settings()
+    if not demo and "KETAPATH_SECRET_KEY" not in os.environ:
+        typer.echo(
+            "warning: KETAPATH_SECRET_KEY is not set; a random key is used, so every restart "
+            "signs everybody out",
+            err=True,
+        )
     if demo:
         folder = Path(tempfile.mkdtemp(prefix="ketapath-demo-"))
         settings = settings.model_copy(

@@ -288,7 +288,7 @@ class Authenticated:
 def resolve_token(db: Database, token: str, *, kind: str) -> Authenticated:
     """Who a bearer or session token belongs to; refuses unknown, expired or revoked ones."""
     now = utcnow()
-    with db.transaction() as session:
+    with db.read_only() as session:
         row = session.execute(
             select(AuthToken, User)
             .join(User, User.id == AuthToken.user_id)

@@ -7,17 +7,33 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
+
+import yaml
 
 from ketapath.services import auth, patients
 from ketapath.services.permissions import ROLES, SYSTEM, Actor
 from ketapath.store.db import Database
 
+_CONSENTED: dict[str, Any] = {
+    "pregnancy": "not_applicable",
+    "consent": "given",
+    "assessment": {
+        "central_sensitisation": True,
+        "opioid_context": {"poor_opioid_response": True},
+        "multidisciplinary_care": True,
+    },
+    "purpose": ["pain_relief", "opioid_reduction"],
+}
+
 DEMO_PATIENTS: tuple[dict[str, Any], ...] = (
     {
+        **_CONSENTED,
         "name": "Jordan Demo",
         "birth_date": "1968-02-14",
         "sex": "female",
+        "pregnancy": "not_pregnant",
         "weight_kg": 72.0,
         "height_cm": 168.0,
         "diagnoses": ["crps-1"],
@@ -27,26 +43,39 @@ DEMO_PATIENTS: tuple[dict[str, Any], ...] = (
         ],
     },
     {
+        **_CONSENTED,
         "name": "Casey Sample",
         "birth_date": "1955-09-03",
         "sex": "male",
         "weight_kg": 88.0,
         "height_cm": 181.0,
         "diagnoses": ["phantom-limb"],
+        "comorbidities": ["hypertension"],
         "medications": [
             {"name": "morphine", "dose": 30, "unit": "mg", "frequency": "bd", "route": "oral"}
         ],
     },
     {
+        **_CONSENTED,
         "name": "Riley Testcase",
         "birth_date": "1979-06-21",
         "sex": "female",
+        "pregnancy": "not_pregnant",
         "weight_kg": 61.0,
         "height_cm": 160.0,
         "diagnoses": ["sci-pain"],
         "medications": [],
+        "purpose": ["pain_relief"],
     },
 )
+
+
+def _seed_000_case() -> dict[str, Any]:
+    """The packaged demo patient (seed 000's case), as the clinical CLI's demo uses it."""
+    text = resources.files("ketapath.examples").joinpath("demo-patient.yaml").read_text("utf-8")
+    document: dict[str, Any] = yaml.safe_load(text)
+    document.pop("id", None)
+    return document
 
 
 @dataclass(frozen=True)
@@ -65,6 +94,6 @@ def seed_demo(db: Database) -> list[DemoUser]:
         created.append(DemoUser(role, role, password))
     nurse = next(u for u in auth.list_users(db, SYSTEM) if u.role == "nurse")
     actor = Actor(nurse.id, nurse.username, nurse.role)
-    for document in DEMO_PATIENTS:
+    for document in (_seed_000_case(), *DEMO_PATIENTS):
         patients.create_patient(db, actor, document)
     return created

@@ -25,6 +25,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "patient.amend": CLINICAL_RECORDERS,
     "patient.read": CLINICAL_READERS,
     "patient.list": CLINICAL_READERS,
+    # the whole timeline includes assessments, so it follows assessment.read
+    "patient.timeline": frozenset({PHYSICIAN, NURSE}),
     # assessments (instrument answers and scores)
     "assessment.record": CLINICAL_RECORDERS,
     "assessment.amend": CLINICAL_RECORDERS,

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+READ_ONLY_OPTION = "ketapath_read_only"
 
 
 def normalise_url(url: str) -> str:
@@ -61,7 +62,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -71,6 +75,9 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url, echo=echo)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
 
     @property
     def backend(self) -> str:
@@ -80,6 +87,16 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         """One unit of work: committed when the block ends, rolled back if it raises."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read_only(self) -> Iterator[Session]:
+        """A transaction that only reads and does not take SQLite's write lock.
+
+        For checks that write nothing, not even an audit row (e.g. resolving a bearer token
+        on every request); anything that records must use ``transaction()``.
+        """
+        with self._readers() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

@@ -9,8 +9,9 @@ from pydantic import BaseModel, Field
 
 from ketapath.api.deps import CurrentUser, DatabaseDep
 from ketapath.domain.patient import Patient
-from ketapath.services import patients
+from ketapath.services import patients, timeline
 from ketapath.services.patients import PatientRecord, PatientSummary
+from ketapath.services.timeline import TimelineEvent
 
 router = APIRouter(prefix="/patients", tags=["patients"])
 
@@ -62,3 +63,8 @@ def amend_patient(
         reason=body.reason,
         expected_version=body.expected_version,
     )
+
+
+@router.get("/{patient_id}/timeline", response_model=list[TimelineEvent])
+def patient_timeline(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> list[TimelineEvent]:
+    return timeline.patient_timeline(db, actor, patient_id)

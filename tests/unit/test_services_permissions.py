@@ -1,0 +1,50 @@
+"""The permission table keeps the issue's role rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from ketapath.services.permissions import PERMISSIONS, ROLES, Actor
+
+
+def roles_that_may(action: str) -> set[str]:
+    return set(PERMISSIONS[action])
+
+
+def test_every_action_names_only_known_roles() -> None:
+    for action, roles in PERMISSIONS.items():
+        assert roles, action
+        assert set(roles) <= set(ROLES), action
+
+
+@pytest.mark.parametrize(
+    "action", ["order.sign", "order.override", "order.cancel", "screening.run"]
+)
+def test_only_a_physician_decides(action: str) -> None:
+    assert roles_that_may(action) == {"physician"}
+
+
+def test_a_researcher_sees_nothing_but_the_de_identified_views() -> None:
+    allowed = {action for action, roles in PERMISSIONS.items() if "researcher" in roles}
+    assert allowed == {"research.read"}
+
+
+def test_an_admin_manages_users_but_reads_no_patient_record() -> None:
+    allowed = {action for action, roles in PERMISSIONS.items() if "admin" in roles}
+    assert allowed == {"user.manage", "user.list", "audit.read"}
+
+
+def test_a_nurse_records_but_cannot_sign_or_override() -> None:
+    nurse = Actor(1, "n", "nurse")
+    assert nurse.may("assessment.record")
+    assert nurse.may("patient.amend")
+    assert not nurse.may("order.sign")
+    assert not nurse.may("order.override")
+
+
+def test_the_pharmacist_handles_stock_and_reads_orders_but_records_nothing_clinical() -> None:
+    pharmacist = Actor(1, "p", "pharmacist")
+    assert pharmacist.may("stock.manage")
+    assert pharmacist.may("order.read")
+    assert not pharmacist.may("patient.create")
+    assert not pharmacist.may("assessment.record")
