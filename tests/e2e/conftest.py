@@ -1,8 +1,9 @@
 """Browser tests: Debian's Chromium driven by Playwright against the app on a free local port.
 
 The app runs in a thread (uvicorn) on a fresh, migrated SQLite file with one user per role
-(user name = role, password ``E2E_PASSWORD``) and the demo patients. Chromium is the system
-one (``/usr/bin/chromium``, installed by ``.ci/run``); Playwright never downloads a browser.
+(user name = role, password ``E2E_PASSWORD``) and the web tests' three patients. Chromium is
+the system one (``/usr/bin/chromium``, installed by ``.ci/run``); Playwright never downloads
+a browser.
 When Chromium or Playwright is missing the tests are skipped with the reason, unless ``CI``
 or ``KETAPATH_REQUIRE_BROWSER`` is set, which makes them fail instead.
 
@@ -21,11 +22,11 @@ from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
+from tests.unit.web_app import PATIENTS
 
 from ketapath.api.app import create_app
 from ketapath.config import Settings
 from ketapath.services import auth, patients
-from ketapath.services.demo import DEMO_PATIENTS
 from ketapath.services.permissions import ROLES, SYSTEM, Actor
 from ketapath.store import migrate
 from ketapath.store.db import Database, make_engine
@@ -108,7 +109,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Itera
     for role in ROLES:
         view = auth.add_user(database, SYSTEM, role, role, E2E_PASSWORD, full_name=role.title())
         actors[role] = Actor(view.id, view.username, view.role)
-    for document in DEMO_PATIENTS:
+    for document in PATIENTS:
         patients.create_patient(database, actors["nurse"], document)
 
     settings = Settings(database_url=url, secret_key="browser-test-secret-key")
@@ -174,7 +175,7 @@ def new_page(browser: Any, live_server: str) -> Iterator[Any]:
 
 
 def sign_in(page: Any, username: str, password: str = E2E_PASSWORD) -> None:
-    page.goto("/sign-in")
+    page.goto("/login")
     page.get_by_label("User name").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from tests.e2e.conftest import TABLET, Screens, sign_in
+from tests.e2e.conftest import LAPTOP, TABLET, Screens, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -18,14 +18,82 @@ def test_a_nurse_signs_in_finds_a_patient_and_reads_the_record(
 
     page = new_page(TABLET)
     page.goto("/patients")
-    expect(page).to_have_url(re.compile(r"/sign-in\?next=/patients$"))
+    expect(page).to_have_url(re.compile(r"/login\?next=/patients$"))
     sign_in(page, "nurse")
     expect(page.get_by_test_id("username")).to_have_text("nurse")
-    page.get_by_label("Search by name, number or pseudonym").fill("casey")
+    page.get_by_label("Search by name, number or pseudonym").fill("sam s")
     expect(page.locator("#patient-results tbody tr")).to_have_count(1)
     screens.shot(page, "search")
-    page.get_by_role("link", name="Casey Sample").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Casey Sample")
+    page.get_by_role("link", name="Sam Sample").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Sam Sample")
     expect(page.get_by_text("Phantom limb pain")).to_be_visible()
     expect(page.get_by_role("cell", name="morphine")).to_be_visible()
     screens.shot(page, "patient")
+
+
+def test_a_physician_screens_a_patient_and_signs_a_course_over_a_soft_limit_with_a_reason(
+    new_page: Any, screens: Screens
+) -> None:
+    from playwright.sync_api import expect
+
+    page = new_page(LAPTOP)
+    sign_in(page, "physician")
+    page.get_by_role("link", name="Alex Example").click()
+    page.get_by_role("link", name="Screening").click()
+    page.get_by_role("button", name="Run the screen").click()
+    expect(page.locator("#decision")).to_contain_text("Eligible")
+    expect(page.locator('[data-code="indication:evidence"]')).to_contain_text("Source: seed 000")
+    screens.shot(page, "screening")
+
+    page.get_by_role("link", name="Protocol & orders").click()
+    page.get_by_label("Protocol", exact=True).select_option("crps-sigtermans-continuous")
+    page.get_by_label("Care setting").select_option("clinic")
+    expect(page.locator("#refusal")).to_contain_text("hard limit")
+    expect(page.get_by_role("button", name="Sign the course")).to_have_count(0)
+    screens.shot(page, "hard-limit-refused")
+
+    page.get_by_label("Protocol", exact=True).select_option("titrate-goldberg-5day")
+    page.get_by_label("Care setting").select_option("ward")
+    expect(page.locator("#course-status")).to_have_text("Needs a physician's override")
+    expect(page.locator("#limit-findings")).to_contain_text("soft limit")
+    expect(page.locator("#sessions")).to_contain_text("mL/h")
+    expect(page.get_by_test_id("override-physician")).to_have_text("physician")
+    page.get_by_label("Reason for override").fill("Tolerated 40 mg/h on the ward in 2025")
+    screens.shot(page, "soft-limit-override")
+    page.get_by_role("button", name="Sign the course").click()
+
+    expect(page).to_have_url(re.compile(r"/orders/\d+$"))
+    expect(page.locator("#order-status")).to_have_text("signed")
+    expect(page.locator("#signature")).to_contain_text("Signed by physician")
+    expect(page.locator("#override")).to_contain_text("Tolerated 40 mg/h on the ward in 2025")
+    screens.shot(page, "signed-order")
+
+
+def test_a_nurse_sees_the_course_but_cannot_sign_it(new_page: Any, screens: Screens) -> None:
+    from playwright.sync_api import expect
+
+    page = new_page(TABLET)
+    sign_in(page, "nurse")
+    page.goto("/patients/3/screening")
+    expect(page.get_by_role("button", name="Run the screen")).to_have_count(0)
+    page.goto("/patients/3/plan?protocol_id=asra-initial")
+    expect(
+        page.get_by_role("heading", level=2, name=re.compile("ASRA|initial", re.I))
+    ).to_be_visible()
+    expect(page.locator("#cannot-sign")).to_contain_text("Only a physician can sign")
+    expect(page.get_by_role("button", name="Sign the course")).to_have_count(0)
+    screens.shot(page, "no-sign-button")
+
+    # Even a hand-made post with the nurse's own valid session and CSRF token is refused.
+    answer = page.evaluate(
+        """async () => {
+            const token = JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token'];
+            const body = new URLSearchParams({csrf_token: token, protocol_id: 'asra-initial'});
+            const r = await fetch('/patients/3/orders', {method: 'POST', body});
+            return {status: r.status, text: await r.text()};
+        }"""
+    )
+    assert answer["status"] == 403
+    assert "A nurse may not order sign" in answer["text"]
+    page.goto("/patients/3/plan")
+    expect(page.get_by_role("heading", name="Signed orders")).to_have_count(0)

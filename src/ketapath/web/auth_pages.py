@@ -53,15 +53,15 @@ def _sign_in_page(
 async def home(
     actor: Annotated[Actor | None, Depends(optional_user)],
 ) -> RedirectResponse:
-    return RedirectResponse(home_for(actor) if actor else "/sign-in", status_code=303)
+    return RedirectResponse(home_for(actor) if actor else "/login", status_code=303)
 
 
-@router.get("/sign-in", response_class=HTMLResponse)
+@router.get("/login", response_class=HTMLResponse)
 async def sign_in_form(request: Request, settings: SettingsDep, next: str = "") -> HTMLResponse:
     return _sign_in_page(request, settings, next_path=safe_next(next, ""))
 
 
-@router.post("/sign-in", response_model=None, dependencies=[Depends(require_csrf)])
+@router.post("/login", response_model=None, dependencies=[Depends(require_csrf)])
 async def sign_in(
     request: Request,
     db: DatabaseDep,
@@ -99,13 +99,13 @@ async def sign_in(
     return response
 
 
-@router.post("/sign-out", response_model=None)
+@router.post("/logout", response_model=None)
 async def sign_out(
     request: Request, actor: PageUser, db: DatabaseDep, settings: SettingsDep
 ) -> Response:
     token = session_token(request, settings)
     if token:
         await run_in_threadpool(auth.revoke_token, db, token)
-    response = RedirectResponse("/sign-in", status_code=303)
+    response = RedirectResponse("/login", status_code=303)
     clear_session_cookie(response, settings)
     return response

@@ -6,7 +6,7 @@ the API and the command line.
 
 Errors are shown to people, not programs: a service error raised while answering a page
 becomes an HTML page (or, for a form, the form again with the message next to the field it
-names). Signing in is asked for by a redirect to ``/sign-in`` that comes back afterwards.
+names). Signing in is asked for by a redirect to ``/login`` that comes back afterwards.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
@@ -27,6 +28,7 @@ from ketapath.api.deps import csrf_token_for, current_user
 from ketapath.domain.errors import DomainError
 from ketapath.services.errors import AuthenticationFailed, ServiceError
 from ketapath.services.permissions import Actor
+from ketapath.services.validation import field_path
 
 logger = logging.getLogger(__name__)
 
@@ -78,13 +80,24 @@ def number(value: float | int | None, digits: int = 2) -> str:
     """A number without trailing zeros (12.5, 80, 0.35); an empty string for nothing."""
     if value is None:
         return ""
-    text = f"{float(value):.{digits}f}".rstrip("0").rstrip(".")
+    text = f"{float(value):.{digits}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
+
+
+def clock(minutes: float | int | None) -> str:
+    """Minutes from a session's start as h:mm (90 -> 1:30, 7200 -> 120:00)."""
+    if minutes is None:
+        return ""
+    whole = round(float(minutes))
+    return f"{whole // 60}:{whole % 60:02d}"
 
 
 templates.env.filters["local_time"] = local_time
 templates.env.filters["local_date"] = local_date
 templates.env.filters["number"] = number
+templates.env.filters["clock"] = clock
 templates.env.globals["role_labels"] = ROLE_LABELS
 
 
@@ -148,7 +161,7 @@ class PageRoute(APIRoute):
                     target += "?" + request.url.query
                 if request.method != "GET":
                     target = request.headers.get("HX-Current-URL") or "/patients"
-                location = "/sign-in?next=" + quote(safe_next(target), safe="/")
+                location = "/login?next=" + quote(safe_next(target), safe="/")
                 if request.headers.get("HX-Request") == "true":
                     response = Response(status_code=204, headers={"HX-Redirect": location})
                 else:
@@ -158,6 +171,12 @@ class PageRoute(APIRoute):
                 response = error_page(request, error.status_code, title, error.message)
             except DomainError as error:
                 response = error_page(request, 422, ERROR_TITLES[422], error.message)
+            except RequestValidationError as error:
+                problems = "; ".join(
+                    f"{field_path(tuple(e['loc'][1:])) or 'form'}: {e['msg']}"
+                    for e in error.errors()
+                )
+                response = error_page(request, 422, ERROR_TITLES[422], problems)
             for header, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(header, value)
             return response

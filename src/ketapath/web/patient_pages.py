@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from ketapath.api.deps import DatabaseDep
 from ketapath.domain.vocabulary import resolve
 from ketapath.knowledge.clinical import knowledge
-from ketapath.services import assessments, auth, patients, research
+from ketapath.services import assessments, auth, orders, patients, research, screening
 from ketapath.services.assessments import AssessmentView
 from ketapath.services.patients import PatientRecord
 from ketapath.web import charts
@@ -152,12 +152,47 @@ def patient_page(
     recorded = (
         assessments.list_assessments(db, actor, patient_id) if actor.may("assessment.read") else []
     )
+    extra = [
+        Event(
+            at=item.run_at,
+            kind="screening",
+            title=f"Screened: {item.decision.replace('_', ' ')}",
+            detail=f"record version {item.patient_version}",
+            by=item.run_by,
+            link=f"/patients/{patient_id}/screening",
+        )
+        for item in (
+            screening.list_screenings(db, actor, patient_id) if actor.may("screening.read") else []
+        )
+    ]
+    for order in orders.list_orders(db, actor, patient_id) if actor.may("order.read") else []:
+        extra.append(
+            Event(
+                at=order.signed_at,
+                kind="order",
+                title=f"Order {order.id} signed: {order.protocol_id}",
+                detail="override: " + order.override_reason if order.override_reason else "",
+                by=order.signed_by,
+                link=f"/orders/{order.id}",
+            )
+        )
+        if order.cancelled_at is not None:
+            extra.append(
+                Event(
+                    at=order.cancelled_at,
+                    kind="order",
+                    title=f"Order {order.id} cancelled",
+                    detail=order.cancel_reason or "",
+                    by=order.cancelled_by,
+                    link=f"/orders/{order.id}",
+                )
+            )
     context.update(
         {
             "history": history,
             "assessments": recorded,
             "charts": assessment_charts(recorded),
-            "timeline": _timeline(history, recorded, []),
+            "timeline": _timeline(history, recorded, extra),
             "may_read_assessments": actor.may("assessment.read"),
         }
     )

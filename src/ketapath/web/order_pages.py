@@ -1,0 +1,182 @@
+"""The protocol chooser: a protocol and its options give the computed course; a physician
+signs it (with an override reason where soft limits or screening findings need one).
+
+The course shown is the service's preview; the signature sends back the digest of that
+preview, so that what is signed is exactly what was reviewed (the service refuses otherwise).
+A course over a hard limit is shown as a refusal with its findings and has no sign button.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ketapath.api.deps import DatabaseDep
+from ketapath.knowledge.clinical import knowledge
+from ketapath.services import orders
+from ketapath.services.errors import Conflict, InvalidInput, OrderRefused, ServiceError
+from ketapath.services.orders import PlanRequest, SignRequest
+from ketapath.services.permissions import Actor
+from ketapath.services.validation import validate
+from ketapath.store.db import Database
+from ketapath.web.pages import PageRoute, PageUser, render
+from ketapath.web.patient_pages import patient_context
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+SETTING_LABELS = {"clinic": "Day clinic", "ward": "Ward", "icu": "Intensive care"}
+WEIGHT_BASIS_LABELS = {
+    "actual": "Actual body weight",
+    "ideal": "Ideal body weight",
+    "adjusted": "Adjusted body weight",
+}
+FIELD_LABELS = {
+    "protocol_id": "Protocol",
+    "setting": "Care setting",
+    "weight_basis": "Weight basis",
+    "concentration_mg_per_ml": "Bag concentration",
+    "override_reason": "Reason for override",
+}
+
+
+def chooser_options() -> dict[str, Any]:
+    """What the chooser offers: every protocol, the settings, the bag concentrations."""
+    kb = knowledge()
+    pump = kb.pump_settings
+    return {
+        "protocols": kb.protocols.entries,
+        "settings": SETTING_LABELS,
+        "weight_bases": WEIGHT_BASIS_LABELS,
+        "concentrations": pump.concentrations_mg_per_ml,
+        "default_concentration": pump.default_concentration_mg_per_ml,
+    }
+
+
+def _choice(
+    protocol_id: str, setting: str, weight_basis: str, concentration_mg_per_ml: str
+) -> dict[str, Any]:
+    """The form's text as the service's request fields (empty means the protocol's default)."""
+    return {
+        "protocol_id": protocol_id.strip(),
+        "setting": setting.strip() or None,
+        "weight_basis": weight_basis.strip() or None,
+        "concentration_mg_per_ml": concentration_mg_per_ml.strip() or None,
+    }
+
+
+def _preview(db: Database, actor: Actor, patient_id: int, choice: dict[str, Any]) -> dict[str, Any]:
+    """The preview, or the refusal / input error to show in its place."""
+    out: dict[str, Any] = {"preview": None, "refusal": None, "input_error": None}
+    if not choice["protocol_id"]:
+        return out
+    try:
+        request = validate(PlanRequest, choice)
+        out["preview"] = orders.preview_course(db, actor, patient_id, request)
+    except OrderRefused as error:
+        out["refusal"] = {"message": error.message, "findings": error.details.get("findings", [])}
+    except InvalidInput as error:
+        out["input_error"] = {
+            "field": error.field,
+            "label": FIELD_LABELS.get(error.field or "", error.field or "input"),
+            "message": error.message,
+        }
+    return out
+
+
+def _course_context(
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    choice: dict[str, Any],
+    sign_error: ServiceError | None = None,
+    reason: str = "",
+) -> dict[str, Any]:
+    context = patient_context(db, actor, patient_id)
+    context.update(chooser_options())
+    context.update(_preview(db, actor, patient_id, choice))
+    context.update(
+        {
+            "choice": choice,
+            "sign_error": sign_error,
+            "reason": reason,
+            "may_sign": actor.may("order.sign"),
+            "orders": orders.list_orders(db, actor, patient_id) if actor.may("order.read") else [],
+        }
+    )
+    preview = context["preview"]
+    screening = preview.screening if preview else None
+    context["needs_reason"] = bool(
+        preview and (preview.soft_codes or (screening and screening.gating_codes))
+    )
+    return context
+
+
+@router.get("/patients/{patient_id}/plan", response_class=HTMLResponse)
+def plan_page(
+    request: Request,
+    patient_id: int,
+    actor: PageUser,
+    db: DatabaseDep,
+    protocol_id: Annotated[str, Query(max_length=80)] = "",
+    setting: Annotated[str, Query(max_length=20)] = "",
+    weight_basis: Annotated[str, Query(max_length=20)] = "",
+    concentration_mg_per_ml: Annotated[str, Query(max_length=20)] = "",
+) -> HTMLResponse:
+    choice = _choice(protocol_id, setting, weight_basis, concentration_mg_per_ml)
+    context = _course_context(db, actor, patient_id, choice)
+    if request.headers.get("HX-Target") == "course-panel":
+        return render(request, "_course.html", context)
+    return render(request, "plan.html", context)
+
+
+@router.post("/patients/{patient_id}/orders", response_model=None)
+def sign_course(
+    request: Request,
+    patient_id: int,
+    actor: PageUser,
+    db: DatabaseDep,
+    protocol_id: Annotated[str, Form(max_length=80)] = "",
+    setting: Annotated[str, Form(max_length=20)] = "",
+    weight_basis: Annotated[str, Form(max_length=20)] = "",
+    concentration_mg_per_ml: Annotated[str, Form(max_length=20)] = "",
+    course_digest: Annotated[str, Form(max_length=64)] = "",
+    patient_version: Annotated[str, Form(max_length=10)] = "",
+    override_reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    choice = _choice(protocol_id, setting, weight_basis, concentration_mg_per_ml)
+    try:
+        sign = validate(
+            SignRequest,
+            {
+                **choice,
+                "override_reason": override_reason.strip() or None,
+                "course_digest": course_digest or None,
+                "patient_version": patient_version or None,
+            },
+        )
+        order = orders.sign_order(db, actor, patient_id, sign)
+    except (OrderRefused, Conflict, InvalidInput) as error:
+        context = _course_context(db, actor, patient_id, choice, error, override_reason)
+        return render(request, "plan.html", context, status_code=error.status_code)
+    return RedirectResponse(f"/orders/{order.id}", status_code=303)
+
+
+@router.get("/orders/{order_id}", response_class=HTMLResponse)
+def order_page(request: Request, order_id: int, actor: PageUser, db: DatabaseDep) -> HTMLResponse:
+    order = orders.get_order(db, actor, order_id)
+    context = patient_context(db, actor, order.patient_id)
+    context.update({"order": order, "course": order.course, "settings": SETTING_LABELS})
+    return render(request, "order.html", context)
+
+
+@router.post("/orders/{order_id}/cancel", response_model=None)
+def cancel_order(
+    order_id: int,
+    actor: PageUser,
+    db: DatabaseDep,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> RedirectResponse:
+    orders.cancel_order(db, actor, order_id, reason=reason)
+    return RedirectResponse(f"/orders/{order_id}", status_code=303)
