@@ -143,10 +143,31 @@ def settings(database: Database) -> Settings:
 
 
 @pytest.fixture
-def client(settings: Settings, database: Database) -> Iterator[TestClient]:
-    """The application on the test database; HTTPS so that Secure cookies flow."""
-    with TestClient(create_app(settings, database=database), base_url="https://testserver") as c:
-        yield c
+def client(settings: Settings, database: Database, _clients: dict[str, TestClient]) -> TestClient:
+    """The application on the test database; HTTPS so that Secure cookies flow.
+
+    One application per backend serves the whole session (building it for every test
+    dominated the suite's time); each test points it at its own database and starts
+    without cookies.
+    """
+    client = _clients.get(database.backend)
+    if client is None:
+        client = TestClient(create_app(settings, database=database), base_url="https://testserver")
+        client.__enter__()
+        _clients[database.backend] = client
+    app = client.app
+    app.state.db = database  # type: ignore[attr-defined]
+    app.state.settings = settings  # type: ignore[attr-defined]
+    client.cookies.clear()
+    return client
+
+
+@pytest.fixture(scope="session")
+def _clients() -> Iterator[dict[str, TestClient]]:
+    clients: dict[str, TestClient] = {}
+    yield clients
+    for client in clients.values():
+        client.__exit__(None, None, None)
 
 
 def bearer(client: TestClient, username: str, password: str = TEST_PASSWORD) -> dict[str, str]:

@@ -146,24 +146,24 @@ def test_assessments_are_recorded_listed_and_amended(
     ]
     recorded = client.post(
         f"{API}/patients/{patient_id}/assessments",
-        json={"instrument_id": "nrs", "answers": {"pain_now": 7}},
+        json={"instrument_id": "nrs", "answers": {"pain": 7}},
         headers=headers["nurse"],
     )
     assert recorded.status_code == 201, recorded.text
     amended = client.post(
         f"{API}/assessments/{recorded.json()['id']}/amendments",
-        json={"instrument_id": "nrs", "answers": {"pain_now": 6}, "reason": "misheard"},
+        json={"instrument_id": "nrs", "answers": {"pain": 6}, "reason": "misheard"},
         headers=headers["nurse"],
     )
     assert amended.status_code == 201, amended.text
     listed = client.get(
         f"{API}/patients/{patient_id}/assessments", headers=headers["physician"]
     ).json()
-    assert [a["answers"] for a in listed] == [{"pain_now": 6}]
+    assert [a["answers"] for a in listed] == [{"pain": 6}]
     history = client.get(
         f"{API}/assessments/{recorded.json()['id']}/history", headers=headers["physician"]
     ).json()
-    assert [a["answers"]["pain_now"] for a in history] == [7, 6]
+    assert [a["answers"]["pain"] for a in history] == [7, 6]
 
 
 def test_an_assessment_in_the_future_is_refused(
@@ -176,7 +176,7 @@ def test_an_assessment_in_the_future_is_refused(
         f"{API}/patients/{patient_id}/assessments",
         json={
             "instrument_id": "nrs",
-            "answers": {"pain_now": 7},
+            "answers": {"pain": 7},
             "administered_at": "2999-01-01T00:00:00Z",
         },
         headers=headers["nurse"],

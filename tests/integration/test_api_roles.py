@@ -65,7 +65,7 @@ class Context:
             self.database,
             self.users[NURSE],
             self.patient(),
-            AssessmentInput(instrument_id="nrs", answers={"pain_now": 5}),
+            AssessmentInput(instrument_id="nrs", answers={"pain": 5}),
         ).id
 
 
@@ -125,7 +125,7 @@ ENDPOINTS = [
         lambda c: (
             "POST",
             f"/patients/{c.patient()}/assessments",
-            {"instrument_id": "nrs", "answers": {"pain_now": 4}},
+            {"instrument_id": "nrs", "answers": {"pain": 4}},
         ),
     ),
     _e(
@@ -147,7 +147,7 @@ ENDPOINTS = [
         lambda c: (
             "POST",
             f"/assessments/{c.assessment()}/amendments",
-            {"instrument_id": "nrs", "answers": {"pain_now": 3}, "reason": "matrix"},
+            {"instrument_id": "nrs", "answers": {"pain": 3}, "reason": "matrix"},
         ),
     ),
     _e(

@@ -170,3 +170,11 @@ def test_search_finds_patients_by_part_of_the_current_name(
     assert [p.id for p in patients.search_patients(database, users["nurse"], alex.pseudonym)] == [
         alex.id
     ]
+
+
+def test_search_treats_wildcards_in_the_query_as_plain_characters(
+    database: Database, users: dict[str, Actor]
+) -> None:
+    patients.create_patient(database, users["nurse"], a_patient(name="Alex Example"))
+    assert patients.search_patients(database, users["nurse"], "%") == []
+    assert patients.search_patients(database, users["nurse"], "_lex") == []

@@ -58,7 +58,7 @@ def test_concurrent_writers_all_succeed(database: Database, users: dict[str, Act
                 database,
                 users[who],
                 patient_id,
-                AssessmentInput(instrument_id="nrs", answers={"pain_now": score}),
+                AssessmentInput(instrument_id="nrs", answers={"pain": score}),
             )
         return per_writer
 

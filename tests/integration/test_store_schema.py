@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ketapath.services import audit
@@ -127,3 +127,12 @@ def test_a_read_only_transaction_does_not_wait_for_a_writer(database: Database) 
         writer.flush()  # the writer holds SQLite's write lock until it commits
         with database.read_only() as reader:
             assert reader.scalar(select(AuditEntry.id)) is None  # sees the last commit only
+
+
+def test_the_migrations_go_down_to_nothing_and_up_again(database: Database) -> None:
+    migrate.downgrade(database.engine, "base")
+    with database.engine.connect() as connection:
+        left = set(inspect(connection).get_table_names()) - {"alembic_version"}
+    assert left == set()
+    migrate.upgrade(database.engine)
+    assert migrate.current_revision(database.engine) == migrate.head_revision()

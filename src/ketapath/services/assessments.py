@@ -25,8 +25,8 @@ from ketapath.store.models import Assessment, User, utcnow
 class AssessmentInput(BaseModel):
     """What the clinician enters: the instrument, the answers item by item, and when."""
 
-    instrument_id: str = Field(min_length=1, max_length=40, examples=["bpi_sf"])
-    answers: dict[str, Any] = Field(examples=[{"worst_pain": 8, "least_pain": 3}])
+    instrument_id: str = Field(min_length=1, max_length=40, examples=["nrs"])
+    answers: dict[str, Any] = Field(examples=[{"pain": 7}])
     administered_at: datetime | None = Field(
         default=None, description="When the patient answered (UTC); default: now."
     )

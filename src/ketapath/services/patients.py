@@ -281,7 +281,9 @@ def search_patients(
     with action(db, actor, "patient.list", entity="patient") as session:
         statement = latest_versions_query()
         if text:
-            conditions = [func.lower(PatientVersion.full_name).contains(text.lower())]
+            conditions = [
+                func.lower(PatientVersion.full_name).contains(text.lower(), autoescape=True)
+            ]
             if text.isdigit():
                 conditions.append(PatientVersion.patient_id == int(text))
             pseudonym_ids = select(PatientRow.id).where(PatientRow.pseudonym == text.upper())
