@@ -97,3 +97,31 @@ def test_a_nurse_sees_the_course_but_cannot_sign_it(new_page: Any, screens: Scre
     assert "A nurse may not order sign" in answer["text"]
     page.goto("/patients/3/plan")
     expect(page.get_by_role("heading", name="Signed orders")).to_have_count(0)
+
+
+def test_a_nurse_records_an_assessment_and_sees_it_on_the_patient_page(
+    new_page: Any, screens: Screens
+) -> None:
+    from playwright.sync_api import expect
+
+    from ketapath.web.instrument_forms import find_form
+
+    if find_form("nrs") is None:
+        pytest.skip("the knowledge base of this installation defines no NRS instrument")
+    page = new_page(TABLET)
+    sign_in(page, "nurse")
+    page.goto("/patients/3")
+    page.get_by_role("link", name="New assessment").click()
+    page.get_by_label("Instrument").select_option("nrs")
+    question = page.get_by_role("group", name=re.compile(r"^1\. Pain intensity"))
+    question.get_by_text("7", exact=True).click()
+    expect(question.get_by_role("radio", name=re.compile(r"^7"))).to_be_checked()
+    screens.shot(page, "form")
+    page.get_by_role("button", name="Save the assessment").click()
+
+    expect(page).to_have_url(re.compile(r"/patients/3#assessments$"))
+    row = page.locator("#assessment-list tbody tr").first
+    expect(row).to_contain_text("pain 7")
+    expect(row).to_contain_text("nurse")
+    expect(page.locator("ol.timeline")).to_contain_text("Assessment")
+    screens.shot(page, "patient-page")

@@ -93,7 +93,7 @@ def test_a_physician_signs_with_a_reason_and_the_order_page_shows_it(client: Tes
     order = client.get(response.headers["location"])
     assert "Signed by <strong>physician</strong>" in order.text
     assert "tolerated 40 mg/h before" in order.text
-    assert "Order 1 signed" in client.get("/patients/1").text
+    assert "Signed order: titrate-goldberg-5day" in client.get("/patients/1").text
 
 
 def test_a_course_that_changed_since_it_was_reviewed_is_not_signed(client: TestClient):

@@ -13,18 +13,28 @@ from fastapi.responses import HTMLResponse
 from ketapath.api.deps import DatabaseDep
 from ketapath.domain.vocabulary import resolve
 from ketapath.knowledge.clinical import knowledge
-from ketapath.services import assessments, auth, orders, patients, research, screening
+from ketapath.services import assessments, auth, patients, research, timeline
 from ketapath.services.assessments import AssessmentView
-from ketapath.services.patients import PatientRecord
+from ketapath.services.timeline import TimelineEvent
 from ketapath.web import charts
-from ketapath.web.pages import PageRoute, PageUser, render
+from ketapath.web.instrument_forms import find_form
+from ketapath.web.pages import PageRoute, PageUser, render, templates
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 
+# Events whose summary needs a word in front (screens and orders say what they are).
+KIND_PREFIXES = {
+    "record": "Registered",
+    "amendment": "Record amended",
+    "assessment": "Assessment",
+    "assessment_amendment": "Assessment corrected",
+}
+
+
 @dataclass(frozen=True)
 class Event:
-    """One line of the patient's timeline."""
+    """One line of the patient's timeline, as shown."""
 
     at: datetime
     kind: str
@@ -32,6 +42,41 @@ class Event:
     detail: str = ""
     by: str | None = None
     link: str | None = None
+
+
+def shown_timeline(patient_id: int, events: list[TimelineEvent]) -> list[Event]:
+    """The service's timeline, newest first, with links to the screen and the orders."""
+    out = []
+    for event in reversed(events):
+        link = None
+        if event.kind == "screening":
+            link = f"/patients/{patient_id}/screening"
+        elif event.kind in ("order", "cancel"):
+            link = f"/orders/{event.id}"
+        out.append(
+            Event(
+                at=event.at,
+                kind=event.kind,
+                title=(
+                    f"{KIND_PREFIXES[event.kind]}: {event.summary}"
+                    if event.kind in KIND_PREFIXES
+                    else event.summary[:1].upper() + event.summary[1:]
+                ),
+                detail=event.reason or "",
+                by=event.by,
+                link=link,
+            )
+        )
+    return out
+
+
+def instrument_name(instrument_id: str) -> str:
+    """The instrument's short name (NRS, BPI-SF) where the knowledge base defines it."""
+    form = find_form(instrument_id)
+    return form.short_name if form else instrument_id
+
+
+templates.env.globals["instrument_name"] = instrument_name
 
 
 def coded_items(items: list[Any]) -> list[dict[str, str]]:
@@ -46,38 +91,6 @@ def coded_items(items: list[Any]) -> list[dict[str, str]]:
             name = resolution.condition.name if resolution.condition else ""
         out.append({"code": code, "name": name or "(not in the vocabulary)"})
     return out
-
-
-def _timeline(
-    history: list[PatientRecord], recorded: list[AssessmentView], extra: list[Event]
-) -> list[Event]:
-    events = [
-        Event(
-            at=record.recorded_at,
-            kind="record",
-            title="Registered"
-            if record.version == 1
-            else f"Record amended (version {record.version})",
-            detail=record.reason or "",
-            by=record.recorded_by,
-        )
-        for record in history
-    ]
-    for item in recorded:
-        score = "" if item.total is None else f"total {item.total:g}"
-        band = (item.score or {}).get("band")
-        events.append(
-            Event(
-                at=item.administered_at,
-                kind="assessment",
-                title=f"Assessment: {item.instrument_id}",
-                detail=", ".join(x for x in (score, str(band) if band else "") if x)
-                + (f" (amended: {item.reason})" if item.amends_id else ""),
-                by=item.recorded_by,
-            )
-        )
-    events.extend(extra)
-    return sorted(events, key=lambda e: e.at, reverse=True)
 
 
 def assessment_charts(recorded: list[AssessmentView]) -> list[dict[str, Any]]:
@@ -104,10 +117,11 @@ def assessment_charts(recorded: list[AssessmentView]) -> list[dict[str, Any]]:
         out.append(
             {
                 "instrument_id": instrument_id,
+                "name": instrument_name(instrument_id),
                 "svg": charts.line_chart(
                     points,
-                    title=f"{instrument_id}: total score over time",
-                    y_label=f"{instrument_id} total",
+                    title=f"{instrument_name(instrument_id)}: total score over time",
+                    y_label=f"{instrument_name(instrument_id)} total",
                     y_min=y_min,
                     y_max=y_max,
                     chart_id=f"chart-{index}",
@@ -148,51 +162,17 @@ def patient_page(
     request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
 ) -> HTMLResponse:
     context = patient_context(db, actor, patient_id)
-    history = patients.patient_history(db, actor, patient_id)
     recorded = (
         assessments.list_assessments(db, actor, patient_id) if actor.may("assessment.read") else []
     )
-    extra = [
-        Event(
-            at=item.run_at,
-            kind="screening",
-            title=f"Screened: {item.decision.replace('_', ' ')}",
-            detail=f"record version {item.patient_version}",
-            by=item.run_by,
-            link=f"/patients/{patient_id}/screening",
-        )
-        for item in (
-            screening.list_screenings(db, actor, patient_id) if actor.may("screening.read") else []
-        )
-    ]
-    for order in orders.list_orders(db, actor, patient_id) if actor.may("order.read") else []:
-        extra.append(
-            Event(
-                at=order.signed_at,
-                kind="order",
-                title=f"Order {order.id} signed: {order.protocol_id}",
-                detail="override: " + order.override_reason if order.override_reason else "",
-                by=order.signed_by,
-                link=f"/orders/{order.id}",
-            )
-        )
-        if order.cancelled_at is not None:
-            extra.append(
-                Event(
-                    at=order.cancelled_at,
-                    kind="order",
-                    title=f"Order {order.id} cancelled",
-                    detail=order.cancel_reason or "",
-                    by=order.cancelled_by,
-                    link=f"/orders/{order.id}",
-                )
-            )
+    events = (
+        timeline.patient_timeline(db, actor, patient_id) if actor.may("patient.timeline") else None
+    )
     context.update(
         {
-            "history": history,
             "assessments": recorded,
             "charts": assessment_charts(recorded),
-            "timeline": _timeline(history, recorded, extra),
+            "timeline": shown_timeline(patient_id, events) if events is not None else None,
             "may_read_assessments": actor.may("assessment.read"),
         }
     )

@@ -1,0 +1,146 @@
+"""Recording an assessment: choose the instrument, answer its items, save (nurse, physician)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from ketapath.api.deps import DatabaseDep
+from ketapath.services import assessments
+from ketapath.services.assessments import AssessmentInput
+from ketapath.services.errors import InvalidInput
+from ketapath.services.permissions import Actor
+from ketapath.services.unit import check
+from ketapath.store.db import Database
+from ketapath.web.instrument_forms import InstrumentForm, find_form, instrument_forms
+from ketapath.web.pages import PageRoute, PageUser, render
+from ketapath.web.patient_pages import patient_context
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+ITEM_PREFIX = "item_"
+
+
+def parse_given_at(text: str) -> datetime | None:
+    """The form's local date and time (``2026-03-01T09:30``) as UTC; empty means now."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise InvalidInput(
+            "administered_at: give the date and time as YYYY-MM-DD HH:MM.", field="administered_at"
+        ) from error
+    if value.tzinfo is None:
+        value = value.astimezone()  # the clinic's local time, as the form shows it
+    return value.astimezone(UTC)
+
+
+def parse_answers(form: InstrumentForm, posted: dict[str, str]) -> dict[str, int]:
+    """The answered items as whole numbers; unanswered items are left out (not zero)."""
+    answers: dict[str, int] = {}
+    for item in form.items:
+        raw = posted.get(ITEM_PREFIX + item.id, "").strip()
+        if raw == "":
+            continue
+        try:
+            answers[item.id] = int(raw)
+        except ValueError as error:
+            raise InvalidInput(
+                f"answers.{item.id}: item {item.number} ({item.label}) takes a whole number "
+                f"from {item.minimum} to {item.maximum}, not {raw!r}.",
+                field=f"answers.{item.id}",
+            ) from error
+    if not answers:
+        raise InvalidInput("answers: answer at least one item.", field="answers")
+    return answers
+
+
+def _form_page(
+    request: Request,
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    instrument_id: str,
+    *,
+    values: dict[str, str] | None = None,
+    error: InvalidInput | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    context = patient_context(db, actor, patient_id)
+    forms = instrument_forms()
+    chosen = find_form(instrument_id) if instrument_id else None
+    context.update(
+        {
+            "forms": forms,
+            "form": chosen,
+            "instrument_id": instrument_id,
+            "values": values or {},
+            "error": error,
+            "error_field": (error.field or "") if error else "",
+            "item_prefix": ITEM_PREFIX,
+        }
+    )
+    template = (
+        "_assessment_items.html"
+        if request.headers.get("HX-Target") == "assessment-items"
+        else "assessment_form.html"
+    )
+    return render(request, template, context, status_code=status_code)
+
+
+@router.get("/patients/{patient_id}/assessments/new", response_class=HTMLResponse)
+def new_assessment(
+    request: Request,
+    patient_id: int,
+    actor: PageUser,
+    db: DatabaseDep,
+    instrument_id: Annotated[str, Query(max_length=40)] = "",
+) -> HTMLResponse:
+    # The form is for the roles that may record; the service checks (and audits) it too.
+    check(db, actor, "assessment.record", entity="assessment", patient_id=patient_id)
+    return _form_page(request, db, actor, patient_id, instrument_id)
+
+
+@router.post("/patients/{patient_id}/assessments", response_model=None)
+async def record_assessment(
+    request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
+) -> Response:
+    posted = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    return await run_in_threadpool(_save, request, db, actor, patient_id, posted)
+
+
+def _save(
+    request: Request, db: Database, actor: Actor, patient_id: int, posted: dict[str, str]
+) -> Response:
+    instrument_id = posted.get("instrument_id", "").strip()
+    form = find_form(instrument_id)
+    try:
+        if form is None:
+            raise InvalidInput(
+                f"instrument_id: choose an instrument (not {instrument_id!r}).",
+                field="instrument_id",
+            )
+        data = AssessmentInput(
+            instrument_id=form.id,
+            answers=parse_answers(form, posted),
+            administered_at=parse_given_at(posted.get("administered_at", "")),
+        )
+        assessments.record_assessment(db, actor, patient_id, data)
+    except InvalidInput as error:
+        return _form_page(
+            request,
+            db,
+            actor,
+            patient_id,
+            instrument_id,
+            values=posted,
+            error=error,
+            status_code=error.status_code,
+        )
+    return RedirectResponse(f"/patients/{patient_id}#assessments", status_code=303)
