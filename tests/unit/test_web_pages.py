@@ -127,3 +127,23 @@ def test_pages_carry_security_headers(client: TestClient):
 )
 def test_only_a_local_path_may_follow_sign_in(target: str, expected: str):
     assert safe_next(target) == expected
+
+
+def test_an_error_asked_for_by_htmx_is_a_panel_not_a_whole_page(client: TestClient):
+    signed_in(client, "researcher")
+    response = client.get(
+        "/patients/1/plan", headers={"HX-Request": "true", "HX-Target": "course-panel"}
+    )
+    assert response.status_code == 403
+    assert "<html" not in response.text
+    assert 'role="alert"' in response.text
+
+
+def test_an_expired_session_sends_htmx_to_the_sign_in_page(client: TestClient):
+    response = client.get(
+        "/patients",
+        params={"q": "x"},
+        headers={"HX-Request": "true", "HX-Target": "patient-results"},
+    )
+    assert response.status_code == 204
+    assert response.headers["HX-Redirect"] == "/login?next=/patients%3Fq%3Dx"

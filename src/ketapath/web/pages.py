@@ -128,9 +128,11 @@ def render(
 
 
 def error_page(request: Request, status_code: int, title: str, message: str) -> HTMLResponse:
+    """The error as a page, or as a panel when htmx asked for a part of a page."""
+    partial = request.headers.get("HX-Request") == "true"
     return render(
         request,
-        "error.html",
+        "_error_panel.html" if partial else "error.html",
         {"title": title, "message": message, "status_code": status_code},
         status_code=status_code,
     )
