@@ -231,3 +231,177 @@ def test_every_instrument_is_listed_with_a_source() -> None:
     instruments = list_instruments()
     assert {"nrs", "bpi-sf", "phq9", "gad7"} <= {i.id for i in instruments}
     assert all(i.source and i.verified for i in instruments)
+
+
+# --- PSEQ (Nicholas 2007): 10 items 0-6, sum 0-60, higher is better ------------------------
+
+
+def pseq(*values: int | None) -> dict[str, int | None]:
+    return {f"q{n}": v for n, v in enumerate(values, start=1)}
+
+
+def test_pseq_total_is_the_sum_of_ten_items_and_higher_is_better() -> None:
+    result = score("pseq", pseq(6, 5, 4, 3, 2, 1, 0, 6, 5, 4))
+    assert result.total == 6 + 5 + 4 + 3 + 2 + 1 + 0 + 6 + 5 + 4
+    assert result.band == "mild"  # 36 lies in 31-40
+    assert result.subscales["total"].direction == "higher_is_better"
+
+
+@pytest.mark.parametrize(
+    ("total", "band_start"), [(19, "severe"), (20, "moderate"), (41, "minimal")]
+)
+def test_pseq_band_edges(total: int, band_start: str) -> None:
+    values = [min(6, max(0, total - 6 * i)) for i in range(10)]
+    assert sum(values) == total
+    band = score("pseq", pseq(*values)).band
+    assert band is not None and band.startswith(band_start)
+
+
+def test_pseq_with_an_item_missing_is_not_scored_as_no_rule_was_verified() -> None:
+    result = score("pseq", pseq(6, 6, 6, 6, 6, 6, 6, 6, 6, None))
+    assert result.total is None and not result.scorable
+
+
+# --- DN4 (Bouhassira 2005): ten yes/no items, positive at 4 -------------------------------
+
+DN4_NO = {
+    "burning": "no",
+    "painful_cold": "no",
+    "electric_shocks": "no",
+    "tingling": "no",
+    "pins_and_needles": "no",
+    "numbness": "no",
+    "itching": "no",
+    "hypoaesthesia_touch": "no",
+    "hypoaesthesia_pinprick": "no",
+    "brushing": "no",
+}
+
+
+def test_dn4_four_yes_answers_are_a_positive_screen() -> None:
+    yes = {"burning": "yes", "tingling": "y", "pins_and_needles": True, "brushing": 1}
+    result = score("dn4", {**DN4_NO, **yes})
+    assert result.total == 4
+    assert result.band is not None and result.band.startswith("positive")
+
+
+def test_dn4_three_yes_answers_are_below_the_cut_off() -> None:
+    result = score("dn4", {**DN4_NO, "burning": "yes", "numbness": "yes", "itching": "yes"})
+    assert result.total == 3
+    assert result.band is not None and result.band.startswith("below")
+
+
+def test_dn4_interview_alone_is_read_against_its_own_cut_off_of_3() -> None:
+    interview = {k: v for k, v in DN4_NO.items() if not k.startswith(("hypo", "brush"))}
+    interview.update({"burning": "yes", "electric_shocks": "yes", "tingling": "yes"})
+    result = score("dn4", interview)
+    assert result.total is None and not result.scorable
+    assert result.subscales["interview"].value == 3
+    band = result.subscales["interview"].band
+    assert band is not None and band.startswith("positive")
+
+
+@pytest.mark.parametrize("value", ["maybe", 2, 0.5, "yess"])
+def test_dn4_accepts_only_yes_or_no(value: object) -> None:
+    with pytest.raises(InvalidAnswerError) as err:
+        score("dn4", {"burning": value})  # type: ignore[dict-item]
+    assert "yes or no" in str(err.value)
+
+
+def test_dn4_items_can_be_given_by_number() -> None:
+    numbered = {f"q{n}": "yes" for n in range(1, 11)}
+    assert score("dn4", numbered).total == 10
+
+
+# --- PCS (Sullivan 1995): 13 items 0-4; rumination 8-11, magnification 6,7,13, ----------
+# --- helplessness 1-5,12 -------------------------------------------------------------------
+
+
+def test_pcs_total_and_subscales_follow_sullivan_item_keys() -> None:
+    values = [1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3]
+    q = dict(zip(range(1, 14), values, strict=True))
+    result = score("pcs", {f"q{n}": v for n, v in q.items()})
+    assert result.total == sum(values)
+    assert result.subscales["rumination"].value == q[8] + q[9] + q[10] + q[11]
+    assert result.subscales["magnification"].value == q[6] + q[7] + q[13]
+    assert result.subscales["helplessness"].value == q[1] + q[2] + q[3] + q[4] + q[5] + q[12]
+    assert result.band is not None and result.band.startswith("below")
+
+
+def test_pcs_total_of_30_is_clinically_relevant() -> None:
+    values = [4, 4, 4, 4, 4, 4, 4, 2, 0, 0, 0, 0, 0]
+    result = score("pcs", {f"q{n}": v for n, v in enumerate(values, 1)})
+    assert result.total == 30
+    assert result.band is not None and result.band.startswith("clinically relevant")
+
+
+# --- DASS-21 (Lovibond 1995): subscale sums doubled, DASS-42 bands ------------------------
+
+DEPRESSION = (3, 5, 10, 13, 16, 17, 21)
+ANXIETY = (2, 4, 7, 9, 15, 19, 20)
+STRESS = (1, 6, 8, 11, 12, 14, 18)
+
+
+def test_dass21_subscales_are_doubled_sums_of_their_seven_items() -> None:
+    answers = {f"q{n}": 1 for n in range(1, 22)}
+    result = score("dass21", answers)
+    assert result.total is None  # no total in the manual's scoring
+    for name, band in (("depression", "moderate"), ("anxiety", "moderate"), ("stress", "normal")):
+        assert result.subscales[name].value == 7 * 1 * 2
+        assert result.subscales[name].band == band
+
+
+def test_dass21_items_feed_only_their_own_subscale() -> None:
+    answers = {f"q{n}": 0 for n in range(1, 22)}
+    answers.update({f"q{n}": 3 for n in ANXIETY})
+    result = score("dass21", answers)
+    assert result.subscales["anxiety"].value == 42
+    assert result.subscales["depression"].value == 0
+    assert result.subscales["stress"].value == 0
+
+
+def test_dass21_anxiety_raw_4_doubles_to_8_which_is_mild() -> None:
+    answers = {f"q{n}": 0 for n in range(1, 22)}
+    answers.update({"q2": 2, "q4": 2})
+    assert score("dass21", answers).subscales["anxiety"].band == "mild"
+
+
+def test_dass21_one_missing_item_per_subscale_is_prorated_before_doubling() -> None:
+    answers = {f"q{n}": 1 for n in range(1, 22)}
+    answers["q21"] = None  # a depression item
+    depression = score("dass21", answers).subscales["depression"]
+    assert depression.value == pytest.approx(6 * 7 / 6 * 2)
+    assert depression.prorated
+
+
+def test_dass21_two_missing_items_in_a_subscale_stop_that_subscale_only() -> None:
+    answers = {f"q{n}": 1 for n in range(1, 22)}
+    answers.update({"q3": None, "q5": None})
+    result = score("dass21", answers)
+    assert result.subscales["depression"].value is None
+    assert result.subscales["anxiety"].value == 14
+    assert not result.scorable
+
+
+# --- PGIC (Farrar 2001; IMMPACT, Dworkin 2008): 1 = very much improved ... 7 = very much worse
+
+
+@pytest.mark.parametrize(
+    ("rating", "start"),
+    [(1, "very much improved"), (2, "much improved"), (4, "no change"), (7, "very much worse")],
+)
+def test_pgic_rating_reads_as_its_option_label(rating: int, start: str) -> None:
+    band = score("pgic", {"change": rating}).band
+    assert band is not None and band.startswith(start)
+
+
+@pytest.mark.parametrize("rating", [0, 8])
+def test_pgic_outside_1_to_7_is_refused(rating: int) -> None:
+    with pytest.raises(AnswerOutOfRangeError) as err:
+        score("pgic", {"change": rating})
+    assert "1 to 7" in str(err.value)
+
+
+def test_all_nine_instruments_of_the_assessment_are_present() -> None:
+    ids = {i.id for i in list_instruments()}
+    assert ids >= {"nrs", "bpi-sf", "pseq", "dn4", "pcs", "dass21", "phq9", "gad7", "pgic"}

@@ -108,3 +108,27 @@ def test_bad_input_exits_non_zero_with_a_clear_message(
     assert code == cli.EXIT_BAD_INPUT
     assert fragment in err
     assert "Traceback" not in out + err
+
+
+def test_dn4_takes_yes_and_no_answers(app: typer.Typer) -> None:
+    answers = (
+        "burning=yes,painful_cold=no,electric_shocks=yes,tingling=yes,pins_and_needles=yes,"
+        "numbness=no,itching=no,hypoaesthesia_touch=no,hypoaesthesia_pinprick=no,brushing=no"
+    )
+    code, out, _ = run(app, "dn4", "--answers", answers)
+    assert code == 0
+    assert "Total: 4" in out and "positive screen" in out
+
+
+def test_dass21_prints_each_subscale_with_its_band(app: typer.Typer, tmp_path: Path) -> None:
+    path = tmp_path / "dass.json"
+    path.write_text(json.dumps({f"q{n}": 1 for n in range(1, 22)}))
+    code, out, _ = run(app, "dass21", "--answers", f"@{path}")
+    assert code == 0
+    assert "Depression: 14" in out and "Stress: 14" in out and "(normal)" in out
+
+
+def test_a_partly_answered_form_says_it_is_not_fully_scorable(app: typer.Typer) -> None:
+    code, out, _ = run(app, "gad7", "--answers", "q1=1,q2=1")
+    assert code == 0
+    assert "not scored" in out and "Not fully scorable" in out
