@@ -352,7 +352,7 @@ def _score_scale(instrument: Instrument, scale: Scale, values: Mapping[str, int]
             scorable=False,
             message=(
                 f"not scored: {len(missing)} of {n_items} items missing "
-                f"({', '.join(missing)}); {allowed} ({rule.source})"
+                f"({', '.join(missing)}); {allowed} ({rule.source.rstrip('.')})"
             ),
         )
     prorated = bool(missing)
