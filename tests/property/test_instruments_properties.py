@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ketapath.domain.instruments import score
+from ketapath.cli.instruments import AnswersFormatError, parse_answers
+from ketapath.domain.instruments import InstrumentError, score
 from ketapath.knowledge.instruments import Instrument, Scale, load_instruments
 
 INSTRUMENTS = load_instruments()
@@ -133,3 +134,55 @@ def test_bands_never_go_down_as_the_score_rises(pair: tuple[Instrument, Scale], 
     after = score(inst.id, higher).subscales[sc.id].band
     assert before is not None and after is not None
     assert labels.index(after) >= labels.index(before)
+
+
+# --- parsers: whatever comes in, only the typed errors come out ---------------------------
+
+ANSWER_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-1000, 1000),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+)
+
+
+@pytest.mark.parametrize("inst", INSTRUMENTS, ids=lambda i: i.id)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_any_answers_either_score_or_raise_an_instrument_error(inst: Instrument, data: Any) -> None:
+    names = [it.id for it in inst.items] + [a for it in inst.items for a in it.aliases]
+    keys = st.one_of(st.sampled_from(names), st.text(min_size=1, max_size=6))
+    answers = data.draw(st.dictionaries(keys, ANSWER_VALUES, max_size=len(inst.items) + 2))
+    try:
+        result = score(inst.id, answers)
+    except InstrumentError:
+        return
+    for it_id, value in result.answers.items():
+        response = inst.response_for(it_id)
+        assert response.minimum <= value <= response.maximum
+    for sc in inst.scales:
+        got = result.subscales[sc.id]
+        if got.value is not None:
+            assert sc.published_range[0] <= got.value <= sc.published_range[1]
+
+
+@pytest.mark.parametrize("inst", INSTRUMENTS, ids=lambda i: i.id)
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_key_value_text_scores_the_same_as_the_answers_it_was_written_from(
+    inst: Instrument, data: Any
+) -> None:
+    answers = data.draw(complete_answers(inst))
+    text = ",".join(f"{k}={v}" for k, v in answers.items())
+    assert score(inst.id, parse_answers(text)) == score(inst.id, answers)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=40))
+def test_answer_text_either_parses_or_raises_a_format_error(text: str) -> None:
+    try:
+        parsed = parse_answers(text)
+    except AnswersFormatError:
+        return
+    assert isinstance(parsed, dict)

@@ -405,3 +405,8 @@ def test_pgic_outside_1_to_7_is_refused(rating: int) -> None:
 def test_all_nine_instruments_of_the_assessment_are_present() -> None:
     ids = {i.id for i in list_instruments()}
     assert ids >= {"nrs", "bpi-sf", "pseq", "dn4", "pcs", "dass21", "phq9", "gad7", "pgic"}
+
+
+def test_an_absurdly_long_number_is_refused_as_an_invalid_answer() -> None:
+    with pytest.raises(InvalidAnswerError):
+        score("nrs", {"pain": "1" * 5000})

@@ -132,3 +132,9 @@ def test_a_partly_answered_form_says_it_is_not_fully_scorable(app: typer.Typer) 
     code, out, _ = run(app, "gad7", "--answers", "q1=1,q2=1")
     assert code == 0
     assert "not scored" in out and "Not fully scorable" in out
+
+
+def test_a_json_number_too_long_to_read_is_a_format_error(app: typer.Typer) -> None:
+    code, _, err = run(app, "nrs", "--answers", '{"pain": ' + "1" * 5000 + "}")
+    assert code == cli.EXIT_BAD_INPUT
+    assert "not usable JSON" in err

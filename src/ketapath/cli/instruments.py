@@ -46,6 +46,9 @@ def _parse_json(content: str, *, where: str) -> dict[str, scoring.Answer]:
         data: Any = json.loads(content)
     except json.JSONDecodeError as exc:
         raise AnswersFormatError(f"{where}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc
+    except (ValueError, RecursionError) as exc:
+        # e.g. a number too long to convert, or absurd nesting
+        raise AnswersFormatError(f"{where}: not usable JSON ({exc})") from exc
     if not isinstance(data, dict):
         raise AnswersFormatError(f"{where}: expected a JSON object of item: answer")
     answers: dict[str, scoring.Answer] = {}

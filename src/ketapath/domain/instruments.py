@@ -32,6 +32,8 @@ _YES = frozenset({"yes", "y", "true", "1"})
 _NO = frozenset({"no", "n", "false", "0"})
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _INTEGER_FLOAT = re.compile(r"^[+-]?\d+\.0*$")
+# no rating is written with more characters than this; longer text is refused before parsing
+_MAX_ANSWER_CHARS = 12
 
 
 class InstrumentError(ValueError):
@@ -283,6 +285,10 @@ def _parse_answer(
         text = raw.strip()
         if text == "":
             return None
+        if len(text) > _MAX_ANSWER_CHARS:
+            raise InvalidAnswerError(
+                instrument_id, item_id, raw[:_MAX_ANSWER_CHARS] + "...", allowed
+            )
         if _INTEGER.match(text):
             number = int(text)
         elif _INTEGER_FLOAT.match(text):
