@@ -120,7 +120,7 @@ def _print_items(inst: Instrument) -> None:
 def _print_result(result: scoring.InstrumentScore) -> None:
     typer.echo(result.name)
     for sc in result.subscales.values():
-        band = f" ({sc.band})" if sc.band else ""
+        band = f", {sc.band}" if sc.band else ""
         flag = " [prorated]" if sc.prorated else ""
         label = "Total" if sc.scale_id == result.total_scale_id else sc.name
         typer.echo(
