@@ -138,3 +138,9 @@ def test_a_json_number_too_long_to_read_is_a_format_error(app: typer.Typer) -> N
     code, _, err = run(app, "nrs", "--answers", '{"pain": ' + "1" * 5000 + "}")
     assert code == cli.EXIT_BAD_INPUT
     assert "not usable JSON" in err
+
+
+def test_a_scale_where_higher_is_better_says_so(app: typer.Typer) -> None:
+    code, out, _ = run(app, "pseq", "--answers", ",".join(f"q{n}=4" for n in range(1, 11)))
+    assert code == 0
+    assert "Total: 40" in out and "higher is better" in out

@@ -122,6 +122,8 @@ def _print_result(result: scoring.InstrumentScore) -> None:
     for sc in result.subscales.values():
         band = f", {sc.band}" if sc.band else ""
         flag = " [prorated]" if sc.prorated else ""
+        if sc.direction == "higher_is_better":
+            flag += " [higher is better]"
         label = "Total" if sc.scale_id == result.total_scale_id else sc.name
         typer.echo(
             f"  {label}: {_fmt(sc.value)} (range {_fmt(sc.minimum)}-{_fmt(sc.maximum)}){band}{flag}"
