@@ -144,3 +144,11 @@ def test_a_scale_where_higher_is_better_says_so(app: typer.Typer) -> None:
     code, out, _ = run(app, "pseq", "--answers", ",".join(f"q{n}=4" for n in range(1, 11)))
     assert code == 0
     assert "Total: 40" in out and "higher is better" in out
+
+
+def test_the_ketapath_command_line_has_the_score_command() -> None:
+    from ketapath.cli import app as ketapath_app
+
+    result = runner.invoke(ketapath_app, ["score", "nrs", "--answers", "pain=5"])
+    assert result.exit_code == 0
+    assert "moderate" in result.stdout

@@ -99,7 +99,7 @@ def _print_list(instruments: tuple[Instrument, ...]) -> None:
         scales = ", ".join(s.id for s in inst.scales)
         typer.echo(
             f"{inst.id:<{width}}  {inst.short_name}: {inst.name} "
-            f"({len(inst.items)} items; {scales})"
+            f"({len(inst.items)} item{'' if len(inst.items) == 1 else 's'}; {scales})"
         )
 
 
