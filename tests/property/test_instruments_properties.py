@@ -30,7 +30,7 @@ def complete_answers(inst: Instrument) -> st.SearchStrategy[dict[str, int]]:
 
 
 @pytest.mark.parametrize("inst", INSTRUMENTS, ids=lambda i: i.id)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_complete_answers_score_every_scale_within_its_range(inst: Instrument, data: Any) -> None:
     answers = data.draw(complete_answers(inst))
@@ -79,7 +79,7 @@ def test_missing_item_rule_boundary(pair: tuple[Instrument, Scale], data: Any) -
 
 
 @pytest.mark.parametrize("pair", SCALES, ids=scale_label)
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(data=st.data())
 def test_a_higher_answer_never_lowers_the_score_even_when_prorated(
     pair: tuple[Instrument, Scale], data: Any
@@ -101,7 +101,7 @@ def test_a_higher_answer_never_lowers_the_score_even_when_prorated(
 
 
 @pytest.mark.parametrize("pair", SCALES, ids=scale_label)
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(data=st.data())
 def test_prorating_equals_giving_each_missing_item_the_mean_of_the_answered(
     pair: tuple[Instrument, Scale], data: Any
@@ -122,7 +122,7 @@ def test_prorating_equals_giving_each_missing_item_the_mean_of_the_answered(
 
 
 @pytest.mark.parametrize("pair", [p for p in SCALES if p[1].bands], ids=scale_label)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(data=st.data())
 def test_bands_never_go_down_as_the_score_rises(pair: tuple[Instrument, Scale], data: Any) -> None:
     inst, sc = pair
@@ -148,7 +148,7 @@ ANSWER_VALUES = st.one_of(
 
 
 @pytest.mark.parametrize("inst", INSTRUMENTS, ids=lambda i: i.id)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_any_answers_either_score_or_raise_an_instrument_error(inst: Instrument, data: Any) -> None:
     names = [it.id for it in inst.items] + [a for it in inst.items for a in it.aliases]
@@ -178,7 +178,7 @@ def test_key_value_text_scores_the_same_as_the_answers_it_was_written_from(
     assert score(inst.id, parse_answers(text)) == score(inst.id, answers)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(text=st.text(max_size=40))
 def test_answer_text_either_parses_or_raises_a_format_error(text: str) -> None:
     try:
