@@ -245,10 +245,7 @@ def predict_population(
     group = [patients] if isinstance(patients, Covariates) else list(patients)
     if n is not None:
         group = group * n
-    if variability:
-        params = model.sample(patients, n, seed=seed)
-    else:
-        params = model.parameters(group)
+    params = model.sample(patients, n, seed=seed) if variability else model.parameters(group)
     scale = np.array([p.weight_kg for p in group], dtype=np.float64) if per_kg else None
     outputs = ["plasma"]
     if effect_site:
