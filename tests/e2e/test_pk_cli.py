@@ -104,7 +104,7 @@ def test_simulate_refuses_bad_input_with_a_clear_message(
 
 def test_simulate_reads_a_patient_file(app: typer.Typer, tmp_path: Path) -> None:
     path = tmp_path / "patient.yaml"
-    path.write_text("weight_kg: 82\nage_years: 51\nsex: male\nheight_cm: 180\n")
+    path.write_text("weight_kg: 82\nage_years: 51\nsex: male\nheight_cm: 180\n")  # minimal
     code, out = _run(
         app,
         "simulate",
@@ -196,9 +196,65 @@ def test_pk_models_lists_every_model_with_its_verification(app: typer.Typer) -> 
     assert {"domino", "clements", "hijazi", "kamp", "otto-fanta"} <= ids
 
 
-def test_simulate_with_a_protocol_uses_the_planner(app: typer.Typer) -> None:
-    planning = pytest.importorskip(
-        "ketapath.domain.planning",
-        reason="the protocol planner (ketapath.domain.planning) has not landed in this branch",
+def test_simulate_with_a_protocol_uses_the_clinical_planner(app: typer.Typer) -> None:
+    code, out = _run(
+        app,
+        "simulate",
+        "--model",
+        "domino",
+        *PATIENT_ARGS,
+        "--protocol",
+        "crps-schwartzman-10day",
+        "--step-min",
+        "60",
+        "--json",
     )
-    assert hasattr(planning, "plan")
+    assert code == 0, out
+    data = json.loads(out)
+    assert data["times_min"][-1] >= 9 * 1440
+    assert max(data["plasma_mg_per_l"]) > 0
+
+
+def test_compare_protocols_plans_each_protocol_for_the_patient(app: typer.Typer) -> None:
+    code, out = _run(
+        app,
+        "compare-protocols",
+        "--model",
+        "kamp",
+        *PATIENT_ARGS,
+        "--protocol",
+        "crps-schwartzman-10day",
+        "--protocol",
+        "asra-initial",
+        "--step-min",
+        "5",
+    )
+    assert code == 0, out
+    assert "crps-schwartzman-10day" in out and "asra-initial" in out
+
+
+def test_an_unknown_protocol_is_a_clear_error(app: typer.Typer) -> None:
+    code, out = _run(
+        app, "simulate", "--model", "domino", *PATIENT_ARGS, "--protocol", "no-such-protocol"
+    )
+    assert code == 2
+    assert "no-such-protocol" in out
+
+
+def test_simulate_reads_the_example_patient_file(app: typer.Typer) -> None:
+    example = Path(__file__).resolve().parents[2] / "docs" / "examples" / "patient-crps.json"
+    code, out = _run(
+        app,
+        "simulate",
+        "--model",
+        "kamp",
+        "--patient",
+        str(example),
+        "--infusion",
+        "0:60:20",
+        "--times",
+        "60",
+        "--json",
+    )
+    assert code == 0, out
+    assert json.loads(out)["plasma_mg_per_l"][0] > 0

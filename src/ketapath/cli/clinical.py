@@ -1,9 +1,456 @@
-"""Commands of the clinical area (placeholder until main lands it)."""
+"""Clinical commands: screen, protocols, plan, demo, knowledge.
+
+Exit codes: 0 done; 2 invalid input (the message names the field); 3 refused because a hard
+limit would be passed (nothing is produced); 4 the plan passes a soft limit and needs
+``--override-by NAME --reason TEXT`` (the plan is shown, marked ``needs_override``).
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from dataclasses import asdict
+from importlib import resources
+from pathlib import Path
+from typing import Any, NoReturn
+
 import typer
+
+from ketapath.domain.errors import DomainError, HardLimitExceeded
+from ketapath.domain.orders import Course
+from ketapath.domain.patient import Patient, load_patient
+from ketapath.domain.planning import (
+    DosingInputs,
+    PlanOptions,
+    course_to_dict,
+    plan,
+    status,
+)
+from ketapath.domain.screening import ScreeningResult, screen
+from ketapath.knowledge.base import KnowledgeError
+from ketapath.knowledge.clinical import Protocol, knowledge
+
+EXIT_INVALID = 2
+EXIT_HARD_LIMIT = 3
+EXIT_NEEDS_OVERRIDE = 4
+
+protocols_app = typer.Typer(help="List and show the infusion protocols.", no_args_is_help=True)
+knowledge_app = typer.Typer(help="The clinical knowledge base.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the main app."""
+    app.command("screen")(screen_command)
+    app.add_typer(protocols_app, name="protocols")
+    app.command("plan")(plan_command)
+    app.command("demo")(demo_command)
+    app.add_typer(knowledge_app, name="knowledge")
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def fail(
+    message: str,
+    *,
+    code: int,
+    as_json: bool,
+    kind: str = "invalid_input",
+    field: str = "",
+    extra: dict[str, Any] | None = None,
+) -> NoReturn:
+    """Report an error on stderr (JSON with --json) and exit; stdout stays empty."""
+    if as_json:
+        body: dict[str, Any] = {"error": kind, "message": message, "field": field}
+        body.update(extra or {})
+        typer.echo(json.dumps(body, indent=2), err=True)
+    else:
+        typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def emit_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def _load(path: Path, as_json: bool) -> tuple[Patient, list[str]]:
+    try:
+        return load_patient(path)
+    except DomainError as exc:
+        fail(exc.message, code=EXIT_INVALID, as_json=as_json, field=exc.field)
+
+
+# ------------------------------------------------------------------ screen
+
+
+def screen_command(
+    patient_file: Path = typer.Argument(..., help="Patient file (.json, .yaml or .yml)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Screen a patient for ketamine infusion: decision, indications, findings with sources."""
+    patient, warnings = _load(patient_file, as_json)
+    result = screen(patient, input_warnings=warnings)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        typer.echo(format_screening(result))
+
+
+def format_screening(result: ScreeningResult) -> str:
+    lines = [f"Screening of {result.patient_id or 'patient'}: {result.decision.upper()}"]
+    lines.append(
+        "Purpose: " + (", ".join(p.replace("_", " ") for p in result.purpose) or "not stated")
+    )
+    lines.append("Indications:")
+    for ind in result.indications or ():
+        lines.append(
+            f"  - {ind.name} ({ind.given}): Grade {ind.grade}, {ind.certainty} "
+            f"certainty; {ind.benefit}  [{ind.source}]"
+        )
+    if not result.indications:
+        lines.append("  (none recognised)")
+    lines.append("Findings:")
+    order = {"absolute": 0, "relative": 1, "precaution": 2, "info": 3}
+    for f in sorted(result.findings, key=lambda f: order[f.severity]):
+        lines.append(f"  [{f.severity}] {f.code}: {f.message}")
+        lines.append(f"      source: {f.source}")
+    if result.decision == "needs_override":
+        lines.append("A physician must accept each relative/precaution finding with a reason.")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ protocols
+
+
+@protocols_app.command("list")
+def protocols_list(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """List the protocols."""
+    protocols = knowledge().protocols.entries
+    if as_json:
+        emit_json(
+            [
+                {
+                    "id": p.id,
+                    "name": p.name,
+                    "route": p.route,
+                    "settings": p.settings,
+                    "indications": p.indications,
+                    "source": p.source,
+                }
+                for p in protocols
+            ]
+        )
+        return
+    width = max(len(p.id) for p in protocols)
+    for p in protocols:
+        typer.echo(f"{p.id:<{width}}  {p.route.upper():<2}  {'/'.join(p.settings):<10}  {p.name}")
+
+
+@protocols_app.command("show")
+def protocols_show(
+    protocol_id: str = typer.Argument(..., help="Protocol id (see `protocols list`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Show one protocol as written, with its sources and local defaults."""
+    try:
+        protocol = knowledge().protocol(protocol_id)
+    except KeyError as exc:
+        fail(
+            str(exc.args[0]),
+            code=EXIT_INVALID,
+            as_json=as_json,
+            kind="unknown_protocol",
+            field="protocol_id",
+        )
+    if as_json:
+        emit_json(protocol.model_dump(mode="json"))
+    else:
+        typer.echo(format_protocol(protocol))
+
+
+def format_protocol(p: Protocol) -> str:
+    lines = [
+        f"{p.id}: {p.name}",
+        f"  {p.summary}",
+        f"  route {p.route.upper()}; settings {', '.join(p.settings)}; "
+        f"weight basis {p.weight_basis}",
+        f"  indications: {', '.join(p.indications) or 'any (screening decides)'}",
+    ]
+    if p.dose_ladder:
+        lad = p.dose_ladder
+        lines.append(
+            f"  dose ladder: {', '.join(f'{s:g}' for s in lad.steps_mg_per_kg_per_h)} "
+            f"mg/kg/h, ceiling {lad.ceiling_mg_per_kg_per_h:g}, "
+            f"{lad.session_duration_min:g} min sessions every {lad.interval_days} days"
+        )
+        lines.append(f"    condition: {lad.condition}")
+    else:
+        lines.append(f"  session days: {', '.join(str(d) for d in p.day_offsets)}")
+        if p.bolus:
+            lines.append(f"  bolus {p.bolus.value:g} {p.bolus.unit}")
+        for i, s in enumerate(p.steps, 1):
+            if s.rate:
+                dose = f"{s.rate.value:g} {s.rate.unit}"
+            elif s.amount:
+                dose = f"{s.amount.value:g} {s.amount.unit} over the step"
+            else:
+                dose = f"{s.fraction_of_previous:g} x previous rate"
+            lines.append(
+                f"  step {i}: {s.duration_min:g} min at {dose}" + (f" ({s.note})" if s.note else "")
+            )
+    if p.caps:
+        caps = [
+            f"{p.caps.max_rate_mg_per_h:g} mg/h" if p.caps.max_rate_mg_per_h else "",
+            f"{p.caps.max_rate_mg_per_kg_per_h:g} mg/kg/h"
+            if p.caps.max_rate_mg_per_kg_per_h
+            else "",
+        ]
+        lines.append(f"  caps: {', '.join(c for c in caps if c)} ({p.caps.source})")
+    for a in p.adjuncts:
+        dose = f"{a.dose:g}" + (f"-{a.dose_max:g}" if a.dose_max else "")
+        lines.append(f"  adjunct: {a.drug} {dose} {a.unit} {a.route}, {a.timing} ({a.source})")
+    for d in p.local_defaults:
+        lines.append(f"  local default: {d}")
+    for n in p.notes:
+        lines.append(f"  note: {n}")
+    lines.append(f"  source: {p.source}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ plan
+
+
+def _parse_steps(text: str | None, as_json: bool) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        fail(
+            f"--ladder-steps must be numbers separated by commas (got {text!r})",
+            code=EXIT_INVALID,
+            as_json=as_json,
+            field="ladder_steps",
+        )
+
+
+def plan_command(
+    protocol_id: str = typer.Argument(..., help="Protocol id (see `protocols list`)."),
+    patient_file: Path | None = typer.Option(None, "--patient", help="Patient file."),
+    weight_kg: float | None = typer.Option(None, "--weight-kg", help="Actual body weight, kg."),
+    height_cm: float | None = typer.Option(None, "--height-cm", help="Height, cm."),
+    sex: str | None = typer.Option(None, "--sex", help="male or female."),
+    age: float | None = typer.Option(None, "--age", help="Age, years."),
+    concentration: float | None = typer.Option(
+        None, "--concentration-mg-per-ml", help="Bag concentration, mg/mL (default 1)."
+    ),
+    setting: str | None = typer.Option(None, "--setting", help="clinic, ward or icu."),
+    weight_basis: str | None = typer.Option(
+        None, "--weight-basis", help="actual, ideal or adjusted."
+    ),
+    override_by: str | None = typer.Option(
+        None, "--override-by", help="Physician accepting soft-limit findings."
+    ),
+    reason: str | None = typer.Option(None, "--reason", help="The physician's reason."),
+    ladder_steps: str | None = typer.Option(
+        None, "--ladder-steps", help="dose-ladder steps, mg/kg/h, e.g. 0.1,0.2,0.3."
+    ),
+    ladder_ceiling: float | None = typer.Option(
+        None, "--ladder-ceiling", help="dose-ladder ceiling, mg/kg/h."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the course as JSON."),
+) -> None:
+    """Turn a protocol into a limit-checked course of pump orders for one patient."""
+    if (patient_file is None) == (weight_kg is None):
+        fail(
+            "give either --patient FILE or --weight-kg W",
+            code=EXIT_INVALID,
+            as_json=as_json,
+            field="patient",
+        )
+    if patient_file is not None:
+        if any(v is not None for v in (height_cm, sex, age)):
+            fail(
+                "--height-cm, --sex and --age come from the patient file when --patient is given",
+                code=EXIT_INVALID,
+                as_json=as_json,
+                field="patient",
+            )
+        patient, _ = _load(patient_file, as_json)
+        dosing = DosingInputs(patient.weight_kg, patient.height_cm, patient.sex, patient.age_on())
+    else:
+        assert weight_kg is not None
+        dosing = DosingInputs(weight_kg, height_cm, _sex(sex), age)
+    options = PlanOptions(
+        setting=setting.lower() if setting else None,  # type: ignore[arg-type]
+        weight_basis=weight_basis.lower() if weight_basis else None,  # type: ignore[arg-type]
+        concentration_mg_per_ml=concentration,
+        ladder_steps_mg_per_kg_per_h=_parse_steps(ladder_steps, as_json),
+        ladder_ceiling_mg_per_kg_per_h=ladder_ceiling,
+        override_by=override_by,
+        override_reason=reason,
+    )
+    try:
+        course = plan(protocol_id, dosing, options)
+    except HardLimitExceeded as exc:
+        fail(
+            exc.message,
+            code=EXIT_HARD_LIMIT,
+            as_json=as_json,
+            kind="hard_limit",
+            field=exc.field,
+            extra={"findings": [asdict(f) for f in exc.findings]},
+        )
+    except DomainError as exc:
+        fail(exc.message, code=EXIT_INVALID, as_json=as_json, field=exc.field)
+    if as_json:
+        emit_json(course_to_dict(course))
+    else:
+        typer.echo(format_course(course))
+    if status(course) == "needs_override":
+        typer.echo(
+            "error: the plan passes a soft limit; it needs --override-by NAME --reason "
+            "TEXT before it can be signed",
+            err=True,
+        )
+        raise typer.Exit(EXIT_NEEDS_OVERRIDE)
+
+
+def _sex(text: str | None) -> str | None:
+    if text is None:
+        return None
+    low = text.strip().lower()
+    return {"m": "male", "f": "female"}.get(low, low)
+
+
+def _f(x: float) -> str:
+    return f"{x:.2f}".rstrip("0").rstrip(".")
+
+
+def format_course(c: Course) -> str:
+    lines = [
+        f"{c.protocol_name}",
+        f"  protocol {c.protocol_id}; route {c.route.upper()}; setting {c.setting}; "
+        f"bag {_f(c.concentration_mg_per_ml)} mg/mL",
+        f"  dosing weight {_f(c.dosing_weight_kg)} kg ({c.weight_basis}; actual "
+        f"{_f(c.actual_weight_kg)} kg)",
+        f"  status: {status(c)}",
+    ]
+    for s in c.sessions:
+        head = f"  Session {s.number} (day {s.day})"
+        if s.condition:
+            head += f" - {s.condition}"
+        lines.append(head)
+        if s.bolus_mg:
+            lines.append(f"    bolus {_f(s.bolus_mg)} mg = {_f(s.bolus_ml)} mL")
+        for st in s.steps:
+            lines.append(
+                f"    {_f(st.start_min):>8}-{_f(st.end_min):<8} min  "
+                f"{_f(st.rate_mg_per_h):>7} mg/h = {_f(st.rate_ml_per_h):>7} mL/h  "
+                f"({st.rate_mg_per_kg_per_h:.3f} mg/kg/h)" + (f"  {st.note}" if st.note else "")
+            )
+        lines.append(f"    session total {_f(s.total_mg)} mg")
+    lines.append(f"  Course total {_f(c.course_total_mg)} mg over {len(c.sessions)} session(s)")
+    for a in c.adjuncts:
+        dose = _f(a.dose) + (f"-{_f(a.dose_max)}" if a.dose_max else "")
+        lines.append(
+            f"  Adjunct: {a.drug} {dose} {a.unit} {a.route}, {a.timing}"
+            + (f" ({a.basis})" if a.basis else "")
+            + f"  [{a.source}]"
+        )
+    for f in c.findings:
+        lines.append(f"  [{f.severity}] {f.code}: {f.message}")
+        lines.append(f"      source: {f.source}")
+    if c.override:
+        lines.append(
+            f"  Override by {c.override.physician}: {c.override.reason} "
+            f"(accepts {', '.join(c.override.codes)})"
+        )
+    for n in c.notes:
+        lines.append(f"  note: {n}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ demo and knowledge
+
+
+def demo_patient_path() -> Path:
+    return Path(str(resources.files("ketapath.examples").joinpath("demo-patient.yaml")))
+
+
+def demo_command() -> None:
+    """Walk the demo patient (seed 000's case) through screening and planning."""
+    path = demo_patient_path()
+    patient, warnings = load_patient(path)
+    typer.echo("ketapath demo: a patient modelled on the case in seed 000 (Abrecht, UCSF)")
+    typer.echo(f"Patient file: {path}\n")
+    typer.echo(f"$ ketapath screen {path.name}")
+    result = screen(patient, input_warnings=warnings)
+    typer.echo(format_screening(result))
+    typer.echo(
+        "\nThe physician reviews the carbamazepine interaction (CYP3A4 induction may lower "
+        "ketamine exposure) and accepts it with a reason.\n"
+    )
+    typer.echo(f"$ ketapath plan asra-initial --patient {path.name}")
+    course = plan(
+        "asra-initial",
+        DosingInputs(patient.weight_kg, patient.height_cm, patient.sex, patient.age_on()),
+    )
+    typer.echo(format_course(course))
+    typer.echo(
+        "\nIn the seed 000 case the clinic gave about 60 mg over 2 h; the guideline "
+        "starting dose above is at least 80 mg over more than 2 h (seed 000 Table 6).\n"
+    )
+    typer.echo("$ ketapath plan crps-schwartzman-10day --weight-kg 68 --setting icu")
+    typer.echo(
+        "(a CRPS protocol outside its setting is a protocol deviation: it needs an override)"
+    )
+    deviation = plan("crps-schwartzman-10day", DosingInputs(68.0), PlanOptions(setting="icu"))
+    typer.echo(
+        f"  status: {status(deviation)}; "
+        + "; ".join(
+            f"[{f.severity}] {f.message}" for f in deviation.findings if f.severity != "info"
+        )
+    )
+    typer.echo(
+        "\n$ ketapath plan dose-ladder --weight-kg 68 --ladder-steps 0.5,1,2.5 --ladder-ceiling 3"
+    )
+    try:
+        plan(
+            "dose-ladder",
+            DosingInputs(68.0),
+            PlanOptions(
+                ladder_steps_mg_per_kg_per_h=(0.5, 1.0, 2.5), ladder_ceiling_mg_per_kg_per_h=3.0
+            ),
+        )
+    except HardLimitExceeded as exc:
+        typer.echo(f"  {exc.message}")
+
+
+@knowledge_app.command("check")
+def knowledge_check() -> None:
+    """Validate every knowledge file against its schema and print what was loaded."""
+    try:
+        kb = knowledge()
+    except KnowledgeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for name in kb.FILES:
+        f = getattr(kb, name)
+        typer.echo(f"{name}: version {f.version}, {len(f.entries)} entries")
+
+
+@knowledge_app.command("adverse-effects")
+def knowledge_adverse_effects(as_json: bool = typer.Option(False, "--json")) -> None:
+    """The adverse effects of subanaesthetic ketamine (seed 000 Table 4)."""
+    effects = knowledge().adverse_effects.entries
+    if as_json:
+        emit_json([e.model_dump() for e in effects])
+        return
+    for e in effects:
+        typer.echo(f"{e.name}: {', '.join(e.manifestations)}  [{e.source}]")
+        for c in e.comments:
+            typer.echo(f"  - {c}")
+
+
+def _stdout_is_tty() -> bool:
+    return sys.stdout.isatty()

@@ -281,7 +281,7 @@ def _covariates(
     if path is not None:
         if weight_kg is not None:
             _fail("give either --patient or --weight-kg, not both")
-        return _run(lambda: pk.Covariates.from_patient(_load_patient(path)))
+        return _load_patient(path)
     if weight_kg is None:
         _fail("give --patient FILE or --weight-kg (with --age, --sex, --height-cm)")
     if sex is not None and sex not in ("male", "female"):
@@ -294,28 +294,20 @@ def _covariates(
     )
 
 
-def _load_patient(path: Path) -> Any:
-    if not path.exists():
-        _fail(f"--patient: file not found: {path}")
+def _load_patient(path: Path) -> pk.Covariates:
+    from ketapath.domain.errors import DomainError
+    from ketapath.domain.patient import load_patient
+
     try:
-        from ketapath.domain.patient import load_patient
-    except ImportError:
-        return _read_patient_file(path)
-    return load_patient(path)
-
-
-def _read_patient_file(path: Path) -> pk.Covariates:
-    """Minimal reader used until ketapath.domain.patient lands: YAML/JSON with the fields."""
-    import yaml
-
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or "weight_kg" not in data:
-        _fail(f"--patient: {path} must hold weight_kg (and age_years, sex, height_cm)")
+        patient, notes = load_patient(path)
+    except DomainError as exc:
+        _fail(f"--patient: {exc.message}")
+    _print_warnings(notes)
     return pk.Covariates(
-        weight_kg=float(data["weight_kg"]),
-        age_years=None if data.get("age_years") is None else float(data["age_years"]),
-        sex=data.get("sex"),
-        height_cm=None if data.get("height_cm") is None else float(data["height_cm"]),
+        weight_kg=patient.weight_kg,
+        age_years=patient.age_on(),
+        sex=patient.sex,
+        height_cm=patient.height_cm,
     )
 
 
@@ -332,23 +324,17 @@ def _regimen(
 
 
 def _plan(protocol_id: str, cov: pk.Covariates) -> Any:
+    """The limit-checked course the clinical core builds for this patient (hard limits refuse)."""
+    from ketapath.domain.errors import DomainError
+    from ketapath.domain.planning import DosingInputs, plan
+
+    dosing = DosingInputs(
+        weight_kg=cov.weight_kg, height_cm=cov.height_cm, sex=cov.sex, age_years=cov.age_years
+    )
     try:
-        from ketapath.domain import planning  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        _fail(
-            "--protocol needs the protocol planner (ketapath.domain.planning), which is not "
-            "in this build; use --infusion/--bolus"
-        )
-    try:
-        return planning.plan(
-            protocol_id,
-            weight_kg=cov.weight_kg,
-            height_cm=cov.height_cm,
-            sex=cov.sex,
-            age_years=cov.age_years,
-        )
-    except (KeyError, ValueError) as exc:
-        _fail(f"--protocol {protocol_id}: {exc}")
+        return plan(protocol_id, dosing)
+    except DomainError as exc:
+        _fail(f"--protocol {protocol_id}: {exc.message}")
 
 
 def _labelled_regimen(text: str) -> tuple[str, pk.Regimen]:

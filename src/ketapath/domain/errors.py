@@ -1,0 +1,38 @@
+"""Typed errors of the clinical domain. Messages are written for clinicians."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of every error the clinical logic raises on purpose."""
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInput(DomainError):
+    """Input (a patient file, an option, a value) is missing or malformed."""
+
+
+class UnknownItem(DomainError):
+    """A protocol, code or setting that the knowledge base does not know."""
+
+
+class HardLimitExceeded(DomainError):
+    """An order would pass a hard limit: it is refused and nothing is produced."""
+
+    def __init__(self, message: str, *, findings: tuple[Any, ...] = ()) -> None:
+        super().__init__(message, field="limits")
+        self.findings = findings
+
+
+class OverrideRequired(DomainError):
+    """An order passes a soft limit and needs a named physician and a reason."""
+
+    def __init__(self, message: str, *, findings: tuple[Any, ...] = ()) -> None:
+        super().__init__(message, field="override")
+        self.findings = findings

@@ -1,0 +1,121 @@
+"""Drug-library limit checks, like an infusion pump's (PRODUCT step 4).
+
+Each quantity of a course is compared with the soft and hard limits of the care setting.
+A value equal to a limit passes. One finding is made per limit and severity, carrying the
+worst value and the sessions where it occurs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ketapath.domain.orders import LimitFinding, SessionOrder, Severity
+from ketapath.knowledge.clinical import Limit, SettingLimits
+
+# Relative tolerance so that a value computed as exactly the limit (0.35 mg/kg/h x 70 kg / 70 kg)
+# is not reported over it because of binary rounding.
+_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One measured quantity of the course, before comparison with its limit."""
+
+    limit_name: str
+    label: str
+    unit: str
+    value: float
+    session: int | None
+
+
+def measure(
+    sessions: Iterable[SessionOrder], dosing_weight_kg: float, course_total_mg: float
+) -> list[Measured]:
+    out: list[Measured] = []
+    for s in sessions:
+        if s.bolus_mg > 0:
+            out.append(
+                Measured(
+                    "bolus_mg_per_kg", "bolus", "mg/kg", s.bolus_mg / dosing_weight_kg, s.number
+                )
+            )
+        for step in s.steps:
+            out.append(
+                Measured(
+                    "rate_mg_per_kg_per_h",
+                    "rate",
+                    "mg/kg/h",
+                    step.rate_mg_per_h / dosing_weight_kg,
+                    s.number,
+                )
+            )
+            out.append(Measured("rate_mg_per_h", "rate", "mg/h", step.rate_mg_per_h, s.number))
+        out.append(
+            Measured(
+                "session_total_mg_per_kg",
+                "session total",
+                "mg/kg",
+                s.total_mg / dosing_weight_kg,
+                s.number,
+            )
+        )
+    out.append(
+        Measured(
+            "course_total_mg_per_kg",
+            "course total",
+            "mg/kg",
+            course_total_mg / dosing_weight_kg,
+            None,
+        )
+    )
+    return out
+
+
+def _over(value: float, limit: float) -> bool:
+    return value > limit * (1 + _TOLERANCE)
+
+
+def check(measured: list[Measured], limits: SettingLimits) -> list[LimitFinding]:
+    """Compare every measured quantity with its limits; the worst per limit and severity."""
+    worst: dict[tuple[str, Severity], tuple[Measured, float, list[int]]] = {}
+    for m in measured:
+        limit: Limit = getattr(limits, m.limit_name)
+        checks: tuple[tuple[Severity, float | None], ...] = (
+            ("hard", limit.hard),
+            ("soft", limit.soft),
+        )
+        for severity, bound in checks:
+            if bound is None or not _over(m.value, bound):
+                continue
+            key = (m.limit_name, severity)
+            sessions = worst[key][2] if key in worst else []
+            if m.session is not None and m.session not in sessions:
+                sessions.append(m.session)
+            if key not in worst or m.value > worst[key][0].value:
+                worst[key] = (m, bound, sessions)
+            else:
+                worst[key] = (worst[key][0], worst[key][1], sessions)
+            break  # a value over the hard limit is not also reported against the soft one
+    findings = []
+    for (name, severity), (m, bound, sessions) in worst.items():
+        limit = getattr(limits, name)
+        where = f" (sessions {', '.join(map(str, sessions))})" if sessions else ""
+        findings.append(
+            LimitFinding(
+                code=f"limit:{name}:{severity}",
+                severity=severity,
+                message=(
+                    f"{m.label} {m.value:.4g} {m.unit} exceeds the {limits.id} {severity} limit "
+                    f"{bound:g} {m.unit}{where}"
+                ),
+                source=limit.source_of(severity),
+                limit=f"{limits.id} {name} {severity}",
+                limit_value=bound,
+                limit_unit=m.unit,
+                value=m.value,
+                session=sessions[0] if sessions else None,
+            )
+        )
+    findings.sort(key=lambda f: (f.severity != "hard", f.code))
+    return findings

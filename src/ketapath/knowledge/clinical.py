@@ -1,0 +1,317 @@
+"""Schemas of the clinical knowledge files, and the loaded, cached knowledge base.
+
+Each schema mirrors one data file in ``knowledge/data``; every entry carries a ``source``.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ketapath.knowledge.base import Entry, KnowledgeError, load_entries
+
+Grade = Literal["A", "B", "C", "D", "I"]
+# How screening treats a finding: `absolute` makes a patient not eligible; `relative` and
+# `precaution` need a physician's override with a reason; `info` is shown but does not gate.
+FindingSeverity = Literal["absolute", "relative", "precaution", "info"]
+RateUnit = Literal["mg/kg/h", "mg/h", "mg/h per 70 kg"]
+AmountUnit = Literal["mg/kg", "mg"]
+
+
+class Condition(Entry):
+    """A diagnosis or comorbidity in the vocabulary, with its codes."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: str
+    kind: Literal["indication", "comorbidity", "state"]
+    icd10cm: list[str] = Field(min_length=1)
+    icd11: list[str] = []
+    snomed_ct: list[str] = []
+    synonyms: list[str] = []
+    codes_note: str = ""
+
+
+class IndicationEvidence(Entry):
+    """Evidence grade for ketamine infusion in one indication (seed 000 Table 6, seed 001)."""
+
+    id: str
+    conditions: list[str] = Field(min_length=1)
+    grade: Grade
+    certainty: str
+    benefit: str
+
+
+class Contraindication(Entry):
+    """A contraindication or precaution (seed 000 Table 5, seed 001) and how it gates."""
+
+    id: str
+    category: str
+    name: str
+    severity: FindingSeverity
+    conditions: list[str] = []
+    message: str
+    severity_note: str = ""
+
+
+class Interaction(Entry):
+    """A class of interacting medicines and the medicines in it."""
+
+    id: str
+    name: str
+    mechanism: str
+    effect: str
+    severity: FindingSeverity
+    medicines: list[str] = Field(min_length=1)
+
+
+class AdverseEffect(Entry):
+    """An adverse effect of subanaesthetic ketamine (seed 000 Table 4)."""
+
+    id: str
+    name: str
+    manifestations: list[str]
+    comments: list[str]
+    key_studies: list[str] = []
+
+
+class Opioid(Entry):
+    """A medicine counted as an opioid for the opioid context (seed 004 section 2)."""
+
+    id: str
+    names: list[str] = Field(min_length=1)
+
+
+class RateSpec(Entry):
+    source: str = "see protocol"
+    value: float = Field(gt=0)
+    unit: RateUnit
+
+
+class AmountSpec(Entry):
+    source: str = "see protocol"
+    value: float = Field(gt=0)
+    unit: AmountUnit
+
+
+class ProtocolStep(Entry):
+    """A constant-rate period: either a rate, or an amount spread evenly over the duration."""
+
+    source: str = "see protocol"
+    duration_min: float = Field(gt=0)
+    rate: RateSpec | None = None
+    amount: AmountSpec | None = None
+    fraction_of_previous: float | None = Field(default=None, gt=0, le=1)
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _one_dose(self) -> ProtocolStep:
+        given = [x is not None for x in (self.rate, self.amount, self.fraction_of_previous)]
+        if sum(given) != 1:
+            raise ValueError("a step needs exactly one of rate, amount, fraction_of_previous")
+        return self
+
+
+class Adjunct(Entry):
+    drug: str
+    dose: float = Field(gt=0)
+    dose_max: float | None = None
+    unit: Literal["mg", "mg/kg", "mg/day", "mcg/kg/h"]
+    route: str
+    timing: str
+    prn: bool = False
+    max_mg: float | None = Field(default=None, gt=0)
+
+
+class DoseLadder(Entry):
+    """Seed 003 point 3: each next session one step higher while tolerated and short of goal."""
+
+    source: str = "see protocol"
+    steps_mg_per_kg_per_h: list[float] = Field(min_length=1)
+    ceiling_mg_per_kg_per_h: float = Field(gt=0)
+    session_duration_min: float = Field(gt=0)
+    interval_days: int = Field(ge=1)
+    condition: str
+
+
+class Caps(Entry):
+    source: str = "see protocol"
+    max_rate_mg_per_h: float | None = Field(default=None, gt=0)
+    max_rate_mg_per_kg_per_h: float | None = Field(default=None, gt=0)
+
+
+class Protocol(Entry):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: str
+    summary: str
+    indications: list[str] = []
+    route: Literal["iv", "sc"]
+    settings: list[Literal["clinic", "ward", "icu"]] = Field(min_length=1)
+    weight_basis: Literal["actual", "ideal", "adjusted"] = "actual"
+    day_offsets: list[int] = [0]
+    session_condition: str = ""
+    bolus: AmountSpec | None = None
+    steps: list[ProtocolStep] = []
+    dose_ladder: DoseLadder | None = None
+    caps: Caps | None = None
+    observation_min: float = Field(default=0, ge=0)
+    adjuncts: list[Adjunct] = []
+    monitoring: list[str] = []
+    local_defaults: list[str] = []
+    notes: list[str] = []
+
+    @model_validator(mode="after")
+    def _steps_or_ladder(self) -> Protocol:
+        if bool(self.steps) == (self.dose_ladder is not None):
+            raise ValueError("a protocol needs either steps or a dose_ladder, not both")
+        if self.steps and self.steps[0].fraction_of_previous is not None:
+            raise ValueError("the first step cannot be a fraction of a previous step")
+        if sorted(set(self.day_offsets)) != self.day_offsets or self.day_offsets[0] < 0:
+            raise ValueError("day_offsets must be increasing, distinct and not negative")
+        return self
+
+
+class Limit(Entry):
+    """A soft and a hard limit for one quantity in one care setting."""
+
+    soft: float | None = Field(default=None, gt=0)
+    hard: float = Field(gt=0)
+    soft_source: str = Field(default="", description="Source of the soft limit, if not `source`.")
+
+    def source_of(self, severity: str) -> str:
+        """The source of the hard limit (`source`) or of the soft one."""
+        return self.soft_source if severity == "soft" and self.soft_source else self.source
+
+    @model_validator(mode="after")
+    def _soft_below_hard(self) -> Limit:
+        if self.soft is not None and self.soft > self.hard:
+            raise ValueError("the soft limit cannot be above the hard limit")
+        return self
+
+
+class SettingLimits(Entry):
+    """The drug-library entry for ketamine in one care setting, like an infusion pump's."""
+
+    id: Literal["clinic", "ward", "icu"]
+    bolus_mg_per_kg: Limit
+    rate_mg_per_kg_per_h: Limit
+    rate_mg_per_h: Limit
+    session_total_mg_per_kg: Limit
+    course_total_mg_per_kg: Limit
+
+
+class PumpSettings(Entry):
+    id: Literal["pump"]
+    rate_resolution_ml_per_h: float = Field(gt=0)
+    bolus_resolution_mg: float = Field(gt=0)
+    default_concentration_mg_per_ml: float = Field(gt=0)
+    concentrations_mg_per_ml: list[float] = Field(min_length=1)
+    max_concentration_mg_per_ml: float = Field(gt=0)
+
+
+class BodySizeFormula(Entry):
+    """Coefficients of a body-size scalar (e.g. Devine ideal body weight)."""
+
+    id: str
+    sex: Literal["male", "female", "any"]
+    base_kg: float = 0
+    per_inch_over_60_kg: float = 0
+    fraction_of_excess: float = 0
+
+
+class PolicyRule(Entry):
+    """An institutional rule that screening applies (configurable by the clinic)."""
+
+    id: str
+    value: float
+    unit: str
+    severity: FindingSeverity
+    message: str
+
+
+class Knowledge:
+    """All clinical knowledge, validated and cross-checked, loaded once."""
+
+    FILES = (
+        "conditions",
+        "indications",
+        "contraindications",
+        "interactions",
+        "adverse_effects",
+        "opioids",
+        "protocols",
+        "drug_library",
+        "pump",
+        "body_size",
+        "policy",
+    )
+
+    def __init__(self) -> None:
+        self.conditions = load_entries("conditions.yaml", Condition, kind="conditions")
+        self.indications = load_entries("indications.yaml", IndicationEvidence, kind="indications")
+        self.contraindications = load_entries(
+            "contraindications.yaml", Contraindication, kind="contraindications"
+        )
+        self.interactions = load_entries("interactions.yaml", Interaction, kind="interactions")
+        self.adverse_effects = load_entries(
+            "adverse_effects.yaml", AdverseEffect, kind="adverse_effects"
+        )
+        self.opioids = load_entries("opioids.yaml", Opioid, kind="opioids")
+        self.protocols = load_entries("protocols.yaml", Protocol, kind="protocols")
+        self.drug_library = load_entries("drug_library.yaml", SettingLimits, kind="drug_library")
+        self.pump = load_entries("pump.yaml", PumpSettings, kind="pump")
+        self.body_size = load_entries("body_size.yaml", BodySizeFormula, kind="body_size")
+        self.policy = load_entries("policy.yaml", PolicyRule, kind="policy")
+        self._cross_check()
+
+    def _cross_check(self) -> None:
+        known = {c.id for c in self.conditions.entries}
+        refs: list[tuple[str, str]] = []
+        for ind in self.indications.entries:
+            refs += [(f"indications.yaml {ind.id}", c) for c in ind.conditions]
+        for ci in self.contraindications.entries:
+            refs += [(f"contraindications.yaml {ci.id}", c) for c in ci.conditions]
+        for p in self.protocols.entries:
+            refs += [(f"protocols.yaml {p.id}", c) for c in p.indications]
+        missing = [f"{where}: unknown condition {cid!r}" for where, cid in refs if cid not in known]
+        if missing:
+            raise KnowledgeError("; ".join(missing))
+        settings = {s.id for s in self.drug_library.entries}
+        if settings != {"clinic", "ward", "icu"}:
+            raise KnowledgeError("drug_library.yaml: needs exactly the settings clinic, ward, icu")
+
+    def condition(self, condition_id: str) -> Condition:
+        for c in self.conditions.entries:
+            if c.id == condition_id:
+                return c
+        raise KeyError(condition_id)
+
+    def protocol(self, protocol_id: str) -> Protocol:
+        for p in self.protocols.entries:
+            if p.id == protocol_id:
+                return p
+        known = ", ".join(p.id for p in self.protocols.entries)
+        raise KeyError(f"unknown protocol {protocol_id!r}; known protocols: {known}")
+
+    def limits(self, setting: str) -> SettingLimits:
+        for s in self.drug_library.entries:
+            if s.id == setting:
+                return s
+        raise KeyError(setting)
+
+    def policy_rule(self, rule_id: str) -> PolicyRule:
+        for r in self.policy.entries:
+            if r.id == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+    @property
+    def pump_settings(self) -> PumpSettings:
+        return self.pump.entries[0]
+
+
+@cache
+def knowledge() -> Knowledge:
+    """The knowledge base, loaded and validated once per process."""
+    return Knowledge()

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from ketapath.knowledge.base import KnowledgeFile, format_validation_error
+from ketapath.knowledge.clinical import Knowledge, Limit, Protocol, knowledge
+
+FILES = Knowledge.FILES
+
+
+def test_every_knowledge_file_loads_with_a_version() -> None:
+    kb = knowledge()
+    for name in FILES:
+        assert getattr(kb, name).version >= 1
+
+
+def test_every_entry_names_its_source() -> None:
+    kb = knowledge()
+    for name in FILES:
+        for entry in getattr(kb, name).entries:
+            assert len(entry.source) >= 3, (name, entry)
+
+
+def test_the_protocols_of_the_clinical_core_exist() -> None:
+    ids = {p.id for p in knowledge().protocols.entries}
+    assert ids >= {
+        "asra-initial",
+        "crps-schwartzman-10day",
+        "crps-sigtermans-continuous",
+        "sci-amr-7day",
+        "mixed-kang-3session",
+        "titrate-correll",
+        "titrate-goldberg-5day",
+        "inpatient-sc-anzca",
+        "dose-ladder",
+    }
+
+
+def test_the_drug_library_holds_the_seed_limits() -> None:
+    kb = knowledge()
+    for setting in ("clinic", "ward", "icu"):
+        assert kb.limits(setting).bolus_mg_per_kg.hard == 0.35
+    assert kb.limits("clinic").rate_mg_per_kg_per_h.soft == 0.5
+    assert kb.limits("clinic").rate_mg_per_kg_per_h.hard == 2
+    assert kb.limits("ward").rate_mg_per_kg_per_h.hard == 2
+    assert kb.limits("icu").rate_mg_per_kg_per_h.hard == 7
+
+
+def test_the_adverse_effects_of_table_4_are_all_there() -> None:
+    ids = {e.id for e in knowledge().adverse_effects.entries}
+    assert ids == {
+        "psychomimetic",
+        "nausea-vomiting",
+        "hepatotoxicity",
+        "headache",
+        "cystitis",
+        "spinal-cord-toxicity",
+    }
+
+
+def test_a_soft_limit_above_its_hard_limit_is_rejected() -> None:
+    with pytest.raises(ValidationError, match="soft limit cannot be above"):
+        Limit(soft=3, hard=2, source="test source")
+
+
+def test_a_protocol_with_both_steps_and_a_ladder_is_rejected() -> None:
+    raw = knowledge().protocol("dose-ladder").model_dump()
+    raw["steps"] = [{"duration_min": 60, "rate": {"value": 1, "unit": "mg/h"}}]
+    with pytest.raises(ValidationError, match="either steps or a dose_ladder"):
+        Protocol.model_validate(raw)
+
+
+def test_a_validation_error_names_the_entry_and_the_field() -> None:
+    raw = {
+        "kind": "protocols",
+        "version": 1,
+        "entries": [
+            {
+                "id": "broken",
+                "name": "x",
+                "summary": "x",
+                "route": "iv",
+                "settings": ["clinic"],
+                "source": "test",
+                "steps": [{"duration_min": -5, "rate": {"value": 1, "unit": "mg/h"}}],
+            }
+        ],
+    }
+    with pytest.raises(ValidationError) as info:
+        KnowledgeFile[Protocol].model_validate(raw)
+    text = format_validation_error(info.value, raw)
+    assert "id=broken" in text
+    assert "duration_min" in text
