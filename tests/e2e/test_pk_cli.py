@@ -258,3 +258,40 @@ def test_simulate_reads_the_example_patient_file(app: typer.Typer) -> None:
     )
     assert code == 0, out
     assert json.loads(out)["plasma_mg_per_l"][0] > 0
+
+
+def test_target_takes_its_limits_from_the_drug_library_setting(app: typer.Typer) -> None:
+    code, out = _run(
+        app,
+        "target",
+        "--model",
+        "kamp",
+        *PATIENT_ARGS,
+        "--target-ng-per-ml",
+        "150",
+        "--setting",
+        "clinic",
+        "--json",
+    )
+    assert code == 0, out
+    data = json.loads(out)
+    assert all(s["rate_mg_per_h"] <= 0.5 * 70 + 1e-9 for s in data["steps"])
+    assert data["bolus_mg"] <= 0.2 * 70 + 1e-9
+
+
+def test_target_refuses_a_rate_above_the_hard_limit(app: typer.Typer) -> None:
+    code, out = _run(
+        app,
+        "target",
+        "--model",
+        "kamp",
+        *PATIENT_ARGS,
+        "--target-ng-per-ml",
+        "150",
+        "--setting",
+        "clinic",
+        "--max-rate-mg-per-h",
+        "500",
+    )
+    assert code == 2
+    assert "hard limit" in out

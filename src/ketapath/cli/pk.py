@@ -187,10 +187,15 @@ def target(
     target_ng_per_ml: float = typer.Option(..., "--target-ng-per-ml", help="Target, ng/mL."),
     site: str = typer.Option("plasma", "--site", help="plasma or effect_site."),
     duration_min: float = typer.Option(240.0, "--duration-min", help="How long to hold it."),
-    max_rate_mg_per_h: float = typer.Option(
-        ..., "--max-rate-mg-per-h", help="Drug-library maximum rate."
+    max_rate_mg_per_h: float | None = typer.Option(
+        None, "--max-rate-mg-per-h", help="Maximum rate (default: the setting's soft limit)."
     ),
-    max_bolus_mg: float = typer.Option(0.0, "--max-bolus-mg", help="Drug-library max bolus."),
+    max_bolus_mg: float | None = typer.Option(
+        None, "--max-bolus-mg", help="Maximum bolus (default: the setting's soft limit)."
+    ),
+    setting: str | None = typer.Option(
+        None, "--setting", help="clinic, ward or icu: take limits from the drug library."
+    ),
     interval_min: float = typer.Option(5.0, "--interval-min", help="Minutes between changes."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -199,6 +204,7 @@ def target(
     cov = _covariates(patient, weight_kg, age, sex, height_cm)
     if site not in ("plasma", "effect_site"):
         _fail(f"--site must be plasma or effect_site, not {site!r}")
+    max_rate_mg_per_h, max_bolus_mg = _limits(setting, cov, max_rate_mg_per_h, max_bolus_mg)
     scheme = _run(
         lambda: pk.target_concentration(
             pk_model,
@@ -252,6 +258,37 @@ def pk_models(as_json: bool = typer.Option(False, "--json", help="Print JSON."))
 
 
 # -- helpers ------------------------------------------------------------------------------
+def _limits(
+    setting: str | None, cov: pk.Covariates, rate: float | None, bolus: float | None
+) -> tuple[float, float]:
+    """Targeting limits: explicit values, or the drug library's soft limits for the setting
+    (per kg of actual weight and absolute); explicit values may not pass the hard limits."""
+    if setting is None:
+        if rate is None:
+            _fail("give --max-rate-mg-per-h or --setting (clinic, ward, icu)")
+        return rate, 0.0 if bolus is None else bolus
+    from ketapath.knowledge.clinical import knowledge
+
+    try:
+        lib = knowledge().limits(setting)
+    except KeyError:
+        _fail(f"--setting must be clinic, ward or icu, not {setting!r}")
+    w = cov.weight_kg
+    soft_rate = min(
+        lib.rate_mg_per_h.soft or math.inf, (lib.rate_mg_per_kg_per_h.soft or math.inf) * w
+    )
+    hard_rate = min(lib.rate_mg_per_h.hard, lib.rate_mg_per_kg_per_h.hard * w)
+    soft_bolus = (lib.bolus_mg_per_kg.soft or 0.0) * w
+    hard_bolus = lib.bolus_mg_per_kg.hard * w
+    rate = soft_rate if rate is None else rate
+    bolus = soft_bolus if bolus is None else bolus
+    if rate > hard_rate:
+        _fail(f"--max-rate-mg-per-h {rate:g} passes the {setting} hard limit ({hard_rate:g} mg/h)")
+    if bolus > hard_bolus:
+        _fail(f"--max-bolus-mg {bolus:g} passes the {setting} hard limit ({hard_bolus:g} mg)")
+    return rate, bolus
+
+
 def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
