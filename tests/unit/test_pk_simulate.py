@@ -146,3 +146,15 @@ def test_a_per_kg_regimen_gives_each_patient_their_weight_times_the_dose() -> No
     for i, person in enumerate(people):
         single = predict("kamp", person, Regimen.infusion(0, 240, 0.35 * person.weight_kg), times)
         np.testing.assert_allclose(group.plasma_mg_per_l[i], single.plasma_mg_per_l, rtol=1e-12)
+
+
+def test_a_patient_record_from_the_clinical_core_can_be_used_directly() -> None:
+    from ketapath.domain.patient import patient_from_dict
+
+    record, _ = patient_from_dict(
+        {"weight_kg": 64, "sex": "female", "birth_date": "1980-05-01", "height_cm": 160},
+        origin="test",
+    )
+    cov = Covariates.from_patient(record)
+    assert cov.weight_kg == 64 and cov.age_years is not None and cov.age_years > 40
+    assert predict("kamp", record, Regimen.infusion(0, 60, 10), [60]).plasma_mg_per_l[0] > 0

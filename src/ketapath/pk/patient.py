@@ -36,9 +36,12 @@ class Covariates:
             weight = patient.weight_kg
         except AttributeError as exc:
             raise PkInputError("weight_kg", "the patient record has no weight") from exc
+        age = getattr(patient, "age_years", None)
+        if age is None and callable(getattr(patient, "age_on", None)):
+            age = patient.age_on()  # a patient file may give a birth date instead of an age
         return cls(
             weight_kg=float(weight),
-            age_years=_optional_float(getattr(patient, "age_years", None)),
+            age_years=_optional_float(age),
             sex=getattr(patient, "sex", None),
             height_cm=_optional_float(getattr(patient, "height_cm", None)),
         )

@@ -200,9 +200,10 @@ class Propagator:
         ts = times[first:last]
         c = self.system.c
         if len(ts) >= 3:
-            diffs = np.diff(ts)
-            h = float(diffs[0])
-            if h > 0 and float(np.max(np.abs(diffs - h))) <= 1e-9 * max(1.0, h):
+            # An even grid (to 1e-9 of its span) is filled from the power table.
+            h = float(ts[-1] - ts[0]) / (len(ts) - 1)
+            ideal = ts[0] + h * np.arange(len(ts))
+            if h > 0 and float(np.max(np.abs(ts - ideal))) <= 1e-9 * max(1.0, abs(ts[-1])):
                 return self._fill_grid(out, x, t_a, rate, float(ts[0]), h, first, last)
         t_prev = t_a
         for i, t in enumerate(ts):
