@@ -93,3 +93,17 @@ def test_an_infusion_record_of_dicts_or_tuples_is_accepted() -> None:
         [(0, 30, 10), {"start_min": 30, "end_min": 60, "rate_mg_per_h": 20}], boluses=[(0, 5)]
     )
     assert regimen.total_mg == pytest.approx(5 + 5 + 10)
+
+
+@pytest.mark.parametrize("protocol_id", ["crps-schwartzman-10day", "asra-initial", "sci-amr-7day"])
+def test_a_planned_course_becomes_a_regimen_with_the_same_total_dose(protocol_id: str) -> None:
+    from ketapath.domain.planning import DosingInputs, plan
+
+    course = plan(
+        protocol_id, DosingInputs(weight_kg=70, height_cm=170, sex="female", age_years=40)
+    )
+    regimen = Regimen.from_course(course)
+    assert regimen.total_mg == pytest.approx(course.course_total_mg, rel=1e-3, abs=0.5)
+    assert regimen.end_min == pytest.approx(
+        max(s.start_offset_min + s.duration_min for s in course.sessions)
+    )

@@ -183,8 +183,8 @@ class Propagator:
             if not math.isinf(t_b):
                 x = self.advance(x_at, float(t_b) - t_at, rate)
             first = last
-            if first >= len(times) and math.isinf(t_b):
-                break
+            if first >= len(times):
+                break  # every output time is done; later doses cannot change them
         return out
 
     def _fill(
