@@ -83,3 +83,20 @@ def test_a_computed_ke0_puts_the_effect_peak_at_the_stated_time(model_id: str) -
 def test_a_non_positive_weight_is_refused_naming_the_field() -> None:
     with pytest.raises(PkInputError, match="weight_kg"):
         Covariates(weight_kg=0)
+
+
+def test_hijazi_micro_constants_reproduce_the_abstracts_clearance_and_half_life() -> None:
+    # Abstract (DOI 10.1093/bja/aeg028): CL 36.0 mL/min/kg, elimination half-life 4.9 h.
+    micro = get_model("hijazi").entry.micro
+    assert micro is not None
+    clearance_ml_per_min_per_kg = micro.v1_l_per_kg * micro.k10_per_min * 1000
+    total = micro.k10_per_min + micro.k12_per_min + micro.k21_per_min
+    beta = (total - np.sqrt(total**2 - 4 * micro.k10_per_min * micro.k21_per_min)) / 2
+    assert clearance_ml_per_min_per_kg == pytest.approx(36.0, rel=0.01)
+    assert np.log(2) / beta / 60 == pytest.approx(4.9, abs=0.1)
+
+
+def test_the_s_ketamine_clearance_matches_the_fanta_abstract() -> None:
+    # Fanta 2015 abstract: clearance 95 L/h/70 kg.
+    params = get_model("otto-fanta").parameters(Covariates(weight_kg=70))
+    assert params.clearances_l_per_min[0, 0] * 60 == pytest.approx(95, rel=0.01)
