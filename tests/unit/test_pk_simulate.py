@@ -158,3 +158,31 @@ def test_a_patient_record_from_the_clinical_core_can_be_used_directly() -> None:
     cov = Covariates.from_patient(record)
     assert cov.weight_kg == 64 and cov.age_years is not None and cov.age_years > 40
     assert predict("kamp", record, Regimen.infusion(0, 60, 10), [60]).plasma_mg_per_l[0] > 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    segments=st.lists(
+        st.tuples(st.floats(0, 900), st.floats(0.5, 400), st.floats(0, 120)), min_size=1, max_size=4
+    ),
+    bolus=st.tuples(st.floats(0, 900), st.floats(0, 30)),
+    offset=st.floats(0, 50),
+    step=st.floats(0.25, 20),
+)
+def test_any_even_grid_agrees_with_point_by_point_evaluation(
+    segments: list[tuple[float, float, float]],
+    bolus: tuple[float, float],
+    offset: float,
+    step: float,
+) -> None:
+    regimen = Regimen.from_infusion_record([(a, a + d, r) for a, d, r in segments], boluses=[bolus])
+    grid = offset + step * np.arange(int(1500 / step))
+    dense = predict("otto-fanta", PATIENT, regimen, grid, analgesia=False)
+    picks = np.unique(np.linspace(0, len(grid) - 1, 7).astype(int))
+    single = [predict("otto-fanta", PATIENT, regimen, [grid[i]], analgesia=False) for i in picks]
+    for i, s in zip(picks, single, strict=True):
+        for a, b in (
+            (dense.plasma_mg_per_l[i], s.plasma_mg_per_l[0]),
+            (dense.effect_site_mg_per_l[i], s.effect_site_mg_per_l[0]),
+        ):
+            assert a == pytest.approx(b, rel=1e-9, abs=1e-15)
