@@ -295,3 +295,43 @@ def test_target_refuses_a_rate_above_the_hard_limit(app: typer.Typer) -> None:
     )
     assert code == 2
     assert "hard limit" in out
+
+
+def test_simulate_adds_population_centiles_for_a_model_with_variability(app: typer.Typer) -> None:
+    code, out = _run(
+        app,
+        "simulate",
+        "--model",
+        "otto-fanta",
+        *PATIENT_ARGS,
+        "--infusion",
+        "0:240:24.5",
+        "--step-min",
+        "30",
+        "--population",
+        "200",
+        "--seed",
+        "3",
+        "--json",
+    )
+    assert code == 0, out
+    centiles = json.loads(out)["population"]["centiles"]
+    low, mid, high = (centiles["plasma_mg_per_l"][q] for q in ("5", "50", "95"))
+    assert all(a <= b <= c for a, b, c in zip(low, mid, high, strict=True))
+    assert "norketamine_mg_per_l" in centiles
+
+
+def test_simulate_refuses_a_population_for_a_model_without_variability(app: typer.Typer) -> None:
+    code, out = _run(
+        app,
+        "simulate",
+        "--model",
+        "domino",
+        *PATIENT_ARGS,
+        "--infusion",
+        "0:240:24.5",
+        "--population",
+        "50",
+    )
+    assert code == 2
+    assert "between-subject variability" in out

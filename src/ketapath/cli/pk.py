@@ -56,6 +56,10 @@ def simulate(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     plot: Path | None = typer.Option(None, "--plot", help="Save a plot (.png or .svg)."),
+    population: int | None = typer.Option(
+        None, "--population", help="Also simulate N virtual patients (5th/50th/95th centiles)."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed for --population."),
 ) -> None:
     """Predict plasma, effect-site, norketamine and analgesia for one patient and regimen."""
     pk_model = _model(model)
@@ -63,14 +67,33 @@ def simulate(
     regimen = _regimen(protocol, infusion, bolus, cov)
     grid = _grid(times, step_min, until_min, regimen)
     prediction = _run(lambda: pk.predict(pk_model, cov, regimen, grid))
+    bands = None
+    if population is not None:
+        if population < 1:
+            _fail(f"--population must be at least 1, not {population}")
+        group = _run(
+            lambda: pk.predict_population(
+                pk_model, cov, regimen, grid, n=population, seed=seed, analgesia=True
+            )
+        )
+        bands = _centiles(group)
     if plot is not None:
         _plot({"": prediction}, plot)
     summary = prediction.summary()
     if as_json:
         data = prediction.to_dict()
         data["summary"] = summary.as_dict()
+        if bands is not None:
+            data["population"] = {"n": population, "seed": seed, "centiles": bands}
         typer.echo(json.dumps(data))
         return
+    if bands is not None:
+        plasma = bands["plasma_mg_per_l"]
+        typer.echo(
+            f"{population} virtual patients: plasma Cmax centiles (ng/mL) "
+            f"5th {max(plasma['5']) * 1000:.1f}, 50th {max(plasma['50']) * 1000:.1f}, "
+            f"95th {max(plasma['95']) * 1000:.1f}"
+        )
     _print_warnings(prediction.warnings)
     typer.echo(f"model {pk_model.id} ({pk_model.analyte}); concentrations in ng/mL")
     header = f"{'time min':>10} {'plasma':>10} {'effect':>10}"
@@ -258,6 +281,26 @@ def pk_models(as_json: bool = typer.Option(False, "--json", help="Print JSON."))
 
 
 # -- helpers ------------------------------------------------------------------------------
+CENTILES = (5, 50, 95)
+
+
+def _centiles(group: pk.PopulationPrediction) -> dict[str, dict[str, list[float]]]:
+    names = {
+        "plasma": "plasma_mg_per_l",
+        "effect_site": "effect_site_mg_per_l",
+        "norketamine": "norketamine_mg_per_l",
+        "analgesia": "analgesia",
+    }
+    out: dict[str, dict[str, list[float]]] = {}
+    for output, key in names.items():
+        try:
+            values = group.percentiles(CENTILES, output=output)
+        except pk.PkInputError:
+            continue  # not simulated for this model
+        out[key] = {str(q): row.tolist() for q, row in zip(CENTILES, values, strict=True)}
+    return out
+
+
 def _limits(
     setting: str | None, cov: pk.Covariates, rate: float | None, bolus: float | None
 ) -> tuple[float, float]:
