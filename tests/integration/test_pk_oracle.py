@@ -94,15 +94,24 @@ def test_plasma_matches_opentiva_to_1e9_on_many_regimens_and_patients(model_id: 
 def _ode_solution(
     model_id: str, patient: Covariates, regimen: Regimen, times: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Plasma, effect site (and metabolite) by LSODA (ODEPACK) at tight tolerances,
-    written from the
-    model's published parameters independently of ketapath.pk.system."""
+    """Plasma, effect site (and metabolite) by LSODA (ODEPACK) at tight tolerances, written
+    from the model's parameters independently of ketapath.pk.system. State: parent amounts,
+    effect site, metabolite amounts, then the liver amount for a hepatic model."""
     model = get_model(model_id)
     params = model.parameters(patient)
     v = params.volumes_l[0]
     cl = params.clearances_l_per_min[0]
     ke0 = float(params.ke0_per_min[0])
     mv = None if params.metabolite_volumes_l is None else params.metabolite_volumes_l[0]
+    hepatic = params.hepatic_flow_l_per_min is not None
+    if hepatic:
+        assert params.hepatic_volume_l is not None
+        assert params.hepatic_elimination_per_min is not None
+        assert params.hepatic_metabolism_per_min is not None
+        qh = float(params.hepatic_flow_l_per_min[0])
+        vh = float(params.hepatic_volume_l[0])
+        kel = float(params.hepatic_elimination_per_min[0])
+        kmet = float(params.hepatic_metabolism_per_min[0])
     mcl = (
         None
         if params.metabolite_clearances_l_per_min is None
@@ -120,17 +129,24 @@ def _ode_solution(
             dy[0] -= flow
             dy[i] = flow
         dy[n] = ke0 * (c1 - y[n])
+        formation = params.metabolite_formation_fraction * cl[0] * c1
+        if hepatic:
+            liver = y[-1]
+            to_liver = qh * (c1 - liver / vh)
+            dy[0] -= to_liver
+            dy[-1] = to_liver - (kel + kmet) * liver
+            formation = kmet * liver
         if mv is not None and mcl is not None:
-            m = y[n + 1 :]
+            m = y[n + 1 : n + 1 + len(mv)]
             cm = m[0] / mv[0]
-            dy[n + 1] = params.metabolite_formation_fraction * cl[0] * c1 - mcl[0] * cm
+            dy[n + 1] = formation - mcl[0] * cm
             for i in range(1, len(mv)):
                 flow = mcl[i] * (cm - m[i] / mv[i])
                 dy[n + 1] -= flow
                 dy[n + 1 + i] = flow
         return dy
 
-    size = n + 1 + (0 if mv is None else len(mv))
+    size = n + 1 + (0 if mv is None else len(mv)) + (1 if hepatic else 0)
     # the system is linear: its Jacobian is the response to each unit state at zero rate
     jac = np.stack([rhs(0.0, e, 0.0) for e in np.eye(size)], axis=1)
     points, rates = regimen.rate_segments()
@@ -158,7 +174,7 @@ def _ode_solution(
     return out[:, 0] / v[0], out[:, n], metab
 
 
-@pytest.mark.parametrize("model_id", ["domino", "hijazi", "otto-fanta"])
+@pytest.mark.parametrize("model_id", ["domino", "hijazi", "kamp", "otto-fanta", "perez-ruixo"])
 def test_effect_site_and_norketamine_match_an_independent_ode_solution(model_id: str) -> None:
     patient = Covariates(weight_kg=70, age_years=30, sex="female", height_cm=165)
     regimen = Regimen.parse(["0:60:30", "60:240:15", "300:330:40"])

@@ -16,7 +16,7 @@ from ketapath.pk import (
 )
 from ketapath.pk.system import bolus_response
 
-REQUIRED = {"domino", "clements", "hijazi", "kamp", "otto-fanta"}
+REQUIRED = {"domino", "clements", "hijazi", "kamp", "otto-fanta", "perez-ruixo"}
 
 
 def test_the_catalogue_has_the_required_models_each_cited_and_verified() -> None:
@@ -71,7 +71,7 @@ def test_virtual_patients_are_reproducible_and_vary_around_the_typical_value() -
     assert ratio.var() == pytest.approx(0.026048, rel=0.1)
 
 
-@pytest.mark.parametrize("model_id", ["kamp", "otto-fanta"])
+@pytest.mark.parametrize("model_id", ["kamp", "otto-fanta", "perez-ruixo"])
 def test_a_computed_ke0_puts_the_effect_peak_at_the_stated_time(model_id: str) -> None:
     model = get_model(model_id)
     params = model.parameters(model.reference_patient())
@@ -100,3 +100,14 @@ def test_the_s_ketamine_clearance_matches_the_fanta_abstract() -> None:
     # Fanta 2015 abstract: clearance 95 L/h/70 kg.
     params = get_model("otto-fanta").parameters(Covariates(weight_kg=70))
     assert params.clearances_l_per_min[0, 0] * 60 == pytest.approx(95, rel=0.01)
+
+
+def test_hepatic_flow_falls_with_age_after_60_and_lowers_clearance() -> None:
+    model = get_model("perez-ruixo")
+    young, old = model.parameters(
+        [Covariates(weight_kg=70, age_years=50), Covariates(weight_kg=70, age_years=80)]
+    ).hepatic_flow_l_per_min
+    assert young * 60 == pytest.approx(151)
+    assert old * 60 == pytest.approx(151 - 2.19 * 20)
+    clearance = model.parameters([Covariates(weight_kg=70, age_years=a) for a in (50, 80)])
+    assert clearance.total_clearance_l_per_min[1] < clearance.total_clearance_l_per_min[0]

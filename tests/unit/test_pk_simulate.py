@@ -12,22 +12,25 @@ from ketapath.pk import Covariates, PkInputError, Regimen, get_model, predict, p
 PATIENT = Covariates(weight_kg=70, age_years=40, sex="male", height_cm=178)
 
 
-@pytest.mark.parametrize("model_id", ["domino", "clements", "hijazi", "kamp", "otto-fanta"])
+ALL_MODELS = ["domino", "clements", "hijazi", "kamp", "otto-fanta", "perez-ruixo"]
+
+
+@pytest.mark.parametrize("model_id", ALL_MODELS)
 def test_a_long_infusion_reaches_rate_over_clearance(model_id: str) -> None:
     model = get_model(model_id)
     rate = 20.0
     result = predict(model, PATIENT, Regimen.infusion(0, 60 * 24 * 30, rate), [60 * 24 * 29])
-    clearance_l_per_min = model.parameters(PATIENT).clearances_l_per_min[0, 0]
+    clearance_l_per_min = model.parameters(PATIENT).total_clearance_l_per_min[0]
     steady = rate / 60 * model.dose_fraction / clearance_l_per_min
     assert result.plasma_mg_per_l[0] == pytest.approx(steady, rel=1e-3)
     assert result.effect_site_mg_per_l[0] == pytest.approx(steady, rel=1e-3)
 
 
-@pytest.mark.parametrize("model_id", ["domino", "kamp", "otto-fanta"])
+@pytest.mark.parametrize("model_id", ["domino", "kamp", "otto-fanta", "perez-ruixo"])
 def test_the_exact_auc_of_a_dose_is_dose_over_clearance(model_id: str) -> None:
     model = get_model(model_id)
     result = predict(model, PATIENT, Regimen.infusion(0, 30, 40), [0, 60 * 24 * 20])
-    clearance = model.parameters(PATIENT).clearances_l_per_min[0, 0]
+    clearance = model.parameters(PATIENT).total_clearance_l_per_min[0]
     assert result.summary().auc_mg_min_per_l == pytest.approx(
         20 * model.dose_fraction / clearance, rel=1e-6
     )

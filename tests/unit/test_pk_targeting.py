@@ -9,7 +9,7 @@ from ketapath.pk import Covariates, PkInputError, target_concentration
 PATIENT = Covariates(weight_kg=80, age_years=50)
 
 
-@pytest.mark.parametrize("model_id", ["domino", "hijazi", "kamp", "otto-fanta"])
+@pytest.mark.parametrize("model_id", ["domino", "hijazi", "kamp", "otto-fanta", "perez-ruixo"])
 @pytest.mark.parametrize("target", [50.0, 100.0, 150.0])
 def test_a_plasma_target_is_reached_held_and_never_exceeded(model_id: str, target: float) -> None:
     scheme = target_concentration(

@@ -23,9 +23,13 @@ class _Strict(BaseModel):
 
 
 class ScaledValue(_Strict):
-    """A volume or clearance at the reference weight, scaled as (weight / reference) ** exponent."""
+    """A volume or clearance at the reference weight, scaled as (weight / reference) ** exponent.
 
-    value: float = Field(gt=0)
+    Only the central clearance of a model with a hepatic compartment may be 0 (its drug is
+    eliminated from the liver compartment instead).
+    """
+
+    value: float = Field(ge=0)
     weight_exponent: float = Field(ge=0, le=1.5)
 
 
@@ -65,6 +69,27 @@ class Metabolite(_Strict):
     disposition: Disposition
     units_note: str
 
+    @model_validator(mode="after")
+    def _positive_clearances(self) -> Metabolite:
+        if any(c.value <= 0 for c in self.disposition.clearances_l_per_h):
+            raise ValueError("metabolite clearances must be above 0")
+        return self
+
+
+class Hepatic(_Strict):
+    """A hepato-portal compartment exchanging with the central one by hepatic blood flow.
+
+    The parent is eliminated from it (``elimination_per_h``, to other products) and
+    metabolised to the metabolite (``metabolism_per_h``).
+    """
+
+    volume_l: float = Field(gt=0)
+    flow_l_per_h: float = Field(gt=0)
+    elimination_per_h: float = Field(ge=0)
+    metabolism_per_h: float = Field(ge=0)
+    flow_decline_l_per_h_per_year: float = Field(default=0.0, ge=0)
+    flow_decline_after_age_years: float = Field(default=0.0, ge=0)
+
 
 class EffectSite(_Strict):
     """Plasma-effect-site equilibration: a given ke0, or one computed from a time to peak."""
@@ -84,7 +109,18 @@ class EffectSite(_Strict):
 class VariabilityBlock(_Strict):
     """Log-normal between-subject variability: covariance of eta for the named parameters."""
 
-    parameters: list[Literal["v1", "cl", "metabolite_v1", "metabolite_cl"]] = Field(min_length=1)
+    parameters: list[
+        Literal[
+            "v1",
+            "v2",
+            "cl",
+            "metabolite_v1",
+            "metabolite_cl",
+            "hepatic_volume",
+            "hepatic_flow",
+            "hepatic_elimination",
+        ]
+    ] = Field(min_length=1)
     covariance: list[list[float]]
 
     @model_validator(mode="after")
@@ -127,6 +163,7 @@ class PkModelEntry(Entry):
     micro: MicroConstants | None = None
     disposition: Disposition | None = None
     metabolite: Metabolite | None = None
+    hepatic: Hepatic | None = None
     effect_site: EffectSite
     variability: list[VariabilityBlock] = Field(default_factory=list)
     variability_note: str = ""
@@ -142,6 +179,17 @@ class PkModelEntry(Entry):
             raise ValueError("give exactly one of micro and disposition")
         if self.variability and self.disposition is None:
             raise ValueError("variability is only supported with the disposition parameterisation")
+        if self.hepatic is not None and self.disposition is None:
+            raise ValueError("a hepatic compartment needs the disposition parameterisation")
+        central = self.disposition.clearances_l_per_h[0].value if self.disposition else 1.0
+        if (central == 0) != (self.hepatic is not None):
+            raise ValueError(
+                "the central clearance is 0 exactly when a hepatic compartment eliminates the drug"
+            )
+        if self.disposition is not None and any(
+            c.value <= 0 for c in self.disposition.clearances_l_per_h[1:]
+        ):
+            raise ValueError("intercompartmental clearances must be above 0")
         return self
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 
 import numpy as np
@@ -41,10 +41,29 @@ class Parameters:
     metabolite_volumes_l: FloatArray | None = None
     metabolite_clearances_l_per_min: FloatArray | None = None
     metabolite_formation_fraction: float = 0.0
+    hepatic_volume_l: FloatArray | None = None
+    hepatic_flow_l_per_min: FloatArray | None = None
+    hepatic_elimination_per_min: FloatArray | None = None
+    hepatic_metabolism_per_min: FloatArray | None = None
 
     @property
     def n_patients(self) -> int:
         return int(self.volumes_l.shape[0])
+
+    @property
+    def total_clearance_l_per_min(self) -> FloatArray:
+        """Clearance from plasma: central CL, plus hepatic flow x extraction where present."""
+        cl = self.clearances_l_per_min[:, 0].copy()
+        if self.hepatic_flow_l_per_min is not None:
+            assert self.hepatic_volume_l is not None
+            assert self.hepatic_elimination_per_min is not None
+            assert self.hepatic_metabolism_per_min is not None
+            intrinsic = self.hepatic_volume_l * (
+                self.hepatic_elimination_per_min + self.hepatic_metabolism_per_min
+            )
+            flow = self.hepatic_flow_l_per_min
+            cl = cl + flow * intrinsic / (flow + intrinsic)
+        return cl
 
 
 class PkModel:
@@ -97,8 +116,7 @@ class PkModel:
     def parameters(self, patients: Sequence[Covariates] | Covariates) -> Parameters:
         """Typical (population) parameters for each patient."""
         group = _as_group(patients)
-        weights = np.array([p.weight_kg for p in group], dtype=np.float64)
-        return self._parameters(weights, np.zeros((len(group), 0)), [])
+        return self._parameters(_weights(group), np.zeros((len(group), 0)), [], ages=_ages(group))
 
     def sample(
         self,
@@ -125,7 +143,6 @@ class PkModel:
             if len(group) != 1:
                 raise PkInputError("n", "give either one patient and n, or a list of patients")
             group = group * n
-        weights = np.array([p.weight_kg for p in group], dtype=np.float64)
         rng = np.random.default_rng(seed)
         names: list[str] = []
         etas: list[FloatArray] = []
@@ -133,10 +150,15 @@ class PkModel:
             cov = np.array(block.covariance, dtype=np.float64)
             etas.append(rng.multivariate_normal(np.zeros(len(cov)), cov, size=len(group)))
             names.extend(block.parameters)
-        return self._parameters(weights, np.hstack(etas), names)
+        return self._parameters(_weights(group), np.hstack(etas), names, ages=_ages(group))
 
     def _parameters(
-        self, weights: FloatArray, etas: FloatArray, names: list[str], ke0: float | None = None
+        self,
+        weights: FloatArray,
+        etas: FloatArray,
+        names: list[str],
+        ke0: float | None = None,
+        ages: FloatArray | None = None,
     ) -> Parameters:
         factor = {name: np.exp(etas[:, i]) for i, name in enumerate(names)}
         one = np.ones_like(weights)
@@ -157,6 +179,8 @@ class PkModel:
             assert entry.disposition is not None
             vol, cl = _scaled(entry.disposition, weights)
             vol[:, 0] *= factor.get("v1", one)
+            if vol.shape[1] > 1:
+                vol[:, 1] *= factor.get("v2", one)
             cl[:, 0] *= factor.get("cl", one)
         mvol = mcl = None
         fm = 0.0
@@ -166,7 +190,24 @@ class PkModel:
             mcl[:, 0] *= factor.get("metabolite_cl", one)
             fm = entry.metabolite.formation_fraction
         ke0_all = np.full(len(weights), self.ke0_per_min if ke0 is None else ke0)
-        return Parameters(vol, cl, ke0_all, mvol, mcl, fm)
+        hepatic: dict[str, FloatArray] = {}
+        if entry.hepatic is not None:
+            h = entry.hepatic
+            age = np.zeros_like(weights) if ages is None else np.nan_to_num(ages, nan=0.0)
+            decline = h.flow_decline_l_per_h_per_year * np.maximum(
+                0.0, age - h.flow_decline_after_age_years
+            )
+            hepatic = {
+                "hepatic_volume_l": h.volume_l * factor.get("hepatic_volume", one),
+                "hepatic_flow_l_per_min": (h.flow_l_per_h - decline)
+                / 60.0
+                * factor.get("hepatic_flow", one),
+                "hepatic_elimination_per_min": h.elimination_per_h
+                / 60.0
+                * factor.get("hepatic_elimination", one),
+                "hepatic_metabolism_per_min": np.full_like(weights, h.metabolism_per_h / 60.0),
+            }
+        return Parameters(vol, cl, ke0_all, mvol, mcl, fm, **hepatic)
 
     @property
     def ke0_per_min(self) -> float:
@@ -227,6 +268,17 @@ def _scaled(disposition: Disposition, weights: FloatArray) -> tuple[FloatArray, 
     return vol, cl
 
 
+def _weights(group: list[Covariates]) -> FloatArray:
+    return np.array([p.weight_kg for p in group], dtype=np.float64)
+
+
+def _ages(group: list[Covariates]) -> FloatArray:
+    """Ages in years, NaN where unknown."""
+    return np.array(
+        [np.nan if p.age_years is None else p.age_years for p in group], dtype=np.float64
+    )
+
+
 def _as_group(patients: Sequence[Covariates] | Covariates) -> list[Covariates]:
     group = [patients] if isinstance(patients, Covariates) else list(patients)
     if not group:
@@ -248,9 +300,7 @@ def _ke0_for_time_to_peak(model_id: str, time_to_peak_min: float) -> float:
     )
 
     def gap(log_ke0: float) -> float:
-        params = Parameters(
-            base.volumes_l, base.clearances_l_per_min, np.array([math.exp(log_ke0)])
-        )
+        params = replace(base, ke0_per_min=np.array([math.exp(log_ke0)]))
         cp, ce = bolus_response(params, time_to_peak_min)
         return cp - ce
 

@@ -60,6 +60,10 @@ def build_system(
     vol = params.volumes_l
     cl = params.clearances_l_per_min
     p, n_par = vol.shape
+    hepatic = params.hepatic_flow_l_per_min is not None
+    liver = n_par
+    if hepatic:
+        n_par += 1  # the hepato-portal compartment follows the parent's own compartments
     n_met = (
         0
         if params.metabolite_volumes_l is None or "metabolite" not in outputs
@@ -79,12 +83,25 @@ def build_system(
     k = np.zeros((p, size, size))
     v1 = vol[:, 0]
     k[:, 0, 0] = -cl[:, 0] / v1
-    for i in range(1, n_par):
+    for i in range(1, vol.shape[1]):
         q = cl[:, i]
         k[:, 0, 0] -= q / v1
         k[:, 0, i] = q / vol[:, i]
         k[:, i, 0] = q / v1
         k[:, i, i] = -q / vol[:, i]
+    if hepatic:
+        assert params.hepatic_flow_l_per_min is not None
+        assert params.hepatic_volume_l is not None
+        assert params.hepatic_elimination_per_min is not None
+        assert params.hepatic_metabolism_per_min is not None
+        qh = params.hepatic_flow_l_per_min
+        vh = params.hepatic_volume_l
+        k[:, 0, 0] -= qh / v1
+        k[:, 0, liver] = qh / vh
+        k[:, liver, 0] = qh / v1
+        k[:, liver, liver] = -(
+            qh / vh + params.hepatic_elimination_per_min + params.hepatic_metabolism_per_min
+        )
     if "effect_site" in layout:
         e = layout["effect_site"]
         ke0 = params.ke0_per_min
@@ -96,7 +113,11 @@ def build_system(
         m0 = layout["metabolite"]
         mvol = params.metabolite_volumes_l
         mcl = params.metabolite_clearances_l_per_min
-        k[:, m0, 0] = params.metabolite_formation_fraction * cl[:, 0] / v1
+        if hepatic:
+            assert params.hepatic_metabolism_per_min is not None
+            k[:, m0, liver] = params.hepatic_metabolism_per_min
+        else:
+            k[:, m0, 0] = params.metabolite_formation_fraction * cl[:, 0] / v1
         k[:, m0, m0] = -mcl[:, 0] / mvol[:, 0]
         for i in range(1, n_met):
             q = mcl[:, i]
