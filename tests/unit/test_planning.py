@@ -250,3 +250,13 @@ def test_the_json_form_has_the_documented_field_names() -> None:
     assert {"session", "day", "bolus_mg", "steps", "total_mg"} <= session.keys()
     assert {"start_min", "end_min", "rate_mg_per_h", "rate_ml_per_h"} <= session["steps"][0].keys()
     assert math.isclose(sum(s["total_mg"] for s in data["sessions"]), data["course_total_mg"])
+
+
+def test_a_tiny_ideal_weight_is_refused_cleanly_not_divided_by_zero() -> None:
+    # Found by hypothesis: 1 kg, 102.2 cm, female, ideal weight basis gave a 0 kg dosing weight.
+    with pytest.raises((InvalidInput, HardLimitExceeded)):
+        plan(
+            "asra-initial",
+            DosingInputs(1.0, 102.2, "female"),
+            PlanOptions(weight_basis="ideal", concentration_mg_per_ml=0.5),
+        )

@@ -1,9 +1,496 @@
-"""Commands of the pk area (registered by `ketapath.cli`)."""
+"""Commands of the pk area (registered by `ketapath.cli`): simulate, compare-protocols,
+target, pk-models."""
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar, cast
+
+import numpy as np
 import typer
+
+from ketapath import pk
+
+T = TypeVar("T")
+
+DEFAULT_TAIL_MIN = 360.0
+PLOT_SUFFIXES = (".png", ".svg")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
+    app.command("simulate")(simulate)
+    app.command("compare-protocols")(compare_protocols)
+    app.command("target")(target)
+    app.command("pk-models")(pk_models)
+
+
+# -- shared options -----------------------------------------------------------------------
+MODEL = typer.Option(..., "--model", help="PK model id (see `ketapath pk-models`).")
+PATIENT = typer.Option(None, "--patient", help="Patient file (YAML/JSON).")
+WEIGHT = typer.Option(None, "--weight-kg", help="Body weight, kg.")
+AGE = typer.Option(None, "--age", help="Age, years.")
+SEX = typer.Option(None, "--sex", help="male or female.")
+HEIGHT = typer.Option(None, "--height-cm", help="Height, cm.")
+
+
+def simulate(
+    model: str = MODEL,
+    patient: Path | None = PATIENT,
+    weight_kg: float | None = WEIGHT,
+    age: float | None = AGE,
+    sex: str | None = SEX,
+    height_cm: float | None = HEIGHT,
+    protocol: str | None = typer.Option(None, "--protocol", help="Protocol id to plan."),
+    infusion: list[str] = typer.Option(
+        [], "--infusion", help="START_MIN:END_MIN:RATE_MG_PER_H (repeatable)."
+    ),
+    bolus: list[str] = typer.Option([], "--bolus", help="T_MIN:MG (repeatable)."),
+    times: str | None = typer.Option(None, "--times", help="Output times T1,T2,... (min)."),
+    step_min: float | None = typer.Option(None, "--step-min", help="Output grid step (min)."),
+    until_min: float | None = typer.Option(
+        None, "--until-min", help="End of the grid (default: last dose + 6 h)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    plot: Path | None = typer.Option(None, "--plot", help="Save a plot (.png or .svg)."),
+    population: int | None = typer.Option(
+        None, "--population", help="Also simulate N virtual patients (5th/50th/95th centiles)."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed for --population."),
+) -> None:
+    """Predict plasma, effect-site, norketamine and analgesia for one patient and regimen."""
+    pk_model = _model(model)
+    cov = _covariates(patient, weight_kg, age, sex, height_cm)
+    regimen = _regimen(protocol, infusion, bolus, cov)
+    grid = _grid(times, step_min, until_min, regimen)
+    prediction = _run(lambda: pk.predict(pk_model, cov, regimen, grid))
+    bands = None
+    if population is not None:
+        if population < 1:
+            _fail(f"--population must be at least 1, not {population}")
+        group = _run(
+            lambda: pk.predict_population(
+                pk_model, cov, regimen, grid, n=population, seed=seed, analgesia=True
+            )
+        )
+        bands = _centiles(group)
+    if plot is not None:
+        _plot({"": prediction}, plot)
+    summary = prediction.summary()
+    if as_json:
+        data = prediction.to_dict()
+        data["summary"] = summary.as_dict()
+        if bands is not None:
+            data["population"] = {"n": population, "seed": seed, "centiles": bands}
+        typer.echo(json.dumps(data))
+        return
+    if bands is not None:
+        plasma = bands["plasma_mg_per_l"]
+        typer.echo(
+            f"{population} virtual patients: plasma Cmax centiles (ng/mL) "
+            f"5th {max(plasma['5']) * 1000:.1f}, 50th {max(plasma['50']) * 1000:.1f}, "
+            f"95th {max(plasma['95']) * 1000:.1f}"
+        )
+    _print_warnings(prediction.warnings)
+    typer.echo(f"model {pk_model.id} ({pk_model.analyte}); concentrations in ng/mL")
+    header = f"{'time min':>10} {'plasma':>10} {'effect':>10}"
+    if prediction.norketamine_mg_per_l is not None:
+        header += f" {'norket':>10}"
+    if prediction.analgesia is not None:
+        header += f" {'analgesia':>10}"
+    typer.echo(header)
+    for i, t in enumerate(prediction.times_min):
+        line = (
+            f"{t:10g} {prediction.plasma_mg_per_l[i] * 1000:10.3f} "
+            f"{prediction.effect_site_mg_per_l[i] * 1000:10.3f}"
+        )
+        if prediction.norketamine_mg_per_l is not None:
+            line += f" {prediction.norketamine_mg_per_l[i] * 1000:10.3f}"
+        if prediction.analgesia is not None:
+            line += f" {prediction.analgesia[i]:10.4f}"
+        typer.echo(line)
+    typer.echo(
+        f"Cmax {summary.cmax_mg_per_l * 1000:.2f} ng/mL at {summary.tmax_min:g} min; "
+        f"AUC {summary.auc_mg_min_per_l / 60:.4f} mg.h/L"
+    )
+
+
+def compare_protocols(
+    model: str = MODEL,
+    patient: Path | None = PATIENT,
+    weight_kg: float | None = WEIGHT,
+    age: float | None = AGE,
+    sex: str | None = SEX,
+    height_cm: float | None = HEIGHT,
+    protocol: list[str] = typer.Option([], "--protocol", help="Protocol id (repeatable)."),
+    regimen: list[str] = typer.Option(
+        [],
+        "--regimen",
+        help="LABEL=S:E:R+S:E:R+@T:MG ad-hoc regimen (repeatable; @ marks a bolus).",
+    ),
+    threshold_ng_per_ml: float | None = typer.Option(
+        None, "--threshold-ng-per-ml", help="Report time above this plasma concentration."
+    ),
+    step_min: float = typer.Option(1.0, "--step-min", help="Grid step (min)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    plot: Path | None = typer.Option(None, "--plot", help="Save a plot (.png or .svg)."),
+) -> None:
+    """Compare protocols (or ad-hoc regimens) side by side for one patient."""
+    pk_model = _model(model)
+    cov = _covariates(patient, weight_kg, age, sex, height_cm)
+    regimens: dict[str, pk.Regimen] = {}
+    for pid in protocol:
+        regimens[pid] = _regimen(pid, [], [], cov)
+    for text in regimen:
+        label, regimen_obj = _labelled_regimen(text)
+        regimens[label] = regimen_obj
+    if len(regimens) < 1:
+        _fail("give at least one --protocol or --regimen")
+    end = max(r.end_min for r in regimens.values()) + DEFAULT_TAIL_MIN
+    grid = _grid(None, step_min, end, next(iter(regimens.values())))
+    threshold = None if threshold_ng_per_ml is None else threshold_ng_per_ml / 1000.0
+    predictions = {
+        label: _run(lambda r=r: pk.predict(pk_model, cov, r, grid))  # type: ignore[misc]
+        for label, r in regimens.items()
+    }
+    rows: list[dict[str, Any]] = []
+    for label, pred in predictions.items():
+        s = pred.summary(threshold)
+        rows.append(
+            {
+                "label": label,
+                "total_mg": regimens[label].total_mg,
+                "cmax_ng_per_ml": s.cmax_mg_per_l * 1000,
+                "tmax_min": s.tmax_min,
+                "auc_mg_h_per_l": s.auc_mg_min_per_l / 60,
+                "time_above_threshold_min": s.time_above_threshold_min,
+                "effect_site_max_ng_per_ml": (s.effect_site_max_mg_per_l or 0.0) * 1000,
+                "norketamine_max_ng_per_ml": None
+                if s.metabolite_max_mg_per_l is None
+                else s.metabolite_max_mg_per_l * 1000,
+                "analgesia_after_course": s.analgesia_after_course,
+                "warnings": list(pred.warnings),
+            }
+        )
+    if plot is not None:
+        _plot(predictions, plot)
+    if as_json:
+        typer.echo(
+            json.dumps({"model": pk_model.id, "analyte": pk_model.analyte, "protocols": rows})
+        )
+        return
+    _print_warnings(next(iter(predictions.values())).warnings)
+    typer.echo(f"model {pk_model.id} ({pk_model.analyte}); grid {step_min:g} min")
+    typer.echo(
+        f"{'protocol':<24}{'total mg':>10}{'Cmax ng/mL':>12}{'tmax min':>10}"
+        f"{'AUC mg.h/L':>12}{'>thr min':>10}{'analg wk4':>10}"
+    )
+    for row in rows:
+        above = row["time_above_threshold_min"]
+        analg = row["analgesia_after_course"]
+        week4 = "-" if not analg else f"{analg['week_4']:.3f}"
+        typer.echo(
+            f"{row['label']:<24}{row['total_mg']:>10.1f}{row['cmax_ng_per_ml']:>12.2f}"
+            f"{row['tmax_min']:>10g}{row['auc_mg_h_per_l']:>12.4f}"
+            f"{'-' if above is None else f'{above:.0f}':>10}"
+            f"{week4:>10}"
+        )
+
+
+def target(
+    model: str = MODEL,
+    patient: Path | None = PATIENT,
+    weight_kg: float | None = WEIGHT,
+    age: float | None = AGE,
+    sex: str | None = SEX,
+    height_cm: float | None = HEIGHT,
+    target_ng_per_ml: float = typer.Option(..., "--target-ng-per-ml", help="Target, ng/mL."),
+    site: str = typer.Option("plasma", "--site", help="plasma or effect_site."),
+    duration_min: float = typer.Option(240.0, "--duration-min", help="How long to hold it."),
+    max_rate_mg_per_h: float | None = typer.Option(
+        None, "--max-rate-mg-per-h", help="Maximum rate (default: the setting's soft limit)."
+    ),
+    max_bolus_mg: float | None = typer.Option(
+        None, "--max-bolus-mg", help="Maximum bolus (default: the setting's soft limit)."
+    ),
+    setting: str | None = typer.Option(
+        None, "--setting", help="clinic, ward or icu: take limits from the drug library."
+    ),
+    interval_min: float = typer.Option(5.0, "--interval-min", help="Minutes between changes."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The bolus and rate steps that reach and hold a target concentration within limits."""
+    pk_model = _model(model)
+    cov = _covariates(patient, weight_kg, age, sex, height_cm)
+    if site not in ("plasma", "effect_site"):
+        _fail(f"--site must be plasma or effect_site, not {site!r}")
+    max_rate_mg_per_h, max_bolus_mg = _limits(setting, cov, max_rate_mg_per_h, max_bolus_mg)
+    scheme = _run(
+        lambda: pk.target_concentration(
+            pk_model,
+            cov,
+            target_ng_per_ml=target_ng_per_ml,
+            duration_min=duration_min,
+            max_rate_mg_per_h=max_rate_mg_per_h,
+            max_bolus_mg=max_bolus_mg,
+            site=site,  # type: ignore[arg-type]
+            interval_min=interval_min,
+        )
+    )
+    if as_json:
+        typer.echo(json.dumps(scheme.to_dict()))
+        return
+    typer.echo(f"bolus {scheme.bolus_mg:.2f} mg at 0 min")
+    for step in scheme.steps:
+        typer.echo(f"{step.start_min:8g}-{step.end_min:<8g} min  {step.rate_mg_per_h:8.2f} mg/h")
+    reached = scheme.time_to_target_min
+    typer.echo(
+        "target reached at "
+        + ("never" if reached is None else f"{reached:g} min")
+        + (f"; limited by {', '.join(scheme.limited_by)}" if scheme.limited_by else "")
+    )
+
+
+def pk_models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the PK models with their population and what was verified."""
+    rows: list[dict[str, Any]] = []
+    for mid in pk.model_ids():
+        e = pk.get_model(mid).entry
+        rows.append(
+            {
+                "id": e.id,
+                "name": e.name,
+                "analyte": e.analyte,
+                "population": e.population,
+                "verification": e.verification,
+                "effect_site": e.effect_site.note,
+                "doi": e.doi,
+            }
+        )
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for row in rows:
+        typer.echo(
+            f"{row['id']}: {row['name']} [{row['analyte']}]\n  population: "
+            f"{row['population']}\n  verified: {row['verification']}\n"
+        )
+
+
+# -- helpers ------------------------------------------------------------------------------
+CENTILES = (5, 50, 95)
+
+
+def _centiles(group: pk.PopulationPrediction) -> dict[str, dict[str, list[float]]]:
+    names = {
+        "plasma": "plasma_mg_per_l",
+        "effect_site": "effect_site_mg_per_l",
+        "norketamine": "norketamine_mg_per_l",
+        "analgesia": "analgesia",
+    }
+    out: dict[str, dict[str, list[float]]] = {}
+    for output, key in names.items():
+        try:
+            values = group.percentiles(CENTILES, output=output)
+        except pk.PkInputError:
+            continue  # not simulated for this model
+        out[key] = {str(q): row.tolist() for q, row in zip(CENTILES, values, strict=True)}
+    return out
+
+
+def _limits(
+    setting: str | None, cov: pk.Covariates, rate: float | None, bolus: float | None
+) -> tuple[float, float]:
+    """Targeting limits: explicit values, or the drug library's soft limits for the setting
+    (per kg of actual weight and absolute); explicit values may not pass the hard limits."""
+    if setting is None:
+        if rate is None:
+            _fail("give --max-rate-mg-per-h or --setting (clinic, ward, icu)")
+        return rate, 0.0 if bolus is None else bolus
+    from ketapath.knowledge.clinical import knowledge
+
+    try:
+        lib = knowledge().limits(setting)
+    except KeyError:
+        _fail(f"--setting must be clinic, ward or icu, not {setting!r}")
+    w = cov.weight_kg
+    soft_rate = min(
+        lib.rate_mg_per_h.soft or math.inf, (lib.rate_mg_per_kg_per_h.soft or math.inf) * w
+    )
+    hard_rate = min(lib.rate_mg_per_h.hard, lib.rate_mg_per_kg_per_h.hard * w)
+    soft_bolus = (lib.bolus_mg_per_kg.soft or 0.0) * w
+    hard_bolus = lib.bolus_mg_per_kg.hard * w
+    rate = soft_rate if rate is None else rate
+    bolus = soft_bolus if bolus is None else bolus
+    if rate > hard_rate:
+        _fail(f"--max-rate-mg-per-h {rate:g} passes the {setting} hard limit ({hard_rate:g} mg/h)")
+    if bolus > hard_bolus:
+        _fail(f"--max-bolus-mg {bolus:g} passes the {setting} hard limit ({hard_bolus:g} mg)")
+    return rate, bolus
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _run(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except pk.PkError as exc:
+        _fail(str(exc))
+
+
+def _model(model_id: str) -> pk.PkModel:
+    try:
+        return pk.get_model(model_id)
+    except pk.UnknownModelError as exc:
+        _fail(str(exc))
+
+
+def _covariates(
+    path: Path | None,
+    weight_kg: float | None,
+    age: float | None,
+    sex: str | None,
+    height_cm: float | None,
+) -> pk.Covariates:
+    if path is not None:
+        if weight_kg is not None:
+            _fail("give either --patient or --weight-kg, not both")
+        return _load_patient(path)
+    if weight_kg is None:
+        _fail("give --patient FILE or --weight-kg (with --age, --sex, --height-cm)")
+    if sex is not None and sex not in ("male", "female"):
+        _fail(f"--sex must be male or female, not {sex!r}")
+    weight = weight_kg
+    return _run(
+        lambda: pk.Covariates(
+            weight_kg=weight, age_years=age, sex=cast(pk.Sex | None, sex), height_cm=height_cm
+        )
+    )
+
+
+def _load_patient(path: Path) -> pk.Covariates:
+    from ketapath.domain.errors import DomainError
+    from ketapath.domain.patient import load_patient
+
+    try:
+        patient, notes = load_patient(path)
+    except DomainError as exc:
+        _fail(f"--patient: {exc.message}")
+    _print_warnings(notes)
+    return pk.Covariates(
+        weight_kg=patient.weight_kg,
+        age_years=patient.age_on(),
+        sex=patient.sex,
+        height_cm=patient.height_cm,
+    )
+
+
+def _regimen(
+    protocol: str | None, infusion: Sequence[str], bolus: Sequence[str], cov: pk.Covariates
+) -> pk.Regimen:
+    if protocol is not None:
+        if infusion or bolus:
+            _fail("give either --protocol or --infusion/--bolus, not both")
+        return pk.Regimen.from_course(_plan(protocol, cov))
+    if not infusion and not bolus:
+        _fail("give --protocol ID or at least one --infusion START_MIN:END_MIN:RATE_MG_PER_H")
+    return _run(lambda: pk.Regimen.parse(infusion, bolus))
+
+
+def _plan(protocol_id: str, cov: pk.Covariates) -> Any:
+    """The limit-checked course the clinical core builds for this patient (hard limits refuse)."""
+    from ketapath.domain.errors import DomainError
+    from ketapath.domain.planning import DosingInputs, plan
+
+    dosing = DosingInputs(
+        weight_kg=cov.weight_kg, height_cm=cov.height_cm, sex=cov.sex, age_years=cov.age_years
+    )
+    try:
+        return plan(protocol_id, dosing)
+    except DomainError as exc:
+        _fail(f"--protocol {protocol_id}: {exc.message}")
+
+
+def _labelled_regimen(text: str) -> tuple[str, pk.Regimen]:
+    label, sep, body = text.partition("=")
+    if not sep or not label or not body:
+        _fail(f"--regimen {text!r}: expected LABEL=S:E:R+S:E:R+@T:MG")
+    parts = [p for p in body.split("+") if p]
+    infusions = [p for p in parts if not p.startswith("@")]
+    boluses = [p[1:] for p in parts if p.startswith("@")]
+    return label, _run(lambda: pk.Regimen.parse(infusions, boluses))
+
+
+def _grid(
+    times: str | None, step_min: float | None, until_min: float | None, regimen: pk.Regimen
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    if times is not None:
+        if step_min is not None:
+            _fail("give either --times or --step-min, not both")
+        try:
+            values = [float(t) for t in times.split(",") if t.strip()]
+        except ValueError:
+            _fail(f"--times {times!r}: expected numbers separated by commas")
+        if any(v < 0 for v in values):
+            _fail("--times: times must not be negative")
+        return np.array(sorted(set(values)), dtype=np.float64)
+    step = 1.0 if step_min is None else step_min
+    if not math.isfinite(step) or step <= 0:
+        _fail(f"--step-min must be above zero, not {step}")
+    end = regimen.end_min + DEFAULT_TAIL_MIN if until_min is None else until_min
+    if until_min is not None and until_min < 0:
+        _fail("--until-min must not be negative")
+    count = math.floor(end / step + 1e-9) + 1
+    return np.arange(count, dtype=np.float64) * step
+
+
+def _print_warnings(warnings: Sequence[str]) -> None:
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+
+def _plot(predictions: dict[str, pk.Prediction], path: Path) -> None:
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        _fail(f"--plot: {path.name} must end in .png or .svg")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first = next(iter(predictions.values()))
+    has_analgesia = first.analgesia is not None
+    fig, axes = plt.subplots(
+        2 if has_analgesia else 1,
+        1,
+        figsize=(9, 6 if has_analgesia else 4),
+        sharex=True,
+        squeeze=False,
+    )
+    ax = axes[0][0]
+    hours = first.times_min / 60.0
+    for label, pred in predictions.items():
+        prefix = f"{label}: " if label else ""
+        ax.plot(hours, pred.plasma_mg_per_l * 1000, label=f"{prefix}plasma")
+        if len(predictions) == 1:
+            ax.plot(hours, pred.effect_site_mg_per_l * 1000, "--", label="effect site")
+            if pred.norketamine_mg_per_l is not None:
+                ax.plot(hours, pred.norketamine_mg_per_l * 1000, ":", label="norketamine")
+    ax.set_ylabel(f"{first.model.analyte}, ng/mL")
+    ax.set_title(f"{first.model.name}")
+    ax.legend(loc="upper right", fontsize="small")
+    if has_analgesia:
+        ax2 = axes[1][0]
+        for label, pred in predictions.items():
+            if pred.analgesia is not None:
+                ax2.plot(hours, pred.analgesia, label=label or "analgesia")
+        ax2.set_ylabel("analgesia (fraction of max)")
+    axes[-1][0].set_xlabel("time, h")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -81,4 +81,4 @@ def dosing_weight(
             f"{label} is not below the actual weight; the actual weight {actual_kg:g} kg is used",
             source,
         )
-    return DosingWeight(round(target, 2), basis, actual_kg, ibw, label, source)
+    return DosingWeight(target, basis, actual_kg, ibw, label, source)

@@ -1,0 +1,231 @@
+"""Schema of ``pk_models.yaml``: published ketamine PK models and the analgesia PD model.
+
+Every model carries its citation, the population it was built in, the range of patients it
+is valid for, and a ``verification`` note saying exactly which numbers were checked against
+which stored copy of the source (and which were not). The engine in ``ketapath.pk`` reads
+these entries; it holds no clinical numbers of its own.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ketapath.knowledge.base import Entry, load_entries
+
+PK_MODELS_FILE = "pk_models.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScaledValue(_Strict):
+    """A volume or clearance at the reference weight, scaled as (weight / reference) ** exponent.
+
+    Only the central clearance of a model with a hepatic compartment may be 0 (its drug is
+    eliminated from the liver compartment instead).
+    """
+
+    value: float = Field(ge=0)
+    weight_exponent: float = Field(ge=0, le=1.5)
+
+
+class MicroConstants(_Strict):
+    """Classic parameterisation: V1 proportional to weight and weight-independent rate constants."""
+
+    v1_l_per_kg: float = Field(gt=0)
+    k10_per_min: float = Field(gt=0)
+    k12_per_min: float = Field(ge=0)
+    k21_per_min: float = Field(ge=0)
+    k13_per_min: float = Field(default=0.0, ge=0)
+    k31_per_min: float = Field(default=0.0, ge=0)
+
+
+class Disposition(_Strict):
+    """Mammillary 1-3 compartment model: volumes (L), clearances (L/h) at a reference weight."""
+
+    reference_weight_kg: float = Field(gt=0)
+    volumes_l: list[ScaledValue] = Field(min_length=1, max_length=3)
+    clearances_l_per_h: list[ScaledValue] = Field(min_length=1, max_length=3)
+
+    @model_validator(mode="after")
+    def _one_clearance_per_volume(self) -> Disposition:
+        if len(self.volumes_l) != len(self.clearances_l_per_h):
+            raise ValueError(
+                "clearances_l_per_h must list CL then one Q per peripheral volume "
+                f"({len(self.volumes_l)} volumes, {len(self.clearances_l_per_h)} clearances)"
+            )
+        return self
+
+
+class Metabolite(_Strict):
+    """A metabolite formed from the parent's elimination (fraction ``formation_fraction``)."""
+
+    name: str
+    formation_fraction: float = Field(gt=0, le=1)
+    disposition: Disposition
+    units_note: str
+
+    @model_validator(mode="after")
+    def _positive_clearances(self) -> Metabolite:
+        if any(c.value <= 0 for c in self.disposition.clearances_l_per_h):
+            raise ValueError("metabolite clearances must be above 0")
+        return self
+
+
+class Hepatic(_Strict):
+    """A hepato-portal compartment exchanging with the central one by hepatic blood flow.
+
+    The parent is eliminated from it (``elimination_per_h``, to other products) and
+    metabolised to the metabolite (``metabolism_per_h``).
+    """
+
+    volume_l: float = Field(gt=0)
+    flow_l_per_h: float = Field(gt=0)
+    elimination_per_h: float = Field(ge=0)
+    metabolism_per_h: float = Field(ge=0)
+    flow_decline_l_per_h_per_year: float = Field(default=0.0, ge=0)
+    flow_decline_after_age_years: float = Field(default=0.0, ge=0)
+
+
+class EffectSite(_Strict):
+    """Plasma-effect-site equilibration: a given ke0, or one computed from a time to peak."""
+
+    ke0_per_min: float | None = Field(default=None, gt=0)
+    time_to_peak_min: float | None = Field(default=None, gt=0)
+    published: bool
+    note: str
+
+    @model_validator(mode="after")
+    def _exactly_one_way(self) -> EffectSite:
+        if (self.ke0_per_min is None) == (self.time_to_peak_min is None):
+            raise ValueError("give exactly one of ke0_per_min and time_to_peak_min")
+        return self
+
+
+class VariabilityBlock(_Strict):
+    """Log-normal between-subject variability: covariance of eta for the named parameters."""
+
+    parameters: list[
+        Literal[
+            "v1",
+            "v2",
+            "cl",
+            "metabolite_v1",
+            "metabolite_cl",
+            "hepatic_volume",
+            "hepatic_flow",
+            "hepatic_elimination",
+        ]
+    ] = Field(min_length=1)
+    covariance: list[list[float]]
+
+    @model_validator(mode="after")
+    def _square(self) -> VariabilityBlock:
+        size = len(self.parameters)
+        if len(self.covariance) != size or any(len(row) != size for row in self.covariance):
+            raise ValueError(f"covariance must be {size} x {size}")
+        return self
+
+
+class Range(_Strict):
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+class Validity(_Strict):
+    age_years: Range = Range()
+    weight_kg: Range = Range()
+    note: str
+
+
+class PkModelEntry(Entry):
+    """One published pharmacokinetic model."""
+
+    type: Literal["pk_model"]
+    id: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    name: str
+    citation: str
+    doi: str | None = None
+    pmid: str | None = None
+    analyte: Literal["racemic ketamine", "S-ketamine"]
+    dose_fraction: float = Field(
+        gt=0,
+        le=1,
+        description="Share of an administered racemic ketamine dose that the model sees.",
+    )
+    dose_fraction_note: str = ""
+    population: str
+    sampling: Literal["arterial", "venous", "not stated"]
+    micro: MicroConstants | None = None
+    disposition: Disposition | None = None
+    metabolite: Metabolite | None = None
+    hepatic: Hepatic | None = None
+    effect_site: EffectSite
+    variability: list[VariabilityBlock] = Field(default_factory=list)
+    variability_note: str = ""
+    validity: Validity
+    routes: list[Literal["iv"]]
+    route_note: str
+    verification: str = Field(min_length=10)
+    opentiva_class: str | None = None
+
+    @model_validator(mode="after")
+    def _one_parameterisation(self) -> PkModelEntry:
+        if (self.micro is None) == (self.disposition is None):
+            raise ValueError("give exactly one of micro and disposition")
+        if self.variability and self.disposition is None:
+            raise ValueError("variability is only supported with the disposition parameterisation")
+        if self.hepatic is not None and self.disposition is None:
+            raise ValueError("a hepatic compartment needs the disposition parameterisation")
+        central = self.disposition.clearances_l_per_h[0].value if self.disposition else 1.0
+        if (central == 0) != (self.hepatic is not None):
+            raise ValueError(
+                "the central clearance is 0 exactly when a hepatic compartment eliminates the drug"
+            )
+        if self.disposition is not None and any(
+            c.value <= 0 for c in self.disposition.clearances_l_per_h[1:]
+        ):
+            raise ValueError("intercompartmental clearances must be above 0")
+        return self
+
+
+class AnalgesiaEntry(Entry):
+    """A slow effect compartment for chronic pain relief (Dahan 2011)."""
+
+    type: Literal["analgesia_model"]
+    id: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    name: str
+    citation: str
+    doi: str | None = None
+    population: str
+    driver: str
+    c50_ng_per_ml: float = Field(gt=0)
+    half_life_days: float = Field(gt=0)
+    hill: float = Field(gt=0)
+    hill_note: str
+    responder_probability: float = Field(ge=0, le=1)
+    placebo_responder_probability: float = Field(ge=0, le=1)
+    racemic_to_s_fraction: float = Field(gt=0, le=1)
+    racemic_note: str
+    verification: str = Field(min_length=10)
+
+
+PkKnowledgeEntry = Annotated[PkModelEntry | AnalgesiaEntry, Field(discriminator="type")]
+
+
+@lru_cache(maxsize=1)
+def load_pk_knowledge() -> tuple[tuple[PkModelEntry, ...], tuple[AnalgesiaEntry, ...]]:
+    """All PK models and analgesia models in the knowledge base (validated, cached)."""
+    parsed: Any = load_entries(
+        PK_MODELS_FILE,
+        PkKnowledgeEntry,  # type: ignore[arg-type]
+        kind="pk_models",
+    )
+    entries: list[PkModelEntry | AnalgesiaEntry] = list(parsed.entries)
+    models = tuple(e for e in entries if isinstance(e, PkModelEntry))
+    analgesia = tuple(e for e in entries if isinstance(e, AnalgesiaEntry))
+    return models, analgesia
