@@ -361,3 +361,39 @@ def test_a_plan_with_a_bad_option_is_422_naming_it(
     )
     assert response.status_code == 422
     assert response.json()["field"] == "setting"
+
+
+def test_an_out_of_range_answer_is_422_naming_the_item(
+    client: TestClient, headers: dict[str, dict[str, str]]
+) -> None:
+    patient_id = client.post(f"{API}/patients", json=a_patient(), headers=headers["nurse"]).json()[
+        "id"
+    ]
+    response = client.post(
+        f"{API}/patients/{patient_id}/assessments",
+        json={"instrument_id": "nrs", "answers": {"pain": 12}},
+        headers=headers["nurse"],
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "answers.pain"
+    assert "0 to 10" in response.json()["detail"]
+
+
+def test_researchers_get_scores_by_pseudonym_and_day(
+    client: TestClient, headers: dict[str, dict[str, str]]
+) -> None:
+    created = client.post(f"{API}/patients", json=a_patient(), headers=headers["nurse"]).json()
+    client.post(
+        f"{API}/patients/{created['id']}/assessments",
+        json={"instrument_id": "nrs", "answers": {"pain": 6}},
+        headers=headers["nurse"],
+    )
+    (row,) = client.get(f"{API}/research/assessments", headers=headers["researcher"]).json()
+    assert row == {
+        "pseudonym": created["pseudonym"],
+        "instrument_id": "nrs",
+        "day": 0,
+        "total": 6.0,
+        "score": row["score"],
+    }
+    assert row["score"]["band"] == "moderate"

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
+from ketapath.domain import instruments
 from ketapath.services import audit
 from ketapath.services.errors import Conflict, InvalidInput, NotFound
 from ketapath.services.patients import load_patient
@@ -46,10 +47,26 @@ class AssessmentView(BaseModel):
     reason: str | None
 
 
-def score_answers(instrument_id: str, answers: dict[str, Any]) -> dict[str, Any] | None:
-    """The instrument's score as stored; ``None`` while the instrument cannot be scored."""
-    del instrument_id, answers
-    return None
+def score_answers(instrument_id: str, answers: dict[str, Any]) -> dict[str, Any]:
+    """The instrument's score (``ketapath.domain.instruments``) as stored with the answers.
+
+    A wrong instrument or answer raises ``InvalidInput`` naming it (``answers.q3``); an answer
+    is never clipped or guessed.
+    """
+    try:
+        result = instruments.score(instrument_id, answers)
+    except instruments.UnknownInstrumentError as error:
+        raise InvalidInput(f"instrument_id: {error}", field="instrument_id") from error
+    except (
+        instruments.UnknownItemError,
+        instruments.InvalidAnswerError,
+        instruments.DuplicateAnswerError,
+    ) as error:
+        field = f"answers.{error.item_id}"
+        raise InvalidInput(f"{field}: {error}", field=field) from error
+    except instruments.InstrumentError as error:
+        raise InvalidInput(f"answers: {error}", field="answers") from error
+    return result.to_dict()
 
 
 def _view(session: Session, row: Assessment) -> AssessmentView:
@@ -95,10 +112,10 @@ def _new_row(
     reason: str | None = None,
 ) -> Assessment:
     score = score_answers(data.instrument_id, data.answers)
-    total = score.get("total") if score else None
+    total = score.get("total")
     return Assessment(
         patient_id=patient_id,
-        instrument_id=data.instrument_id,
+        instrument_id=score["instrument_id"],
         answers=data.answers,
         score=score,
         total=float(total) if isinstance(total, int | float) else None,
@@ -128,7 +145,7 @@ def record_assessment(
             entity="assessment",
             entity_id=row.id,
             patient_id=patient_id,
-            detail={"instrument_id": data.instrument_id},
+            detail={"instrument_id": row.instrument_id, "total": row.total},
         )
         return _view(session, row)
 
@@ -152,12 +169,12 @@ def amend_assessment(
                 f"{newer}; amend the current version.",
                 field="assessment_id",
             )
-        if data.instrument_id != current.instrument_id:
+        row = _new_row(actor, current.patient_id, data, amends=current, reason=reason.strip())
+        if row.instrument_id != current.instrument_id:
             raise InvalidInput(
                 "instrument_id: an amendment keeps the instrument; record a new assessment.",
                 field="instrument_id",
             )
-        row = _new_row(actor, current.patient_id, data, amends=current, reason=reason.strip())
         session.add(row)
         session.flush()
         audit.record(

@@ -12,7 +12,8 @@ from typing import Any
 
 import yaml
 
-from ketapath.services import auth, patients
+from ketapath.services import assessments, auth, patients, screening
+from ketapath.services.assessments import AssessmentInput
 from ketapath.services.permissions import ROLES, SYSTEM, Actor
 from ketapath.store.db import Database
 
@@ -92,8 +93,18 @@ def seed_demo(db: Database) -> list[DemoUser]:
         password = secrets.token_urlsafe(9)
         auth.add_user(db, SYSTEM, role, role, password, full_name=f"Demo {role}")
         created.append(DemoUser(role, role, password))
-    nurse = next(u for u in auth.list_users(db, SYSTEM) if u.role == "nurse")
-    actor = Actor(nurse.id, nurse.username, nurse.role)
-    for document in (_seed_000_case(), *DEMO_PATIENTS):
-        patients.create_patient(db, actor, document)
+    accounts = {u.role: Actor(u.id, u.username, u.role) for u in auth.list_users(db, SYSTEM)}
+    nurse, physician = accounts["nurse"], accounts["physician"]
+    for number, document in enumerate((_seed_000_case(), *DEMO_PATIENTS)):
+        patient = patients.create_patient(db, nurse, document)
+        # A baseline pain score for everyone; the first patient is also screened, so that
+        # the pages show each kind of record. The answers are invented demo values.
+        assessments.record_assessment(
+            db,
+            nurse,
+            patient.id,
+            AssessmentInput(instrument_id="nrs", answers={"pain": 7 - number % 3}),
+        )
+        if number == 0:
+            screening.run_screening(db, physician, patient.id)
     return created

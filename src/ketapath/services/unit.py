@@ -21,7 +21,7 @@ def check(db: Database, actor: Actor, action: str, *, entity: str, **where: obje
     audit.record_denied(db, actor, action, entity=entity, **where)
     allowed = ", ".join(sorted(roles_for(action)))
     raise PermissionDenied(
-        f"A {actor.role} may not {action.replace('.', ' ')}; this needs the role: {allowed}."
+        f"Not allowed: '{action}' needs the role {allowed}; you are signed in as a {actor.role}."
     )
 
 
