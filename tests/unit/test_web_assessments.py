@@ -1,7 +1,8 @@
-"""The assessment form: built from an instrument's items, saved through the service."""
+"""The assessment form: built from the instruments' definitions, saved through the service."""
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, datetime
 
 import pytest
@@ -9,13 +10,12 @@ from fastapi.testclient import TestClient
 from tests.unit.web_app import client, database, migrated, signed_in
 
 from ketapath.services.errors import InvalidInput
-from ketapath.web import assessment_pages
 from ketapath.web.assessment_pages import parse_answers, parse_given_at
-from ketapath.web.instrument_forms import InstrumentForm, ItemField
+from ketapath.web.instrument_forms import InstrumentForm, ItemField, find_form, instrument_forms
 
 __all__ = ["client", "database", "migrated"]  # fixtures used by the tests below
 
-# A made-up two-item instrument: the page's behaviour does not depend on clinical content.
+# A made-up two-item form for the parsers (no clinical content needed there).
 FORM = InstrumentForm(
     id="test-scale",
     short_name="TS",
@@ -29,39 +29,56 @@ FORM = InstrumentForm(
 )
 
 
-@pytest.fixture(autouse=True)
-def one_instrument(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(assessment_pages, "instrument_forms", lambda: (FORM,))
-    monkeypatch.setattr(assessment_pages, "find_form", lambda i: FORM if i == FORM.id else None)
+def test_every_instrument_of_the_knowledge_base_has_a_form_with_its_items():
+    forms = instrument_forms()
+    assert forms, "the knowledge base defines instruments"
+    for form in forms:
+        assert form.items
+        for item in form.items:
+            values = [value for value, _ in item.choices]
+            assert values == list(range(item.minimum, item.maximum + 1))
 
 
 def test_the_form_shows_every_item_with_a_labelled_choice_for_each_answer(client: TestClient):
     signed_in(client, "nurse")
-    page = client.get("/patients/1/assessments/new", params={"instrument_id": "test-scale"})
+    nrs = find_form("nrs")
+    assert nrs is not None
+    page = client.get("/patients/1/assessments/new", params={"instrument_id": "nrs"})
     assert page.status_code == 200
-    assert "<legend>1. First question</legend>" in page.text
-    assert page.text.count('name="item_first"') == 6  # 0-4 and "not answered"
-    assert "always" in page.text and ">Yes<" in page.text
+    item = nrs.items[0]
+    assert f"<legend>{item.number}. {item.label}</legend>" in page.text
+    # every allowed answer, plus "not answered"
+    assert page.text.count(f'name="item_{item.id}"') == item.maximum - item.minimum + 2
+    for words in item.anchors.values():
+        assert words in page.text
 
 
-def test_a_nurse_saves_an_assessment_and_it_is_listed_on_the_patient_page(client: TestClient):
+def test_a_yes_no_item_is_offered_as_no_and_yes(client: TestClient):
+    form = next(f for f in instrument_forms() if any(i.kind == "yes_no" for i in f.items))
+    signed_in(client, "nurse")
+    page = client.get("/patients/1/assessments/new", params={"instrument_id": form.id})
+    assert "<span>No</span>" in page.text and "<span>Yes</span>" in page.text
+
+
+def test_a_nurse_saves_an_assessment_and_it_is_listed_with_its_score(client: TestClient):
     token = signed_in(client, "nurse")
     response = client.post(
         "/patients/1/assessments",
-        data={"csrf_token": token, "instrument_id": "test-scale", "item_first": "3"},
+        data={"csrf_token": token, "instrument_id": "nrs", "item_pain": "6"},
     )
     assert response.status_code == 303
     assert response.headers["location"] == "/patients/1#assessments"
     page = client.get("/patients/1")
-    assert "first 3" in page.text
-    assert "Assessment: test-scale" in page.text
+    assert "pain 6" in page.text
+    assert "Assessment: nrs: 6" in page.text  # the timeline, with the stored total
+    assert 'class="chart"' in page.text
 
 
 def test_a_form_with_no_answer_is_returned_with_the_message(client: TestClient):
     token = signed_in(client, "nurse")
     response = client.post(
         "/patients/1/assessments",
-        data={"csrf_token": token, "instrument_id": "test-scale", "item_first": ""},
+        data={"csrf_token": token, "instrument_id": "nrs", "item_pain": ""},
     )
     assert response.status_code == 422
     assert "answers: answer at least one item." in response.text
@@ -73,8 +90,8 @@ def test_a_time_in_the_future_is_refused_naming_the_field(client: TestClient):
         "/patients/1/assessments",
         data={
             "csrf_token": token,
-            "instrument_id": "test-scale",
-            "item_first": "2",
+            "instrument_id": "nrs",
+            "item_pain": "2",
             "administered_at": "2999-01-01T10:00",
         },
     )
@@ -87,14 +104,14 @@ def test_a_pharmacist_may_not_open_the_form(client: TestClient):
     signed_in(client, "pharmacist")
     page = client.get("/patients/1/assessments/new")
     assert page.status_code == 403
-    assert "A pharmacist may not assessment record" in page.text
+    assert "'assessment.record' needs the role" in html.unescape(page.text)
 
 
 def test_a_researcher_may_not_save_an_assessment(client: TestClient):
     token = signed_in(client, "researcher")
     response = client.post(
         "/patients/1/assessments",
-        data={"csrf_token": token, "instrument_id": "test-scale", "item_first": "1"},
+        data={"csrf_token": token, "instrument_id": "nrs", "item_pain": "1"},
     )
     assert response.status_code == 403
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 from fastapi.testclient import TestClient
@@ -43,7 +44,7 @@ def test_a_nurse_reads_the_screen_but_may_not_run_it(client: TestClient):
     assert "Run the screen" not in client.get("/patients/1/screening").text
     response = client.post("/patients/1/screening", data={"csrf_token": token})
     assert response.status_code == 403
-    assert "A nurse may not screening run" in response.text
+    assert "'screening.run' needs the role physician" in html.unescape(response.text)
 
 
 def test_a_hard_limit_course_is_shown_as_a_refusal_without_a_sign_form(client: TestClient):

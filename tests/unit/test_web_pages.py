@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from fastapi.testclient import TestClient
 from tests.unit.web_app import PASSWORD, client, database, form_token, migrated, signed_in
@@ -40,7 +42,7 @@ def test_a_researcher_is_refused_the_identified_patient_page(client: TestClient)
     signed_in(client, "researcher")
     page = client.get("/patients/1")
     assert page.status_code == 403
-    assert "researcher may not patient read" in page.text
+    assert "'patient.read' needs the role" in html.unescape(page.text)
     assert "Alex" not in page.text
 
 
@@ -147,3 +149,26 @@ def test_an_expired_session_sends_htmx_to_the_sign_in_page(client: TestClient):
     )
     assert response.status_code == 204
     assert response.headers["HX-Redirect"] == "/login?next=/patients%3Fq%3Dx"
+
+
+def test_an_item_alert_of_a_scored_assessment_is_shown_on_the_patient_page(client: TestClient):
+    token = signed_in(client, "nurse")
+    answers = {f"item_q{i}": "0" for i in range(1, 10)} | {"item_q9": "1"}
+    response = client.post(
+        "/patients/1/assessments", data={"csrf_token": token, "instrument_id": "phq9", **answers}
+    )
+    assert response.status_code == 303, response.text
+    page = client.get("/patients/1")
+    assert "ask about suicidal thoughts" in page.text
+    assert 'class="chart"' in page.text
+
+
+def test_an_answer_out_of_range_is_refused_by_the_service_naming_the_item(client: TestClient):
+    token = signed_in(client, "nurse")
+    response = client.post(
+        "/patients/1/assessments",
+        data={"csrf_token": token, "instrument_id": "nrs", "item_pain": "11"},
+    )
+    assert response.status_code == 422
+    assert "answers.pain" in response.text
+    assert 'aria-invalid="true"' in response.text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -93,40 +92,64 @@ def coded_items(items: list[Any]) -> list[dict[str, str]]:
     return out
 
 
+@dataclass(frozen=True)
+class Reading:
+    """One scale's value in one assessment (a point of a chart, a row of its table)."""
+
+    at: datetime
+    value: float
+    band: str
+
+
+def _scale_readings(item: AssessmentView) -> dict[str, tuple[str, float, float, Reading]]:
+    """The scales to chart from one scored assessment: its total, or else every subscale.
+
+    Keyed by scale id: (scale name, range low, range high, reading). Scales that could not be
+    scored (too many items missing) are left out, never drawn as zero.
+    """
+    score = item.score or {}
+    scales = score.get("subscales") or {}
+    total_id = score.get("total_scale_id")
+    chosen = [str(total_id)] if total_id in scales else sorted(scales)
+    out: dict[str, tuple[str, float, float, Reading]] = {}
+    for scale_id in chosen:
+        scale = scales[scale_id]
+        value = scale.get("value")
+        low, high = (scale.get("range") or [None, None])[:2]
+        if value is None or not scale.get("scorable", True) or low is None or high is None:
+            continue
+        reading = Reading(item.administered_at, float(value), str(scale.get("band") or ""))
+        out[scale_id] = (str(scale.get("name") or scale_id), float(low), float(high), reading)
+    return out
+
+
 def assessment_charts(recorded: list[AssessmentView]) -> list[dict[str, Any]]:
-    """One chart per instrument with scored totals, and the table of the same numbers."""
-    by_instrument: dict[str, list[AssessmentView]] = defaultdict(list)
+    """One chart per instrument scale over time (the total, or each subscale), with its table."""
+    series: dict[tuple[str, str], dict[str, Any]] = {}
     for item in recorded:
-        if item.total is not None:
-            by_instrument[item.instrument_id].append(item)
-    out = []
-    for index, (instrument_id, items) in enumerate(sorted(by_instrument.items())):
-        first_score = items[0].score or {}
-        scale_range = first_score.get("range") or first_score.get("total_range")
-        y_min, y_max = (None, None)
-        if isinstance(scale_range, list | tuple) and len(scale_range) == 2:
-            y_min, y_max = float(scale_range[0]), float(scale_range[1])
-        points = [
-            charts.Point(
-                item.administered_at,
-                float(item.total or 0.0),
-                str((item.score or {}).get("band") or ""),
+        for scale_id, (name, low, high, reading) in _scale_readings(item).items():
+            entry = series.setdefault(
+                (item.instrument_id, scale_id),
+                {"name": name, "low": low, "high": high, "readings": []},
             )
-            for item in items
-        ]
+            entry["readings"].append(reading)
+    out = []
+    for index, ((instrument_id, _scale_id), entry) in enumerate(sorted(series.items())):
+        readings = sorted(entry["readings"], key=lambda r: r.at)
+        title = f"{instrument_name(instrument_id)}: {entry['name']}"
         out.append(
             {
                 "instrument_id": instrument_id,
-                "name": instrument_name(instrument_id),
+                "name": title,
                 "svg": charts.line_chart(
-                    points,
-                    title=f"{instrument_name(instrument_id)}: total score over time",
-                    y_label=f"{instrument_name(instrument_id)} total",
-                    y_min=y_min,
-                    y_max=y_max,
+                    [charts.Point(r.at, r.value, r.band) for r in readings],
+                    title=f"{title} over time",
+                    y_label=title,
+                    y_min=entry["low"],
+                    y_max=entry["high"],
                     chart_id=f"chart-{index}",
                 ),
-                "items": items,
+                "readings": readings,
             }
         )
     return out
