@@ -180,3 +180,18 @@ def sign_in(page: Any, username: str, password: str = E2E_PASSWORD) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
+
+
+UNLABELLED_CONTROLS = """() => Array.from(
+        document.querySelectorAll('input, select, textarea, button'))
+    .filter(el => el.type !== 'hidden')
+    .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                  && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+    .map(el => el.outerHTML.slice(0, 120))"""
+
+
+def assert_accessible_basics(page: Any) -> None:
+    """Every visible control has a label, the page has one h1 and a language."""
+    assert page.evaluate(UNLABELLED_CONTROLS) == [], f"unlabelled controls on {page.url}"
+    assert page.locator("h1").count() == 1, f"not exactly one h1 on {page.url}"
+    assert page.evaluate("document.documentElement.lang") == "en"

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from tests.e2e.conftest import LAPTOP, TABLET, Screens, sign_in
+from tests.e2e.conftest import LAPTOP, TABLET, Screens, assert_accessible_basics, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -24,6 +24,7 @@ def test_a_nurse_signs_in_finds_a_patient_and_reads_the_record(
     expect(page.get_by_test_id("username")).to_have_text("nurse")
     page.get_by_label("Search by name, number or pseudonym").fill("sam s")
     expect(page.locator("#patient-results tbody tr")).to_have_count(1)
+    assert_accessible_basics(page)
     screens.shot(page, "search")
     page.get_by_role("link", name="Sam Sample").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Sam Sample")
@@ -44,6 +45,7 @@ def test_a_physician_screens_a_patient_and_signs_a_course_over_a_soft_limit_with
     page.get_by_role("button", name="Run the screen").click()
     expect(page.locator("#decision")).to_contain_text("Eligible")
     expect(page.locator('[data-code="indication:evidence"]')).to_contain_text("Source: seed 000")
+    assert_accessible_basics(page)
     screens.shot(page, "screening")
 
     page.get_by_role("link", name="Protocol & orders").click()
@@ -60,6 +62,7 @@ def test_a_physician_screens_a_patient_and_signs_a_course_over_a_soft_limit_with
     expect(page.locator("#sessions")).to_contain_text("mL/h")
     expect(page.get_by_test_id("override-physician")).to_have_text("physician")
     page.get_by_label("Reason for override").fill("Tolerated 40 mg/h on the ward in 2025")
+    assert_accessible_basics(page)
     screens.shot(page, "soft-limit-override")
     page.get_by_role("button", name="Sign the course").click()
 
@@ -113,6 +116,7 @@ def test_a_nurse_records_an_assessment_and_sees_it_on_the_patient_page(
     question = page.get_by_role("group", name=re.compile(r"^1\. Pain intensity"))
     question.get_by_text("7", exact=True).click()
     expect(question.get_by_role("radio", name=re.compile(r"^7"))).to_be_checked()
+    assert_accessible_basics(page)
     screens.shot(page, "form")
     page.get_by_role("button", name="Save the assessment").click()
 
@@ -123,4 +127,5 @@ def test_a_nurse_records_an_assessment_and_sees_it_on_the_patient_page(
     expect(row).to_contain_text("7 (severe)")
     expect(page.get_by_role("img", name=re.compile("NRS"))).to_be_visible()
     expect(page.locator("ol.timeline")).to_contain_text("Assessment")
+    assert_accessible_basics(page)
     screens.shot(page, "patient-page")
