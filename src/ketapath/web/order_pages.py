@@ -96,8 +96,10 @@ def _course_context(
     context = patient_context(db, actor, patient_id)
     context.update(chooser_options())
     context.update(_preview(db, actor, patient_id, choice))
+    chosen = next((p for p in context["protocols"] if p.id == choice["protocol_id"]), None)
     context.update(
         {
+            "chosen": chosen,
             "choice": choice,
             "sign_error": sign_error,
             "reason": reason,
