@@ -151,6 +151,8 @@ def test_knowledge_check_reports_every_file() -> None:
     result = invoke("knowledge", "check")
     assert result.exit_code == 0
     assert "protocols: version" in result.stdout
+    assert "instruments: 9 instruments" in result.stdout
+    assert "pk_models:" in result.stdout
 
 
 def test_the_installed_console_script_runs() -> None:

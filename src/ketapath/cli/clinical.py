@@ -29,6 +29,8 @@ from ketapath.domain.planning import (
 from ketapath.domain.screening import ScreeningResult, screen
 from ketapath.knowledge.base import KnowledgeError
 from ketapath.knowledge.clinical import Protocol, knowledge
+from ketapath.knowledge.instruments import load_instruments
+from ketapath.knowledge.pk_models import load_pk_knowledge
 
 EXIT_INVALID = 2
 EXIT_HARD_LIMIT = 3
@@ -431,12 +433,16 @@ def knowledge_check() -> None:
     """Validate every knowledge file against its schema and print what was loaded."""
     try:
         kb = knowledge()
-    except KnowledgeError as exc:
+        instruments = load_instruments()
+        pk_models, analgesia = load_pk_knowledge()
+    except (KnowledgeError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     for name in kb.FILES:
         f = getattr(kb, name)
         typer.echo(f"{name}: version {f.version}, {len(f.entries)} entries")
+    typer.echo(f"instruments: {len(instruments)} instruments")
+    typer.echo(f"pk_models: {len(pk_models)} models, {len(analgesia)} analgesia models")
 
 
 @knowledge_app.command("adverse-effects")
