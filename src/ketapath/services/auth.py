@@ -216,6 +216,7 @@ def authenticate(
                 )
                 if (failures or 0) >= settings.lockout_threshold:
                     user.locked_until = now + window
+                    user.failures_reset_at = now  # after the lock, the count starts again
                     locked_until = user.locked_until
                     audit.record(
                         session,
