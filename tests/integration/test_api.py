@@ -397,3 +397,12 @@ def test_researchers_get_scores_by_pseudonym_and_day(
         "score": row["score"],
     }
     assert row["score"]["band"] == "moderate"
+
+
+def test_the_instrument_catalogue_lists_items_and_sources(
+    client: TestClient, headers: dict[str, dict[str, str]]
+) -> None:
+    catalogue = client.get(f"{API}/instruments", headers=headers["nurse"]).json()
+    nrs = next(i for i in catalogue if i["id"] == "nrs")
+    assert [item["id"] for item in nrs["items"]] == ["pain"]
+    assert nrs["source"]

@@ -88,6 +88,7 @@ ENDPOINTS = [
     _e("GET", "/auth/me", set(ROLES), lambda c: ("GET", "/auth/me", None)),
     _e("DELETE", "/auth/token", set(ROLES), lambda c: ("DELETE", "/auth/token", None)),
     _e("DELETE", "/auth/session", set(ROLES), lambda c: ("DELETE", "/auth/session", None)),
+    _e("GET", "/instruments", set(ROLES), lambda c: ("GET", "/instruments", None)),
     _e("POST", "/patients", RECORDERS, lambda c: ("POST", "/patients", DOCUMENT)),
     _e("GET", "/patients", CLINICAL_TEAM, lambda c: ("GET", "/patients", None)),
     _e(

@@ -105,3 +105,25 @@ def test_restore_refuses_a_file_that_is_not_a_ketapath_database(
     code, output = run(cli, database.url, "db", "restore", str(file), "--yes")
     assert code == 1
     assert "not a SQLite database" in output
+
+
+def test_serve_demo_migrates_seeds_and_prints_a_password_for_each_role(
+    cli: typer.Typer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    served = {}
+
+    def fake_run(app: object, host: str, port: int) -> None:
+        served.update(app=app, host=host, port=port)
+
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr("tempfile.mkdtemp", lambda prefix: str(tmp_path))
+    code, output = run(cli, "sqlite:///unused.sqlite3", "serve", "--demo", "--port", "8123")
+    assert code == 0, output
+    assert served["port"] == 8123
+    for role in ("physician", "nurse", "pharmacist", "researcher", "admin"):
+        assert f"  {role} " in output
+    engine = make_engine(f"sqlite:///{tmp_path / 'demo.sqlite3'}")
+    assert migrate.current_revision(engine) == migrate.head_revision()
+    engine.dispose()

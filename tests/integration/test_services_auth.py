@@ -136,6 +136,23 @@ def test_the_lock_ends_when_its_time_is_over(database: Database, users: dict[str
     assert auth.authenticate(database, SETTINGS, "nurse", TEST_PASSWORD, channel="web")
 
 
+def test_after_a_lock_ends_one_more_failure_does_not_lock_again(
+    database: Database, users: dict[str, Actor]
+) -> None:
+    for _ in range(SETTINGS.lockout_threshold):
+        with pytest.raises(AuthenticationFailed):
+            auth.authenticate(database, SETTINGS, "nurse", "wrong password!", channel="web")
+    with database.transaction() as session:
+        session.execute(
+            update(User)
+            .where(User.username == "nurse")
+            .values(locked_until=utcnow() - timedelta(seconds=1))
+        )
+    with pytest.raises(AuthenticationFailed) as caught:
+        auth.authenticate(database, SETTINGS, "nurse", "wrong password!", channel="web")
+    assert not isinstance(caught.value, AccountLocked)
+
+
 def test_a_disabled_account_cannot_sign_in_and_loses_its_tokens(
     database: Database, users: dict[str, Actor]
 ) -> None:

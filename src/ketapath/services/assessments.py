@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from ketapath.domain import instruments
+from ketapath.knowledge.instruments import Instrument
 from ketapath.services import audit
 from ketapath.services.errors import Conflict, InvalidInput, NotFound
 from ketapath.services.patients import load_patient
@@ -45,6 +46,14 @@ class AssessmentView(BaseModel):
     recorded_by: str | None
     amends_id: int | None
     reason: str | None
+
+
+def instrument_catalogue() -> tuple[Instrument, ...]:
+    """The instruments that can be recorded, with their items, answer ranges and sources.
+
+    Reference data, not patient data: any signed-in user may read it.
+    """
+    return instruments.list_instruments()
 
 
 def score_answers(instrument_id: str, answers: dict[str, Any]) -> dict[str, Any]:

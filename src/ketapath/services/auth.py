@@ -183,18 +183,32 @@ def _revoke_all(session: Session, user_id: int) -> None:
 def authenticate(
     db: Database, settings: Settings, username: str, password: str, *, channel: str
 ) -> Actor:
-    """Check a user name and password, counting failures towards the lock-out."""
+    """Check a user name and password, counting failures towards the lock-out.
+
+    The password hash is checked outside the write transaction: argon2 is slow on purpose,
+    and SQLite's write lock should not wait for it.
+    """
     now = utcnow()
     window = timedelta(minutes=settings.lockout_window_min)
     locked_until: datetime | None = None
     actor: Actor | None = None
-    with db.transaction() as session:
-        user = session.scalar(select(User).where(User.username == username))
-        if user is not None and user.locked_until is not None and user.locked_until > now:
-            locked_until = user.locked_until
-        else:
-            ok = _verify(user.password_hash if user is not None else None, password)
-            ok = ok and user is not None and user.active
+    with db.read_only() as session:
+        found = session.execute(
+            select(User.password_hash, User.locked_until).where(User.username == username)
+        ).first()
+    if found is not None and found.locked_until is not None and found.locked_until > now:
+        locked_until = found.locked_until
+    else:
+        verified = _verify(found.password_hash if found is not None else None, password)
+        with db.transaction() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            ok = (
+                found is not None
+                and verified
+                and user is not None
+                and user.active
+                and user.password_hash == found.password_hash  # not changed meanwhile
+            )
             session.add(LoginAttempt(username=username, at=now, succeeded=ok, channel=channel))
             session.flush()
             if ok and user is not None:
@@ -204,28 +218,7 @@ def authenticate(
                     user.password_hash = password_hasher.hash(password)
                 actor = Actor(user.id, user.username, user.role)
             elif user is not None:
-                since = now - window
-                if user.failures_reset_at is not None and user.failures_reset_at > since:
-                    since = user.failures_reset_at
-                failures = session.scalar(
-                    select(func.count(LoginAttempt.id)).where(
-                        LoginAttempt.username == username,
-                        LoginAttempt.succeeded.is_(False),
-                        LoginAttempt.at >= since,
-                    )
-                )
-                if (failures or 0) >= settings.lockout_threshold:
-                    user.locked_until = now + window
-                    locked_until = user.locked_until
-                    audit.record(
-                        session,
-                        Actor(user.id, user.username, user.role),
-                        "user.locked",
-                        entity="user",
-                        entity_id=user.id,
-                        outcome="denied",
-                        detail={"failures": failures, "channel": channel},
-                    )
+                locked_until = _count_failure(session, user, now, window, settings, channel)
     if locked_until is not None:
         raise AccountLocked(
             "This account is locked after repeated failed sign-ins; try again after "
@@ -234,6 +227,41 @@ def authenticate(
     if actor is None:
         raise AuthenticationFailed("The user name or password is not right.")
     return actor
+
+
+def _count_failure(
+    session: Session,
+    user: User,
+    now: datetime,
+    window: timedelta,
+    settings: Settings,
+    channel: str,
+) -> datetime | None:
+    """Lock the account if this failure reaches the threshold; returns the lock's end."""
+    since = now - window
+    if user.failures_reset_at is not None and user.failures_reset_at > since:
+        since = user.failures_reset_at
+    failures = session.scalar(
+        select(func.count(LoginAttempt.id)).where(
+            LoginAttempt.username == user.username,
+            LoginAttempt.succeeded.is_(False),
+            LoginAttempt.at >= since,
+        )
+    )
+    if (failures or 0) < settings.lockout_threshold:
+        return None
+    user.locked_until = now + window
+    user.failures_reset_at = now  # after the lock, the count starts again
+    audit.record(
+        session,
+        Actor(user.id, user.username, user.role),
+        "user.locked",
+        entity="user",
+        entity_id=user.id,
+        outcome="denied",
+        detail={"failures": failures, "channel": channel},
+    )
+    return user.locked_until
 
 
 def _verify(password_hash: str | None, password: str) -> bool:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, status
 from pydantic import Field
 
 from ketapath.api.deps import CurrentUser, DatabaseDep
+from ketapath.knowledge.instruments import Instrument
 from ketapath.services import assessments
 from ketapath.services.assessments import AssessmentInput, AssessmentView
 
@@ -14,6 +15,15 @@ router = APIRouter(tags=["assessments"])
 
 class AssessmentAmendment(AssessmentInput):
     reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.get(
+    "/instruments",
+    response_model=list[Instrument],
+    summary="The instruments, their items, answer ranges, scoring rules and sources",
+)
+def list_instruments(actor: CurrentUser) -> list[Instrument]:
+    return list(assessments.instrument_catalogue())
 
 
 @router.post(
