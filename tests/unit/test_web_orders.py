@@ -70,8 +70,18 @@ def test_the_chooser_answers_htmx_with_only_the_course_panel(client: TestClient)
 def test_an_unknown_setting_is_reported_naming_the_field(client: TestClient):
     signed_in(client, "physician")
     page = client.get("/patients/1/plan", params={"protocol_id": "asra-initial", "setting": "home"})
-    assert "Care setting:" in page.text
-    assert "setting" in page.text
+    text = html.unescape(page.text)
+    assert "<strong>Care setting:</strong> Input should be 'clinic', 'ward' or 'icu'" in text
+    assert "Sign the course" not in text
+
+
+def test_a_concentration_that_is_not_a_number_is_reported_naming_the_field(client: TestClient):
+    signed_in(client, "physician")
+    page = client.get(
+        "/patients/1/plan",
+        params={"protocol_id": "asra-initial", "concentration_mg_per_ml": "lots"},
+    )
+    assert "<strong>Bag concentration:</strong> Input should be a valid number" in page.text
 
 
 def test_signing_without_the_override_reason_is_refused_naming_the_field(client: TestClient):
@@ -80,7 +90,7 @@ def test_signing_without_the_override_reason_is_refused_naming_the_field(client:
     assert fields["csrf_token"] == token
     response = client.post("/patients/1/orders", data=fields)
     assert response.status_code == 422
-    assert "override_reason: this course needs a physician" in response.text
+    assert "Reason for override: this course needs a physician" in html.unescape(response.text)
     assert 'aria-invalid="true"' in response.text
 
 

@@ -80,9 +80,18 @@ def _preview(db: Database, actor: Actor, patient_id: int, choice: dict[str, Any]
         out["input_error"] = {
             "field": error.field,
             "label": FIELD_LABELS.get(error.field or "", error.field or "input"),
-            "message": error.message,
+            "message": error.message.removeprefix(f"{error.field}: "),
         }
     return out
+
+
+def labelled(error: ServiceError) -> str:
+    """The error's message with the form's label for the field it names (not its code name)."""
+    label = FIELD_LABELS.get(error.field or "")
+    prefix = f"{error.field}: "
+    if label and error.message.startswith(prefix):
+        return f"{label}: {error.message.removeprefix(prefix)}"
+    return error.message
 
 
 def _course_context(
@@ -102,6 +111,7 @@ def _course_context(
             "chosen": chosen,
             "choice": choice,
             "sign_error": sign_error,
+            "sign_message": labelled(sign_error) if sign_error else "",
             "reason": reason,
             "may_sign": actor.may("order.sign"),
             "orders": orders.list_orders(db, actor, patient_id) if actor.may("order.read") else [],
