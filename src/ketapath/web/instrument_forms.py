@@ -3,13 +3,15 @@
 Each instrument (``knowledge/data/instruments.yaml``) lists its items with the answers each
 accepts; a form shows every item as a labelled group of choices, so a tablet user taps an
 answer instead of typing it. The items, ranges and anchors come from the knowledge base;
-the scoring is the service's (the same for the API and the command line).
+the catalogue and the scoring are the service's (the same for the API and the command line).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+
+from ketapath.knowledge.instruments import Instrument
+from ketapath.services import assessments
 
 
 @dataclass(frozen=True)
@@ -50,15 +52,7 @@ class InstrumentForm:
         raise KeyError(item_id)
 
 
-def _load_definitions() -> tuple[Any, ...]:
-    try:
-        from ketapath.knowledge.instruments import load_instruments
-    except ImportError:  # the instrument definitions are not part of this installation
-        return ()
-    return tuple(load_instruments())
-
-
-def _form(instrument: Any) -> InstrumentForm:
+def _form(instrument: Instrument) -> InstrumentForm:
     items = []
     for item in instrument.items:
         response = instrument.response_for(item.id)
@@ -84,8 +78,8 @@ def _form(instrument: Any) -> InstrumentForm:
 
 
 def instrument_forms() -> tuple[InstrumentForm, ...]:
-    """A form for every instrument the knowledge base defines (none if it defines none)."""
-    return tuple(_form(instrument) for instrument in _load_definitions())
+    """A form for every instrument the service offers (the API's /instruments catalogue)."""
+    return tuple(_form(instrument) for instrument in assessments.instrument_catalogue())
 
 
 def find_form(instrument_id: str) -> InstrumentForm | None:
