@@ -175,3 +175,19 @@ def test_a_course_within_limits_for_an_eligible_patient_is_signed_without_an_ove
     order = client.get(response.headers["location"])
     assert 'id="order-status">signed' in order.text
     assert "Override reason" not in order.text
+
+
+def test_every_protocol_in_every_setting_renders_as_a_course_or_a_refusal(client: TestClient):
+    from ketapath.knowledge.clinical import knowledge
+
+    screened(client, 1)
+    for protocol in knowledge().protocols.entries:
+        for setting in ("clinic", "ward", "icu"):
+            page = client.get(
+                "/patients/1/plan", params={"protocol_id": protocol.id, "setting": setting}
+            )
+            assert page.status_code == 200, (protocol.id, setting)
+            shown = 'id="course-status"' in page.text or "Refused: hard limit" in page.text
+            assert shown, (protocol.id, setting)
+            if 'id="course-status"' in page.text:
+                assert 'id="sessions"' in page.text and "mL/h" in page.text

@@ -6,8 +6,11 @@ import html
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.unit.web_app import PASSWORD, client, database, form_token, migrated, signed_in
+from tests.unit.web_app import PASSWORD, PATIENTS, client, database, form_token, migrated, signed_in
 
+from ketapath.services import auth, patients
+from ketapath.services.permissions import SYSTEM, Actor
+from ketapath.store.db import Database
 from ketapath.web.pages import safe_next
 
 __all__ = ["client", "database", "migrated"]  # fixtures used by the tests below
@@ -172,3 +175,17 @@ def test_an_answer_out_of_range_is_refused_by_the_service_naming_the_item(client
     assert response.status_code == 422
     assert "answers.pain" in response.text
     assert 'aria-invalid="true"' in response.text
+
+
+def test_text_from_the_record_is_escaped_not_run(client: TestClient, database: Database):
+    nurse = next(u for u in auth.list_users(database, SYSTEM) if u.role == "nurse")
+    record = patients.create_patient(
+        database,
+        Actor(nurse.id, nurse.username, nurse.role),
+        {**PATIENTS[0], "name": '<script>alert("x")</script>'},
+    )
+    signed_in(client, "nurse")
+    for path in ("/patients", f"/patients/{record.id}"):
+        page = client.get(path)
+        assert '<script>alert("x")</script>' not in page.text
+        assert "&lt;script&gt;" in page.text
