@@ -191,3 +191,26 @@ def test_every_protocol_in_every_setting_renders_as_a_course_or_a_refusal(client
             assert shown, (protocol.id, setting)
             if 'id="course-status"' in page.text:
                 assert 'id="sessions"' in page.text and "mL/h" in page.text
+
+
+def test_dose_ladder_steps_typed_on_the_form_give_one_session_per_step(client: TestClient):
+    screened(client, 1)
+    params = {"protocol_id": "dose-ladder", "ladder_steps": "0.1, 0.2 0.3", "ladder_ceiling": ""}
+    page = client.get("/patients/1/plan", params=params)
+    assert page.status_code == 200
+    assert page.text.count('class="session-start"') == 3
+    fields = sign_form(page.text)
+    assert fields["ladder_steps"] == "0.1 0.2 0.3"
+    response = client.post("/patients/1/orders", data=fields)
+    assert response.status_code == 303, response.text
+    order = client.get(response.headers["location"])
+    assert order.text.count('class="session-start"') == 3
+
+
+def test_a_ladder_step_that_is_not_a_number_is_reported_naming_the_field(client: TestClient):
+    signed_in(client, "physician")
+    page = client.get(
+        "/patients/1/plan", params={"protocol_id": "dose-ladder", "ladder_steps": "0.1 lots"}
+    )
+    assert "<strong>Ladder steps:</strong>" in page.text
+    assert "Sign the course" not in page.text

@@ -38,6 +38,10 @@ FIELD_LABELS = {
     "weight_basis": "Weight basis",
     "concentration_mg_per_ml": "Bag concentration",
     "override_reason": "Reason for override",
+    "ladder_steps": "Ladder steps",
+    "ladder_steps_mg_per_kg_per_h": "Ladder steps",
+    "ladder_ceiling": "Ladder ceiling",
+    "ladder_ceiling_mg_per_kg_per_h": "Ladder ceiling",
 }
 
 
@@ -55,15 +59,31 @@ def chooser_options() -> dict[str, Any]:
 
 
 def _choice(
-    protocol_id: str, setting: str, weight_basis: str, concentration_mg_per_ml: str
+    protocol_id: str,
+    setting: str,
+    weight_basis: str,
+    concentration_mg_per_ml: str,
+    ladder_steps: str = "",
+    ladder_ceiling: str = "",
 ) -> dict[str, Any]:
-    """The form's text as the service's request fields (empty means the protocol's default)."""
+    """The form's text as the service's request fields (empty means the protocol's default).
+
+    Ladder steps are written as in the command line: numbers separated by commas or spaces.
+    """
+    steps = [part for part in ladder_steps.replace(",", " ").split() if part]
     return {
         "protocol_id": protocol_id.strip(),
         "setting": setting.strip() or None,
         "weight_basis": weight_basis.strip() or None,
         "concentration_mg_per_ml": concentration_mg_per_ml.strip() or None,
+        "ladder_steps_mg_per_kg_per_h": steps or None,
+        "ladder_ceiling_mg_per_kg_per_h": ladder_ceiling.strip() or None,
     }
+
+
+def _field_label(field: str | None) -> str:
+    name = (field or "").split("[")[0]
+    return FIELD_LABELS.get(name, field or "input")
 
 
 def _preview(db: Database, actor: Actor, patient_id: int, choice: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +99,7 @@ def _preview(db: Database, actor: Actor, patient_id: int, choice: dict[str, Any]
     except InvalidInput as error:
         out["input_error"] = {
             "field": error.field,
-            "label": FIELD_LABELS.get(error.field or "", error.field or "input"),
+            "label": _field_label(error.field),
             "message": error.message.removeprefix(f"{error.field}: "),
         }
     return out
@@ -87,7 +107,7 @@ def _preview(db: Database, actor: Actor, patient_id: int, choice: dict[str, Any]
 
 def labelled(error: ServiceError) -> str:
     """The error's message with the form's label for the field it names (not its code name)."""
-    label = FIELD_LABELS.get(error.field or "")
+    label = FIELD_LABELS.get((error.field or "").split("[")[0])
     prefix = f"{error.field}: "
     if label and error.message.startswith(prefix):
         return f"{label}: {error.message.removeprefix(prefix)}"
@@ -110,6 +130,8 @@ def _course_context(
         {
             "chosen": chosen,
             "choice": choice,
+            "ladder_steps": " ".join(choice["ladder_steps_mg_per_kg_per_h"] or []),
+            "ladder_ceiling": choice["ladder_ceiling_mg_per_kg_per_h"] or "",
             "sign_error": sign_error,
             "sign_message": labelled(sign_error) if sign_error else "",
             "reason": reason,
@@ -135,8 +157,12 @@ def plan_page(
     setting: Annotated[str, Query(max_length=20)] = "",
     weight_basis: Annotated[str, Query(max_length=20)] = "",
     concentration_mg_per_ml: Annotated[str, Query(max_length=20)] = "",
+    ladder_steps: Annotated[str, Query(max_length=200)] = "",
+    ladder_ceiling: Annotated[str, Query(max_length=20)] = "",
 ) -> HTMLResponse:
-    choice = _choice(protocol_id, setting, weight_basis, concentration_mg_per_ml)
+    choice = _choice(
+        protocol_id, setting, weight_basis, concentration_mg_per_ml, ladder_steps, ladder_ceiling
+    )
     context = _course_context(db, actor, patient_id, choice)
     if request.headers.get("HX-Target") == "course-panel":
         return render(request, "_course.html", context)
@@ -153,11 +179,15 @@ def sign_course(
     setting: Annotated[str, Form(max_length=20)] = "",
     weight_basis: Annotated[str, Form(max_length=20)] = "",
     concentration_mg_per_ml: Annotated[str, Form(max_length=20)] = "",
+    ladder_steps: Annotated[str, Form(max_length=200)] = "",
+    ladder_ceiling: Annotated[str, Form(max_length=20)] = "",
     course_digest: Annotated[str, Form(max_length=64)] = "",
     patient_version: Annotated[str, Form(max_length=10)] = "",
     override_reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    choice = _choice(protocol_id, setting, weight_basis, concentration_mg_per_ml)
+    choice = _choice(
+        protocol_id, setting, weight_basis, concentration_mg_per_ml, ladder_steps, ladder_ceiling
+    )
     try:
         sign = validate(
             SignRequest,
