@@ -127,6 +127,9 @@ def test_pages_carry_security_headers(client: TestClient):
         ("https://evil.example/", "/patients"),
         ("//evil.example/", "/patients"),
         ("/\\evil.example", "/patients"),
+        ("/\t/evil.example", "/patients"),
+        ("/\n/evil.example", "/patients"),
+        ("/patients?q=a b", "/patients"),
         ("", "/patients"),
     ],
 )

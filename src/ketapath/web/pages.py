@@ -11,7 +11,6 @@ names). Signing in is asked for by a redirect to ``/login`` that comes back afte
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Coroutine
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -29,8 +28,6 @@ from ketapath.domain.errors import DomainError
 from ketapath.services.errors import AuthenticationFailed, ServiceError
 from ketapath.services.permissions import Actor
 from ketapath.services.validation import field_path
-
-logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -104,6 +101,9 @@ templates.env.globals["role_labels"] = ROLE_LABELS
 def safe_next(target: str | None, default: str = "/patients") -> str:
     """Only a path on this site may follow sign-in (no open redirect to another host)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    # Browsers drop tabs and newlines inside URLs, so "/\t/evil.example" would become "//...".
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in target):
         return default
     return target
 
