@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean chromium
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,16 @@ $(STAMP): pyproject.toml Makefile
 run: $(STAMP)
 	$(BIN)/ketapath serve --demo
 
+## chromium: Debian's Chromium for the browser tests (Playwright drives it; it never
+## downloads a browser). Installed when missing and apt-get can run as root; otherwise the
+## browser tests skip with the reason (they may not skip under CI).
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| echo "chromium not installed: browser tests will skip"; }
+
 ## test: install everything, lint, type-check and run the whole test suite
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/ruff check src tests $(wildcard benchmarks/*.py)
 	$(BIN)/ruff format --check src tests $(wildcard benchmarks/*.py)
 	$(BIN)/mypy src
