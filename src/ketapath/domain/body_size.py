@@ -54,7 +54,14 @@ def dosing_weight(
             f"weight must be greater than 0 kg (got {actual_kg:g})", field="weight_kg"
         )
     if basis == "actual":
-        return DosingWeight(actual_kg, "actual", actual_kg, None, "actual body weight", "measured")
+        return DosingWeight(
+            actual_kg,
+            "actual",
+            actual_kg,
+            None,
+            "actual body weight",
+            "actual body weight as recorded",
+        )
     if height_cm is None or sex not in ("male", "female"):
         raise InvalidInput(
             f"the {basis} body weight needs height (cm) and sex (male or female)",
