@@ -18,10 +18,11 @@ from ketapath.knowledge.instruments import Instrument
 from ketapath.services import audit
 from ketapath.services.errors import Conflict, InvalidInput, NotFound
 from ketapath.services.patients import load_patient
+from ketapath.services.people import username_of
 from ketapath.services.permissions import Actor
 from ketapath.services.unit import action
 from ketapath.store.db import Database
-from ketapath.store.models import Assessment, User, utcnow
+from ketapath.store.models import Assessment, utcnow
 
 
 class AssessmentInput(BaseModel):
@@ -79,11 +80,7 @@ def score_answers(instrument_id: str, answers: dict[str, Any]) -> dict[str, Any]
 
 
 def _view(session: Session, row: Assessment) -> AssessmentView:
-    recorded_by = (
-        session.scalar(select(User.username).where(User.id == row.recorded_by_id))
-        if row.recorded_by_id is not None
-        else None
-    )
+    recorded_by = username_of(session, row.recorded_by_id)
     return AssessmentView(
         id=row.id,
         patient_id=row.patient_id,

@@ -34,11 +34,12 @@ from ketapath.domain.planning import DosingInputs, PlanOptions, course_to_dict, 
 from ketapath.services import audit
 from ketapath.services.errors import Conflict, InvalidInput, NotFound, OrderRefused
 from ketapath.services.patients import as_patient, load_patient
+from ketapath.services.people import username_of
 from ketapath.services.permissions import Actor
 from ketapath.services.screening import latest_screening
 from ketapath.services.unit import action, check
 from ketapath.store.db import Database
-from ketapath.store.models import CourseRecord, Order, PatientVersion, User, utcnow
+from ketapath.store.models import CourseRecord, Order, PatientVersion, utcnow
 
 SCREENING_GATING = ("relative", "precaution")
 
@@ -288,12 +289,6 @@ def sign_order(db: Database, actor: Actor, patient_id: int, request: SignRequest
         return _view(session, order)
 
 
-def _username(session: Session, user_id: int | None) -> str | None:
-    if user_id is None:
-        return None
-    return session.scalar(select(User.username).where(User.id == user_id))
-
-
 def _view(session: Session, order: Order) -> OrderView:
     record = session.get(CourseRecord, order.course_id)
     assert record is not None
@@ -309,12 +304,12 @@ def _view(session: Session, order: Order) -> OrderView:
         patient_version=version or 0,
         course=record.course,
         digest=record.digest,
-        signed_by=_username(session, order.recorded_by_id),
+        signed_by=username_of(session, order.recorded_by_id),
         signed_at=order.recorded_at,
         override_reason=order.override_reason,
         override_codes=order.override_codes,
         screening_result_id=order.screening_result_id,
-        cancelled_by=_username(session, cancellation.recorded_by_id) if cancellation else None,
+        cancelled_by=username_of(session, cancellation.recorded_by_id) if cancellation else None,
         cancelled_at=cancellation.recorded_at if cancellation else None,
         cancel_reason=cancellation.reason if cancellation else None,
     )

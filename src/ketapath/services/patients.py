@@ -19,11 +19,12 @@ from sqlalchemy.orm import Session
 from ketapath.domain.patient import Patient
 from ketapath.services import audit
 from ketapath.services.errors import Conflict, InvalidInput, NotFound
+from ketapath.services.people import username_of
 from ketapath.services.permissions import Actor
 from ketapath.services.unit import action
 from ketapath.services.validation import validate
 from ketapath.store.db import Database
-from ketapath.store.models import Diagnosis, Medication, PatientVersion, User, utcnow
+from ketapath.store.models import Diagnosis, Medication, PatientVersion, utcnow
 from ketapath.store.models import Patient as PatientRow
 
 
@@ -110,11 +111,7 @@ def _store_version(
 
 
 def _record(session: Session, patient: PatientRow, row: PatientVersion) -> PatientRecord:
-    recorded_by = (
-        session.scalar(select(User.username).where(User.id == row.recorded_by_id))
-        if row.recorded_by_id is not None
-        else None
-    )
+    recorded_by = username_of(session, row.recorded_by_id)
     amends_version = (
         session.scalar(select(PatientVersion.version).where(PatientVersion.id == row.amends_id))
         if row.amends_id is not None

@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 from ketapath.domain.screening import screen
 from ketapath.services import audit
 from ketapath.services.patients import as_patient, load_patient
+from ketapath.services.people import username_of
 from ketapath.services.permissions import Actor
 from ketapath.services.unit import action
 from ketapath.store.db import Database
-from ketapath.store.models import PatientVersion, ScreeningResult, User, utcnow
+from ketapath.store.models import PatientVersion, ScreeningResult, utcnow
 
 
 class ScreeningView(BaseModel):
@@ -38,7 +39,7 @@ def _view(session: Session, row: ScreeningResult, current_version_id: int) -> Sc
     version = session.scalar(
         select(PatientVersion.version).where(PatientVersion.id == row.patient_version_id)
     )
-    run_by = session.scalar(select(User.username).where(User.id == row.run_by_id))
+    run_by = username_of(session, row.run_by_id)
     return ScreeningView(
         id=row.id,
         patient_id=row.patient_id,
