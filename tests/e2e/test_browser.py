@@ -129,3 +129,58 @@ def test_a_nurse_records_an_assessment_and_sees_it_on_the_patient_page(
     expect(page.locator("ol.timeline")).to_contain_text("Assessment")
     assert_accessible_basics(page)
     screens.shot(page, "patient-page")
+
+
+def test_a_nurse_registers_a_patient_and_a_physician_amends_the_record(
+    new_page: Any, screens: Screens
+) -> None:
+    from playwright.sync_api import expect
+
+    page = new_page(TABLET)
+    sign_in(page, "nurse")
+    page.get_by_role("link", name="Register a patient").click()
+    page.get_by_label("Name", exact=True).fill("Kim Registered")
+    page.get_by_label("Date of birth").fill("1980-03-04")
+    page.get_by_label("Sex").select_option("female")
+    page.get_by_label("Weight").fill("64")
+    page.get_by_label("Height").fill("166")
+    page.get_by_label("Pregnancy").select_option("not_pregnant")
+    page.get_by_label("Diagnoses").fill("G90.51 | right leg after fracture\nnot-a-condition")
+    page.get_by_label("Medicine 1: name").fill("morphine")
+    page.get_by_label("Medicine 1: dose").fill("20")
+    page.get_by_label("Medicine 1: unit").fill("mg")
+    page.get_by_label("Medicine 1: frequency").fill("bd")
+    page.get_by_label("Pain relief").check()
+    assert_accessible_basics(page)
+    screens.shot(page, "form")
+    page.get_by_role("button", name="Register the patient").click()
+
+    # the unknown code is reported, nothing typed is lost, and it is kept only on request
+    expect(page.locator("#record-error")).to_contain_text("not-a-condition")
+    expect(page.get_by_label("Name", exact=True)).to_have_value("Kim Registered")
+    screens.shot(page, "unknown-code")
+    page.get_by_label("Diagnoses").fill("G90.51 | right leg after fracture")
+    page.get_by_role("button", name="Register the patient").click()
+    expect(page).to_have_url(re.compile(r"/patients/\d+$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Kim Registered")
+    expect(page.get_by_role("cell", name="morphine")).to_be_visible()
+    expect(page.locator("ol.timeline")).to_contain_text("Registered")
+    patient_url = page.url
+
+    page = new_page(LAPTOP)
+    sign_in(page, "physician")
+    page.goto(patient_url)
+    page.get_by_role("link", name="Amend record").click()
+    page.get_by_label("Weight").fill("66.5")
+    page.get_by_label("Why is the record amended?").fill("Weighed at the pre-assessment visit")
+    assert_accessible_basics(page)
+    page.get_by_role("button", name="Save the amendment").click()
+    expect(page.locator(".patient-header")).to_contain_text("66.5 kg")
+    expect(page.locator(".patient-header")).to_contain_text("version 2")
+    page.get_by_role("link", name="History").click()
+    versions = page.locator("#record-versions > li")
+    expect(versions).to_have_count(2)
+    expect(versions.first).to_contain_text("Version 2 (amends version 1)")
+    expect(versions.first).to_contain_text("Weighed at the pre-assessment visit")
+    expect(versions.first).to_contain_text("by physician")
+    screens.shot(page, "history")

@@ -9,9 +9,18 @@ from ketapath.web import (
     auth_pages,
     order_pages,
     patient_pages,
+    record_pages,
     screening_pages,
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (auth_pages, patient_pages, assessment_pages, screening_pages, order_pages):
+# record_pages first: its /patients/new must not be taken for a patient number.
+for module in (
+    auth_pages,
+    record_pages,
+    patient_pages,
+    assessment_pages,
+    screening_pages,
+    order_pages,
+):
     router.include_router(module.router)
