@@ -53,6 +53,8 @@ APPEND_ONLY_TABLES = (
     "screening_results",
     "courses",
     "orders",
+    "opioid_plans",
+    "opioid_doses",
     "audit_log",
 )
 
@@ -271,6 +273,54 @@ class Order(Base):
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     amends_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), unique=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class OpioidPlan(Base):
+    """A physician's opioid plan (seed 004 section 6), frozen when agreed: what the patient
+    takes now in oral morphine equivalents, the one opioid to convert to, the taper steps.
+
+    A withdrawal is a new row that amends the agreed plan; the plan itself never changes.
+    """
+
+    __tablename__ = "opioid_plans"
+    __table_args__ = (
+        CheckConstraint("status IN ('agreed', 'withdrawn')", name="status"),
+        CheckConstraint("status = 'agreed' OR amends_id IS NOT NULL", name="withdraw_amends"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    patient_version_id: Mapped[int] = mapped_column(ForeignKey("patient_versions.id"))
+    status: Mapped[str] = mapped_column(String(20))
+    request: Mapped[dict[str, Any]]
+    plan: Mapped[dict[str, Any]]
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    override_codes: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    amends_id: Mapped[int | None] = mapped_column(ForeignKey("opioid_plans.id"), unique=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class OpioidDose(Base):
+    """The opioids a patient actually took per day, recorded at a follow-up, with their oral
+    morphine equivalents by the named table. Corrected by a new row that amends it."""
+
+    __tablename__ = "opioid_doses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    taken_on: Mapped[date] = mapped_column(Date)
+    medications: Mapped[dict[str, Any]]
+    result: Mapped[dict[str, Any]]
+    table_id: Mapped[str] = mapped_column(String(40))
+    ome_mg_per_day: Mapped[float | None] = mapped_column(Float)
+    complete: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    amends_id: Mapped[int | None] = mapped_column(ForeignKey("opioid_doses.id"), unique=True)
     reason: Mapped[str | None] = mapped_column(Text)
 
 
