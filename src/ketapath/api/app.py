@@ -10,7 +10,15 @@ from fastapi import APIRouter, FastAPI
 
 import ketapath
 from ketapath.api import errors
-from ketapath.api.routers import admin, assessments, auth, clinical, patients, research
+from ketapath.api.routers import (
+    admin,
+    assessments,
+    auth,
+    clinical,
+    opioids,
+    patients,
+    research,
+)
 from ketapath.config import Settings, get_settings
 from ketapath.store.db import Database
 
@@ -19,7 +27,7 @@ API_PREFIX = "/api/v1"
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (auth, patients, assessments, clinical, research, admin):
+    for module in (auth, patients, assessments, clinical, opioids, research, admin):
         router.include_router(module.router)
     return router
 

@@ -40,6 +40,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "order.override": frozenset({PHYSICIAN}),
     "order.cancel": frozenset({PHYSICIAN}),
     "order.read": CLINICAL_READERS,
+    # opioid plan (seed 004 section 6): the physician agrees it; nurses record the doses
+    # actually taken at follow-ups; the clinical team reads it
+    "opioid.read": CLINICAL_READERS,
+    "opioid.plan": frozenset({PHYSICIAN}),
+    "opioid.record": CLINICAL_RECORDERS,
     # controlled-substance stock (the ledger lands with its own issue)
     "stock.manage": frozenset({PHARMACIST}),
     # research

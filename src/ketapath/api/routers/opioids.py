@@ -1,0 +1,101 @@
+"""The opioid plan (seed 004 section 6): OME of the current record, plans, recorded doses."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field
+
+from ketapath.api.deps import CurrentUser, DatabaseDep
+from ketapath.domain.opioids import DEFAULT_TABLE
+from ketapath.services import opioids
+from ketapath.services.opioids import (
+    AgreeInput,
+    DoseInput,
+    DoseView,
+    OmeSummary,
+    PlanInput,
+    PlanPreview,
+    PlanView,
+)
+
+router = APIRouter(tags=["opioid plan"])
+
+
+class Withdrawal(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class DoseCorrection(DoseInput):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.get(
+    "/patients/{patient_id}/opioids",
+    response_model=OmeSummary,
+    summary="The current record's opioids in oral morphine equivalents, by a named table",
+)
+def opioid_summary(
+    patient_id: int,
+    actor: CurrentUser,
+    db: DatabaseDep,
+    table: Annotated[str, Query(max_length=40)] = DEFAULT_TABLE,
+) -> OmeSummary:
+    return opioids.opioid_summary(db, actor, patient_id, table)
+
+
+@router.post(
+    "/patients/{patient_id}/opioid-plans/preview",
+    response_model=PlanPreview,
+    summary="Compute a conversion to one opioid and a taper plan (not stored)",
+)
+def preview_plan(
+    patient_id: int, body: PlanInput, actor: CurrentUser, db: DatabaseDep
+) -> PlanPreview:
+    return opioids.preview_opioid_plan(db, actor, patient_id, body)
+
+
+@router.post(
+    "/patients/{patient_id}/opioid-plans",
+    response_model=PlanView,
+    status_code=status.HTTP_201_CREATED,
+    summary="Agree an opioid plan (physician), with a reason where a taper is faster than advised",
+)
+def agree_plan(patient_id: int, body: AgreeInput, actor: CurrentUser, db: DatabaseDep) -> PlanView:
+    return opioids.agree_opioid_plan(db, actor, patient_id, body)
+
+
+@router.get("/patients/{patient_id}/opioid-plans", response_model=list[PlanView])
+def list_plans(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> list[PlanView]:
+    return opioids.list_opioid_plans(db, actor, patient_id)
+
+
+@router.post("/opioid-plans/{plan_id}/withdraw", response_model=PlanView)
+def withdraw_plan(
+    plan_id: int, body: Withdrawal, actor: CurrentUser, db: DatabaseDep
+) -> PlanView:
+    return opioids.withdraw_opioid_plan(db, actor, plan_id, reason=body.reason)
+
+
+@router.post(
+    "/patients/{patient_id}/opioid-doses",
+    response_model=DoseView,
+    status_code=status.HTTP_201_CREATED,
+    summary="Record the opioids actually taken per day, at a follow-up",
+)
+def record_dose(patient_id: int, body: DoseInput, actor: CurrentUser, db: DatabaseDep) -> DoseView:
+    return opioids.record_opioid_dose(db, actor, patient_id, body)
+
+
+@router.get("/patients/{patient_id}/opioid-doses", response_model=list[DoseView])
+def list_doses(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> list[DoseView]:
+    return opioids.list_opioid_doses(db, actor, patient_id)
+
+
+@router.post("/opioid-doses/{dose_id}/amend", response_model=DoseView, status_code=201)
+def amend_dose(
+    dose_id: int, body: DoseCorrection, actor: CurrentUser, db: DatabaseDep
+) -> DoseView:
+    data = DoseInput.model_validate(body.model_dump(exclude={"reason"}))
+    return opioids.amend_opioid_dose(db, actor, dose_id, data, reason=body.reason)

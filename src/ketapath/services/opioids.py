@@ -1,0 +1,606 @@
+"""The opioid plan (PRODUCT step 6, seed 004 section 6) as the clinic's records.
+
+- ``opioid_summary``: the current record's opioids in oral morphine equivalents, by a named
+  published table (clinicians).
+- ``preview_opioid_plan`` / ``agree_opioid_plan``: conversion to one opioid species before
+  admission and a taper plan with dated steps, computed from the stored record; agreeing is
+  the physician's, and a taper faster than a published rate needs their written reason.
+  An agreed plan is frozen; ``withdraw_opioid_plan`` adds a row that amends it.
+- ``record_opioid_dose`` / ``amend_opioid_dose``: the daily opioid doses actually taken,
+  recorded at each follow-up (physician, nurse) with their OME by the same table and, where a
+  plan is agreed, the step the plan expected on that day. Corrections are amendments.
+
+The arithmetic is ``ketapath.domain.opioids``; this module adds who may do it, the
+transaction, the audit entry and what is kept.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketapath.domain import opioids
+from ketapath.domain.errors import DomainError
+from ketapath.domain.patient import Medication
+from ketapath.services import audit
+from ketapath.services.errors import Conflict, InvalidInput, NotFound, OrderRefused
+from ketapath.services.patients import as_patient, load_patient
+from ketapath.services.people import username_of
+from ketapath.services.permissions import Actor
+from ketapath.services.unit import action
+from ketapath.services.validation import validate
+from ketapath.store.db import Database
+from ketapath.store.models import OpioidDose, OpioidPlan, PatientVersion, utcnow
+
+
+class ConversionInput(BaseModel):
+    """Convert the current opioids to one opioid species (seed 004 section 6)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    opioid_id: str = Field(min_length=1, max_length=40, examples=["oxycodone"])
+    route: str = Field(default="oral", min_length=1, max_length=40)
+    reduce_percent: float = Field(
+        ge=0,
+        lt=100,
+        description="The physician's reduction for incomplete cross-tolerance (no default).",
+    )
+
+
+class TaperInput(BaseModel):
+    """A reduction plan. Without a conversion, the opioid and its start dose must be given
+    (or the patient must take exactly one opioid, which is then used)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step_percent: float = Field(gt=0, le=100)
+    every_days: int = Field(ge=1, le=365)
+    start_date: date
+    basis: Literal["original", "current"] = "original"
+    round_to: float | None = Field(default=None, gt=0)
+    floor: float = Field(default=0.0, ge=0)
+    opioid_id: str | None = Field(default=None, max_length=40)
+    route: str | None = Field(default=None, max_length=40)
+    start_daily_dose: float | None = Field(default=None, gt=0)
+    unit: str | None = Field(default=None, max_length=20)
+
+
+class PlanInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    table_id: str = Field(default=opioids.DEFAULT_TABLE, max_length=40)
+    convert_to: ConversionInput | None = None
+    taper: TaperInput | None = None
+    notes: str = Field(
+        default="",
+        max_length=4000,
+        description="The rest of the plan: who tells the GP, the relapse plan (seed 004 s. 6).",
+    )
+
+
+class AgreeInput(PlanInput):
+    override_reason: str | None = Field(default=None, max_length=2000)
+    patient_version: int | None = Field(
+        default=None, ge=1, description="The record version that was reviewed."
+    )
+
+
+class OmeSummary(BaseModel):
+    patient_id: int
+    patient_version: int
+    ome: dict[str, Any]
+
+
+class PlanPreview(BaseModel):
+    patient_id: int
+    patient_version: int
+    status: str  # "ready" | "needs_override"
+    soft_codes: list[str]
+    plan: dict[str, Any]
+
+
+class PlanView(BaseModel):
+    id: int
+    patient_id: int
+    patient_version: int
+    status: str  # "agreed" | "withdrawn"
+    request: dict[str, Any]
+    plan: dict[str, Any]
+    agreed_by: str | None
+    agreed_at: datetime
+    override_reason: str | None
+    override_codes: dict[str, Any] | None
+    withdrawn_by: str | None = None
+    withdrawn_at: datetime | None = None
+    withdraw_reason: str | None = None
+
+
+class DoseMedicine(BaseModel):
+    """One opioid as actually taken: a daily total, or a dose and how often."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=120)
+    daily_dose: float | None = Field(default=None, ge=0)
+    dose: float | None = Field(default=None, ge=0)
+    unit: str = Field(min_length=1, max_length=20)
+    frequency: str = Field(default="", max_length=40)
+    route: str = Field(default="", max_length=40)
+
+
+class DoseInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    taken_on: date
+    medications: list[DoseMedicine] = Field(
+        max_length=30, description="Every opioid taken that day; an empty list means none."
+    )
+    table_id: str = Field(default=opioids.DEFAULT_TABLE, max_length=40)
+    note: str = Field(default="", max_length=2000)
+
+
+class DoseView(BaseModel):
+    id: int
+    patient_id: int
+    taken_on: date
+    medications: list[dict[str, Any]]
+    table_id: str
+    ome_mg_per_day: float | None
+    complete: bool
+    result: dict[str, Any]
+    planned: dict[str, Any] | None
+    note: str | None
+    recorded_by: str | None
+    recorded_at: datetime
+    amends_id: int | None
+    reason: str | None
+    amended: bool = False
+
+
+def _plain(data: Any) -> Any:
+    """Dataclass dicts as JSON data (dates as ISO text, tuples as lists)."""
+    return json.loads(json.dumps(data, default=str))
+
+
+def _invalid(error: DomainError, prefix: str = "") -> InvalidInput:
+    field = error.field or None
+    if prefix and field:
+        field = f"{prefix}.{field}"
+    message = error.message
+    if field and not message.startswith(field):
+        message = f"{field}: {message}"
+    return InvalidInput(message, field=field)
+
+
+def _ome(medications: list[Medication], table_id: str) -> opioids.OmeResult:
+    try:
+        return opioids.oral_morphine_equivalents(medications, table_id)
+    except DomainError as error:
+        raise _invalid(error) from error
+
+
+def _record_ome(version: PatientVersion, table_id: str) -> opioids.OmeResult:
+    return _ome(list(as_patient(version.document).medications), table_id)
+
+
+def opioid_summary(
+    db: Database, actor: Actor, patient_id: int, table_id: str = opioids.DEFAULT_TABLE
+) -> OmeSummary:
+    """The current record's opioids in oral morphine equivalents by the named table."""
+    with action(db, actor, "opioid.read", entity="opioid", patient_id=patient_id) as session:
+        _, version = load_patient(session, patient_id)
+        result = _record_ome(version, table_id)
+        audit.record(
+            session,
+            actor,
+            "opioid.summary",
+            entity="opioid",
+            patient_id=patient_id,
+            detail={"table_id": table_id, "version": version.version},
+        )
+        return OmeSummary(
+            patient_id=patient_id, patient_version=version.version, ome=_plain(result.to_dict())
+        )
+
+
+def _compute(
+    version: PatientVersion,
+    request: PlanInput,
+    *,
+    override_by: str | None = None,
+    override_reason: str | None = None,
+) -> dict[str, Any]:
+    ome = _record_ome(version, request.table_id)
+    conversion = None
+    if request.convert_to is not None:
+        target = request.convert_to
+        try:
+            conversion = opioids.convert_medications(
+                ome, target.opioid_id, target.route, target.reduce_percent
+            )
+        except DomainError as error:
+            raise _invalid(error, "convert_to") from error
+    taper = None
+    if request.taper is not None:
+        taper = _taper(request.taper, ome, conversion, request.table_id, override_by, override_reason)
+    if conversion is None and taper is None:
+        raise InvalidInput(
+            "convert_to: a plan converts to one opioid, tapers, or both; give at least one.",
+            field="convert_to",
+        )
+    soft = [f.code for f in taper.findings if f.severity == "soft"] if taper else []
+    return {
+        "table_id": ome.table_id,
+        "ome": _plain(ome.to_dict()),
+        "conversion": _plain(conversion.to_dict()) if conversion else None,
+        "taper": _plain(taper.to_dict()) if taper else None,
+        "soft_codes": soft,
+        "status": taper.status if taper else "ready",
+        "notes": request.notes.strip(),
+    }
+
+
+def _taper(
+    given: TaperInput,
+    ome: opioids.OmeResult,
+    conversion: opioids.Conversion | None,
+    table_id: str,
+    override_by: str | None,
+    override_reason: str | None,
+) -> opioids.TaperPlan:
+    opioid_id, route, start, unit = given.opioid_id, given.route, given.start_daily_dose, given.unit
+    if opioid_id is None and conversion is not None:
+        opioid_id, route = conversion.opioid_id, conversion.route
+        start, unit = start or conversion.daily_dose, unit or conversion.unit
+    elif opioid_id is None:
+        converted = [line for line in ome.lines if line.converted]
+        if len(converted) != 1 or len(ome.lines) != 1:
+            raise InvalidInput(
+                "taper.opioid_id: say which opioid to taper (and its start dose), or convert to "
+                f"one opioid first; the record lists {len(ome.lines)} opioid(s).",
+                field="taper.opioid_id",
+            )
+        line = converted[0]
+        opioid_id, route = line.opioid_id, line.route
+        start, unit = start or line.daily_dose, unit or line.unit
+    if start is None or not unit:
+        raise InvalidInput(
+            "taper.start_daily_dose: give the start dose per day and its unit.",
+            field="taper.start_daily_dose",
+        )
+    request = opioids.TaperRequest(
+        opioid_id=opioid_id,
+        route=route or "oral",
+        start_daily_dose=start,
+        unit=unit,
+        step_percent=given.step_percent,
+        every_days=given.every_days,
+        start_date=given.start_date,
+        round_to=given.round_to,
+        floor=given.floor,
+        basis=given.basis,
+        override_by=override_by,
+        override_reason=override_reason,
+    )
+    try:
+        return opioids.taper_plan(request, table_id)
+    except DomainError as error:
+        raise _invalid(error, "taper") from error
+
+
+def preview_opioid_plan(
+    db: Database, actor: Actor, patient_id: int, request: PlanInput
+) -> PlanPreview:
+    """The plan the inputs give for the current record (not stored)."""
+    with action(db, actor, "opioid.read", entity="opioid_plan", patient_id=patient_id) as s:
+        _, version = load_patient(s, patient_id)
+        plan = _compute(version, request)
+        audit.record(
+            s,
+            actor,
+            "opioid.plan.preview",
+            entity="opioid_plan",
+            patient_id=patient_id,
+            detail={"status": plan["status"]},
+        )
+        return PlanPreview(
+            patient_id=patient_id,
+            patient_version=version.version,
+            status=plan["status"],
+            soft_codes=plan["soft_codes"],
+            plan=plan,
+        )
+
+
+def agree_opioid_plan(
+    db: Database, actor: Actor, patient_id: int, request: AgreeInput
+) -> PlanView:
+    """Agree the plan (physician); a taper faster than a published rate needs a reason."""
+    reason = (request.override_reason or "").strip() or None
+    with action(db, actor, "opioid.plan", entity="opioid_plan", patient_id=patient_id) as s:
+        _, version = load_patient(s, patient_id)
+        if request.patient_version is not None and request.patient_version != version.version:
+            raise Conflict(
+                f"patient_version: the record is now at version {version.version}, not "
+                f"{request.patient_version}; review the plan again before agreeing it.",
+                field="patient_version",
+            )
+        unsigned = _compute(version, request)
+        soft = unsigned["soft_codes"]
+        if soft and reason is None:
+            raise OrderRefused(
+                "override_reason: this taper is faster than a published rate "
+                f"({', '.join(soft)}); agreeing it needs the physician's written reason.",
+                field="override_reason",
+                details={"soft_codes": soft},
+            )
+        plan = (
+            _compute(version, request, override_by=actor.username, override_reason=reason)
+            if soft
+            else unsigned
+        )
+        if plan["status"] != "ready":
+            raise OrderRefused("taper: the plan cannot be agreed.", field="taper")
+        row = OpioidPlan(
+            patient_id=patient_id,
+            patient_version_id=version.id,
+            status="agreed",
+            request=request.model_dump(
+                mode="json", exclude={"override_reason", "patient_version"}
+            ),
+            plan=plan,
+            override_reason=reason if soft else None,
+            override_codes={"taper": soft} if soft else None,
+            recorded_at=utcnow(),
+            recorded_by_id=actor.user_id,
+        )
+        s.add(row)
+        s.flush()
+        audit.record(
+            s,
+            actor,
+            "opioid.plan.agree",
+            entity="opioid_plan",
+            entity_id=row.id,
+            patient_id=patient_id,
+            detail={"override_codes": row.override_codes},
+        )
+        return _plan_view(s, row)
+
+
+def _plan_view(session: Session, row: OpioidPlan) -> PlanView:
+    version = session.scalar(
+        select(PatientVersion.version).where(PatientVersion.id == row.patient_version_id)
+    )
+    withdrawal = session.scalar(select(OpioidPlan).where(OpioidPlan.amends_id == row.id))
+    return PlanView(
+        id=row.id,
+        patient_id=row.patient_id,
+        patient_version=version or 0,
+        status="withdrawn" if withdrawal is not None else "agreed",
+        request=row.request,
+        plan=row.plan,
+        agreed_by=username_of(session, row.recorded_by_id),
+        agreed_at=row.recorded_at,
+        override_reason=row.override_reason,
+        override_codes=row.override_codes,
+        withdrawn_by=username_of(session, withdrawal.recorded_by_id) if withdrawal else None,
+        withdrawn_at=withdrawal.recorded_at if withdrawal else None,
+        withdraw_reason=withdrawal.reason if withdrawal else None,
+    )
+
+
+def _agreed_plans(session: Session, patient_id: int) -> list[OpioidPlan]:
+    return list(
+        session.scalars(
+            select(OpioidPlan)
+            .where(OpioidPlan.patient_id == patient_id, OpioidPlan.status == "agreed")
+            .order_by(OpioidPlan.id.desc())
+        ).all()
+    )
+
+
+def _current_plan(session: Session, patient_id: int) -> OpioidPlan | None:
+    """The newest agreed plan that is not withdrawn."""
+    withdrawn = set(
+        session.scalars(
+            select(OpioidPlan.amends_id).where(
+                OpioidPlan.patient_id == patient_id, OpioidPlan.status == "withdrawn"
+            )
+        ).all()
+    )
+    for row in _agreed_plans(session, patient_id):
+        if row.id not in withdrawn:
+            return row
+    return None
+
+
+def list_opioid_plans(db: Database, actor: Actor, patient_id: int) -> list[PlanView]:
+    """The patient's agreed plans (with their withdrawal, if any), newest first."""
+    with action(db, actor, "opioid.read", entity="opioid_plan", patient_id=patient_id) as s:
+        load_patient(s, patient_id)
+        rows = _agreed_plans(s, patient_id)
+        audit.record(
+            s,
+            actor,
+            "opioid.plan.list",
+            entity="opioid_plan",
+            patient_id=patient_id,
+            detail={"count": len(rows)},
+        )
+        return [_plan_view(s, row) for row in rows]
+
+
+def withdraw_opioid_plan(db: Database, actor: Actor, plan_id: int, *, reason: str) -> PlanView:
+    """Withdraw an agreed plan (physician): a new row amends it; the plan stays."""
+    if not reason or not reason.strip():
+        raise InvalidInput("reason: say why the plan is withdrawn.", field="reason")
+    with action(db, actor, "opioid.plan", entity="opioid_plan", entity_id=plan_id) as s:
+        row = s.get(OpioidPlan, plan_id)
+        if row is None or row.status != "agreed":
+            raise NotFound(f"plan_id: no agreed opioid plan {plan_id}.", field="plan_id")
+        if s.scalar(select(OpioidPlan.id).where(OpioidPlan.amends_id == row.id)) is not None:
+            raise Conflict(f"plan_id: plan {plan_id} is already withdrawn.", field="plan_id")
+        s.add(
+            OpioidPlan(
+                patient_id=row.patient_id,
+                patient_version_id=row.patient_version_id,
+                status="withdrawn",
+                request={},
+                plan={},
+                recorded_at=utcnow(),
+                recorded_by_id=actor.user_id,
+                amends_id=row.id,
+                reason=reason.strip(),
+            )
+        )
+        s.flush()
+        audit.record(
+            s,
+            actor,
+            "opioid.plan.withdraw",
+            entity="opioid_plan",
+            entity_id=row.id,
+            patient_id=row.patient_id,
+            detail={"reason": reason.strip()},
+        )
+        return _plan_view(s, row)
+
+
+def planned_step(plan: dict[str, Any], day: date) -> dict[str, Any] | None:
+    """The taper step in force on ``day`` (the last step dated on or before it)."""
+    taper = plan.get("taper") or {}
+    current = None
+    for step in taper.get("steps") or []:
+        if date.fromisoformat(str(step["date"])) <= day:
+            current = step
+    return current
+
+
+def _dose_medications(data: DoseInput) -> list[Medication]:
+    return [
+        validate(Medication, given.model_dump(exclude_none=True), prefix=f"medications[{index}]")
+        for index, given in enumerate(data.medications)
+    ]
+
+
+def _dose_row(
+    actor: Actor, patient_id: int, data: DoseInput, *, amends: OpioidDose | None, reason: str | None
+) -> OpioidDose:
+    result = _ome(_dose_medications(data), data.table_id)
+    return OpioidDose(
+        patient_id=patient_id,
+        taken_on=data.taken_on,
+        medications={"medications": [m.model_dump(mode="json") for m in data.medications]},
+        result=_plain(result.to_dict()),
+        table_id=result.table_id,
+        ome_mg_per_day=result.total_ome_mg_per_day if result.complete else None,
+        complete=result.complete,
+        note=data.note.strip() or None,
+        recorded_at=utcnow(),
+        recorded_by_id=actor.user_id,
+        amends_id=amends.id if amends else None,
+        reason=reason,
+    )
+
+
+def _dose_view(session: Session, row: OpioidDose) -> DoseView:
+    plan = _current_plan(session, row.patient_id)
+    amended = session.scalar(select(OpioidDose.id).where(OpioidDose.amends_id == row.id))
+    return DoseView(
+        id=row.id,
+        patient_id=row.patient_id,
+        taken_on=row.taken_on,
+        medications=list(row.medications.get("medications", [])),
+        table_id=row.table_id,
+        ome_mg_per_day=row.ome_mg_per_day,
+        complete=row.complete,
+        result=row.result,
+        planned=planned_step(plan.plan, row.taken_on) if plan else None,
+        note=row.note,
+        recorded_by=username_of(session, row.recorded_by_id),
+        recorded_at=row.recorded_at,
+        amends_id=row.amends_id,
+        reason=row.reason,
+        amended=amended is not None,
+    )
+
+
+def record_opioid_dose(db: Database, actor: Actor, patient_id: int, data: DoseInput) -> DoseView:
+    """Record the opioids the patient actually took per day, at a follow-up."""
+    if data.taken_on > date.today():
+        raise InvalidInput("taken_on: the day cannot be in the future.", field="taken_on")
+    with action(db, actor, "opioid.record", entity="opioid_dose", patient_id=patient_id) as s:
+        load_patient(s, patient_id)
+        row = _dose_row(actor, patient_id, data, amends=None, reason=None)
+        s.add(row)
+        s.flush()
+        audit.record(
+            s,
+            actor,
+            "opioid.dose.record",
+            entity="opioid_dose",
+            entity_id=row.id,
+            patient_id=patient_id,
+            detail={"taken_on": row.taken_on.isoformat(), "ome_mg_per_day": row.ome_mg_per_day},
+        )
+        return _dose_view(s, row)
+
+
+def amend_opioid_dose(
+    db: Database, actor: Actor, dose_id: int, data: DoseInput, *, reason: str
+) -> DoseView:
+    """Correct a recorded dose: a new row amends it; the first one stays."""
+    if not reason or not reason.strip():
+        raise InvalidInput("reason: say why the record is corrected.", field="reason")
+    if data.taken_on > date.today():
+        raise InvalidInput("taken_on: the day cannot be in the future.", field="taken_on")
+    with action(db, actor, "opioid.record", entity="opioid_dose", entity_id=dose_id) as s:
+        old = s.get(OpioidDose, dose_id)
+        if old is None:
+            raise NotFound(f"dose_id: no opioid dose record {dose_id}.", field="dose_id")
+        if s.scalar(select(OpioidDose.id).where(OpioidDose.amends_id == old.id)) is not None:
+            raise Conflict(
+                f"dose_id: record {dose_id} was already corrected; correct the newest version.",
+                field="dose_id",
+            )
+        row = _dose_row(actor, old.patient_id, data, amends=old, reason=reason.strip())
+        s.add(row)
+        s.flush()
+        audit.record(
+            s,
+            actor,
+            "opioid.dose.amend",
+            entity="opioid_dose",
+            entity_id=row.id,
+            patient_id=old.patient_id,
+            detail={"amends": old.id, "reason": reason.strip()},
+        )
+        return _dose_view(s, row)
+
+
+def list_opioid_doses(db: Database, actor: Actor, patient_id: int) -> list[DoseView]:
+    """The recorded daily doses in force (corrected ones replaced by their correction),
+    oldest day first, each with the plan's step for that day."""
+    with action(db, actor, "opioid.read", entity="opioid_dose", patient_id=patient_id) as s:
+        load_patient(s, patient_id)
+        rows = s.scalars(
+            select(OpioidDose).where(OpioidDose.patient_id == patient_id).order_by(OpioidDose.id)
+        ).all()
+        replaced = {row.amends_id for row in rows if row.amends_id is not None}
+        current = [row for row in rows if row.id not in replaced]
+        current.sort(key=lambda row: (row.taken_on, row.id))
+        audit.record(
+            s,
+            actor,
+            "opioid.dose.list",
+            entity="opioid_dose",
+            patient_id=patient_id,
+            detail={"count": len(current)},
+        )
+        return [_dose_view(s, row) for row in current]
