@@ -465,11 +465,12 @@ def convert_to_single_opioid(
             field="route",
         )
     if factor.convert_to == "refused":
+        source = table.caveat_by_id(factor.caveat).source if factor.caveat else factor.source
         raise ConversionRefused(
             f"refused: conversion to {route} {opioid_id}: {factor.convert_to_rule} "
-            f"[rule: {table.id} convert-to {opioid_id}; source: {factor.source}]",
+            f"[rule: {table.id} convert-to {opioid_id}; source: {source}]",
             rule=factor.convert_to_rule,
-            source=factor.source,
+            source=source,
         )
     reduced = ome_mg_per_day * (1 - reduce_percent / 100)
     return Conversion(
@@ -721,7 +722,7 @@ def _dec(x: float) -> Decimal:
 
 
 def _unrounded_doses(request: TaperRequest) -> list[Decimal]:
-    """The exact plan, step by step, ending at the floor (or zero)."""
+    """The exact plan, step by step, up to the step whose rounded dose is the floor (or zero)."""
     start, floor = _dec(request.start_daily_dose), _dec(request.floor)
     fraction = _dec(request.step_percent) / 100
     inc = _dec(request.round_to) if request.round_to else None
@@ -730,10 +731,8 @@ def _unrounded_doses(request: TaperRequest) -> list[Decimal]:
     for k in range(1, MAX_TAPER_STEPS + 1):
         dose = start * (1 - fraction * k) if request.basis == "original" else dose * (1 - fraction)
         dose = max(dose, floor, Decimal(0))
-        if inc is not None and _round_down(dose, inc) <= floor:
-            dose = floor  # the next rounded dose would be the floor: the plan ends here
         doses.append(dose)
-        if dose <= floor:
+        if dose <= floor or (inc is not None and _round_down(dose, inc) <= floor):
             return doses
     raise InvalidInput(
         f"the plan does not reach the floor within {MAX_TAPER_STEPS} steps; give a larger "
