@@ -755,39 +755,50 @@ def _rounded(dose: Decimal, request: TaperRequest) -> float:
 def _rate_findings(
     request: TaperRequest, exact: list[Decimal], rules: list[TaperRule]
 ) -> list[OpioidFinding]:
+    """A finding per rule the unrounded plan is faster than, naming its fastest step.
+
+    The rules are for different patients (shorter or long-term use), which the plan does not
+    know: a ``soft`` rule fires only at a step that no published rate allows (a step within the
+    slower long-term rate is never held against the faster one); an ``info`` rule fires at any
+    step faster than it.
+    """
     start = _dec(request.start_daily_dose)
     days = _dec(float(request.every_days))
+    tolerance = Decimal("1e-9") * start
     findings = []
     for rule in rules:
         worst: tuple[Decimal, int] | None = None
         previous = start
         for k, dose in enumerate(exact, start=1):
             last = k == len(exact)
-            allowed = _allowed_reduction(rule, previous, start, days, last)
-            excess = (previous - dose) - allowed
-            if (
-                allowed >= 0
-                and excess > Decimal("1e-9") * start
-                and (worst is None or excess > worst[0])
-            ):
+            cut = previous - dose
+            allowed = {r.id: _allowed_reduction(r, previous, start, days, last) for r in rules}
+            within_any = any(a < 0 or cut <= a + tolerance for a in allowed.values())
+            excess = cut - allowed[rule.id]
+            too_fast = allowed[rule.id] >= 0 and excess > tolerance
+            gating = too_fast and (rule.severity != "soft" or not within_any)
+            if gating and (worst is None or excess > worst[0]):
                 worst = (excess, k)
             previous = dose
         if worst is not None:
-            k = worst[1]
-            before = start if k == 1 else exact[k - 2]
-            cut = (before - exact[k - 1]) / before * 100
-            findings.append(
-                OpioidFinding(
-                    f"taper:{rule.id}",
-                    rule.severity,
-                    f"faster than the published rate for a {rule.name}: step {k} reduces the "
-                    f"dose by {float(cut):.3g}% of the dose before it, in {request.every_days} "
-                    f'day(s). The source: "{rule.wording.strip()}"'
-                    + (f" (ketapath's reading: {rule.reading})" if rule.reading else ""),
-                    rule.source,
-                )
-            )
+            findings.append(_rate_finding(request, exact, rule, worst[1]))
     return findings
+
+
+def _rate_finding(
+    request: TaperRequest, exact: list[Decimal], rule: TaperRule, k: int
+) -> OpioidFinding:
+    before = _dec(request.start_daily_dose) if k == 1 else exact[k - 2]
+    cut = (before - exact[k - 1]) / before * 100
+    return OpioidFinding(
+        f"taper:{rule.id}",
+        rule.severity,
+        f"faster than the published rate for a {rule.name}: step {k} reduces the dose by "
+        f"{float(cut):.3g}% of the dose before it, in {request.every_days} day(s). The source: "
+        f'"{rule.wording.strip()}"'
+        + (f" (ketapath's reading: {rule.reading})" if rule.reading else ""),
+        rule.source,
+    )
 
 
 def _allowed_reduction(
