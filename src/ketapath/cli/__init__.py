@@ -6,6 +6,7 @@ line stays a thin edge over the services and the domain:
 - ``clinical``: screen, protocols, plan, demo, knowledge
 - ``pk``: simulate, compare-protocols
 - ``instruments``: score
+- ``opioids``: opioids, opioid-taper
 - ``admin``: serve, db, users
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import typer
 
-from ketapath.cli import admin, clinical, instruments, pk
+from ketapath.cli import admin, clinical, instruments, opioids, pk
 
 app = typer.Typer(
     name="ketapath",
@@ -23,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (clinical, pk, instruments, admin):
+for _module in (clinical, pk, instruments, opioids, admin):
     _module.register(app)
 
 

@@ -36,3 +36,12 @@ class OverrideRequired(DomainError):
     def __init__(self, message: str, *, findings: tuple[Any, ...] = ()) -> None:
         super().__init__(message, field="override")
         self.findings = findings
+
+
+class ConversionRefused(DomainError):
+    """A conversion that a rule forbids (e.g. to methadone); the message names rule and source."""
+
+    def __init__(self, message: str, *, field: str = "opioid", rule: str = "", source: str = ""):
+        super().__init__(message, field=field)
+        self.rule = rule
+        self.source = source

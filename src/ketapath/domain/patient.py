@@ -45,11 +45,16 @@ class CodedItem(_Strict):
 
 
 class Medication(_Strict):
-    """A current medicine. `unit` is parsed with the units library (mg, mcg, mcg/h, mL ...)."""
+    """A current medicine. `unit` is parsed with the units library (mg, mcg, mcg/h, mL ...).
+
+    ``daily_dose`` is the amount actually taken in a day, in ``unit`` per day; when given it
+    is used instead of ``dose`` x ``frequency`` (for example for an as-needed medicine).
+    """
 
     name: str = Field(min_length=1)
     dose: float | None = Field(default=None, ge=0)
     unit: str | None = None
+    daily_dose: float | None = Field(default=None, ge=0)
     frequency: str = ""
     route: str = ""
     indication: str = ""
@@ -69,6 +74,8 @@ class Medication(_Strict):
     def _dose_has_unit(self) -> Medication:
         if self.dose is not None and self.unit is None:
             raise ValueError("a dose needs its unit (for example 'mg' or 'mcg/h')")
+        if self.daily_dose is not None and self.unit is None:
+            raise ValueError("a daily_dose needs its unit (for example 'mg')")
         return self
 
 

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from ketapath.knowledge.base import Entry, KnowledgeError, load_entries
+from ketapath.knowledge.opioids import ConversionTable, TaperRule
 
 Grade = Literal["A", "B", "C", "D", "I"]
 # How screening treats a finding: `absolute` makes a patient not eligible; `relative` and
@@ -245,6 +246,8 @@ class Knowledge:
         "pump",
         "body_size",
         "policy",
+        "opioid_conversion",
+        "opioid_tapering",
     )
 
     def __init__(self) -> None:
@@ -263,6 +266,12 @@ class Knowledge:
         self.pump = load_entries("pump.yaml", PumpSettings, kind="pump")
         self.body_size = load_entries("body_size.yaml", BodySizeFormula, kind="body_size")
         self.policy = load_entries("policy.yaml", PolicyRule, kind="policy")
+        self.opioid_conversion = load_entries(
+            "opioid_conversion.yaml", ConversionTable, kind="opioid_conversion"
+        )
+        self.opioid_tapering = load_entries(
+            "opioid_tapering.yaml", TaperRule, kind="opioid_tapering"
+        )
         self._cross_check()
 
     def _cross_check(self) -> None:
@@ -280,6 +289,14 @@ class Knowledge:
         settings = {s.id for s in self.drug_library.entries}
         if settings != {"clinic", "ward", "icu"}:
             raise KnowledgeError("drug_library.yaml: needs exactly the settings clinic, ward, icu")
+        opioid_ids = {o.id for o in self.opioids.entries}
+        unknown_opioids = [
+            f"opioid_conversion.yaml {table.id}: unknown opioid {oid!r} (not in opioids.yaml)"
+            for table in self.opioid_conversion.entries
+            for oid in sorted(table.opioid_ids - opioid_ids)
+        ]
+        if unknown_opioids:
+            raise KnowledgeError("; ".join(unknown_opioids))
 
     def condition(self, condition_id: str) -> Condition:
         for c in self.conditions.entries:
@@ -305,6 +322,13 @@ class Knowledge:
             if r.id == rule_id:
                 return r
         raise KeyError(rule_id)
+
+    def conversion_table(self, table_id: str) -> ConversionTable:
+        for t in self.opioid_conversion.entries:
+            if t.id == table_id:
+                return t
+        known = ", ".join(t.id for t in self.opioid_conversion.entries)
+        raise KeyError(f"unknown conversion table {table_id!r}; known tables: {known}")
 
     @property
     def pump_settings(self) -> PumpSettings:

@@ -1,0 +1,855 @@
+"""The opioid plan (PRODUCT step 6, seed 004 section 6): oral morphine equivalents, conversion
+to one opioid species, and a taper plan.
+
+- :func:`daily_dose` reads one medicine's daily amount (dose x frequency, a patch's rate, or
+  the recorded ``daily_dose``), in the medicine's own unit: mg and mcg are never mixed.
+- :func:`oral_morphine_equivalents` converts a patient's opioids with a named published table
+  (``knowledge/data/opioid_conversion.yaml``). A medicine that cannot be converted (no factor,
+  PRN use, unknown frequency, missing dose) is listed as not converted with the reason; it is
+  never counted as zero, and the total is then marked incomplete.
+- :func:`convert_to_single_opioid` turns a total into a daily dose of one opioid after the
+  physician's reduction for incomplete cross-tolerance (no default: the CDC table gives none).
+  Conversions a table refuses (to methadone, to transdermal fentanyl) raise
+  :class:`ConversionRefused` naming the rule and its source.
+- :func:`taper_plan` builds dated reduction steps and checks them against the published taper
+  rates in ``knowledge/data/opioid_tapering.yaml``.
+
+Findings have a severity: ``soft`` needs a named physician and a reason; ``warning`` needs
+attention (a medicine left out of the total, for example); ``info`` is shown.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, timedelta
+from decimal import ROUND_DOWN, Decimal
+from typing import Any, Literal
+
+import pint
+
+from ketapath.domain.errors import ConversionRefused, InvalidInput, UnknownItem
+from ketapath.domain.frequency import parse_frequency
+from ketapath.domain.patient import Medication
+from ketapath.domain.units import parse_unit
+from ketapath.knowledge.clinical import Knowledge, knowledge
+from ketapath.knowledge.opioids import ConversionTable, TaperBasis, TaperRule
+
+Severity = Literal["soft", "warning", "info"]
+Status = Literal["ready", "needs_override"]
+DEFAULT_TABLE = "cdc-2022"
+MAX_TAPER_STEPS = 1000
+
+_ROUTES = {
+    "oral": "oral",
+    "po": "oral",
+    "by mouth": "oral",
+    "enteral": "oral",
+    "transdermal": "transdermal",
+    "td": "transdermal",
+    "patch": "transdermal",
+    "topical patch": "transdermal",
+    "transdermal patch": "transdermal",
+}
+
+
+@dataclass(frozen=True)
+class OpioidFinding:
+    """One thing the opioid plan reports, with its rule's source."""
+
+    code: str
+    severity: Severity
+    message: str
+    source: str
+    medication: str = ""
+
+
+@dataclass(frozen=True)
+class DailyDose:
+    """A medicine's amount per day (``unit`` such as "mg/day"), or a patch's rate ("mcg/h")."""
+
+    amount: float
+    unit: str
+    basis: str
+    doses_per_day: float | None = None
+    is_rate: bool = False
+
+
+@dataclass(frozen=True)
+class OpioidLine:
+    """One opioid medicine of the patient, converted or not (with the reason)."""
+
+    medication: str
+    index: int
+    opioid_id: str
+    route: str
+    daily_dose: float | None
+    unit: str | None
+    daily_dose_basis: str
+    factor: float | None
+    factor_unit: str | None
+    dose_in_factor_unit: float | None
+    ome_mg_per_day: float | None
+    findings: tuple[OpioidFinding, ...] = ()
+
+    @property
+    def converted(self) -> bool:
+        return self.ome_mg_per_day is not None
+
+
+@dataclass(frozen=True)
+class OmeResult:
+    """Oral morphine equivalents of a medication list, by one named table."""
+
+    table_id: str
+    table_name: str
+    table_source: str
+    lines: tuple[OpioidLine, ...]
+    total_ome_mg_per_day: float
+    complete: bool
+    findings: tuple[OpioidFinding, ...] = ()
+
+    @property
+    def not_converted(self) -> tuple[str, ...]:
+        return tuple(line.medication for line in self.lines if not line.converted)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for raw, line in zip(data["lines"], self.lines, strict=True):
+            raw["converted"] = line.converted
+        data["not_converted"] = list(self.not_converted)
+        return data
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A total OME turned into a daily dose of one opioid, after the physician's reduction."""
+
+    table_id: str
+    table_name: str
+    from_ome_mg_per_day: float
+    reduce_percent: float
+    reduced_ome_mg_per_day: float
+    opioid_id: str
+    route: str
+    factor: float
+    daily_dose: float
+    unit: str
+    findings: tuple[OpioidFinding, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------ recognising opioids
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.split(r"[^a-z']+", text.lower()) if w}
+
+
+def opioid_id_of(medicine_name: str, kb: Knowledge | None = None) -> str | None:
+    """The opioids.yaml id of a medicine name ("OxyContin 20 mg" -> "oxycodone"), or None."""
+    kb = kb or knowledge()
+    words = _words(medicine_name)
+    for op in kb.opioids.entries:
+        for name in op.names:
+            wanted = name.lower().split()
+            if (len(wanted) == 1 and wanted[0] in words) or (
+                len(wanted) > 1 and name.lower() in medicine_name.lower()
+            ):
+                return op.id
+    return None
+
+
+def normalise_route(text: str) -> str:
+    """'po' -> 'oral', 'patch' -> 'transdermal'; other routes are returned in lower case."""
+    low = re.sub(r"\s+", " ", text.strip().lower())
+    return _ROUTES.get(low, low)
+
+
+# ------------------------------------------------------------------ daily dose
+
+
+def _unit_label(unit_text: str) -> str:
+    return unit_text.strip().replace("µ", "u").replace("μ", "u")
+
+
+def daily_dose(med: Medication) -> tuple[DailyDose | None, OpioidFinding | None]:
+    """The amount taken per day, or a finding saying why it cannot be read.
+
+    A mass (mg, mcg, g) per dose is multiplied by the doses per day read from ``frequency``;
+    a rate (mcg/h, a patch) is itself the daily figure, whatever the change interval; a
+    recorded ``daily_dose`` (in ``unit`` per day) overrides the frequency.
+    """
+    if med.unit is None or (med.dose is None and med.daily_dose is None):
+        return None, _finding(
+            "opioid:dose-missing",
+            "warning",
+            f"{med.name}: the dose or its unit is not recorded; give the dose and unit "
+            "(e.g. 10 mg, or 25 mcg/h for a patch)",
+            med.name,
+        )
+    unit = parse_unit(med.unit)
+    label = _unit_label(med.unit)
+    if _is_rate(unit):
+        if med.daily_dose is not None:
+            return None, _finding(
+                "opioid:daily-dose-with-rate",
+                "warning",
+                f"{med.name}: daily_dose is given with the rate unit {label}; a patch's rate is "
+                "its daily figure, so give only dose (the rate) and unit",
+                med.name,
+            )
+        assert med.dose is not None
+        basis = f"{med.dose:g} {label} delivered continuously"
+        return DailyDose(med.dose, label, basis, is_rate=True), None
+    if not _is_mass(unit):
+        return None, _finding(
+            "opioid:unit-not-a-dose",
+            "warning",
+            f"{med.name}: the unit {label!r} is neither an amount (mg, mcg) nor a rate "
+            "(mcg/h); give the dose in mg or mcg",
+            med.name,
+        )
+    if med.daily_dose is not None:
+        return DailyDose(med.daily_dose, f"{label}/day", "daily dose as recorded"), None
+    assert med.dose is not None
+    freq = parse_frequency(med.frequency)
+    if freq.kind == "regular" and freq.doses_per_day is not None:
+        amount = med.dose * freq.doses_per_day
+        basis = f"{med.dose:g} {label} x {freq.doses_per_day:g} a day ({med.frequency.strip()})"
+        return DailyDose(amount, f"{label}/day", basis, freq.doses_per_day), None
+    why = {
+        "prn": f"is taken as needed ({med.frequency!r})",
+        "missing": "has no frequency recorded",
+        "unknown": f"has a frequency that cannot be read ({med.frequency!r})",
+    }[freq.kind]
+    return None, _finding(
+        "opioid:prn" if freq.kind == "prn" else "opioid:frequency-unknown",
+        "warning",
+        f"{med.name} {why}: record the actual daily dose (daily_dose, in {label} per day)",
+        med.name,
+    )
+
+
+def _is_rate(unit: Any) -> bool:
+    return bool(unit.dimensionality == parse_unit("mcg/h").dimensionality)
+
+
+def _is_mass(unit: Any) -> bool:
+    return bool(unit.dimensionality == parse_unit("mg").dimensionality)
+
+
+def _finding(
+    code: str, severity: Severity, message: str, medication: str = "", source: str = ""
+) -> OpioidFinding:
+    return OpioidFinding(code, severity, message, source or "ketapath input rule", medication)
+
+
+# ------------------------------------------------------------------ oral morphine equivalents
+
+
+def _table(table_id: str, kb: Knowledge) -> ConversionTable:
+    try:
+        return kb.conversion_table(table_id)
+    except KeyError as exc:
+        raise UnknownItem(str(exc.args[0]), field="table") from exc
+
+
+def oral_morphine_equivalents(
+    medications: list[Medication] | tuple[Medication, ...],
+    table_id: str = DEFAULT_TABLE,
+    kb: Knowledge | None = None,
+) -> OmeResult:
+    """OME (mg/day) of every opioid in a medication list by one table, and their total."""
+    kb = kb or knowledge()
+    table = _table(table_id, kb)
+    lines: list[OpioidLine] = []
+    for index, med in enumerate(medications):
+        opioid = opioid_id_of(med.name, kb)
+        if opioid is not None:
+            lines.append(_line(med, index, opioid, table))
+    total = math.fsum(line.ome_mg_per_day or 0.0 for line in lines)
+    complete = all(line.converted for line in lines)
+    findings = _total_findings(table, lines, total, complete)
+    return OmeResult(
+        table_id=table.id,
+        table_name=table.name,
+        table_source=table.source,
+        lines=tuple(lines),
+        total_ome_mg_per_day=total,
+        complete=complete,
+        findings=tuple(findings),
+    )
+
+
+def _line(med: Medication, index: int, opioid: str, table: ConversionTable) -> OpioidLine:
+    route = normalise_route(med.route)
+    dose, dose_problem = daily_dose(med)
+    base = OpioidLine(
+        medication=med.name,
+        index=index,
+        opioid_id=opioid,
+        route=route,
+        daily_dose=dose.amount if dose else None,
+        unit=dose.unit if dose else None,
+        daily_dose_basis=dose.basis if dose else "",
+        factor=None,
+        factor_unit=None,
+        dose_in_factor_unit=None,
+        ome_mg_per_day=None,
+    )
+    problems = [p for p in (_factor_problem(med, opioid, route, table), dose_problem) if p]
+    if problems or dose is None:
+        return replace(base, findings=tuple(problems))
+    factor = table.factor_for(opioid, route)
+    assert factor is not None
+    in_factor_unit = _in_unit(dose, factor.dose_unit)
+    if in_factor_unit is None or dose.is_rate != (factor.route == "transdermal"):
+        return replace(
+            base,
+            findings=(
+                _finding(
+                    "opioid:unit-mismatch",
+                    "warning",
+                    f"{med.name}: {dose.unit} cannot be used with the {table.id} factor for "
+                    f"{route} {opioid}, which applies to {factor.dose_unit}",
+                    med.name,
+                    factor.source,
+                ),
+            ),
+        )
+    findings = []
+    if factor.caveat:
+        caveat = table.caveat_by_id(factor.caveat)
+        findings.append(_finding("opioid:caveat", "info", caveat.text, med.name, caveat.source))
+    if factor.caveat_text:
+        findings.append(
+            _finding("opioid:caveat", "info", factor.caveat_text, med.name, factor.source)
+        )
+    return replace(
+        base,
+        factor=factor.factor,
+        factor_unit=factor.dose_unit,
+        dose_in_factor_unit=in_factor_unit,
+        ome_mg_per_day=in_factor_unit * factor.factor,
+        findings=tuple(findings),
+    )
+
+
+def _factor_problem(
+    med: Medication, opioid: str, route: str, table: ConversionTable
+) -> OpioidFinding | None:
+    missing = table.not_converted_reason(opioid)
+    if missing is not None:
+        return _finding(
+            "opioid:no-factor",
+            "warning",
+            f"{med.name}: not converted: {missing.reason}",
+            med.name,
+            missing.source,
+        )
+    routes = table.routes_for(opioid)
+    if not routes:
+        return _finding(
+            "opioid:not-in-table",
+            "warning",
+            f"{med.name}: {opioid} is not in the {table.id} table; not converted",
+            med.name,
+            table.source,
+        )
+    if not route:
+        return _finding(
+            "opioid:route-missing",
+            "warning",
+            f"{med.name}: the route is not recorded; the {table.id} table has a factor for "
+            f"{opioid} by {', '.join(routes)} only; record the route",
+            med.name,
+            table.source,
+        )
+    if route not in routes:
+        return _finding(
+            "opioid:route-without-factor",
+            "warning",
+            f"{med.name}: the {table.id} table has no factor for {opioid} by the {route} "
+            f"route (only {', '.join(routes)}); not converted",
+            med.name,
+            table.source,
+        )
+    return None
+
+
+def _in_unit(dose: DailyDose, factor_unit: str) -> float | None:
+    """The daily dose in the factor's unit (mg/day or mcg/h), or None if it does not fit."""
+    have = parse_unit(dose.unit.replace("/day", "/d"))
+    want = parse_unit(factor_unit.replace("/day", "/d"))
+    try:
+        return float((dose.amount * have).to(want).magnitude)
+    except pint.errors.DimensionalityError:
+        return None
+
+
+def _total_findings(
+    table: ConversionTable, lines: list[OpioidLine], total: float, complete: bool
+) -> list[OpioidFinding]:
+    findings: list[OpioidFinding] = []
+    if not complete:
+        left_out = ", ".join(line.medication for line in lines if not line.converted)
+        findings.append(
+            _finding(
+                "opioid:total-incomplete",
+                "warning",
+                f"the total leaves out {left_out} (see each medicine's finding); the true total "
+                "is higher than shown",
+                source=table.source,
+            )
+        )
+    for threshold in table.thresholds:
+        if total >= threshold.at_least_mg_per_day:
+            findings.append(
+                _finding(f"opioid:{threshold.id}", "info", threshold.message, "", threshold.source)
+            )
+    if lines:
+        caveat = table.caveat_by_id("estimates-only") if _has(table, "estimates-only") else None
+        if caveat is not None:
+            findings.append(_finding("opioid:caveat", "info", caveat.text, "", caveat.source))
+    return findings
+
+
+def _has(table: ConversionTable, caveat_id: str) -> bool:
+    return any(c.id == caveat_id for c in table.caveats)
+
+
+# ------------------------------------------------------------------ conversion to one opioid
+
+
+def convert_to_single_opioid(
+    ome_mg_per_day: float,
+    opioid_id: str,
+    route: str,
+    reduce_percent: float,
+    table_id: str = DEFAULT_TABLE,
+    kb: Knowledge | None = None,
+) -> Conversion:
+    """The daily dose of one opioid for a total OME, reduced by ``reduce_percent``.
+
+    The reduction for incomplete cross-tolerance is the physician's: the CDC table says the new
+    opioid is "typically dosed at a substantially lower dose" without giving a number, so there
+    is no default. Raises InvalidInput, UnknownItem, or ConversionRefused (naming the rule).
+    """
+    kb = kb or knowledge()
+    table = _table(table_id, kb)
+    if not math.isfinite(ome_mg_per_day) or ome_mg_per_day <= 0:
+        raise InvalidInput(
+            f"the total to convert must be above 0 mg/day OME (got {ome_mg_per_day:g})",
+            field="ome_mg_per_day",
+        )
+    if not math.isfinite(reduce_percent) or not 0 <= reduce_percent < 100:
+        raise InvalidInput(
+            "the reduction for incomplete cross-tolerance must be at least 0% and below 100% "
+            f"(got {reduce_percent:g}%)",
+            field="reduce_percent",
+        )
+    if opioid_id not in {o.id for o in kb.opioids.entries}:
+        raise UnknownItem(f"unknown opioid {opioid_id!r} (see opioids.yaml)", field="opioid")
+    route = normalise_route(route)
+    factor = table.factor_for(opioid_id, route)
+    if factor is None:
+        routes = table.routes_for(opioid_id)
+        where = f"only by {', '.join(routes)}" if routes else "no factor at all"
+        raise InvalidInput(
+            f"the {table.id} table has no factor for {opioid_id} by the {route or '(none)'} "
+            f"route ({where}); cannot convert to it",
+            field="route",
+        )
+    if factor.convert_to == "refused":
+        source = table.caveat_by_id(factor.caveat).source if factor.caveat else factor.source
+        raise ConversionRefused(
+            f"refused: conversion to {route} {opioid_id}: {factor.convert_to_rule} "
+            f"[rule: {table.id} convert-to {opioid_id}; source: {source}]",
+            rule=factor.convert_to_rule,
+            source=source,
+        )
+    reduced = ome_mg_per_day * (1 - reduce_percent / 100)
+    return Conversion(
+        table_id=table.id,
+        table_name=table.name,
+        from_ome_mg_per_day=ome_mg_per_day,
+        reduce_percent=reduce_percent,
+        reduced_ome_mg_per_day=reduced,
+        opioid_id=opioid_id,
+        route=route,
+        factor=factor.factor,
+        daily_dose=reduced / factor.factor,
+        unit=factor.dose_unit,
+        findings=tuple(_conversion_findings(table, factor.caveat_text, reduce_percent)),
+    )
+
+
+def _conversion_findings(
+    table: ConversionTable, caveat_text: str, reduce_percent: float
+) -> list[OpioidFinding]:
+    findings = []
+    if _has(table, "not-for-switching"):
+        c = table.caveat_by_id("not-for-switching")
+        severity: Severity = "warning" if reduce_percent == 0 else "info"
+        prefix = (
+            "no reduction was given for incomplete cross-tolerance. " if not reduce_percent else ""
+        )
+        findings.append(
+            OpioidFinding("conversion:cross-tolerance", severity, prefix + c.text, c.source)
+        )
+    if caveat_text:
+        findings.append(OpioidFinding("conversion:caveat", "info", caveat_text, table.source))
+    return findings
+
+
+def convert_medications(
+    result: OmeResult,
+    opioid_id: str,
+    route: str,
+    reduce_percent: float,
+    kb: Knowledge | None = None,
+) -> Conversion:
+    """Convert a patient's total; refused while a medicine is left out of the total."""
+    if not result.lines:
+        raise InvalidInput("no opioid is recorded among the medications", field="medications")
+    if not result.complete:
+        raise InvalidInput(
+            "cannot convert an incomplete total: "
+            + "; ".join(
+                f.message for line in result.lines if not line.converted for f in line.findings
+            ),
+            field="medications",
+        )
+    return convert_to_single_opioid(
+        result.total_ome_mg_per_day, opioid_id, route, reduce_percent, result.table_id, kb
+    )
+
+
+# ------------------------------------------------------------------ taper plan
+
+
+@dataclass(frozen=True)
+class TaperRequest:
+    """What the physician asks for. ``basis``: the step is a percent of the starting dose
+    (``original``: equal steps) or of the dose before the step (``current``: ever smaller
+    steps). Doses are rounded down to ``round_to`` (never above the unrounded plan).
+    """
+
+    opioid_id: str
+    route: str
+    start_daily_dose: float
+    unit: str
+    step_percent: float
+    every_days: int
+    start_date: date
+    round_to: float | None = None
+    floor: float = 0.0
+    basis: TaperBasis = "original"
+    override_by: str | None = None
+    override_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class TaperStep:
+    step: int
+    date: date
+    daily_dose: float
+    unit: str
+    percent_of_start: float
+    ome_mg_per_day: float | None = None
+
+
+@dataclass(frozen=True)
+class TaperOverride:
+    physician: str
+    reason: str
+    codes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TaperPlan:
+    opioid_id: str
+    route: str
+    start_daily_dose: float
+    unit: str
+    step_percent: float
+    basis: TaperBasis
+    every_days: int
+    round_to: float | None
+    floor: float
+    steps: tuple[TaperStep, ...]
+    findings: tuple[OpioidFinding, ...]
+    table_id: str | None = None
+    override: TaperOverride | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def status(self) -> Status:
+        soft = any(f.severity == "soft" for f in self.findings)
+        return "needs_override" if soft and self.override is None else "ready"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status
+        return data
+
+
+def taper_plan(
+    request: TaperRequest, table_id: str = DEFAULT_TABLE, kb: Knowledge | None = None
+) -> TaperPlan:
+    """Dated taper steps from the start dose down to the floor (or zero).
+
+    Each step's dose is the unrounded plan's dose rounded down to ``round_to`` and never below
+    the floor, so doses never increase and never go negative. The unrounded plan is checked
+    against every published taper rate; a faster plan gets that rule's finding.
+    """
+    kb = kb or knowledge()
+    unit_label, per_day_unit = _taper_unit(request)
+    _check_taper(request, kb)
+    exact = _unrounded_doses(request)
+    doses = [_rounded(d, request) for d in exact]
+    route = normalise_route(request.route)
+    table = _table(table_id, kb)
+    factor = table.factor_for(request.opioid_id, route)
+    steps = []
+    for k, dose in enumerate(doses, start=1):
+        ome = None
+        if factor is not None:
+            fit = _in_unit(DailyDose(dose, per_day_unit, ""), factor.dose_unit)
+            ome = fit * factor.factor if fit is not None else None
+        steps.append(
+            TaperStep(
+                step=k,
+                date=request.start_date + timedelta(days=(k - 1) * request.every_days),
+                daily_dose=dose,
+                unit=unit_label,
+                percent_of_start=dose / request.start_daily_dose * 100,
+                ome_mg_per_day=ome,
+            )
+        )
+    findings = _rate_findings(request, exact, kb.opioid_tapering.entries)
+    findings += _rounding_findings(request, doses, unit_label)
+    plan = TaperPlan(
+        opioid_id=request.opioid_id,
+        route=route,
+        start_daily_dose=request.start_daily_dose,
+        unit=unit_label,
+        step_percent=request.step_percent,
+        basis=request.basis,
+        every_days=request.every_days,
+        round_to=request.round_to,
+        floor=request.floor,
+        steps=tuple(steps),
+        findings=tuple(findings),
+        table_id=table.id if factor is not None else None,
+    )
+    return _apply_taper_override(plan, request)
+
+
+def _taper_unit(request: TaperRequest) -> tuple[str, str]:
+    """(label shown on each step, unit used for OME): 'mg' -> ('mg/day', 'mg/day')."""
+    text = _unit_label(request.unit).replace(" ", "")
+    per_day = re.fullmatch(r"([a-z]+)/(?:day|d)", text.lower())
+    mass_text = per_day.group(1) if per_day else text
+    try:
+        unit = parse_unit(mass_text)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, field="unit") from exc
+    route = normalise_route(request.route)
+    if _is_mass(unit) and route != "transdermal":
+        return f"{mass_text}/day", f"{mass_text}/day"
+    if _is_rate(unit) and not per_day and route not in ("oral", ""):
+        return text, text
+    raise InvalidInput(
+        f"the unit {request.unit!r} does not fit the {route or '(no)'} route: give an amount "
+        "per day (mg, mcg) for oral opioids, or a patch rate (mcg/h) for transdermal ones",
+        field="unit",
+    )
+
+
+def _check_taper(request: TaperRequest, kb: Knowledge) -> None:
+    if request.opioid_id not in {o.id for o in kb.opioids.entries}:
+        raise UnknownItem(
+            f"unknown opioid {request.opioid_id!r} (see opioids.yaml)", field="opioid"
+        )
+    numbers = (request.start_daily_dose, request.step_percent, request.floor)
+    if not all(math.isfinite(x) for x in numbers):
+        raise InvalidInput("doses and percents must be finite numbers", field="daily_dose")
+    if request.start_daily_dose <= 0:
+        raise InvalidInput(
+            f"the starting daily dose must be above 0 (got {request.start_daily_dose:g})",
+            field="daily_dose",
+        )
+    if not 0 < request.step_percent <= 100:
+        raise InvalidInput(
+            f"the reduction per step must be above 0% and at most 100% "
+            f"(got {request.step_percent:g}%)",
+            field="step_percent",
+        )
+    if request.every_days < 1:
+        raise InvalidInput(
+            f"the step interval must be at least 1 day (got {request.every_days})",
+            field="every_days",
+        )
+    if not 0 <= request.floor < request.start_daily_dose:
+        raise InvalidInput(
+            f"the floor must be at least 0 and below the starting dose "
+            f"{request.start_daily_dose:g} (got {request.floor:g})",
+            field="floor",
+        )
+    if request.round_to is not None and not (
+        math.isfinite(request.round_to) and 0 < request.round_to <= request.start_daily_dose
+    ):
+        raise InvalidInput(
+            f"the rounding increment must be above 0 and at most the starting dose "
+            f"(got {request.round_to:g})",
+            field="round_to",
+        )
+    if request.basis == "current" and request.floor == 0 and request.round_to is None:
+        raise InvalidInput(
+            "a taper by a percent of the current dose never reaches zero without rounding: give "
+            "a rounding increment or a floor above 0",
+            field="round_to",
+        )
+
+
+def _dec(x: float) -> Decimal:
+    return Decimal(repr(x))
+
+
+def _unrounded_doses(request: TaperRequest) -> list[Decimal]:
+    """The exact plan, step by step, up to the step whose rounded dose is the floor (or zero)."""
+    start, floor = _dec(request.start_daily_dose), _dec(request.floor)
+    fraction = _dec(request.step_percent) / 100
+    inc = _dec(request.round_to) if request.round_to else None
+    doses: list[Decimal] = []
+    dose = start
+    for k in range(1, MAX_TAPER_STEPS + 1):
+        dose = start * (1 - fraction * k) if request.basis == "original" else dose * (1 - fraction)
+        dose = max(dose, floor, Decimal(0))
+        doses.append(dose)
+        if dose <= floor or (inc is not None and _round_down(dose, inc) <= floor):
+            return doses
+    raise InvalidInput(
+        f"the plan does not reach the floor within {MAX_TAPER_STEPS} steps; give a larger "
+        "reduction per step or a rounding increment",
+        field="step_percent",
+    )
+
+
+def _round_down(value: Decimal, inc: Decimal) -> Decimal:
+    return (value / inc).to_integral_value(rounding=ROUND_DOWN) * inc
+
+
+def _rounded(dose: Decimal, request: TaperRequest) -> float:
+    if request.round_to is None:
+        return float(dose)
+    rounded = _round_down(dose, _dec(request.round_to))
+    return float(max(rounded, _dec(request.floor)))
+
+
+def _rate_findings(
+    request: TaperRequest, exact: list[Decimal], rules: list[TaperRule]
+) -> list[OpioidFinding]:
+    """A finding per rule the unrounded plan is faster than, naming its fastest step.
+
+    The rules are for different patients (shorter or long-term use), which the plan does not
+    know: a ``soft`` rule fires only at a step that no published rate allows (a step within the
+    slower long-term rate is never held against the faster one); an ``info`` rule fires at any
+    step faster than it.
+    """
+    start = _dec(request.start_daily_dose)
+    days = _dec(float(request.every_days))
+    tolerance = Decimal("1e-9") * start
+    findings = []
+    for rule in rules:
+        worst: tuple[Decimal, int] | None = None
+        previous = start
+        for k, dose in enumerate(exact, start=1):
+            last = k == len(exact)
+            cut = previous - dose
+            allowed = {r.id: _allowed_reduction(r, previous, start, days, last) for r in rules}
+            within_any = any(a < 0 or cut <= a + tolerance for a in allowed.values())
+            excess = cut - allowed[rule.id]
+            too_fast = allowed[rule.id] >= 0 and excess > tolerance
+            gating = too_fast and (rule.severity != "soft" or not within_any)
+            if gating and (worst is None or excess > worst[0]):
+                worst = (excess, k)
+            previous = dose
+        if worst is not None:
+            findings.append(_rate_finding(request, exact, rule, worst[1]))
+    return findings
+
+
+def _rate_finding(
+    request: TaperRequest, exact: list[Decimal], rule: TaperRule, k: int
+) -> OpioidFinding:
+    before = _dec(request.start_daily_dose) if k == 1 else exact[k - 2]
+    cut = (before - exact[k - 1]) / before * 100
+    return OpioidFinding(
+        f"taper:{rule.id}",
+        rule.severity,
+        f"faster than the published rate for a {rule.name}: step {k} reduces the dose by "
+        f"{float(cut):.3g}% of the dose before it, in {request.every_days} day(s). The source: "
+        f'"{rule.wording.strip()}"'
+        + (f" (ketapath's reading: {rule.reading})" if rule.reading else ""),
+        rule.source,
+    )
+
+
+def _allowed_reduction(
+    rule: TaperRule, previous: Decimal, start: Decimal, days: Decimal, last: bool
+) -> Decimal:
+    """The most a step of ``days`` may take under the rule; -1 when the rule does not apply."""
+    scale = days / _dec(rule.per_days)
+    until = rule.until_percent_of_original
+    if until is not None and previous <= start * _dec(until) / 100 + Decimal("1e-12"):
+        if last:
+            return Decimal(-1)  # the stop from the lowest step is outside the rate's wording
+        assert rule.then_max_percent is not None and rule.then_of is not None
+        base = start if rule.then_of == "original" else previous
+        return base * _dec(rule.then_max_percent) / 100 * scale
+    base = start if rule.of == "original" else previous
+    return base * _dec(rule.max_percent) / 100 * scale
+
+
+def _rounding_findings(
+    request: TaperRequest, doses: list[float], unit_label: str
+) -> list[OpioidFinding]:
+    if request.round_to is None:
+        return []
+    before = [request.start_daily_dose, *doses[:-1]]
+    cuts = [(b - d, b) for b, d in zip(before, doses, strict=True)]
+    cut, base = max(cuts)
+    return [
+        OpioidFinding(
+            "taper:rounding",
+            "info",
+            f"doses are rounded down to {request.round_to:g} {unit_label}; the largest single "
+            f"reduction is {cut:g} {unit_label} ({cut / base * 100:.3g}% of the dose before it)",
+            "ketapath rounding rule (never above the unrounded plan)",
+        )
+    ]
+
+
+def _apply_taper_override(plan: TaperPlan, request: TaperRequest) -> TaperPlan:
+    by = (request.override_by or "").strip()
+    reason = (request.override_reason or "").strip()
+    if bool(by) != bool(reason):
+        raise InvalidInput(
+            "an override needs both the physician's name and a reason",
+            field="override_by" if not by else "reason",
+        )
+    soft = tuple(f.code for f in plan.findings if f.severity == "soft")
+    if not by:
+        return plan
+    if not soft:
+        note = (
+            f"no taper rate was exceeded; the override by {by} was not needed and is not recorded"
+        )
+        return replace(plan, notes=(*plan.notes, note))
+    return replace(plan, override=TaperOverride(physician=by, reason=reason, codes=soft))
