@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from ketapath.services import assessments, orders, patients, screening
+from ketapath.services import assessments, opioids, orders, patients, screening
 from ketapath.services.assessments import AssessmentInput
+from ketapath.services.opioids import AgreeInput, DoseInput
 from ketapath.services.orders import SignRequest
 from ketapath.services.permissions import ROLES, Actor
 from ketapath.store.db import Database
@@ -37,6 +38,23 @@ DOCUMENT: dict[str, Any] = {
     "purpose": ["pain_relief"],
 }
 COURSE = {"protocol_id": "asra-initial", "setting": "clinic"}
+OPIOID_PLAN = {
+    "taper": {
+        "step_percent": 10,
+        "every_days": 7,
+        "start_date": "2026-12-01",
+        "basis": "current",
+        "round_to": 5,
+        "opioid_id": "morphine",
+        "route": "oral",
+        "start_daily_dose": 40,
+        "unit": "mg",
+    }
+}
+OPIOID_DOSE = {
+    "taken_on": "2026-01-10",
+    "medications": [{"name": "morphine", "daily_dose": 30, "unit": "mg", "route": "oral"}],
+}
 
 
 @dataclass
@@ -58,6 +76,22 @@ class Context:
             self.users[PHYSICIAN],
             self.screened_patient(),
             SignRequest.model_validate(COURSE),
+        ).id
+
+    def opioid_plan(self) -> int:
+        return opioids.agree_opioid_plan(
+            self.database,
+            self.users[PHYSICIAN],
+            self.patient(),
+            AgreeInput.model_validate(OPIOID_PLAN),
+        ).id
+
+    def opioid_dose(self) -> int:
+        return opioids.record_opioid_dose(
+            self.database,
+            self.users[NURSE],
+            self.patient(),
+            DoseInput.model_validate(OPIOID_DOSE),
         ).id
 
     def assessment(self) -> int:
@@ -187,6 +221,58 @@ ENDPOINTS = [
         "/orders/{order_id}/cancel",
         {PHYSICIAN},
         lambda c: ("POST", f"/orders/{c.order()}/cancel", {"reason": "matrix"}),
+    ),
+    _e(
+        "GET",
+        "/patients/{patient_id}/opioids",
+        CLINICAL_TEAM,
+        lambda c: ("GET", f"/patients/{c.patient()}/opioids", None),
+    ),
+    _e(
+        "POST",
+        "/patients/{patient_id}/opioid-plans/preview",
+        CLINICAL_TEAM,
+        lambda c: ("POST", f"/patients/{c.patient()}/opioid-plans/preview", OPIOID_PLAN),
+    ),
+    _e(
+        "POST",
+        "/patients/{patient_id}/opioid-plans",
+        {PHYSICIAN},
+        lambda c: ("POST", f"/patients/{c.patient()}/opioid-plans", OPIOID_PLAN),
+    ),
+    _e(
+        "GET",
+        "/patients/{patient_id}/opioid-plans",
+        CLINICAL_TEAM,
+        lambda c: ("GET", f"/patients/{c.patient()}/opioid-plans", None),
+    ),
+    _e(
+        "POST",
+        "/opioid-plans/{plan_id}/withdraw",
+        {PHYSICIAN},
+        lambda c: ("POST", f"/opioid-plans/{c.opioid_plan()}/withdraw", {"reason": "matrix"}),
+    ),
+    _e(
+        "POST",
+        "/patients/{patient_id}/opioid-doses",
+        RECORDERS,
+        lambda c: ("POST", f"/patients/{c.patient()}/opioid-doses", OPIOID_DOSE),
+    ),
+    _e(
+        "GET",
+        "/patients/{patient_id}/opioid-doses",
+        CLINICAL_TEAM,
+        lambda c: ("GET", f"/patients/{c.patient()}/opioid-doses", None),
+    ),
+    _e(
+        "POST",
+        "/opioid-doses/{dose_id}/amend",
+        RECORDERS,
+        lambda c: (
+            "POST",
+            f"/opioid-doses/{c.opioid_dose()}/amend",
+            {**OPIOID_DOSE, "reason": "matrix"},
+        ),
     ),
     _e("GET", "/research/patients", {RESEARCHER}, lambda c: ("GET", "/research/patients", None)),
     _e(

@@ -36,6 +36,7 @@ FILLED = {
     "med_unit_0": "mg",
     "med_frequency_0": "bd",
     "med_route_0": "oral",
+    "med_daily_dose_1": "",
     "med_name_2": "pregabalin",
     "med_dose_2": "75",
     "med_unit_2": "mg",
@@ -74,7 +75,16 @@ def test_the_form_becomes_the_patient_document():
 
 
 def test_a_stored_document_fills_the_form_and_comes_back_unchanged():
-    document = patients.validate_document(document_from_form(FILLED))
+    with_prn = {
+        **FILLED,
+        "med_name_3": "oxycodone",
+        "med_dose_3": "5",
+        "med_unit_3": "mg",
+        "med_frequency_3": "prn",
+        "med_daily_dose_3": "15",
+    }
+    document = patients.validate_document(document_from_form(with_prn))
+    assert document["medications"][2]["daily_dose"] == 15.0
     again = patients.validate_document(document_from_form(form_values(document)))
     assert again == document
 

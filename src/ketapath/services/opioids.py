@@ -227,7 +227,9 @@ def _compute(
             raise _invalid(error, "convert_to") from error
     taper = None
     if request.taper is not None:
-        taper = _taper(request.taper, ome, conversion, request.table_id, override_by, override_reason)
+        taper = _taper(
+            request.taper, ome, conversion, request.table_id, override_by, override_reason
+        )
     if conversion is None and taper is None:
         raise InvalidInput(
             "convert_to: a plan converts to one opioid, tapers, or both; give at least one.",
@@ -317,9 +319,7 @@ def preview_opioid_plan(
         )
 
 
-def agree_opioid_plan(
-    db: Database, actor: Actor, patient_id: int, request: AgreeInput
-) -> PlanView:
+def agree_opioid_plan(db: Database, actor: Actor, patient_id: int, request: AgreeInput) -> PlanView:
     """Agree the plan (physician); a taper faster than a published rate needs a reason."""
     reason = (request.override_reason or "").strip() or None
     with action(db, actor, "opioid.plan", entity="opioid_plan", patient_id=patient_id) as s:
@@ -350,9 +350,7 @@ def agree_opioid_plan(
             patient_id=patient_id,
             patient_version_id=version.id,
             status="agreed",
-            request=request.model_dump(
-                mode="json", exclude={"override_reason", "patient_version"}
-            ),
+            request=request.model_dump(mode="json", exclude={"override_reason", "patient_version"}),
             plan=plan,
             override_reason=reason if soft else None,
             override_codes={"taper": soft} if soft else None,

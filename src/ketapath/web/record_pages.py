@@ -40,7 +40,7 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 # The simple fields of the form, as named in the patient document.
 TEXT_FIELDS = ("name", "birth_date", "age_years", "weight_kg", "height_cm", "gp", "referrer")
 CHOICE_FIELDS = ("sex", "pregnancy", "consent")
-MEDICATION_COLUMNS = ("name", "dose", "unit", "frequency", "route", "indication")
+MEDICATION_COLUMNS = ("name", "dose", "unit", "frequency", "route", "daily_dose", "indication")
 # Yes / no / not known questions of the selection criteria (seed 004 sections 2-3): form name,
 # path in the document, label.
 TRISTATE_FIELDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -228,10 +228,15 @@ def document_from_form(posted: dict[str, str]) -> dict[str, Any]:
     medications: list[dict[str, Any]] = []
     for index in filled_rows(posted):
         cells = {c: posted.get(f"med_{c}_{index}", "").strip() for c in MEDICATION_COLUMNS}
-        medicine: dict[str, Any] = {c: v for c, v in cells.items() if v and c != "dose"}
-        dose = _number(posted, f"med_dose_{index}", f"medications[{len(medications)}].dose")
-        if dose is not None:
-            medicine["dose"] = dose
+        medicine: dict[str, Any] = {
+            c: v for c, v in cells.items() if v and c not in ("dose", "daily_dose")
+        }
+        for column in ("dose", "daily_dose"):
+            amount = _number(
+                posted, f"med_{column}_{index}", f"medications[{len(medications)}].{column}"
+            )
+            if amount is not None:
+                medicine[column] = amount
         medications.append(medicine)
     document["medications"] = medications
     facts: dict[str, Any] = {}

@@ -72,9 +72,7 @@ def list_plans(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> list[Pla
 
 
 @router.post("/opioid-plans/{plan_id}/withdraw", response_model=PlanView)
-def withdraw_plan(
-    plan_id: int, body: Withdrawal, actor: CurrentUser, db: DatabaseDep
-) -> PlanView:
+def withdraw_plan(plan_id: int, body: Withdrawal, actor: CurrentUser, db: DatabaseDep) -> PlanView:
     return opioids.withdraw_opioid_plan(db, actor, plan_id, reason=body.reason)
 
 
@@ -94,8 +92,6 @@ def list_doses(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> list[Dos
 
 
 @router.post("/opioid-doses/{dose_id}/amend", response_model=DoseView, status_code=201)
-def amend_dose(
-    dose_id: int, body: DoseCorrection, actor: CurrentUser, db: DatabaseDep
-) -> DoseView:
+def amend_dose(dose_id: int, body: DoseCorrection, actor: CurrentUser, db: DatabaseDep) -> DoseView:
     data = DoseInput.model_validate(body.model_dump(exclude={"reason"}))
     return opioids.amend_opioid_dose(db, actor, dose_id, data, reason=body.reason)
