@@ -730,7 +730,9 @@ def _unrounded_doses(request: TaperRequest) -> list[Decimal]:
     dose = start
     for k in range(1, MAX_TAPER_STEPS + 1):
         dose = start * (1 - fraction * k) if request.basis == "original" else dose * (1 - fraction)
-        dose = max(dose, floor, Decimal(0))
+        if dose <= floor + start * Decimal("1e-12"):
+            dose = floor  # within arithmetic noise of the floor: the floor is reached
+        dose = max(dose, Decimal(0))
         doses.append(dose)
         if dose <= floor or (inc is not None and _round_down(dose, inc) <= floor):
             return doses
