@@ -184,3 +184,50 @@ def test_a_nurse_registers_a_patient_and_a_physician_amends_the_record(
     expect(versions.first).to_contain_text("Weighed at the pre-assessment visit")
     expect(versions.first).to_contain_text("by physician")
     screens.shot(page, "history")
+
+
+def test_a_physician_agrees_an_opioid_plan_and_a_nurse_records_the_dose_taken(
+    new_page: Any, screens: Screens
+) -> None:
+    from playwright.sync_api import expect
+
+    page = new_page(LAPTOP)
+    sign_in(page, "physician")
+    page.goto("/patients/2")
+    page.get_by_role("link", name="Opioid plan").click()
+    # morphine 30 mg twice a day by mouth: 60 mg oral morphine equivalents (CDC 2022)
+    expect(page.locator("#ome-total")).to_have_text("60")
+    expect(page.locator("#ome")).to_contain_text("CDC")
+    page.get_by_label("Opioid", exact=True).select_option("oxycodone")
+    page.get_by_label("Reduction for incomplete cross-tolerance").fill("25")
+    page.get_by_label("Reduction per step").fill("10")
+    page.get_by_label("Percent of").select_option("current")
+    page.get_by_label("Every").fill("7")
+    page.get_by_label("First step on").fill("2026-12-07")
+    page.get_by_label("Round down to").fill("5")
+    page.get_by_role("button", name="Preview the plan").click()
+    # 60 mg OME less 25% = 45 mg OME = 30 mg/day oral oxycodone (factor 1.5)
+    expect(page.locator("#plan-preview")).to_contain_text("oral oxycodone 30 mg/day")
+    expect(page.locator("#plan-status")).to_have_text("Ready to agree")
+    assert_accessible_basics(page)
+    screens.shot(page, "preview")
+    page.get_by_role("button", name="Agree the plan").click()
+    expect(page.locator("#current-plan")).to_contain_text("oral oxycodone 30 mg/day")
+    expect(page.locator("#plan")).to_contain_text("Agreed by physician")
+    screens.shot(page, "agreed")
+
+    page = new_page(TABLET)
+    sign_in(page, "nurse")
+    page.goto("/patients/2/opioids")
+    expect(page.get_by_role("button", name="Agree the plan")).to_have_count(0)
+    page.get_by_label("Day", exact=True).fill("2026-01-14")
+    page.get_by_label("Opioid 1", exact=True).fill("oxycodone")
+    page.get_by_label("Opioid 1: taken per day").fill("25")
+    page.get_by_label("Opioid 1: unit").fill("mg")
+    page.get_by_role("button", name="Record", exact=True).click()
+    row = page.locator("#dose-list tbody tr").first
+    expect(row).to_contain_text("37.5")
+    expect(row).to_contain_text("nurse")
+    expect(page.get_by_role("img", name=re.compile("morphine equivalents"))).to_be_visible()
+    assert_accessible_basics(page)
+    screens.shot(page, "dose-recorded")

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from ketapath.web import (
     assessment_pages,
     auth_pages,
+    opioid_pages,
     order_pages,
     patient_pages,
     record_pages,
@@ -22,5 +23,6 @@ for module in (
     assessment_pages,
     screening_pages,
     order_pages,
+    opioid_pages,
 ):
     router.include_router(module.router)

@@ -1,0 +1,289 @@
+"""The opioid plan in the browser (PRODUCT step 6, seed 004 section 6).
+
+One page per patient: the current opioids in oral morphine equivalents (the table used is
+named), the agreed plan with its dated taper steps, a form that previews a conversion to one
+opioid and a taper (anyone of the clinical team) and lets a physician agree it (with a
+written reason where the taper is faster than a published rate), and the doses actually
+taken, recorded at follow-ups, charted against the plan. Every number comes from
+``ketapath.services.opioids``; this module only reads forms and renders.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from ketapath.api.deps import DatabaseDep
+from ketapath.domain.opioids import DEFAULT_TABLE
+from ketapath.knowledge.clinical import knowledge
+from ketapath.services import opioids
+from ketapath.services.errors import Conflict, InvalidInput, OrderRefused, ServiceError
+from ketapath.services.opioids import AgreeInput, DoseInput, DoseView, PlanInput
+from ketapath.services.permissions import Actor
+from ketapath.services.validation import validate
+from ketapath.store.db import Database
+from ketapath.web import charts
+from ketapath.web.pages import PageRoute, PageUser, render
+from ketapath.web.patient_pages import patient_context
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+PLAN_FIELDS = (
+    "convert_opioid",
+    "convert_route",
+    "reduce_percent",
+    "step_percent",
+    "every_days",
+    "start_date",
+    "basis",
+    "round_to",
+    "floor",
+    "taper_opioid",
+    "taper_route",
+    "start_daily_dose",
+    "unit",
+    "notes",
+)
+DOSE_ROWS = 3
+ROUTES = (("oral", "Oral"), ("transdermal", "Transdermal (patch)"))
+
+
+def _opt(value: str) -> str | None:
+    return value.strip() or None
+
+
+def plan_request(form: dict[str, str]) -> dict[str, Any]:
+    """The plan form as the service's request (empty fields are left to the service)."""
+    body: dict[str, Any] = {"notes": form.get("notes", "")}
+    if _opt(form.get("convert_opioid", "")):
+        body["convert_to"] = {
+            "opioid_id": form["convert_opioid"].strip(),
+            "route": _opt(form.get("convert_route", "")) or "oral",
+            "reduce_percent": _opt(form.get("reduce_percent", "")),
+        }
+    if _opt(form.get("step_percent", "")) or _opt(form.get("every_days", "")):
+        taper: dict[str, Any] = {
+            "step_percent": _opt(form.get("step_percent", "")),
+            "every_days": _opt(form.get("every_days", "")),
+            "start_date": _opt(form.get("start_date", "")),
+            "basis": _opt(form.get("basis", "")) or "original",
+        }
+        for key, name in (
+            ("round_to", "round_to"),
+            ("floor", "floor"),
+            ("taper_opioid", "opioid_id"),
+            ("taper_route", "route"),
+            ("start_daily_dose", "start_daily_dose"),
+            ("unit", "unit"),
+        ):
+            value = _opt(form.get(key, ""))
+            if value is not None:
+                taper[name] = value
+        body["taper"] = taper
+    return body
+
+
+def dose_request(form: dict[str, str]) -> dict[str, Any]:
+    medicines = []
+    for index in range(DOSE_ROWS):
+        cells = {
+            c: form.get(f"dose_{c}_{index}", "").strip()
+            for c in ("name", "daily_dose", "unit", "route")
+        }
+        if not any(cells[c] for c in ("name", "daily_dose", "unit")):
+            continue  # the route is a select, always sent: a row counts when typed in
+        medicines.append(
+            {
+                "name": cells["name"],
+                "daily_dose": cells["daily_dose"] or None,
+                "unit": cells["unit"],
+                "route": cells["route"],
+            }
+        )
+    return {
+        "taken_on": _opt(form.get("taken_on", "")),
+        "medications": medicines,
+        "note": form.get("note", ""),
+    }
+
+
+def dose_chart(doses: list[DoseView], plan: dict[str, Any] | None) -> Any:
+    """Recorded daily OME over time (complete totals only; an incomplete total is not 0)."""
+    points = [
+        charts.Point(datetime.combine(d.taken_on, time(12), tzinfo=UTC), d.ome_mg_per_day)
+        for d in doses
+        if d.ome_mg_per_day is not None
+    ]
+    if not points:
+        return None
+    planned = [
+        s["ome_mg_per_day"]
+        for s in ((plan or {}).get("taper") or {}).get("steps", [])
+        if s.get("ome_mg_per_day") is not None
+    ]
+    high = max([p.value for p in points] + planned + [10.0])
+    return charts.line_chart(
+        points,
+        title="Oral morphine equivalents taken per day, as recorded at follow-ups",
+        y_label="mg OME per day",
+        y_min=0,
+        y_max=high * 1.1,
+        chart_id="ome-chart",
+    )
+
+
+def _page(
+    request: Request,
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    *,
+    form: dict[str, str] | None = None,
+    dose_form: dict[str, str] | None = None,
+    error: ServiceError | None = None,
+    dose_error: ServiceError | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    context = patient_context(db, actor, patient_id)
+    table = request.query_params.get("table", DEFAULT_TABLE)
+    summary = opioids.opioid_summary(db, actor, patient_id, table)
+    plans = opioids.list_opioid_plans(db, actor, patient_id)
+    current = next((p for p in plans if p.status == "agreed"), None)
+    doses = opioids.list_opioid_doses(db, actor, patient_id)
+    form = form or {}
+    preview = None
+    if error is None and any(form.get(k) for k in PLAN_FIELDS if k != "notes"):
+        try:
+            preview = opioids.preview_opioid_plan(
+                db, actor, patient_id, validate(PlanInput, plan_request(form))
+            )
+        except InvalidInput as problem:
+            error, status_code = problem, problem.status_code
+    kb = knowledge()
+    context.update(
+        {
+            "summary": summary.ome,
+            "patient_version": summary.patient_version,
+            "tables": kb.opioid_conversion.entries,
+            "opioids": kb.opioids.entries,
+            "routes": ROUTES,
+            "plans": plans,
+            "current": current,
+            "doses": doses,
+            "chart": dose_chart(doses, current.plan if current else None),
+            "form": form,
+            "preview": preview,
+            "error": error,
+            "error_field": (error.field or "") if error else "",
+            "dose_form": dose_form or {"taken_on": date.today().isoformat()},
+            "dose_error": dose_error,
+            "dose_rows": DOSE_ROWS,
+        }
+    )
+    return render(request, "opioids.html", context, status_code=status_code)
+
+
+@router.get("/patients/{patient_id}/opioids", response_class=HTMLResponse)
+def opioid_page(
+    request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
+) -> HTMLResponse:
+    form = {k: v for k, v in request.query_params.items() if k in PLAN_FIELDS}
+    correct = request.query_params.get("correct", "")
+    dose_form = None
+    if correct.isdigit():
+        dose_form = correction_form(opioids.list_opioid_doses(db, actor, patient_id), int(correct))
+    return _page(request, db, actor, patient_id, form=form, dose_form=dose_form)
+
+
+def correction_form(doses: list[DoseView], dose_id: int) -> dict[str, str] | None:
+    """The dose form filled from a recorded dose, to correct it (``amends`` names it)."""
+    dose = next((d for d in doses if d.id == dose_id), None)
+    if dose is None:
+        return None
+    form = {"taken_on": dose.taken_on.isoformat(), "note": dose.note or "", "amends": str(dose.id)}
+    computed = {line["index"]: line for line in dose.result.get("lines", [])}
+    for index, medicine in enumerate(dose.medications[:DOSE_ROWS]):
+        daily = medicine.get("daily_dose")
+        if daily is None:  # recorded as dose x frequency: offer the daily amount it gave
+            daily = computed.get(index, {}).get("daily_dose")
+        form[f"dose_name_{index}"] = str(medicine.get("name") or "")
+        form[f"dose_daily_dose_{index}"] = "" if daily is None else f"{float(daily):g}"
+        form[f"dose_unit_{index}"] = str(medicine.get("unit") or "")
+        form[f"dose_route_{index}"] = str(medicine.get("route") or "")
+    return form
+
+
+async def _posted(request: Request) -> dict[str, str]:
+    return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+
+
+@router.post("/patients/{patient_id}/opioid-plans", response_model=None)
+async def agree_plan(
+    request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
+) -> Response:
+    form = await _posted(request)
+    return await run_in_threadpool(_agree, request, db, actor, patient_id, form)
+
+
+def _agree(
+    request: Request, db: Database, actor: Actor, patient_id: int, form: dict[str, str]
+) -> Response:
+    try:
+        body = plan_request(form)
+        body["override_reason"] = _opt(form.get("override_reason", ""))
+        version = form.get("patient_version", "").strip()
+        body["patient_version"] = int(version) if version.isdigit() else None
+        opioids.agree_opioid_plan(db, actor, patient_id, validate(AgreeInput, body))
+    except (InvalidInput, OrderRefused, Conflict) as error:
+        return _page(
+            request, db, actor, patient_id, form=form, error=error, status_code=error.status_code
+        )
+    return RedirectResponse(f"/patients/{patient_id}/opioids#plan", status_code=303)
+
+
+@router.post("/opioid-plans/{plan_id}/withdraw", response_model=None)
+async def withdraw_plan(
+    request: Request, plan_id: int, actor: PageUser, db: DatabaseDep
+) -> Response:
+    form = await _posted(request)
+    view = await run_in_threadpool(
+        opioids.withdraw_opioid_plan, db, actor, plan_id, reason=form.get("reason", "")
+    )
+    return RedirectResponse(f"/patients/{view.patient_id}/opioids#plan", status_code=303)
+
+
+@router.post("/patients/{patient_id}/opioid-doses", response_model=None)
+async def record_dose(
+    request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
+) -> Response:
+    form = await _posted(request)
+    return await run_in_threadpool(_record, request, db, actor, patient_id, form)
+
+
+def _record(
+    request: Request, db: Database, actor: Actor, patient_id: int, form: dict[str, str]
+) -> Response:
+    try:
+        data = validate(DoseInput, dose_request(form))
+        correcting = form.get("amends", "").strip()
+        if correcting.isdigit():
+            opioids.amend_opioid_dose(
+                db, actor, int(correcting), data, reason=form.get("reason", "")
+            )
+        else:
+            opioids.record_opioid_dose(db, actor, patient_id, data)
+    except (InvalidInput, Conflict) as error:
+        return _page(
+            request,
+            db,
+            actor,
+            patient_id,
+            dose_form=form,
+            dose_error=error,
+            status_code=error.status_code,
+        )
+    return RedirectResponse(f"/patients/{patient_id}/opioids#doses", status_code=303)
