@@ -346,3 +346,27 @@ def test_plans_and_doses_are_append_only_and_audited(
 def count(database: Database, model: type[Any]) -> int:
     with database.transaction() as session:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_the_timeline_shows_plans_and_doses(
+    database: Database, users: dict[str, Actor], patient_id: int
+) -> None:
+    from ketapath.services import timeline
+
+    plan = agree(
+        database, users, patient_id, convert_to={"opioid_id": "oxycodone", "reduce_percent": 25}
+    )
+    opioids.withdraw_opioid_plan(database, users["physician"], plan.id, reason="declined")
+    opioids.record_opioid_dose(
+        database,
+        users["nurse"],
+        patient_id,
+        DoseInput.model_validate({"taken_on": "2026-01-01", "medications": []}),
+    )
+    events = timeline.patient_timeline(database, users["nurse"], patient_id)
+    summaries = [(e.kind, e.summary) for e in events if e.kind.startswith("opioid")]
+    assert summaries == [
+        ("opioid_plan", "opioid plan agreed (to oral oxycodone)"),
+        ("opioid_plan_withdrawn", "opioid plan withdrawn"),
+        ("opioid_dose", "opioids taken on 2026-01-01: 0 mg OME per day"),
+    ]

@@ -1,4 +1,5 @@
-"""The patient's timeline: record versions, assessments, screens and orders, oldest first."""
+"""The patient's timeline: record versions, assessments, screens, orders and the opioid plan,
+oldest first."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from ketapath.store.db import Database
 from ketapath.store.models import (
     Assessment,
     CourseRecord,
+    OpioidDose,
+    OpioidPlan,
     Order,
     PatientVersion,
     ScreeningResult,
@@ -24,7 +27,17 @@ from ketapath.store.models import (
 )
 
 EventKind = Literal[
-    "record", "amendment", "assessment", "assessment_amendment", "screening", "order", "cancel"
+    "record",
+    "amendment",
+    "assessment",
+    "assessment_amendment",
+    "screening",
+    "order",
+    "cancel",
+    "opioid_plan",
+    "opioid_plan_withdrawn",
+    "opioid_dose",
+    "opioid_dose_amendment",
 ]
 
 
@@ -104,6 +117,35 @@ def _events(session: Session, patient_id: int) -> list[TimelineEvent]:
                 summary=f"{'signed' if signed else 'cancelled'} order: {protocol}",
                 reason=order.override_reason if signed else order.reason,
                 data={"protocol_id": protocol, "override_codes": order.override_codes},
+            )
+        )
+    for plan in session.scalars(select(OpioidPlan).where(OpioidPlan.patient_id == patient_id)):
+        agreed = plan.status == "agreed"
+        conversion = (plan.plan or {}).get("conversion") or {}
+        target = (
+            f" (to {conversion.get('route')} {conversion.get('opioid_id')})" if conversion else ""
+        )
+        events.append(
+            TimelineEvent(
+                at=plan.recorded_at,
+                kind="opioid_plan" if agreed else "opioid_plan_withdrawn",
+                id=plan.id if agreed else (plan.amends_id or plan.id),
+                by=names.get(plan.recorded_by_id or -1),
+                summary=f"opioid plan agreed{target}" if agreed else "opioid plan withdrawn",
+                reason=plan.override_reason if agreed else plan.reason,
+            )
+        )
+    for dose in session.scalars(select(OpioidDose).where(OpioidDose.patient_id == patient_id)):
+        ome = "incomplete" if dose.ome_mg_per_day is None else f"{dose.ome_mg_per_day:g} mg OME"
+        events.append(
+            TimelineEvent(
+                at=dose.recorded_at,
+                kind="opioid_dose_amendment" if dose.amends_id else "opioid_dose",
+                id=dose.id,
+                by=names.get(dose.recorded_by_id or -1),
+                summary=f"opioids taken on {dose.taken_on.isoformat()}: {ome} per day",
+                reason=dose.reason,
+                data={"taken_on": dose.taken_on.isoformat(), "ome_mg_per_day": dose.ome_mg_per_day},
             )
         )
     return sorted(events, key=lambda e: (e.at, e.kind, e.id))

@@ -28,6 +28,7 @@ KIND_PREFIXES = {
     "amendment": "Record amended",
     "assessment": "Assessment",
     "assessment_amendment": "Assessment corrected",
+    "opioid_dose_amendment": "Corrected",
 }
 
 
@@ -52,6 +53,8 @@ def shown_timeline(patient_id: int, events: list[TimelineEvent]) -> list[Event]:
             link = f"/patients/{patient_id}/screening"
         elif event.kind in ("order", "cancel"):
             link = f"/orders/{event.id}"
+        elif event.kind.startswith("opioid_"):
+            link = f"/patients/{patient_id}/opioids"
         out.append(
             Event(
                 at=event.at,
