@@ -32,3 +32,17 @@ def test_every_demo_patient_is_a_valid_record_that_screening_can_read(database: 
     decisions = {screening.run_screening(database, physician, p.id).decision for p in listed}
     assert decisions <= {"eligible", "needs_override", "not_eligible"}
     assert "eligible" in decisions
+
+
+def test_the_demo_shows_an_agreed_opioid_plan_with_follow_up_doses(database: Database) -> None:
+    from ketapath.services import opioids
+    from ketapath.services.permissions import PHYSICIAN
+
+    seed_demo(database)
+    reader = Actor(user_id=None, username="reader", role=PHYSICIAN)
+    (jordan,) = patients.search_patients(database, reader, "Jordan Demo")
+    (plan,) = opioids.list_opioid_plans(database, reader, jordan.id)
+    assert plan.status == "agreed" and plan.override_reason is None
+    doses = opioids.list_opioid_doses(database, reader, jordan.id)
+    assert [d.ome_mg_per_day for d in doses] == [52.5, 45.0]
+    assert all(d.planned is not None for d in doses)

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import date, timedelta
 from importlib import resources
 from typing import Any
 
 import yaml
 
-from ketapath.services import assessments, auth, patients, screening
+from ketapath.services import assessments, auth, opioids, patients, screening
 from ketapath.services.assessments import AssessmentInput
+from ketapath.services.opioids import AgreeInput, DoseInput
 from ketapath.services.permissions import ROLES, SYSTEM, Actor
 from ketapath.store.db import Database
 
@@ -107,4 +109,46 @@ def seed_demo(db: Database) -> list[DemoUser]:
         )
         if number == 0:
             screening.run_screening(db, physician, patient.id)
+        if document.get("name") == "Jordan Demo":
+            _demo_opioid_plan(db, physician, nurse, patient.id)
     return created
+
+
+def _demo_opioid_plan(db: Database, physician: Actor, nurse: Actor, patient_id: int) -> None:
+    """A taper of the patient's oxycodone started four weeks ago, and two follow-ups.
+
+    The taper (10% of the current dose a week) is within the CDC 2022 rate for shorter use;
+    the doses taken are invented demo values.
+    """
+    started = date.today() - timedelta(days=28)
+    opioids.agree_opioid_plan(
+        db,
+        physician,
+        patient_id,
+        AgreeInput.model_validate(
+            {
+                "taper": {
+                    "step_percent": 10,
+                    "every_days": 7,
+                    "start_date": started.isoformat(),
+                    "basis": "current",
+                    "round_to": 5,
+                },
+                "notes": "Demo: GP informed of each step; relapse plan: back to the last step.",
+            }
+        ),
+    )
+    for days_ago, daily_mg in ((21, 35), (7, 30)):
+        opioids.record_opioid_dose(
+            db,
+            nurse,
+            patient_id,
+            DoseInput.model_validate(
+                {
+                    "taken_on": (date.today() - timedelta(days=days_ago)).isoformat(),
+                    "medications": [
+                        {"name": "oxycodone", "daily_dose": daily_mg, "unit": "mg", "route": "oral"}
+                    ],
+                }
+            ),
+        )
