@@ -17,7 +17,7 @@ from ketapath.services.permissions import Actor
 from ketapath.services.unit import check
 from ketapath.store.db import Database
 from ketapath.web.instrument_forms import InstrumentForm, find_form, instrument_forms
-from ketapath.web.pages import PageRoute, PageUser, render
+from ketapath.web.pages import PageRoute, PageUser, posted_form, render
 from ketapath.web.patient_pages import patient_context
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -111,7 +111,7 @@ def new_assessment(
 async def record_assessment(
     request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
 ) -> Response:
-    posted = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    posted = await posted_form(request)
     return await run_in_threadpool(_save, request, db, actor, patient_id, posted)
 
 

@@ -27,7 +27,7 @@ from ketapath.services.permissions import Actor
 from ketapath.services.validation import validate
 from ketapath.store.db import Database
 from ketapath.web import charts
-from ketapath.web.pages import PageRoute, PageUser, render
+from ketapath.web.pages import PageRoute, PageUser, posted_form, render
 from ketapath.web.patient_pages import patient_context
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -217,15 +217,11 @@ def correction_form(doses: list[DoseView], dose_id: int) -> dict[str, str] | Non
     return form
 
 
-async def _posted(request: Request) -> dict[str, str]:
-    return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-
-
 @router.post("/patients/{patient_id}/opioid-plans", response_model=None)
 async def agree_plan(
     request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
 ) -> Response:
-    form = await _posted(request)
+    form = await posted_form(request)
     return await run_in_threadpool(_agree, request, db, actor, patient_id, form)
 
 
@@ -249,7 +245,7 @@ def _agree(
 async def withdraw_plan(
     request: Request, plan_id: int, actor: PageUser, db: DatabaseDep
 ) -> Response:
-    form = await _posted(request)
+    form = await posted_form(request)
     view = await run_in_threadpool(
         opioids.withdraw_opioid_plan, db, actor, plan_id, reason=form.get("reason", "")
     )
@@ -260,7 +256,7 @@ async def withdraw_plan(
 async def record_dose(
     request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
 ) -> Response:
-    form = await _posted(request)
+    form = await posted_form(request)
     return await run_in_threadpool(_record, request, db, actor, patient_id, form)
 
 

@@ -108,6 +108,11 @@ def safe_next(target: str | None, default: str = "/patients") -> str:
     return target
 
 
+async def posted_form(request: Request) -> dict[str, str]:
+    """The posted form's text fields (files are never accepted by these pages)."""
+    return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+
+
 def render(
     request: Request,
     name: str,

@@ -32,7 +32,7 @@ from ketapath.services.patients import PatientRecord
 from ketapath.services.permissions import Actor
 from ketapath.services.unit import check
 from ketapath.store.db import Database
-from ketapath.web.pages import PageRoute, PageUser, render
+from ketapath.web.pages import PageRoute, PageUser, posted_form, render
 from ketapath.web.patient_pages import coded_items, patient_context
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -338,10 +338,6 @@ def _form_page(
     return render(request, "record_form.html", context, status_code=status_code)
 
 
-async def _posted(request: Request) -> dict[str, str]:
-    return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-
-
 def _more_rows(values: dict[str, str]) -> dict[str, str]:
     """The same form with more empty medicine rows (the 'more rows' button; no script)."""
     rows = _medication_rows(values) + BLANK_MEDICATION_ROWS
@@ -357,7 +353,7 @@ def new_patient(request: Request, actor: PageUser, db: DatabaseDep) -> HTMLRespo
 
 @router.post("/patients", response_model=None)
 async def create_patient(request: Request, actor: PageUser, db: DatabaseDep) -> Response:
-    posted = await _posted(request)
+    posted = await posted_form(request)
     return await run_in_threadpool(_create, request, db, actor, posted)
 
 
@@ -396,7 +392,7 @@ def edit_patient(
 async def amend_patient(
     request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
 ) -> Response:
-    posted = await _posted(request)
+    posted = await posted_form(request)
     return await run_in_threadpool(_amend, request, db, actor, patient_id, posted)
 
 
