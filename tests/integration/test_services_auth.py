@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -18,7 +19,7 @@ from ketapath.services.errors import (
 )
 from ketapath.services.permissions import SYSTEM, Actor
 from ketapath.store.db import Database
-from ketapath.store.models import AuditEntry, AuthToken, User, utcnow
+from ketapath.store.models import AuditEntry, AuthToken, LoginAttempt, User, utcnow
 
 TEST_PASSWORD = "correct horse battery"  # the password of the `users` fixture
 
@@ -103,6 +104,44 @@ def test_the_account_locks_after_repeated_failures_even_for_the_right_password(
         auth.authenticate(database, SETTINGS, "nurse", "wrong password!", channel="web")
     with pytest.raises(AccountLocked):
         auth.authenticate(database, SETTINGS, "nurse", TEST_PASSWORD, channel="web")
+
+
+def test_an_unknown_user_name_answers_exactly_as_an_account_would(
+    database: Database, users: dict[str, Actor]
+) -> None:
+    """Repeated attempts must not tell which user names exist (no account enumeration)."""
+
+    def answers(username: str) -> list[str]:
+        out = []
+        for _ in range(SETTINGS.lockout_threshold + 2):
+            with pytest.raises(AuthenticationFailed) as caught:
+                auth.authenticate(database, SETTINGS, username, "wrong password!", channel="web")
+            # the lock's end (HH:MM) may differ by a minute between the two runs
+            message = re.sub(r"\d\d:\d\d", "HH:MM", caught.value.message)
+            out.append(f"{type(caught.value).__name__}: {message}")
+        return out
+
+    assert answers("nurse") == answers("no-such-user")
+    assert answers("nurse")[-1].startswith("AccountLocked")
+
+
+def test_an_unknown_user_name_lock_ends_after_the_window(
+    database: Database, users: dict[str, Actor]
+) -> None:
+    past = utcnow() - timedelta(minutes=SETTINGS.lockout_window_min + 1)
+    with database.transaction() as session:
+        for second in range(SETTINGS.lockout_threshold):
+            session.add(
+                LoginAttempt(
+                    username="ghost",
+                    at=past + timedelta(seconds=second),
+                    succeeded=False,
+                    channel="web",
+                )
+            )
+    with pytest.raises(AuthenticationFailed) as caught:
+        auth.authenticate(database, SETTINGS, "ghost", "wrong password!", channel="web")
+    assert not isinstance(caught.value, AccountLocked)
 
 
 def test_a_success_resets_the_failure_count(database: Database, users: dict[str, Actor]) -> None:

@@ -196,9 +196,13 @@ def authenticate(
         found = session.execute(
             select(User.password_hash, User.locked_until).where(User.username == username)
         ).first()
+        if found is None:
+            # an unknown user name locks exactly as an account would, so that the answers
+            # to repeated attempts do not tell which user names exist
+            locked_until = _unknown_name_lock(session, username, now, window, settings)
     if found is not None and found.locked_until is not None and found.locked_until > now:
         locked_until = found.locked_until
-    else:
+    elif locked_until is None:
         verified = _verify(found.password_hash if found is not None else None, password)
         with db.transaction() as session:
             user = session.scalar(select(User).where(User.username == username))
@@ -219,6 +223,8 @@ def authenticate(
                 actor = Actor(user.id, user.username, user.role)
             elif user is not None:
                 locked_until = _count_failure(session, user, now, window, settings, channel)
+            elif found is None:
+                locked_until = _unknown_name_lock(session, username, now, window, settings)
     if locked_until is not None:
         raise AccountLocked(
             "This account is locked after repeated failed sign-ins; try again after "
@@ -262,6 +268,35 @@ def _count_failure(
         detail={"failures": failures, "channel": channel},
     )
     return user.locked_until
+
+
+def _unknown_name_lock(
+    session: Session, username: str, now: datetime, window: timedelta, settings: Settings
+) -> datetime | None:
+    """The lock an account of this name would be under now, replayed from its failed attempts.
+
+    Follows ``_count_failure``: the threshold-th failure within the window (counted since the
+    last lock began) locks for one window, and attempts during a lock are not recorded. A lock
+    now can only come from attempts of the last two windows.
+    """
+    attempts = session.scalars(
+        select(LoginAttempt.at)
+        .where(
+            LoginAttempt.username == username,
+            LoginAttempt.succeeded.is_(False),
+            LoginAttempt.at >= now - 2 * window,
+        )
+        .order_by(LoginAttempt.at)
+    ).all()
+    counted: list[datetime] = []
+    locked_until: datetime | None = None
+    for at in attempts:
+        if locked_until is not None and at < locked_until:
+            continue
+        counted = [t for t in counted if t >= at - window] + [at]
+        if len(counted) >= settings.lockout_threshold:
+            locked_until, counted = at + window, []
+    return locked_until if locked_until is not None and locked_until > now else None
 
 
 def _verify(password_hash: str | None, password: str) -> bool:
