@@ -55,6 +55,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -83,6 +84,7 @@ LABELS = {
     "plan": "POST /patients/{id}/plans",
     "sign": "POST /patients/{id}/orders",
     "timeline": "GET  /patients/{id}/timeline",
+    "me": "GET  /auth/me (token check only)",
 }
 TARGET_P95_MS = dict.fromkeys(ENDPOINTS, 100.0)
 TARGET_THROUGHPUT_RPS = 50.0
@@ -301,8 +303,8 @@ def visit(
 
 @dataclass
 class Samples:
-    seconds: dict[str, list[float]] = field(default_factory=lambda: {e: [] for e in ENDPOINTS})
-    statements: dict[str, list[int]] = field(default_factory=lambda: {e: [] for e in ENDPOINTS})
+    seconds: dict[str, list[float]] = field(default_factory=lambda: {e: [] for e in LABELS})
+    statements: dict[str, list[int]] = field(default_factory=lambda: {e: [] for e in LABELS})
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, name: str, seconds: float) -> None:
@@ -352,6 +354,14 @@ def single_client(db: Database, url: str, clinic: Clinic, scale: Scale, rng: ran
             for _ in range(scale.visits):
                 counter[0] = 0
                 visit(client.request, headers, clinic, rng.choice(clinic.patient_ids), record)
+            # The floor every endpoint stands on: HTTP, FastAPI, the bearer token's lookup.
+            for _ in range(scale.visits):
+                counter[0] = 0
+                start = time.perf_counter()
+                response = client.get(f"{API}/auth/me", headers=headers["nurse"])
+                record("me", time.perf_counter() - start)
+                if response.status_code != 200:
+                    raise UnexpectedStatus(f"me: {response.status_code} {response.text[:300]}")
     return samples, headers
 
 
@@ -370,8 +380,8 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def uvicorn_server(url: str) -> Iterator[str]:
-    """``ketapath``'s app under uvicorn (one process) on a free local port."""
+def uvicorn_server(url: str) -> Iterator[tuple[str, int]]:
+    """``ketapath``'s app under uvicorn (one process) on a free local port: (URL, pid)."""
     port = free_port()
     env = {
         **os.environ,
@@ -405,7 +415,7 @@ def uvicorn_server(url: str) -> Iterator[str]:
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"uvicorn did not start (exit code {server.poll()})")
             time.sleep(0.1)
-        yield base
+        yield base, server.pid
     finally:
         server.terminate()
         try:
@@ -415,12 +425,34 @@ def uvicorn_server(url: str) -> Iterator[str]:
             server.wait()
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc; NaN elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all CPUs spent busy since boot (Linux /proc/stat; NaN elsewhere)."""
+    try:
+        with open("/proc/stat") as stat:
+            ticks = [int(x) for x in stat.readline().split()[1:]]
+        idle = ticks[3] + ticks[4]
+        return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
 @dataclass
 class LoadResult:
     clients: int
     seconds: float
     samples: Samples
     errors: list[str]
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per second of run
 
     @property
     def requests_per_second(self) -> float:
@@ -428,7 +460,7 @@ class LoadResult:
 
 
 def load(
-    base: str,
+    server: tuple[str, int],
     headers: dict[str, dict[str, str]],
     clinic: Clinic,
     clients: int,
@@ -438,6 +470,7 @@ def load(
 ) -> LoadResult:
     """``clients`` threads, each running visits against the server until the time is up
     (or, with ``visits``, until each has made that many)."""
+    base, server_pid = server
     samples = Samples()
     errors: list[str] = []
     barrier = threading.Barrier(clients + 1)
@@ -462,42 +495,65 @@ def load(
         thread.start()
     barrier.wait()
     start = time.perf_counter()
+    before = (process_cpu_seconds(server_pid), time.process_time(), machine_busy_seconds())
     if visits is None:
         time.sleep(seconds)
         stop.set()
     for thread in threads:
         thread.join()
-    return LoadResult(clients, time.perf_counter() - start, samples, errors)
+    elapsed = time.perf_counter() - start
+    after = (process_cpu_seconds(server_pid), time.process_time(), machine_busy_seconds())
+    used = [(b - a) / elapsed for a, b in zip(before, after, strict=True)]
+    cpu = {"app server": used[0], "clients": used[1], "rest": used[2] - used[0] - used[1]}
+    return LoadResult(clients, elapsed, samples, errors, cpu)
 
 
 # -- profile ------------------------------------------------------------------------------
 
 
-def service_call(db: Database, clinic: Clinic, name: str, rng: random.Random) -> Callable[[], Any]:
-    """The service function behind endpoint ``name`` on a random patient (no HTTP, no auth)."""
+def service_call(
+    db: Database, clinic: Clinic, name: str, rng: random.Random
+) -> Callable[[], float]:
+    """A function that calls the service behind endpoint ``name`` on a random patient (no
+    HTTP, no token check) and returns the seconds that call took. What the call needs first
+    (a screen and a preview before signing) is done untimed."""
     nurse, physician = clinic.actors["nurse"], clinic.actors["physician"]
 
-    def call() -> Any:
+    def call() -> float:
         pid = rng.choice(clinic.patient_ids)
         protocol = clinic.protocols[pid]
+        work: Callable[[], Any]
         if name == "search":
-            return patients.search_patients(db, nurse, clinic.surnames[pid].lower())
-        if name == "read":
-            return patients.get_patient(db, nurse, pid)
-        if name == "assessment":
+            work = partial(patients.search_patients, db, nurse, clinic.surnames[pid].lower())
+        elif name == "read":
+            work = partial(patients.get_patient, db, nurse, pid)
+        elif name == "assessment":
             data = AssessmentInput(instrument_id="nrs", answers={"pain": 5})
-            return assessments.record_assessment(db, nurse, pid, data)
-        if name == "screening":
-            return screening.run_screening(db, physician, pid)
-        if name == "timeline":
-            return timeline.patient_timeline(db, nurse, pid)
-        screening.run_screening(db, physician, pid)
-        preview = orders.preview_course(db, physician, pid, plan_request(protocol))
-        if name == "plan":
-            return preview
-        return orders.sign_order(db, physician, pid, sign_request(protocol, preview))
+            work = partial(assessments.record_assessment, db, nurse, pid, data)
+        elif name == "screening":
+            work = partial(screening.run_screening, db, physician, pid)
+        elif name == "timeline":
+            work = partial(timeline.patient_timeline, db, nurse, pid)
+        elif name == "plan":
+            work = partial(orders.preview_course, db, physician, pid, plan_request(protocol))
+        else:
+            screening.run_screening(db, physician, pid)
+            preview = orders.preview_course(db, physician, pid, plan_request(protocol))
+            work = partial(orders.sign_order, db, physician, pid, sign_request(protocol, preview))
+        start = time.perf_counter()
+        work()
+        return time.perf_counter() - start
 
     return call
+
+
+def service_times(db: Database, clinic: Clinic, calls: int, rng: random.Random) -> Samples:
+    """The same endpoints' service calls, timed without HTTP, FastAPI and the token check."""
+    samples = Samples()
+    for _ in range(calls):
+        for name in ENDPOINTS:
+            samples.add(name, service_call(db, clinic, name, rng)())
+    return samples
 
 
 def profile(db: Database, clinic: Clinic, name: str, calls: int) -> str:
@@ -505,22 +561,23 @@ def profile(db: Database, clinic: Clinic, name: str, calls: int) -> str:
     for _ in range(3):
         call()
     profiler = cProfile.Profile()
-    start = time.perf_counter()
     profiler.enable()
-    for _ in range(calls):
-        call()
+    elapsed = sum(call() for _ in range(calls))
     profiler.disable()
-    elapsed = time.perf_counter() - start
     out = io.StringIO()
     out.write(
-        f"cProfile of the service behind '{name}' ({calls} calls, {elapsed / calls * 1000:.1f} ms "
-        "per call under the profiler"
-        + ("; each call also runs the screen and the preview it needs" if name == "sign" else "")
+        f"cProfile of the service behind '{name}' ({calls} calls, {elapsed / calls * 1000:.1f} "
+        "ms per call under the profiler"
+        + (
+            "; the profile also holds the screen and preview each sign needs"
+            if name == "sign"
+            else ""
+        )
         + ")\n"
     )
     stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("cumulative").print_stats(30)
-    stats.sort_stats("tottime").print_stats(15)
+    stats.sort_stats("cumulative").print_stats(25)
+    stats.sort_stats("tottime").print_stats(12)
     return out.getvalue()
 
 
@@ -585,14 +642,18 @@ def server_version(db: Database) -> str:
 # -- report -------------------------------------------------------------------------------
 
 
-def latency_table(samples: Samples, *, with_targets: bool) -> tuple[list[str], list[str]]:
+def latency_table(
+    samples: Samples, *, with_targets: bool, service: Samples | None = None
+) -> tuple[list[str], list[str]]:
+    """Rows per endpoint; with targets also the SQL statements per request, the service
+    call's own p50 (no HTTP) and pass/fail. Returns the rows and the missed targets."""
     lines = []
     missed = []
     header = f"  {'endpoint':<34} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}"
     if with_targets:
-        header += f" {'SQL/req':>8}   target p95"
+        header += f" {'SQL/req':>8} {'service p50':>12}   target p95"
     lines.append(header)
-    for name in ENDPOINTS:
+    for name in LABELS:
         values = [s * 1000 for s in samples.seconds[name]]
         if not values:
             continue
@@ -601,13 +662,19 @@ def latency_table(samples: Samples, *, with_targets: bool) -> tuple[list[str], l
             f"  {LABELS[name]:<34} {len(values):>5} {statistics.median(values):>8.1f} "
             f"{p95:>8.1f} {max(values):>8.1f}"
         )
-        if with_targets:
+        if with_targets and name not in TARGET_P95_MS:
+            line += f" {statistics.median(samples.statements[name]):>8.0f} {'-':>12}   (none)"
+        elif with_targets:
             target = TARGET_P95_MS[name]
             ok = p95 < target
             if not ok:
                 missed.append(f"{name} p95 {p95:.1f} ms >= {target:.0f} ms")
             statements = statistics.median(samples.statements[name])
-            line += f" {statements:>8.0f}   < {target:.0f}: {'pass' if ok else 'FAIL'}"
+            own = service.seconds[name] if service else []
+            own_p50 = f"{statistics.median(own) * 1000:.1f}" if own else "-"
+            line += (
+                f" {statements:>8.0f} {own_p50:>12}   < {target:.0f}: {'pass' if ok else 'FAIL'}"
+            )
         lines.append(line)
     return lines, missed
 
@@ -629,7 +696,8 @@ def run_backend(label: str, url: str, scale: Scale, args: argparse.Namespace) ->
             f"{clinic.seed_seconds:.1f} s ({per_patient_ms:.1f} ms per patient): {counts}"
         )
         samples, headers = single_client(db, url, clinic, scale, rng)
-        lines, missed = latency_table(samples, with_targets=True)
+        service = service_times(db, clinic, scale.visits, rng)
+        lines, missed = latency_table(samples, with_targets=True, service=service)
         print(
             f"latency, 1 client, in process ({scale.visits} visits after {scale.warmup} warm-up):"
         )
@@ -638,13 +706,13 @@ def run_backend(label: str, url: str, scale: Scale, args: argparse.Namespace) ->
             slowest = max(ENDPOINTS, key=lambda e: statistics.median(samples.seconds[e]))
             print(profile(db, clinic, slowest, calls=20 if args.quick else 60))
         if not args.no_server:
-            with uvicorn_server(url) as base:
+            with uvicorn_server(url) as server:
                 # A fresh process loads the knowledge base on first use: warm it up first.
-                warm = load(base, headers, clinic, 1, 0.0, visits=scale.warmup)
+                warm = load(server, headers, clinic, 1, 0.0, visits=scale.warmup)
                 if warm.errors:
                     raise UnexpectedStatus(f"{label}: warm-up failed: {warm.errors[0]}")
                 results = [
-                    load(base, headers, clinic, clients, scale.load_seconds)
+                    load(server, headers, clinic, clients, scale.load_seconds)
                     for clients in (CLIENTS, 1)
                 ]
             for result in results:
@@ -652,7 +720,11 @@ def run_backend(label: str, url: str, scale: Scale, args: argparse.Namespace) ->
                     f"throughput, {result.clients} client{'s' if result.clients > 1 else ''} "
                     f"over HTTP (uvicorn, 1 process), {result.seconds:.0f} s: "
                     f"{result.requests_per_second:.1f} requests/s "
-                    f"({result.samples.total():,} requests, {len(result.errors)} errors)"
+                    f"({result.samples.total():,} requests, {len(result.errors)} errors); CPUs "
+                    "busy: "
+                    + ", ".join(f"{k} {v:.2f}" for k, v in result.cpu.items())
+                    + f" (of {os.cpu_count()}); app server CPU per request "
+                    f"{result.cpu['app server'] / result.requests_per_second * 1000:.1f} ms"
                 )
                 for error in result.errors[:5]:
                     print(f"  error: {error}")
