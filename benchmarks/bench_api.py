@@ -236,7 +236,6 @@ def sign_request(protocol: str, preview: Any) -> SignRequest:
 # -- one visit ----------------------------------------------------------------------------
 
 
-Send = Callable[[str, str, dict[str, str], dict[str, Any] | None, dict[str, str] | None], Any]
 EXPECTED = {
     "search": 200,
     "read": 200,
@@ -335,7 +334,9 @@ def counting_statements(db: Database) -> Iterator[list[int]]:
         event.remove(db.engine, "before_cursor_execute", _count)
 
 
-def single_client(db: Database, url: str, clinic: Clinic, scale: Scale, rng: random.Random):
+def single_client(
+    db: Database, url: str, clinic: Clinic, scale: Scale, rng: random.Random
+) -> tuple[Samples, dict[str, dict[str, str]]]:
     """Latency of each endpoint with one client, the app in process (no network)."""
     settings = Settings(database_url=url, secret_key=secrets.token_urlsafe(32))
     samples = Samples()
