@@ -231,7 +231,8 @@ class ScreeningResult(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
-    patient_version_id: Mapped[int] = mapped_column(ForeignKey("patient_versions.id"))
+    # indexed: every plan preview and signature looks up the latest screen of a version
+    patient_version_id: Mapped[int] = mapped_column(ForeignKey("patient_versions.id"), index=True)
     decision: Mapped[str] = mapped_column(String(40))
     result: Mapped[dict[str, Any]]
     run_at: Mapped[datetime] = mapped_column(default=utcnow)
