@@ -192,3 +192,17 @@ def test_text_from_the_record_is_escaped_not_run(client: TestClient, database: D
         page = client.get(path)
         assert '<script>alert("x")</script>' not in page.text
         assert "&lt;script&gt;" in page.text
+
+
+def test_the_server_loads_the_knowledge_base_when_it_starts(database: Database) -> None:
+    from ketapath.api.app import create_app
+    from ketapath.config import Settings
+    from ketapath.knowledge.clinical import knowledge
+    from ketapath.knowledge.instruments import load_instruments
+
+    knowledge.cache_clear()
+    load_instruments.cache_clear()
+    app = create_app(Settings(database_url=database.url, secret_key="x" * 20), database=database)
+    with TestClient(app):
+        assert knowledge.cache_info().currsize == 1
+        assert load_instruments.cache_info().currsize == 1

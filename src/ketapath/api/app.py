@@ -20,6 +20,8 @@ from ketapath.api.routers import (
     research,
 )
 from ketapath.config import Settings, get_settings
+from ketapath.knowledge.clinical import knowledge
+from ketapath.knowledge.instruments import load_instruments
 from ketapath.store.db import Database
 
 API_PREFIX = "/api/v1"
@@ -42,6 +44,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Load (and validate) the clinical knowledge once at start: a bad file stops the
+        # server here, and the first requests do not each pay for the loading.
+        knowledge()
+        load_instruments()
         yield
         if database is None:
             db.dispose()
