@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import secrets
 from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///ketapath.sqlite3"
@@ -52,6 +53,31 @@ class Settings(BaseSettings):
     )
     session_cookie_name: str = "ketapath_session"
     sql_echo: bool = False
+    timezone: str = Field(
+        default="",
+        description=(
+            "The clinic's time zone (IANA name, e.g. Europe/London) in which pages show times "
+            "and read times typed into forms. Empty: the server's own zone. Stored times are "
+            "always UTC."
+        ),
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as error:
+                raise ValueError(
+                    f"unknown time zone {value!r}; use an IANA name such as Europe/London"
+                ) from error
+        return value
+
+    def zone(self) -> ZoneInfo | None:
+        """The clinic's time zone, or None for the server's own."""
+        return ZoneInfo(self.timezone) if self.timezone else None
 
 
 @lru_cache(maxsize=1)

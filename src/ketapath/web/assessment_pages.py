@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -17,7 +17,7 @@ from ketapath.services.permissions import Actor
 from ketapath.services.unit import check
 from ketapath.store.db import Database
 from ketapath.web.instrument_forms import InstrumentForm, find_form, instrument_forms
-from ketapath.web.pages import PageRoute, PageUser, posted_form, render
+from ketapath.web.pages import PageRoute, PageUser, clinic_zone, posted_form, render
 from ketapath.web.patient_pages import patient_context
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -25,8 +25,11 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 ITEM_PREFIX = "item_"
 
 
-def parse_given_at(text: str) -> datetime | None:
-    """The form's local date and time (``2026-03-01T09:30``) as UTC; empty means now."""
+def parse_given_at(text: str, zone: tzinfo | None = None) -> datetime | None:
+    """The form's local date and time (``2026-03-01T09:30``) as UTC; empty means now.
+
+    A time without a zone is the clinic's (``zone``; the server's own when None).
+    """
     text = text.strip()
     if not text:
         return None
@@ -36,8 +39,8 @@ def parse_given_at(text: str) -> datetime | None:
         raise InvalidInput(
             "administered_at: give the date and time as YYYY-MM-DD HH:MM.", field="administered_at"
         ) from error
-    if value.tzinfo is None:
-        value = value.astimezone()  # the clinic's local time, as the form shows it
+    if value.tzinfo is None:  # the clinic's local time, as the form shows it
+        value = value.replace(tzinfo=zone) if zone is not None else value.astimezone()
     return value.astimezone(UTC)
 
 
@@ -129,7 +132,7 @@ def _save(
         data = AssessmentInput(
             instrument_id=form.id,
             answers=parse_answers(form, posted),
-            administered_at=parse_given_at(posted.get("administered_at", "")),
+            administered_at=parse_given_at(posted.get("administered_at", ""), clinic_zone(request)),
         )
         assessments.record_assessment(db, actor, patient_id, data)
     except InvalidInput as error:

@@ -12,7 +12,7 @@ names). Signing in is asked for by a redirect to ``/login`` that comes back afte
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -22,8 +22,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 from ketapath.api.deps import csrf_token_for, current_user
+from ketapath.config import Settings
 from ketapath.domain.errors import DomainError
 from ketapath.services.errors import AuthenticationFailed, ServiceError
 from ketapath.services.permissions import Actor
@@ -55,21 +58,39 @@ ROLE_LABELS = {
 }
 
 
-def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored UTC time as the server's local time, with its zone (times are stored UTC)."""
-    if value is None:
-        return ""
+def clinic_zone(request: Request | None) -> tzinfo | None:
+    """The clinic's time zone from the app's settings (None: the server's own zone)."""
+    settings = getattr(getattr(request, "app", None), "state", None)
+    settings = getattr(settings, "settings", None)
+    return settings.zone() if isinstance(settings, Settings) else None
+
+
+def in_zone(value: datetime, zone: tzinfo | None) -> datetime:
+    """A stored UTC time in the clinic's zone (the server's own when none is set)."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    local = value.astimezone()
+    return value.astimezone(zone) if zone is not None else value.astimezone()
+
+
+def format_time(value: datetime | None, zone: tzinfo | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored UTC time as the clinic's local time, with its zone (times are stored UTC)."""
+    if value is None:
+        return ""
+    local = in_zone(value, zone)
     return f"{local.strftime(fmt)} {local.tzname() or ''}".strip()
 
 
-def local_date(value: date | datetime | None) -> str:
+@pass_context
+def local_time(context: Context, value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return format_time(value, clinic_zone(context.get("request")), fmt)
+
+
+@pass_context
+def local_date(context: Context, value: date | datetime | None) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return local_time(value, "%Y-%m-%d").split(" ")[0]
+        return in_zone(value, clinic_zone(context.get("request"))).date().isoformat()
     return value.isoformat()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -17,7 +17,7 @@ from ketapath.services.assessments import AssessmentView
 from ketapath.services.timeline import TimelineEvent
 from ketapath.web import charts
 from ketapath.web.instrument_forms import find_form
-from ketapath.web.pages import PageRoute, PageUser, render, templates
+from ketapath.web.pages import PageRoute, PageUser, clinic_zone, in_zone, render, templates
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -126,8 +126,14 @@ def _scale_readings(item: AssessmentView) -> dict[str, tuple[str, float, float, 
     return out
 
 
-def assessment_charts(recorded: list[AssessmentView]) -> list[dict[str, Any]]:
-    """One chart per instrument scale over time (the total, or each subscale), with its table."""
+def assessment_charts(
+    recorded: list[AssessmentView], zone: tzinfo | None = None
+) -> list[dict[str, Any]]:
+    """One chart per instrument scale over time (the total, or each subscale), with its table.
+
+    Times are drawn in the clinic's zone (``zone``; the server's own when None), as the
+    tables beside the charts show them.
+    """
     series: dict[tuple[str, str], dict[str, Any]] = {}
     for item in recorded:
         for scale_id, (name, low, high, reading) in _scale_readings(item).items():
@@ -145,7 +151,7 @@ def assessment_charts(recorded: list[AssessmentView]) -> list[dict[str, Any]]:
                 "instrument_id": instrument_id,
                 "name": title,
                 "svg": charts.line_chart(
-                    [charts.Point(r.at, r.value, r.band) for r in readings],
+                    [charts.Point(in_zone(r.at, zone), r.value, r.band) for r in readings],
                     title=f"{title} over time",
                     y_label=title,
                     y_min=entry["low"],
@@ -197,7 +203,7 @@ def patient_page(
     context.update(
         {
             "assessments": recorded,
-            "charts": assessment_charts(recorded),
+            "charts": assessment_charts(recorded, clinic_zone(request)),
             "timeline": shown_timeline(patient_id, events) if events is not None else None,
             "may_read_assessments": actor.may("assessment.read"),
         }
