@@ -187,6 +187,48 @@ def test_target_prints_a_scheme_within_the_limits(app: typer.Typer) -> None:
     assert code == 0, out
     data = json.loads(out)
     assert all(s["rate_mg_per_h"] <= 60 for s in data["steps"])
+    # rounded down to the pump's 0.01 mL/h at the default 1 mg/mL bag (pump.yaml)
+    assert data["concentration_mg_per_ml"] == 1
+    for step in data["steps"]:
+        assert step["rate_ml_per_h"] == pytest.approx(step["rate_mg_per_h"] / 1)
+        assert abs(step["rate_ml_per_h"] * 100 - round(step["rate_ml_per_h"] * 100)) < 1e-6
+
+
+def test_target_rounds_to_the_pump_at_the_given_concentration(app: typer.Typer) -> None:
+    code, out = _run(
+        app,
+        "target",
+        "--model",
+        "domino",
+        *PATIENT_ARGS,
+        "--target-ng-per-ml",
+        "100",
+        "--max-rate-mg-per-h",
+        "60",
+        "--concentration-mg-per-ml",
+        "10",
+        "--json",
+    )
+    assert code == 0, out
+    data = json.loads(out)
+    for step in data["steps"]:
+        # 0.01 mL/h at 10 mg/mL is 0.1 mg/h
+        assert abs(step["rate_mg_per_h"] * 10 - round(step["rate_mg_per_h"] * 10)) < 1e-6
+        assert step["rate_ml_per_h"] == pytest.approx(step["rate_mg_per_h"] / 10)
+    code, out = _run(
+        app,
+        "target",
+        "--model",
+        "domino",
+        *PATIENT_ARGS,
+        "--target-ng-per-ml",
+        "100",
+        "--max-rate-mg-per-h",
+        "60",
+        "--concentration-mg-per-ml",
+        "500",
+    )
+    assert code != 0 and "concentration" in out
 
 
 def test_pk_models_lists_every_model_with_its_verification(app: typer.Typer) -> None:

@@ -64,3 +64,46 @@ def test_a_target_of_zero_is_refused_naming_the_field() -> None:
         target_concentration(
             "domino", PATIENT, target_ng_per_ml=0, duration_min=60, max_rate_mg_per_h=10
         )
+
+
+def _multiple(value: float, step: float) -> bool:
+    return abs(value / step - round(value / step)) < 1e-6
+
+
+@pytest.mark.parametrize("model_id", ["domino", "kamp"])
+def test_rates_and_bolus_are_rounded_down_to_the_pump_and_still_never_exceed(model_id: str) -> None:
+    exact = target_concentration(
+        model_id,
+        PATIENT,
+        target_ng_per_ml=100,
+        duration_min=120,
+        max_rate_mg_per_h=500,
+        max_bolus_mg=100,
+    )
+    pump = target_concentration(
+        model_id,
+        PATIENT,
+        target_ng_per_ml=100,
+        duration_min=120,
+        max_rate_mg_per_h=500,
+        max_bolus_mg=100,
+        rate_step_mg_per_h=0.5,
+        bolus_step_mg=0.1,
+    )
+    assert all(_multiple(s.rate_mg_per_h, 0.5) for s in pump.steps)
+    assert _multiple(pump.bolus_mg, 0.1) and pump.bolus_mg <= exact.bolus_mg
+    assert pump.prediction.plasma_mg_per_l.max() * 1000 <= 100 * (1 + 1e-9)
+    # what the pump can run is close to the exact scheme: within one step of its rate
+    assert pump.prediction.plasma_mg_per_l[-1] * 1000 == pytest.approx(100, rel=3e-2)
+
+
+def test_a_zero_pump_step_is_refused_naming_it() -> None:
+    with pytest.raises(PkInputError, match="rate_step_mg_per_h"):
+        target_concentration(
+            "domino",
+            PATIENT,
+            target_ng_per_ml=50,
+            duration_min=60,
+            max_rate_mg_per_h=10,
+            rate_step_mg_per_h=0,
+        )

@@ -220,9 +220,31 @@ def target(
         None, "--setting", help="clinic, ward or icu: take limits from the drug library."
     ),
     interval_min: float = typer.Option(5.0, "--interval-min", help="Minutes between changes."),
+    concentration_mg_per_ml: float | None = typer.Option(
+        None,
+        "--concentration-mg-per-ml",
+        help="Bag concentration (default: the pump settings' default); rates are rounded "
+        "down to the pump's mL/h resolution at it.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """The bolus and rate steps that reach and hold a target concentration within limits."""
+    """The bolus and rate steps that reach and hold a target concentration within limits.
+
+    Rates and the bolus are rounded down to what the pump can be set to (knowledge
+    pump.yaml: rate resolution in mL/h at the bag concentration, bolus resolution in mg).
+    """
+    from ketapath.knowledge.clinical import knowledge
+
+    pump = knowledge().pump_settings
+    concentration = concentration_mg_per_ml or pump.default_concentration_mg_per_ml
+    if (
+        not math.isfinite(concentration)
+        or not 0 < concentration <= pump.max_concentration_mg_per_ml
+    ):
+        _fail(
+            f"--concentration-mg-per-ml must be above 0 and at most "
+            f"{pump.max_concentration_mg_per_ml:g} mg/mL, not {concentration:g}"
+        )
     pk_model = _model(model)
     cov = _covariates(patient, weight_kg, age, sex, height_cm)
     if site not in ("plasma", "effect_site"):
@@ -238,14 +260,28 @@ def target(
             max_bolus_mg=max_bolus_mg,
             site=site,  # type: ignore[arg-type]
             interval_min=interval_min,
+            rate_step_mg_per_h=pump.rate_resolution_ml_per_h * concentration,
+            bolus_step_mg=pump.bolus_resolution_mg,
         )
     )
+    data = scheme.to_dict()
+    data["concentration_mg_per_ml"] = concentration
+    data["pump_resolution"] = {
+        "rate_ml_per_h": pump.rate_resolution_ml_per_h,
+        "bolus_mg": pump.bolus_resolution_mg,
+        "source": pump.source,
+    }
+    for step in data["steps"]:
+        step["rate_ml_per_h"] = round(step["rate_mg_per_h"] / concentration, 6)
     if as_json:
-        typer.echo(json.dumps(scheme.to_dict()))
+        typer.echo(json.dumps(data))
         return
     typer.echo(f"bolus {scheme.bolus_mg:.2f} mg at 0 min")
-    for step in scheme.steps:
-        typer.echo(f"{step.start_min:8g}-{step.end_min:<8g} min  {step.rate_mg_per_h:8.2f} mg/h")
+    for step in data["steps"]:
+        typer.echo(
+            f"{step['start_min']:8g}-{step['end_min']:<8g} min  {step['rate_mg_per_h']:8.2f} mg/h"
+            f"  {step['rate_ml_per_h']:8.2f} mL/h at {concentration:g} mg/mL"
+        )
     reached = scheme.time_to_target_min
     typer.echo(
         "target reached at "

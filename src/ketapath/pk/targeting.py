@@ -75,10 +75,17 @@ def target_concentration(
     max_bolus_mg: float = 0.0,
     site: Site = "plasma",
     interval_min: float = 5.0,
+    rate_step_mg_per_h: float | None = None,
+    bolus_step_mg: float | None = None,
 ) -> TargetScheme:
     """Reach and hold ``target_ng_per_ml`` at ``site`` for ``duration_min`` within the limits.
 
     The concentration is the model's analyte (racemic ketamine, or S-ketamine for S-models).
+
+    ``rate_step_mg_per_h`` and ``bolus_step_mg`` are what the pump can be set to (its rate
+    resolution in mL/h times the bag concentration, and its bolus resolution): each rate and
+    the bolus are rounded down to them as they are chosen, so the scheme is one the pump can
+    run and the prediction is of what it will deliver, still never above the target.
     """
     model = get_model(model) if isinstance(model, str) else model
     _check("target_ng_per_ml", target_ng_per_ml, positive=True)
@@ -86,6 +93,12 @@ def target_concentration(
     _check("max_rate_mg_per_h", max_rate_mg_per_h, positive=False)
     _check("max_bolus_mg", max_bolus_mg, positive=False)
     _check("interval_min", interval_min, positive=True)
+    for field, step in (
+        ("rate_step_mg_per_h", rate_step_mg_per_h),
+        ("bolus_step_mg", bolus_step_mg),
+    ):
+        if step is not None:
+            _check(field, step, positive=True)
     if site not in ("plasma", "effect_site"):
         raise PkInputError("site", f"must be 'plasma' or 'effect_site', not {site!r}")
     target = target_ng_per_ml / 1000.0
@@ -103,6 +116,7 @@ def target_concentration(
         if bolus > max_bolus_mg:
             bolus = max_bolus_mg
             limited.append("max_bolus_mg")
+        bolus = _round_down(bolus, bolus_step_mg)
         x = x + system.b[0] * bolus
     phi, gamma = prop.step(interval_min)
     max_rate = max_rate_mg_per_h / 60.0
@@ -122,6 +136,8 @@ def target_concentration(
             rate = max_rate
             if "max_rate_mg_per_h" not in limited:
                 limited.append("max_rate_mg_per_h")
+        if rate_step_mg_per_h is not None:
+            rate = _round_down(rate * 60.0, rate_step_mg_per_h) / 60.0
         rates.append(rate)
         x = phi[0] @ x + gamma[0] * rate
     regimen = Regimen(
@@ -182,6 +198,13 @@ def _largest(target: float, free: FloatArray, unit: FloatArray) -> float:
         return 0.0
     room = (target - free[mask]) / unit[mask]
     return float(max(0.0, np.min(room)))
+
+
+def _round_down(amount: float, step: float | None) -> float:
+    """``amount`` rounded down to a whole number of ``step`` (unchanged without a step)."""
+    if step is None:
+        return amount
+    return math.floor(amount / step) * step
 
 
 def _merge(rates: list[float], interval: float, duration: float) -> tuple[Infusion, ...]:
