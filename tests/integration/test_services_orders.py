@@ -307,3 +307,36 @@ def test_the_timeline_shows_record_screen_order_and_cancellation_in_order(
     assert events[2].reason == "re-weighed"
     assert events[-1].reason == "declined"
     assert [e.at for e in events] == sorted(e.at for e in events)
+
+
+def test_listing_orders_takes_the_same_number_of_queries_for_one_order_or_five(
+    database: Database, users: dict[str, Actor]
+) -> None:
+    from sqlalchemy import event
+
+    def statements_to_list(patient_id: int) -> tuple[int, list[Any]]:
+        seen: list[str] = []
+
+        def count_it(*args: Any) -> None:
+            seen.append(str(args[2]))
+
+        event.listen(database.engine, "before_cursor_execute", count_it)
+        try:
+            listed = orders.list_orders(database, users["nurse"], patient_id)
+        finally:
+            event.remove(database.engine, "before_cursor_execute", count_it)
+        return len(seen), listed
+
+    one = screened(database, users)
+    orders.sign_order(database, users["physician"], one, CLINIC_COURSE)
+    five = screened(database, users)
+    signed = [
+        orders.sign_order(database, users["physician"], five, CLINIC_COURSE) for _ in range(5)
+    ]
+    orders.cancel_order(database, users["physician"], signed[0].id, reason="duplicate")
+    queries_one, _ = statements_to_list(one)
+    queries_five, listed = statements_to_list(five)
+    assert queries_five == queries_one
+    assert [o.id for o in listed] == [o.id for o in reversed(signed)]
+    assert listed[-1].status == "cancelled" and listed[-1].cancelled_by == "physician"
+    assert all(o.signed_by == "physician" for o in listed)

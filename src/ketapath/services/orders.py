@@ -34,7 +34,7 @@ from ketapath.domain.planning import DosingInputs, PlanOptions, course_to_dict, 
 from ketapath.services import audit
 from ketapath.services.errors import Conflict, InvalidInput, NotFound, OrderRefused
 from ketapath.services.patients import as_patient, load_patient
-from ketapath.services.people import username_of
+from ketapath.services.people import usernames_of
 from ketapath.services.permissions import Actor
 from ketapath.services.screening import latest_screening
 from ketapath.services.unit import action, check
@@ -290,29 +290,58 @@ def sign_order(db: Database, actor: Actor, patient_id: int, request: SignRequest
 
 
 def _view(session: Session, order: Order) -> OrderView:
-    record = session.get(CourseRecord, order.course_id)
-    assert record is not None
-    version = session.scalar(
-        select(PatientVersion.version).where(PatientVersion.id == record.patient_version_id)
+    return _views(session, [order])[0]
+
+
+def _views(session: Session, orders: list[Order]) -> list[OrderView]:
+    """The views of signed orders, with a fixed number of queries however many there are."""
+    if not orders:
+        return []
+    ids = [order.id for order in orders]
+    records = {
+        r.id: r
+        for r in session.scalars(
+            select(CourseRecord).where(CourseRecord.id.in_([o.course_id for o in orders]))
+        )
+    }
+    versions = dict(
+        session.execute(
+            select(PatientVersion.id, PatientVersion.version).where(
+                PatientVersion.id.in_([r.patient_version_id for r in records.values()])
+            )
+        ).all()
     )
-    cancellation = session.scalar(select(Order).where(Order.amends_id == order.id))
-    return OrderView(
-        id=order.id,
-        patient_id=order.patient_id,
-        status="cancelled" if cancellation is not None else "signed",
-        protocol_id=record.protocol_id,
-        patient_version=version or 0,
-        course=record.course,
-        digest=record.digest,
-        signed_by=username_of(session, order.recorded_by_id),
-        signed_at=order.recorded_at,
-        override_reason=order.override_reason,
-        override_codes=order.override_codes,
-        screening_result_id=order.screening_result_id,
-        cancelled_by=username_of(session, cancellation.recorded_by_id) if cancellation else None,
-        cancelled_at=cancellation.recorded_at if cancellation else None,
-        cancel_reason=cancellation.reason if cancellation else None,
+    cancellations = {
+        c.amends_id: c for c in session.scalars(select(Order).where(Order.amends_id.in_(ids)))
+    }
+    people = usernames_of(
+        session,
+        [o.recorded_by_id for o in orders] + [c.recorded_by_id for c in cancellations.values()],
     )
+    out = []
+    for order in orders:
+        record = records[order.course_id]
+        cancellation = cancellations.get(order.id)
+        out.append(
+            OrderView(
+                id=order.id,
+                patient_id=order.patient_id,
+                status="cancelled" if cancellation is not None else "signed",
+                protocol_id=record.protocol_id,
+                patient_version=versions.get(record.patient_version_id, 0),
+                course=record.course,
+                digest=record.digest,
+                signed_by=people.get(order.recorded_by_id),
+                signed_at=order.recorded_at,
+                override_reason=order.override_reason,
+                override_codes=order.override_codes,
+                screening_result_id=order.screening_result_id,
+                cancelled_by=people.get(cancellation.recorded_by_id) if cancellation else None,
+                cancelled_at=cancellation.recorded_at if cancellation else None,
+                cancel_reason=cancellation.reason if cancellation else None,
+            )
+        )
+    return out
 
 
 def _signed_order(session: Session, order_id: int) -> Order:
@@ -353,7 +382,7 @@ def list_orders(db: Database, actor: Actor, patient_id: int) -> list[OrderView]:
             patient_id=patient_id,
             detail={"count": len(orders)},
         )
-        return [_view(session, order) for order in orders]
+        return _views(session, list(orders))
 
 
 def cancel_order(db: Database, actor: Actor, order_id: int, *, reason: str) -> OrderView:

@@ -13,3 +13,12 @@ def username_of(session: Session, user_id: int | None) -> str | None:
     if user_id is None:
         return None
     return session.scalar(select(User.username).where(User.id == user_id))
+
+
+def usernames_of(session: Session, user_ids: list[int | None]) -> dict[int | None, str]:
+    """The user names of several user ids in one query (ids not found, and None, are left out)."""
+    wanted = {user_id for user_id in user_ids if user_id is not None}
+    if not wanted:
+        return {}
+    rows = session.execute(select(User.id, User.username).where(User.id.in_(wanted))).all()
+    return {user_id: name for user_id, name in rows}
