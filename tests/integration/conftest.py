@@ -14,8 +14,9 @@ import getpass
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from argon2 import PasswordHasher
@@ -32,6 +33,7 @@ from ketapath.store.db import Database, make_engine
 
 BACKENDS = ("sqlite", pytest.param("postgresql", marks=pytest.mark.postgres))
 TEST_PASSWORD = "correct horse battery"
+T = TypeVar("T")
 
 
 def _postgres_candidates() -> list[str]:
@@ -181,3 +183,20 @@ def bearer(client: TestClient, username: str, password: str = TEST_PASSWORD) -> 
 def headers(client: TestClient, users: dict[str, Actor]) -> dict[str, dict[str, str]]:
     """Bearer headers for each role (user name = role)."""
     return {role: bearer(client, role) for role in users}
+
+
+def count_statements(database: Database, call: Callable[[], T]) -> tuple[int, T]:
+    """How many SQL statements ``call`` sends, and what it returns."""
+    from sqlalchemy import event
+
+    seen: list[object] = []
+
+    def count_it(*args: object) -> None:
+        seen.append(args[2])
+
+    event.listen(database.engine, "before_cursor_execute", count_it)
+    try:
+        result = call()
+    finally:
+        event.remove(database.engine, "before_cursor_execute", count_it)
+    return len(seen), result

@@ -133,3 +133,38 @@ def test_only_clinicians_record_assessments(
             patient_id,
             AssessmentInput(instrument_id="nrs", answers={"pain": 2}),
         )
+
+
+def test_listing_assessments_takes_the_same_number_of_queries_for_one_or_five(
+    database: Database, users: dict[str, Actor]
+) -> None:
+    from tests.integration.conftest import count_statements
+
+    from ketapath.services import patients
+
+    ids = []
+    for _ in range(2):
+        ids.append(
+            patients.create_patient(
+                database,
+                users["nurse"],
+                {"name": "Count", "age_years": 40, "sex": "male", "weight_kg": 70},
+            ).id
+        )
+    for patient_id, count in zip(ids, (1, 5), strict=True):
+        for pain in range(count):
+            assessments.record_assessment(
+                database,
+                users["nurse"],
+                patient_id,
+                AssessmentInput(instrument_id="nrs", answers={"pain": pain}),
+            )
+    reader = users["physician"]
+    one, _ = count_statements(
+        database, lambda: assessments.list_assessments(database, reader, ids[0])
+    )
+    five, listed = count_statements(
+        database, lambda: assessments.list_assessments(database, reader, ids[1])
+    )
+    assert five == one and len(listed) == 5
+    assert all(a.recorded_by == "nurse" for a in listed)

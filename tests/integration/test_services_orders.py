@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from tests.integration.conftest import count_statements
 
 from ketapath.services import orders, patients, screening, timeline
 from ketapath.services.errors import Conflict, InvalidInput, OrderRefused, PermissionDenied
@@ -309,34 +310,32 @@ def test_the_timeline_shows_record_screen_order_and_cancellation_in_order(
     assert [e.at for e in events] == sorted(e.at for e in events)
 
 
-def test_listing_orders_takes_the_same_number_of_queries_for_one_order_or_five(
+def test_listing_orders_and_screens_takes_the_same_number_of_queries_for_one_or_five(
     database: Database, users: dict[str, Actor]
 ) -> None:
-    from sqlalchemy import event
-
-    def statements_to_list(patient_id: int) -> tuple[int, list[Any]]:
-        seen: list[str] = []
-
-        def count_it(*args: Any) -> None:
-            seen.append(str(args[2]))
-
-        event.listen(database.engine, "before_cursor_execute", count_it)
-        try:
-            listed = orders.list_orders(database, users["nurse"], patient_id)
-        finally:
-            event.remove(database.engine, "before_cursor_execute", count_it)
-        return len(seen), listed
-
     one = screened(database, users)
     orders.sign_order(database, users["physician"], one, CLINIC_COURSE)
     five = screened(database, users)
     signed = [
         orders.sign_order(database, users["physician"], five, CLINIC_COURSE) for _ in range(5)
     ]
+    for _ in range(4):
+        screening.run_screening(database, users["physician"], five)
     orders.cancel_order(database, users["physician"], signed[0].id, reason="duplicate")
-    queries_one, _ = statements_to_list(one)
-    queries_five, listed = statements_to_list(five)
+    nurse = users["nurse"]
+    queries_one, _ = count_statements(database, lambda: orders.list_orders(database, nurse, one))
+    queries_five, listed = count_statements(
+        database, lambda: orders.list_orders(database, nurse, five)
+    )
     assert queries_five == queries_one
     assert [o.id for o in listed] == [o.id for o in reversed(signed)]
     assert listed[-1].status == "cancelled" and listed[-1].cancelled_by == "physician"
     assert all(o.signed_by == "physician" for o in listed)
+    screens_one, _ = count_statements(
+        database, lambda: screening.list_screenings(database, nurse, one)
+    )
+    screens_five, shown = count_statements(
+        database, lambda: screening.list_screenings(database, nurse, five)
+    )
+    assert screens_five == screens_one and len(shown) == 5
+    assert all(s.run_by == "physician" and s.patient_version == 1 for s in shown)

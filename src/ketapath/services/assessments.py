@@ -18,7 +18,7 @@ from ketapath.knowledge.instruments import Instrument
 from ketapath.services import audit
 from ketapath.services.errors import Conflict, InvalidInput, NotFound
 from ketapath.services.patients import load_patient
-from ketapath.services.people import username_of
+from ketapath.services.people import username_of, usernames_of
 from ketapath.services.permissions import Actor
 from ketapath.services.unit import action
 from ketapath.store.db import Database
@@ -79,8 +79,15 @@ def score_answers(instrument_id: str, answers: dict[str, Any]) -> dict[str, Any]
     return result.to_dict()
 
 
-def _view(session: Session, row: Assessment) -> AssessmentView:
-    recorded_by = username_of(session, row.recorded_by_id)
+def _view(
+    session: Session, row: Assessment, names: dict[int | None, str] | None = None
+) -> AssessmentView:
+    """The view of a stored assessment (``names``: user names fetched for a whole list)."""
+    recorded_by = (
+        names.get(row.recorded_by_id)
+        if names is not None
+        else username_of(session, row.recorded_by_id)
+    )
     return AssessmentView(
         id=row.id,
         patient_id=row.patient_id,
@@ -220,7 +227,8 @@ def list_assessments(db: Database, actor: Actor, patient_id: int) -> list[Assess
             patient_id=patient_id,
             detail={"count": len(rows)},
         )
-        return [_view(s, row) for row in rows]
+        names = usernames_of(s, [row.recorded_by_id for row in rows])
+        return [_view(s, row, names) for row in rows]
 
 
 def assessment_history(db: Database, actor: Actor, assessment_id: int) -> list[AssessmentView]:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ketapath.domain.screening import screen
 from ketapath.services import audit
 from ketapath.services.patients import as_patient, load_patient
-from ketapath.services.people import username_of
+from ketapath.services.people import usernames_of
 from ketapath.services.permissions import Actor
 from ketapath.services.unit import action
 from ketapath.store.db import Database
@@ -36,20 +36,34 @@ class ScreeningView(BaseModel):
 
 
 def _view(session: Session, row: ScreeningResult, current_version_id: int) -> ScreeningView:
-    version = session.scalar(
-        select(PatientVersion.version).where(PatientVersion.id == row.patient_version_id)
+    return _views(session, [row], current_version_id)[0]
+
+
+def _views(
+    session: Session, rows: list[ScreeningResult], current_version_id: int
+) -> list[ScreeningView]:
+    """The views of stored screens, with a fixed number of queries however many there are."""
+    versions = dict(
+        session.execute(
+            select(PatientVersion.id, PatientVersion.version).where(
+                PatientVersion.id.in_({row.patient_version_id for row in rows})
+            )
+        ).all()
     )
-    run_by = username_of(session, row.run_by_id)
-    return ScreeningView(
-        id=row.id,
-        patient_id=row.patient_id,
-        patient_version=version or 0,
-        decision=row.decision,
-        result=row.result,
-        run_at=row.run_at,
-        run_by=run_by,
-        current=row.patient_version_id == current_version_id,
-    )
+    names = usernames_of(session, [row.run_by_id for row in rows])
+    return [
+        ScreeningView(
+            id=row.id,
+            patient_id=row.patient_id,
+            patient_version=versions.get(row.patient_version_id, 0),
+            decision=row.decision,
+            result=row.result,
+            run_at=row.run_at,
+            run_by=names.get(row.run_by_id),
+            current=row.patient_version_id == current_version_id,
+        )
+        for row in rows
+    ]
 
 
 def run_screening(db: Database, actor: Actor, patient_id: int) -> ScreeningView:
@@ -105,4 +119,4 @@ def list_screenings(db: Database, actor: Actor, patient_id: int) -> list[Screeni
             patient_id=patient_id,
             detail={"count": len(rows)},
         )
-        return [_view(session, row, current.id) for row in rows]
+        return _views(session, list(rows), current.id)
