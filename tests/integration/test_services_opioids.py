@@ -370,3 +370,27 @@ def test_the_timeline_shows_plans_and_doses(
         ("opioid_plan_withdrawn", "opioid plan withdrawn"),
         ("opioid_dose", "opioids taken on 2026-01-01: 0 mg OME per day"),
     ]
+
+
+def test_listing_doses_takes_the_same_number_of_queries_for_one_or_five(
+    database: Database, users: dict[str, Actor], patient_id: int
+) -> None:
+    from tests.integration.conftest import count_statements
+
+    agree(database, users, patient_id, convert_to={"opioid_id": "oxycodone", "reduce_percent": 25})
+    other = patients.create_patient(database, users["nurse"], TWO_OPIOIDS).id
+    for who, count in ((other, 1), (patient_id, 5)):
+        for day in range(count):
+            opioids.record_opioid_dose(
+                database,
+                users["nurse"],
+                who,
+                DoseInput.model_validate({"taken_on": f"2026-01-0{day + 1}", "medications": []}),
+            )
+    nurse = users["nurse"]
+    one, _ = count_statements(database, lambda: opioids.list_opioid_doses(database, nurse, other))
+    five, listed = count_statements(
+        database, lambda: opioids.list_opioid_doses(database, nurse, patient_id)
+    )
+    assert five == one and len(listed) == 5
+    assert all(d.recorded_by == "nurse" and not d.amended for d in listed)

@@ -30,7 +30,7 @@ from ketapath.domain.patient import Medication
 from ketapath.services import audit
 from ketapath.services.errors import Conflict, InvalidInput, NotFound, OrderRefused
 from ketapath.services.patients import as_patient, load_patient
-from ketapath.services.people import username_of
+from ketapath.services.people import username_of, usernames_of
 from ketapath.services.permissions import Actor
 from ketapath.services.unit import action
 from ketapath.services.validation import validate
@@ -508,31 +508,47 @@ def _dose_row(
 
 
 def _dose_view(session: Session, row: OpioidDose) -> DoseView:
-    plan = _current_plan(session, row.patient_id)
-    amended = session.scalar(select(OpioidDose.id).where(OpioidDose.amends_id == row.id))
-    return DoseView(
-        id=row.id,
-        patient_id=row.patient_id,
-        taken_on=row.taken_on,
-        medications=list(row.medications.get("medications", [])),
-        table_id=row.table_id,
-        ome_mg_per_day=row.ome_mg_per_day,
-        complete=row.complete,
-        result=row.result,
-        planned=planned_step(plan.plan, row.taken_on) if plan else None,
-        note=row.note,
-        recorded_by=username_of(session, row.recorded_by_id),
-        recorded_at=row.recorded_at,
-        amends_id=row.amends_id,
-        reason=row.reason,
-        amended=amended is not None,
+    return _dose_views(session, row.patient_id, [row])[0]
+
+
+def _dose_views(session: Session, patient_id: int, rows: list[OpioidDose]) -> list[DoseView]:
+    """The views of one patient's dose records, with a fixed number of queries."""
+    plan = _current_plan(session, patient_id)
+    ids = [row.id for row in rows]
+    amended = set(
+        session.scalars(select(OpioidDose.amends_id).where(OpioidDose.amends_id.in_(ids)))
     )
+    names = usernames_of(session, [row.recorded_by_id for row in rows])
+    return [
+        DoseView(
+            id=row.id,
+            patient_id=row.patient_id,
+            taken_on=row.taken_on,
+            medications=list(row.medications.get("medications", [])),
+            table_id=row.table_id,
+            ome_mg_per_day=row.ome_mg_per_day,
+            complete=row.complete,
+            result=row.result,
+            planned=planned_step(plan.plan, row.taken_on) if plan else None,
+            note=row.note,
+            recorded_by=names.get(row.recorded_by_id),
+            recorded_at=row.recorded_at,
+            amends_id=row.amends_id,
+            reason=row.reason,
+            amended=row.id in amended,
+        )
+        for row in rows
+    ]
+
+
+def _check_day(data: DoseInput) -> None:
+    if data.taken_on > date.today():
+        raise InvalidInput("taken_on: the day cannot be in the future.", field="taken_on")
 
 
 def record_opioid_dose(db: Database, actor: Actor, patient_id: int, data: DoseInput) -> DoseView:
     """Record the opioids the patient actually took per day, at a follow-up."""
-    if data.taken_on > date.today():
-        raise InvalidInput("taken_on: the day cannot be in the future.", field="taken_on")
+    _check_day(data)
     with action(db, actor, "opioid.record", entity="opioid_dose", patient_id=patient_id) as s:
         load_patient(s, patient_id)
         row = _dose_row(actor, patient_id, data, amends=None, reason=None)
@@ -556,8 +572,7 @@ def amend_opioid_dose(
     """Correct a recorded dose: a new row amends it; the first one stays."""
     if not reason or not reason.strip():
         raise InvalidInput("reason: say why the record is corrected.", field="reason")
-    if data.taken_on > date.today():
-        raise InvalidInput("taken_on: the day cannot be in the future.", field="taken_on")
+    _check_day(data)
     with action(db, actor, "opioid.record", entity="opioid_dose", entity_id=dose_id) as s:
         old = s.get(OpioidDose, dose_id)
         if old is None:
@@ -601,4 +616,4 @@ def list_opioid_doses(db: Database, actor: Actor, patient_id: int) -> list[DoseV
             patient_id=patient_id,
             detail={"count": len(current)},
         )
-        return [_dose_view(s, row) for row in current]
+        return _dose_views(s, patient_id, current)
