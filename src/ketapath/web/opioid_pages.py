@@ -146,14 +146,18 @@ def _page(
     dose_form: dict[str, str] | None = None,
     error: ServiceError | None = None,
     dose_error: ServiceError | None = None,
+    correct: int | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    """The page; ``correct`` names a recorded dose whose correction form is to be shown."""
     context = patient_context(db, actor, patient_id)
     table = request.query_params.get("table", DEFAULT_TABLE)
     summary = opioids.opioid_summary(db, actor, patient_id, table)
     plans = opioids.list_opioid_plans(db, actor, patient_id)
     current = next((p for p in plans if p.status == "agreed"), None)
     doses = opioids.list_opioid_doses(db, actor, patient_id)
+    if dose_form is None and correct is not None:
+        dose_form = correction_form(doses, correct)
     form = form or {}
     preview = None
     if error is None and any(form.get(k) for k in PLAN_FIELDS if k != "notes"):
@@ -193,10 +197,14 @@ def opioid_page(
 ) -> HTMLResponse:
     form = {k: v for k, v in request.query_params.items() if k in PLAN_FIELDS}
     correct = request.query_params.get("correct", "")
-    dose_form = None
-    if correct.isdigit():
-        dose_form = correction_form(opioids.list_opioid_doses(db, actor, patient_id), int(correct))
-    return _page(request, db, actor, patient_id, form=form, dose_form=dose_form)
+    return _page(
+        request,
+        db,
+        actor,
+        patient_id,
+        form=form,
+        correct=int(correct) if correct.isdigit() else None,
+    )
 
 
 def correction_form(doses: list[DoseView], dose_id: int) -> dict[str, str] | None:
