@@ -31,6 +31,7 @@ import pint
 
 from ketapath.domain.errors import ConversionRefused, InvalidInput, UnknownItem
 from ketapath.domain.frequency import parse_frequency
+from ketapath.domain.orders import Override
 from ketapath.domain.patient import Medication
 from ketapath.domain.units import parse_unit
 from ketapath.knowledge.clinical import Knowledge, knowledge
@@ -564,13 +565,6 @@ class TaperStep:
 
 
 @dataclass(frozen=True)
-class TaperOverride:
-    physician: str
-    reason: str
-    codes: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class TaperPlan:
     opioid_id: str
     route: str
@@ -584,7 +578,7 @@ class TaperPlan:
     steps: tuple[TaperStep, ...]
     findings: tuple[OpioidFinding, ...]
     table_id: str | None = None
-    override: TaperOverride | None = None
+    override: Override | None = None
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -854,4 +848,4 @@ def _apply_taper_override(plan: TaperPlan, request: TaperRequest) -> TaperPlan:
             f"no taper rate was exceeded; the override by {by} was not needed and is not recorded"
         )
         return replace(plan, notes=(*plan.notes, note))
-    return replace(plan, override=TaperOverride(physician=by, reason=reason, codes=soft))
+    return replace(plan, override=Override(physician=by, reason=reason, codes=soft))
