@@ -7,6 +7,13 @@ envelope::
     version: 3               # bumped on every clinical change
     entries: [...]           # each entry validated by a pydantic model, each with a `source`
 
+A ``source`` is structured (:class:`Source`): the bibliography entries it cites, each with a
+locator (table, section, page), an optional note in plain words on how the value follows from
+the cited text, and an internal ``provenance`` (where we found it, e.g. a seed document). The
+bibliography is ``bibliography.yaml``; every cited id must resolve there (checked on load).
+What a clinician reads is the short citation ("ASRA/AAPM/ASA consensus 2018, Table 6"), with
+the full reference one click away; ``provenance`` is never shown to users.
+
 A file that fails its schema stops the program with a message naming the file, the entry and
 the field: clinical content is never half-loaded.
 """
@@ -15,7 +22,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -27,12 +34,69 @@ class KnowledgeError(Exception):
     """A knowledge file is missing, malformed or fails its schema."""
 
 
-class Entry(BaseModel):
-    """Base of every knowledge entry: strict, immutable, and cited."""
+REF_ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+
+# The one severity vocabulary of every finding (screening, orders, opioids, later engines):
+# - hard: cannot be passed by anyone (the patient is not eligible; the order is refused);
+# - soft: passes only with a named physician's override and a written reason;
+# - warning: needs attention but does not gate (e.g. a medicine left out of a total);
+# - info: shown for information.
+Severity = Literal["hard", "soft", "warning", "info"]
+SEVERITIES: tuple[Severity, ...] = ("hard", "soft", "warning", "info")
+
+
+class Cite(BaseModel):
+    """One bibliography entry (``ref``) and where in it (``at``: table, section, page)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    source: str = Field(min_length=3, description="Seed file and table, or a named publication.")
+    ref: str = Field(pattern=REF_ID_PATTERN, description="An id in bibliography.yaml.")
+    at: str = Field(default="", max_length=200, description="Locator: table, section, page.")
+
+
+class Source(BaseModel):
+    """Where a rule, limit, factor or value comes from.
+
+    ``cite`` is what a clinician is shown (short citations, full references one click away);
+    ``note`` says in plain words how the value follows from the cited text where that is not
+    obvious ("0.5 mg/kg/h x 4 h"); ``provenance`` records where the team found it (internal,
+    never shown to users).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cite: tuple[Cite, ...] = Field(min_length=1)
+    note: str = ""
+    provenance: str = ""
+
+
+class Strict(BaseModel):
+    """Base of every knowledge model: unknown fields are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Entry(Strict):
+    """Base of every knowledge entry: strict, immutable, and cited."""
+
+    source: Source
+
+
+def cites_in(value: Any) -> list[Cite]:
+    """Every :class:`Cite` inside a loaded knowledge value (models, lists, dicts), in order."""
+    found: list[Cite] = []
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Cite):
+            found.append(node)
+        elif isinstance(node, BaseModel):
+            stack.extend(reversed([getattr(node, name) for name in type(node).model_fields]))
+        elif isinstance(node, list | tuple):
+            stack.extend(reversed(node))
+        elif isinstance(node, dict):
+            stack.extend(reversed(list(node.values())))
+    return found
 
 
 E = TypeVar("E", bound=BaseModel)

@@ -10,13 +10,22 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from ketapath.knowledge.base import Entry, KnowledgeError, load_entries
+from ketapath.knowledge.base import (
+    Entry,
+    KnowledgeError,
+    Severity,
+    Source,
+    Strict,
+    cites_in,
+    load_entries,
+)
+from ketapath.knowledge.bibliography import Bibliography, bibliography
 from ketapath.knowledge.opioids import ConversionTable, TaperRule
 
 Grade = Literal["A", "B", "C", "D", "I"]
-# How screening treats a finding: `absolute` makes a patient not eligible; `relative` and
-# `precaution` need a physician's override with a reason; `info` is shown but does not gate.
-FindingSeverity = Literal["absolute", "relative", "precaution", "info"]
+# How screening treats a finding: `hard` makes a patient not eligible; `soft` needs a
+# physician's override with a reason; `info` is shown but does not gate.
+FindingSeverity = Severity
 RateUnit = Literal["mg/kg/h", "mg/h", "mg/h per 70 kg"]
 AmountUnit = Literal["mg/kg", "mg"]
 
@@ -84,22 +93,22 @@ class Opioid(Entry):
     names: list[str] = Field(min_length=1)
 
 
-class RateSpec(Entry):
-    source: str = "see protocol"
+class RateSpec(Strict):
+    source: Source | None = None  # None: the protocol's own source
     value: float = Field(gt=0)
     unit: RateUnit
 
 
-class AmountSpec(Entry):
-    source: str = "see protocol"
+class AmountSpec(Strict):
+    source: Source | None = None  # None: the protocol's own source
     value: float = Field(gt=0)
     unit: AmountUnit
 
 
-class ProtocolStep(Entry):
+class ProtocolStep(Strict):
     """A constant-rate period: either a rate, or an amount spread evenly over the duration."""
 
-    source: str = "see protocol"
+    source: Source | None = None  # None: the protocol's own source
     duration_min: float = Field(gt=0)
     rate: RateSpec | None = None
     amount: AmountSpec | None = None
@@ -125,10 +134,10 @@ class Adjunct(Entry):
     max_mg: float | None = Field(default=None, gt=0)
 
 
-class DoseLadder(Entry):
+class DoseLadder(Strict):
     """Seed 003 point 3: each next session one step higher while tolerated and short of goal."""
 
-    source: str = "see protocol"
+    source: Source | None = None  # None: the protocol's own source
     steps_mg_per_kg_per_h: list[float] = Field(min_length=1)
     ceiling_mg_per_kg_per_h: float = Field(gt=0)
     session_duration_min: float = Field(gt=0)
@@ -136,8 +145,8 @@ class DoseLadder(Entry):
     condition: str
 
 
-class Caps(Entry):
-    source: str = "see protocol"
+class Caps(Strict):
+    source: Source | None = None  # None: the protocol's own source
     max_rate_mg_per_h: float | None = Field(default=None, gt=0)
     max_rate_mg_per_kg_per_h: float | None = Field(default=None, gt=0)
 
@@ -178,9 +187,11 @@ class Limit(Entry):
 
     soft: float | None = Field(default=None, gt=0)
     hard: float = Field(gt=0)
-    soft_source: str = Field(default="", description="Source of the soft limit, if not `source`.")
+    soft_source: Source | None = Field(
+        default=None, description="Source of the soft limit, if not `source`."
+    )
 
-    def source_of(self, severity: str) -> str:
+    def source_of(self, severity: str) -> Source:
         """The source of the hard limit (`source`) or of the soft one."""
         return self.soft_source if severity == "soft" and self.soft_source else self.source
 
@@ -191,8 +202,11 @@ class Limit(Entry):
         return self
 
 
-class SettingLimits(Entry):
-    """The drug-library entry for ketamine in one care setting, like an infusion pump's."""
+class SettingLimits(Strict):
+    """The drug-library entry for ketamine in one care setting, like an infusion pump's.
+
+    Each limit carries its own source.
+    """
 
     id: Literal["clinic", "ward", "icu"]
     bolus_mg_per_kg: Limit
@@ -251,6 +265,7 @@ class Knowledge:
     )
 
     def __init__(self) -> None:
+        self.bibliography: Bibliography = bibliography()
         self.conditions = load_entries("conditions.yaml", Condition, kind="conditions")
         self.indications = load_entries("indications.yaml", IndicationEvidence, kind="indications")
         self.contraindications = load_entries(
@@ -275,6 +290,8 @@ class Knowledge:
         self._cross_check()
 
     def _cross_check(self) -> None:
+        for name in self.FILES:
+            self.bibliography.check(cites_in(getattr(self, name)), f"{name}.yaml")
         known = {c.id for c in self.conditions.entries}
         refs: list[tuple[str, str]] = []
         for ind in self.indications.entries:

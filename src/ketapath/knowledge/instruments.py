@@ -20,9 +20,10 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from ketapath.knowledge.base import Entry, load_entries
+from ketapath.knowledge.base import Entry, Source, Strict, cites_in, load_entries
+from ketapath.knowledge.bibliography import bibliography
 
 FILENAME = "instruments.yaml"
 KIND = "instruments"
@@ -32,11 +33,7 @@ Combine = Literal["sum", "mean"]
 Direction = Literal["higher_is_worse", "higher_is_better"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ResponseScale(_Strict):
+class ResponseScale(Strict):
     """The answers one item accepts: whole numbers from ``minimum`` to ``maximum``.
 
     ``yes_no`` items accept yes/no (scored 1/0); their range is fixed at 0-1.
@@ -60,7 +57,7 @@ class ResponseScale(_Strict):
         return self
 
 
-class Item(_Strict):
+class Item(Strict):
     """One question. ``label`` is a short paraphrase, never licensed wording."""
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
@@ -72,7 +69,7 @@ class Item(_Strict):
     )
 
 
-class MissingRule(_Strict):
+class MissingRule(Strict):
     """What to do when some items of a scale are unanswered.
 
     - ``max_missing``: the most items that may be missing for the scale still to be scored
@@ -85,7 +82,7 @@ class MissingRule(_Strict):
     max_missing: int = Field(ge=0)
     method: Literal["none", "prorate", "mean_of_answered"]
     rule: str = Field(min_length=5, description="The rule in words, as the source gives it.")
-    source: str = Field(min_length=3)
+    source: Source
     verified: str = Field(min_length=3, description="What was checked, and against what.")
 
     @model_validator(mode="after")
@@ -95,14 +92,14 @@ class MissingRule(_Strict):
         return self
 
 
-class Band(_Strict):
+class Band(Strict):
     """An interpretation band: applies from ``at_least`` up to the next band's start."""
 
     at_least: float
     label: str = Field(min_length=1)
 
 
-class Scale(_Strict):
+class Scale(Strict):
     """A score computed from some items: a total or a subscale."""
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
@@ -114,7 +111,7 @@ class Scale(_Strict):
     direction: Direction = "higher_is_worse"
     missing: MissingRule
     bands: tuple[Band, ...] = ()
-    bands_source: str = ""
+    bands_source: Source | None = None
     bands_verified: str = ""
     note: str = ""
 
@@ -147,14 +144,14 @@ class Scale(_Strict):
         return self
 
 
-class Alert(_Strict):
+class Alert(Strict):
     """A message raised by one item's answer (e.g. PHQ-9 item 9), whatever the total."""
 
     item: str
     at_least: int | None = Field(default=None, description="Raise when the answer is >= this.")
     when_missing: bool = Field(default=False, description="Raise when the item is unanswered.")
     message: str = Field(min_length=5)
-    source: str = Field(min_length=3)
+    source: Source
 
     @model_validator(mode="after")
     def _check(self) -> Alert:
@@ -241,4 +238,6 @@ class Instrument(Entry):
 @lru_cache(maxsize=1)
 def load_instruments() -> tuple[Instrument, ...]:
     """Every instrument in the knowledge base, validated (loaded once per process)."""
-    return tuple(load_entries(FILENAME, Instrument, kind=KIND).entries)
+    parsed = load_entries(FILENAME, Instrument, kind=KIND)
+    bibliography().check(cites_in(parsed), FILENAME)
+    return tuple(parsed.entries)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from ketapath.knowledge.base import Entry
+from ketapath.knowledge.base import Entry, Source, Strict
 
 OpioidRoute = Literal["oral", "transdermal"]
 # The units a factor can apply to: a daily oral amount, or a patch's delivery rate.
@@ -28,26 +28,22 @@ TaperSeverity = Literal["soft", "info"]
 ROUTE_UNITS: dict[str, str] = {"oral": "mg/day", "transdermal": "mcg/h"}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Caveat(_Strict):
+class Caveat(Strict):
     """A caution printed with the table, in its words."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     text: str = Field(min_length=10)
-    source: str = Field(min_length=3)
+    source: Source
 
 
-class ConversionFactor(_Strict):
+class ConversionFactor(Strict):
     """Multiply a daily dose (in ``dose_unit``) by ``factor`` to get OME mg/day."""
 
     opioid: str
     route: OpioidRoute
     dose_unit: DoseUnit
     factor: float = Field(gt=0)
-    source: str = Field(min_length=3)
+    source: Source
     caveat: str = Field(default="", description="Id of a table caveat that applies.")
     caveat_text: str = Field(default="", description="A caution specific to this factor.")
     convert_to: Literal["allowed", "refused"] = "allowed"
@@ -64,21 +60,21 @@ class ConversionFactor(_Strict):
         return self
 
 
-class NotConverted(_Strict):
+class NotConverted(Strict):
     """An opioid the table has no factor for: reported as not converted, never as zero."""
 
     opioid: str
     reason: str = Field(min_length=10)
-    source: str = Field(min_length=3)
+    source: Source
 
 
-class Threshold(_Strict):
+class Threshold(Strict):
     """A total daily OME at or above which the guideline asks for something."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     at_least_mg_per_day: float = Field(gt=0)
     message: str = Field(min_length=10)
-    source: str = Field(min_length=3)
+    source: Source
 
 
 class ConversionTable(Entry):
@@ -86,7 +82,6 @@ class ConversionTable(Entry):
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     name: str = Field(min_length=5)
-    citation: str = Field(min_length=10)
     verified: str = Field(min_length=10, description="What was checked, and against what.")
     caveats: tuple[Caveat, ...] = ()
     factors: tuple[ConversionFactor, ...] = Field(min_length=1)

@@ -1,9 +1,10 @@
 """Schema of ``pk_models.yaml``: published ketamine PK models and the analgesia PD model.
 
-Every model carries its citation, the population it was built in, the range of patients it
-is valid for, and a ``verification`` note saying exactly which numbers were checked against
-which stored copy of the source (and which were not). The engine in ``ketapath.pk`` reads
-these entries; it holds no clinical numbers of its own.
+Every model cites its paper in the bibliography (``source``) and carries the population it
+was built in, the range of patients it is valid for, and a ``verification`` note saying
+exactly which numbers were checked against which stored copy of the source (and which were
+not). The engine in ``ketapath.pk`` reads these entries; it holds no clinical numbers of its
+own.
 """
 
 from __future__ import annotations
@@ -11,18 +12,15 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from ketapath.knowledge.base import Entry, load_entries
+from ketapath.knowledge.base import Entry, Strict, cites_in, load_entries
+from ketapath.knowledge.bibliography import bibliography
 
 PK_MODELS_FILE = "pk_models.yaml"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ScaledValue(_Strict):
+class ScaledValue(Strict):
     """A volume or clearance at the reference weight, scaled as (weight / reference) ** exponent.
 
     Only the central clearance of a model with a hepatic compartment may be 0 (its drug is
@@ -33,7 +31,7 @@ class ScaledValue(_Strict):
     weight_exponent: float = Field(ge=0, le=1.5)
 
 
-class MicroConstants(_Strict):
+class MicroConstants(Strict):
     """Classic parameterisation: V1 proportional to weight and weight-independent rate constants."""
 
     v1_l_per_kg: float = Field(gt=0)
@@ -44,7 +42,7 @@ class MicroConstants(_Strict):
     k31_per_min: float = Field(default=0.0, ge=0)
 
 
-class Disposition(_Strict):
+class Disposition(Strict):
     """Mammillary 1-3 compartment model: volumes (L), clearances (L/h) at a reference weight."""
 
     reference_weight_kg: float = Field(gt=0)
@@ -61,7 +59,7 @@ class Disposition(_Strict):
         return self
 
 
-class Metabolite(_Strict):
+class Metabolite(Strict):
     """A metabolite formed from the parent's elimination (fraction ``formation_fraction``)."""
 
     name: str
@@ -76,7 +74,7 @@ class Metabolite(_Strict):
         return self
 
 
-class Hepatic(_Strict):
+class Hepatic(Strict):
     """A hepato-portal compartment exchanging with the central one by hepatic blood flow.
 
     The parent is eliminated from it (``elimination_per_h``, to other products) and
@@ -91,7 +89,7 @@ class Hepatic(_Strict):
     flow_decline_after_age_years: float = Field(default=0.0, ge=0)
 
 
-class EffectSite(_Strict):
+class EffectSite(Strict):
     """Plasma-effect-site equilibration: a given ke0, or one computed from a time to peak."""
 
     ke0_per_min: float | None = Field(default=None, gt=0)
@@ -106,7 +104,7 @@ class EffectSite(_Strict):
         return self
 
 
-class VariabilityBlock(_Strict):
+class VariabilityBlock(Strict):
     """Log-normal between-subject variability: covariance of eta for the named parameters."""
 
     parameters: list[
@@ -131,12 +129,12 @@ class VariabilityBlock(_Strict):
         return self
 
 
-class Range(_Strict):
+class Range(Strict):
     minimum: float | None = None
     maximum: float | None = None
 
 
-class Validity(_Strict):
+class Validity(Strict):
     age_years: Range = Range()
     weight_kg: Range = Range()
     note: str
@@ -148,9 +146,6 @@ class PkModelEntry(Entry):
     type: Literal["pk_model"]
     id: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     name: str
-    citation: str
-    doi: str | None = None
-    pmid: str | None = None
     analyte: Literal["racemic ketamine", "S-ketamine"]
     dose_fraction: float = Field(
         gt=0,
@@ -199,8 +194,6 @@ class AnalgesiaEntry(Entry):
     type: Literal["analgesia_model"]
     id: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     name: str
-    citation: str
-    doi: str | None = None
     population: str
     driver: str
     c50_ng_per_ml: float = Field(gt=0)
@@ -225,6 +218,7 @@ def load_pk_knowledge() -> tuple[tuple[PkModelEntry, ...], tuple[AnalgesiaEntry,
         PkKnowledgeEntry,  # type: ignore[arg-type]
         kind="pk_models",
     )
+    bibliography().check(cites_in(parsed), PK_MODELS_FILE)
     entries: list[PkModelEntry | AnalgesiaEntry] = list(parsed.entries)
     models = tuple(e for e in entries if isinstance(e, PkModelEntry))
     analgesia = tuple(e for e in entries if isinstance(e, AnalgesiaEntry))
