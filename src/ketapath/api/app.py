@@ -15,12 +15,13 @@ from ketapath.api.routers import (
     assessments,
     auth,
     clinical,
+    knowledge,
     opioids,
     patients,
     research,
 )
 from ketapath.config import Settings, get_settings
-from ketapath.knowledge.clinical import knowledge
+from ketapath.knowledge.clinical import knowledge as load_knowledge
 from ketapath.knowledge.instruments import load_instruments
 from ketapath.store.db import Database
 
@@ -29,7 +30,7 @@ API_PREFIX = "/api/v1"
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (auth, patients, assessments, clinical, opioids, research, admin):
+    for module in (auth, patients, assessments, clinical, opioids, research, knowledge, admin):
         router.include_router(module.router)
     return router
 
@@ -46,7 +47,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Load (and validate) the clinical knowledge once at start: a bad file stops the
         # server here, and the first requests do not each pay for the loading.
-        knowledge()
+        load_knowledge()
         load_instruments()
         yield
         if database is None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn
@@ -17,6 +16,7 @@ from typing import Any, NoReturn
 import typer
 
 from ketapath.domain.errors import DomainError, HardLimitExceeded
+from ketapath.domain.findings import Finding, citation_text, sort_findings
 from ketapath.domain.orders import Course
 from ketapath.domain.patient import Patient, load_patient
 from ketapath.domain.planning import (
@@ -70,6 +70,23 @@ def fail(
     raise typer.Exit(code)
 
 
+SEVERITY_WORDS = {
+    "hard": "NOT ALLOWED",
+    "soft": "needs override",
+    "warning": "check",
+    "info": "info",
+}
+
+
+def finding_lines(finding: Finding, indent: str = "  ") -> list[str]:
+    """A finding as text: plain words first, then its rule and citations, the code last."""
+    return [
+        f"{indent}[{SEVERITY_WORDS[finding.severity]}] {finding.message}",
+        f"{indent}    rule: {finding.rule}",
+        f"{indent}    source: {finding.citation}  (code {finding.code})",
+    ]
+
+
 def emit_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
@@ -106,17 +123,17 @@ def format_screening(result: ScreeningResult) -> str:
     for ind in result.indications or ():
         lines.append(
             f"  - {ind.name} ({ind.given}): Grade {ind.grade}, {ind.certainty} "
-            f"certainty; {ind.benefit}  [{ind.source}]"
+            f"certainty; {ind.benefit}  [{ind.citation}]"
         )
     if not result.indications:
         lines.append("  (none recognised)")
     lines.append("Findings:")
-    order = {"absolute": 0, "relative": 1, "precaution": 2, "info": 3}
-    for f in sorted(result.findings, key=lambda f: order[f.severity]):
-        lines.append(f"  [{f.severity}] {f.code}: {f.message}")
-        lines.append(f"      source: {f.source}")
+    for f in sort_findings(result.findings):
+        lines.extend(finding_lines(f))
     if result.decision == "needs_override":
-        lines.append("A physician must accept each relative/precaution finding with a reason.")
+        lines.append(
+            "A physician must accept each finding marked 'needs override' with a written reason."
+        )
     return "\n".join(lines)
 
 
@@ -136,7 +153,7 @@ def protocols_list(as_json: bool = typer.Option(False, "--json", help="Print as 
                     "route": p.route,
                     "settings": p.settings,
                     "indications": p.indications,
-                    "source": p.source,
+                    "citation": citation_text(p.source),
                 }
                 for p in protocols
             ]
@@ -164,7 +181,7 @@ def protocols_show(
             field="protocol_id",
         )
     if as_json:
-        emit_json(protocol.model_dump(mode="json"))
+        emit_json(knowledge().bibliography.public(protocol.model_dump(mode="json")))
     else:
         typer.echo(format_protocol(protocol))
 
@@ -206,15 +223,18 @@ def format_protocol(p: Protocol) -> str:
             if p.caps.max_rate_mg_per_kg_per_h
             else "",
         ]
-        lines.append(f"  caps: {', '.join(c for c in caps if c)} ({p.caps.source})")
+        where = citation_text(p.caps.source) if p.caps.source else "the protocol's source"
+        lines.append(f"  caps: {', '.join(c for c in caps if c)} ({where})")
     for a in p.adjuncts:
         dose = f"{a.dose:g}" + (f"-{a.dose_max:g}" if a.dose_max else "")
-        lines.append(f"  adjunct: {a.drug} {dose} {a.unit} {a.route}, {a.timing} ({a.source})")
+        lines.append(
+            f"  adjunct: {a.drug} {dose} {a.unit} {a.route}, {a.timing} ({citation_text(a.source)})"
+        )
     for d in p.local_defaults:
         lines.append(f"  local default: {d}")
     for n in p.notes:
         lines.append(f"  note: {n}")
-    lines.append(f"  source: {p.source}")
+    lines.append(f"  source: {citation_text(p.source)}")
     return "\n".join(lines)
 
 
@@ -300,7 +320,7 @@ def plan_command(
             as_json=as_json,
             kind="hard_limit",
             field=exc.field,
-            extra={"findings": [asdict(f) for f in exc.findings]},
+            extra={"findings": [f.to_dict() for f in exc.findings]},
         )
     except DomainError as exc:
         fail(exc.message, code=EXIT_INVALID, as_json=as_json, field=exc.field)
@@ -357,11 +377,10 @@ def format_course(c: Course) -> str:
         lines.append(
             f"  Adjunct: {a.drug} {dose} {a.unit} {a.route}, {a.timing}"
             + (f" ({a.basis})" if a.basis else "")
-            + f"  [{a.source}]"
+            + f"  [{'; '.join(x.text for x in a.citations)}]"
         )
-    for f in c.findings:
-        lines.append(f"  [{f.severity}] {f.code}: {f.message}")
-        lines.append(f"      source: {f.source}")
+    for f in sort_findings(c.findings):
+        lines.extend(finding_lines(f))
     if c.override:
         lines.append(
             f"  Override by {c.override.physician}: {c.override.reason} "
@@ -380,10 +399,12 @@ def demo_patient_path() -> Path:
 
 
 def demo_command() -> None:
-    """Walk the demo patient (seed 000's case) through screening and planning."""
+    """Walk the demo patient (the published UCSF case) through screening and planning."""
     path = demo_patient_path()
     patient, warnings = load_patient(path)
-    typer.echo("ketapath demo: a patient modelled on the case in seed 000 (Abrecht, UCSF)")
+    typer.echo(
+        "ketapath demo: a patient modelled on the case presented by Abrecht (UCSF Pain Medicine)"
+    )
     typer.echo(f"Patient file: {path}\n")
     typer.echo(f"$ ketapath screen {path.name}")
     result = screen(patient, input_warnings=warnings)
@@ -399,8 +420,9 @@ def demo_command() -> None:
     )
     typer.echo(format_course(course))
     typer.echo(
-        "\nIn the seed 000 case the clinic gave about 60 mg over 2 h; the guideline "
-        "starting dose above is at least 80 mg over more than 2 h (seed 000 Table 6).\n"
+        "\nIn the published case the clinic gave about 60 mg over 2 h; the guideline "
+        "starting dose above is at least 80 mg over more than 2 h (ASRA/AAPM/ASA consensus "
+        "2018, Table 6).\n"
     )
     typer.echo("$ ketapath plan crps-schwartzman-10day --weight-kg 68 --setting icu")
     typer.echo(
@@ -445,15 +467,85 @@ def knowledge_check() -> None:
     typer.echo(f"pk_models: {len(pk_models)} models, {len(analgesia)} analgesia models")
 
 
+@knowledge_app.command("references")
+def knowledge_references(
+    ref_id: str = typer.Argument("", help="One reference id (default: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """The bibliography: every work a rule, limit or value cites, as full references."""
+    refs = knowledge().bibliography
+    if ref_id and ref_id not in refs:
+        fail(f"no reference {ref_id!r}", code=EXIT_INVALID, as_json=as_json, field="ref_id")
+    chosen = [refs.get(ref_id)] if ref_id else list(refs.references)
+    if as_json:
+        emit_json(
+            [
+                {**r.model_dump(mode="json"), "full": r.full(), "link": r.link}
+                for r in chosen
+            ]
+        )
+        return
+    for r in chosen:
+        typer.echo(f"{r.id}  [{r.short}]\n  {r.full()}\n  checked: {r.verified}")
+
+
+def findings_markdown() -> str:
+    """The catalogue of finding codes as the Markdown of docs/findings.md."""
+    kb = knowledge()
+    lines = [
+        "# Finding codes",
+        "",
+        "Every warning, recommendation and limit that ketapath shows is a finding: plain words",
+        "first, then the rule and its citations, with one of the codes below. Severity: **hard**",
+        "cannot be passed by anyone; **soft** passes only with a named physician's override and a",
+        "written reason; **warning** needs attention but does not gate; **info** is for",
+        "information. A code ending in `*` is a family: one code per entry of the named file.",
+        "",
+        "Written from `src/ketapath/knowledge/data/finding_codes.yaml` by",
+        "`ketapath knowledge findings --markdown` (a test checks that this page is current).",
+        "",
+        "| code | engine | severities | meaning | rule | source |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in kb.finding_codes.entries:
+        source = citation_text(c.source) if c.source else f"each entry of `{c.source_from}`"
+        lines.append(
+            f"| `{c.code}` | {c.engine} | {', '.join(c.severities)} | {c.meaning} | {c.rule} "
+            f"| {source} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+@knowledge_app.command("findings")
+def knowledge_findings(
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print docs/findings.md."),
+) -> None:
+    """The catalogue of finding codes: meaning, severities, rule and source of each."""
+    kb = knowledge()
+    if markdown:
+        typer.echo(findings_markdown(), nl=False)
+        return
+    if as_json:
+        emit_json(
+            [kb.bibliography.public(c.model_dump(mode="json")) for c in kb.finding_codes.entries]
+        )
+        return
+    for c in kb.finding_codes.entries:
+        source = citation_text(c.source) if c.source else f"each entry of {c.source_from}"
+        typer.echo(f"{c.code}  [{', '.join(c.severities)}]  {c.meaning}\n  source: {source}")
+
+
 @knowledge_app.command("adverse-effects")
 def knowledge_adverse_effects(as_json: bool = typer.Option(False, "--json")) -> None:
-    """The adverse effects of subanaesthetic ketamine (seed 000 Table 4)."""
-    effects = knowledge().adverse_effects.entries
+    """The adverse effects of subanaesthetic ketamine (ASRA/AAPM/ASA consensus, Table 4)."""
+    kb = knowledge()
+    effects = kb.adverse_effects.entries
     if as_json:
-        emit_json([e.model_dump() for e in effects])
+        emit_json([kb.bibliography.public(e.model_dump(mode="json")) for e in effects])
         return
     for e in effects:
-        typer.echo(f"{e.name}: {', '.join(e.manifestations)}  [{e.source}]")
+        typer.echo(f"{e.name}: {', '.join(e.manifestations)}  [{citation_text(e.source)}]")
         for c in e.comments:
             typer.echo(f"  - {c}")
 

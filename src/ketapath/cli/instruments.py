@@ -134,7 +134,7 @@ def _print_result(result: scoring.InstrumentScore) -> None:
         typer.echo("Not fully scorable: see the messages.")
     for message in result.messages:
         typer.echo(f"! {message}")
-    typer.echo(f"Source: {result.source}")
+    typer.echo(f"Source: {result.citation}")
 
 
 def score_command(

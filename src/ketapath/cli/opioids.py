@@ -23,13 +23,14 @@ from ketapath.cli.clinical import (
     _load,
     emit_json,
     fail,
+    finding_lines,
 )
 from ketapath.domain.errors import ConversionRefused, DomainError
+from ketapath.domain.findings import Finding
 from ketapath.domain.opioids import (
     DEFAULT_TABLE,
     Conversion,
     OmeResult,
-    OpioidFinding,
     TaperPlan,
     TaperRequest,
     convert_medications,
@@ -47,8 +48,8 @@ def _f(x: float) -> str:
     return f"{x:.2f}".rstrip("0").rstrip(".")
 
 
-def _finding_lines(findings: tuple[OpioidFinding, ...], indent: str) -> list[str]:
-    return [f"{indent}[{f.severity}] {f.code}: {f.message}  [{f.source}]" for f in findings]
+def _finding_lines(findings: tuple[Finding, ...], indent: str) -> list[str]:
+    return [line for f in findings for line in finding_lines(f, indent)]
 
 
 # ------------------------------------------------------------------ opioids
@@ -101,7 +102,7 @@ def opioids_command(
             as_json=as_json,
             kind="conversion_refused",
             field=exc.field,
-            extra={"rule": exc.rule, "source": exc.source},
+            extra={"rule": exc.rule, "citation": exc.source},
         )
     except DomainError as exc:
         fail(exc.message, code=EXIT_INVALID, as_json=as_json, field=exc.field)

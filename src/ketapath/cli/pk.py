@@ -13,6 +13,7 @@ import numpy as np
 import typer
 
 from ketapath import pk
+from ketapath.domain.findings import citation_text, full_references
 
 T = TypeVar("T")
 
@@ -303,7 +304,8 @@ def pk_models(as_json: bool = typer.Option(False, "--json", help="Print JSON."))
                 "population": e.population,
                 "verification": e.verification,
                 "effect_site": e.effect_site.note,
-                "doi": e.doi,
+                "citation": citation_text(e.source),
+                "reference": full_references(e.source),
             }
         )
     if as_json:
@@ -311,8 +313,8 @@ def pk_models(as_json: bool = typer.Option(False, "--json", help="Print JSON."))
         return
     for row in rows:
         typer.echo(
-            f"{row['id']}: {row['name']} [{row['analyte']}]\n  population: "
-            f"{row['population']}\n  verified: {row['verification']}\n"
+            f"{row['id']}: {row['name']} [{row['analyte']}]\n  source: {row['reference']}\n"
+            f"  population: {row['population']}\n  verified: {row['verification']}\n"
         )
 
 

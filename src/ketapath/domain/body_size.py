@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ketapath.domain.errors import InvalidInput
 from ketapath.domain.orders import WeightBasis
+from ketapath.knowledge.base import Source
 from ketapath.knowledge.clinical import Knowledge
 
 CM_PER_INCH = 2.54
@@ -24,10 +25,10 @@ class DosingWeight:
     actual_weight_kg: float
     ideal_weight_kg: float | None
     note: str
-    source: str
+    source: Source | None  # None for the actual weight (nothing is derived)
 
 
-def ideal_body_weight_kg(height_cm: float, sex: str, kb: Knowledge) -> tuple[float, str]:
+def ideal_body_weight_kg(height_cm: float, sex: str, kb: Knowledge) -> tuple[float, Source]:
     """Devine ideal body weight; raises if the result is not a positive weight."""
     formula = next(f for f in kb.body_size.entries if f.id.startswith("ideal-") and f.sex == sex)
     inches_over = height_cm / CM_PER_INCH - INCHES_IN_FIVE_FEET
@@ -60,7 +61,7 @@ def dosing_weight(
             actual_kg,
             None,
             "actual body weight",
-            "actual body weight as recorded",
+            None,
         )
     if height_cm is None or sex not in ("male", "female"):
         raise InvalidInput(
@@ -74,7 +75,11 @@ def dosing_weight(
     else:
         adj = next(f for f in kb.body_size.entries if f.id == "adjusted")
         target = ibw + adj.fraction_of_excess * (actual_kg - ibw)
-        source = f"{adj.source}; {ibw_source}"
+        source = Source(
+            cite=adj.source.cite + ibw_source.cite,
+            note=adj.source.note,
+            provenance=adj.source.provenance,
+        )
         label = (
             f"adjusted body weight {target:.1f} kg = ideal {ibw:.1f} + "
             f"{adj.fraction_of_excess:g} x (actual {actual_kg:g} - ideal)"

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ketapath.domain.findings import citation_text
 from ketapath.knowledge.instruments import Instrument, ResponseScale, Scale, load_instruments
 
 Answer = int | float | str | bool | None
@@ -148,7 +149,7 @@ class InstrumentScore:
     prorated: bool
     scorable: bool
     messages: tuple[str, ...]
-    source: str
+    citation: str
     total_scale_id: str | None = None
     answers: dict[str, int] = field(default_factory=dict)
 
@@ -165,7 +166,7 @@ class InstrumentScore:
             "items_missing": list(self.items_missing),
             "subscales": {k: v.to_dict() for k, v in self.subscales.items()},
             "messages": list(self.messages),
-            "source": self.source,
+            "citation": self.citation,
             "answers": dict(self.answers),
         }
 
@@ -218,7 +219,7 @@ def score_instrument(instrument: Instrument, answers: Mapping[str, Answer]) -> I
         prorated=any(s.prorated for s in scale_scores.values()),
         scorable=all(s.scorable for s in scale_scores.values()),
         messages=tuple(messages),
-        source=instrument.source,
+        citation=citation_text(instrument.source),
         total_scale_id=instrument.total_scale,
         answers=values,
     )
@@ -358,7 +359,7 @@ def _score_scale(instrument: Instrument, scale: Scale, values: Mapping[str, int]
             scorable=False,
             message=(
                 f"not scored: {len(missing)} of {n_items} items missing "
-                f"({', '.join(missing)}); {allowed} ({rule.source.rstrip('.')})"
+                f"({', '.join(missing)}); {allowed} ({citation_text(rule.source)})"
             ),
         )
     prorated = bool(missing)
@@ -374,7 +375,7 @@ def _score_scale(instrument: Instrument, scale: Scale, values: Mapping[str, int]
         how = "prorated" if scale.combine == "sum" else "mean of the answered items"
         message = (
             f"{how}: {len(missing)} of {n_items} items missing ({', '.join(missing)}); "
-            f"{rule.source}"
+            f"{rule.rule.rstrip('.')} ({citation_text(rule.source)})"
         )
     return result(value, prorated=prorated, scorable=True, message=message)
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ketapath.domain.orders import LimitFinding, SessionOrder, Severity
-from ketapath.knowledge.clinical import Limit, SettingLimits
+from ketapath.domain.findings import Finding, Measure, finding
+from ketapath.domain.orders import SessionOrder
+from ketapath.knowledge.base import Severity
+from ketapath.knowledge.clinical import Knowledge, Limit, SettingLimits
 
 # Relative tolerance so that a value computed as exactly the limit (0.35 mg/kg/h x 70 kg / 70 kg)
 # is not reported over it because of binary rounding.
@@ -76,7 +78,10 @@ def _over(value: float, limit: float) -> bool:
     return value > limit * (1 + _TOLERANCE)
 
 
-def check(measured: list[Measured], limits: SettingLimits) -> list[LimitFinding]:
+SETTING_WORDS = {"clinic": "day clinic", "ward": "ward", "icu": "intensive care"}
+
+
+def check(measured: list[Measured], limits: SettingLimits, kb: Knowledge) -> list[Finding]:
     """Compare every measured quantity with its limits; the worst per limit and severity."""
     worst: dict[tuple[str, Severity], tuple[Measured, float, list[int]]] = {}
     for m in measured:
@@ -98,23 +103,26 @@ def check(measured: list[Measured], limits: SettingLimits) -> list[LimitFinding]
                 worst[key] = (worst[key][0], worst[key][1], sessions)
             break  # a value over the hard limit is not also reported against the soft one
     findings = []
+    where_words = SETTING_WORDS[limits.id]
     for (name, severity), (m, bound, sessions) in worst.items():
         limit = getattr(limits, name)
-        where = f" (sessions {', '.join(map(str, sessions))})" if sessions else ""
+        where = f" (session{'s' if len(sessions) > 1 else ''} {', '.join(map(str, sessions))})"
         findings.append(
-            LimitFinding(
-                code=f"limit:{name}:{severity}",
+            finding(
+                f"limit:{name}:{severity}",
+                f"The {m.label} of {m.value:.4g} {m.unit} is above the {where_words} "
+                f"{severity} limit of {bound:g} {m.unit}{where if sessions else ''}.",
                 severity=severity,
-                message=(
-                    f"{m.label} {m.value:.4g} {m.unit} exceeds the {limits.id} {severity} limit "
-                    f"{bound:g} {m.unit}{where}"
-                ),
                 source=limit.source_of(severity),
-                limit=f"{limits.id} {name} {severity}",
-                limit_value=bound,
-                limit_unit=m.unit,
-                value=m.value,
-                session=sessions[0] if sessions else None,
+                rule=f"Drug library, {where_words}: {m.label} {severity} limit {bound:g} {m.unit}",
+                measure=Measure(
+                    value=m.value,
+                    limit=bound,
+                    unit=m.unit,
+                    limit_name=f"{limits.id} {name} {severity}",
+                    sessions=tuple(sessions),
+                ),
+                kb=kb,
             )
         )
     findings.sort(key=lambda f: (f.severity != "hard", f.code))

@@ -14,8 +14,9 @@ to one opioid species, and a taper plan.
 - :func:`taper_plan` builds dated reduction steps and checks them against the published taper
   rates in ``knowledge/data/opioid_tapering.yaml``.
 
-Findings have a severity: ``soft`` needs a named physician and a reason; ``warning`` needs
-attention (a medicine left out of the total, for example); ``info`` is shown.
+Findings are :class:`ketapath.domain.findings.Finding`: ``soft`` needs a named physician and a
+reason; ``warning`` needs attention (a medicine left out of the total, for example); ``info`` is
+shown.
 """
 
 from __future__ import annotations
@@ -30,14 +31,15 @@ from typing import Any, Literal
 import pint
 
 from ketapath.domain.errors import ConversionRefused, InvalidInput, UnknownItem
+from ketapath.domain.findings import Citation, Finding, cite, finding
 from ketapath.domain.frequency import parse_frequency
 from ketapath.domain.orders import Override
 from ketapath.domain.patient import Medication
 from ketapath.domain.units import parse_unit
+from ketapath.knowledge.base import Severity, Source
 from ketapath.knowledge.clinical import Knowledge, knowledge
 from ketapath.knowledge.opioids import ConversionTable, TaperBasis, TaperRule
 
-Severity = Literal["soft", "warning", "info"]
 Status = Literal["ready", "needs_override"]
 DEFAULT_TABLE = "cdc-2022"
 MAX_TAPER_STEPS = 1000
@@ -53,17 +55,6 @@ _ROUTES = {
     "topical patch": "transdermal",
     "transdermal patch": "transdermal",
 }
-
-
-@dataclass(frozen=True)
-class OpioidFinding:
-    """One thing the opioid plan reports, with its rule's source."""
-
-    code: str
-    severity: Severity
-    message: str
-    source: str
-    medication: str = ""
 
 
 @dataclass(frozen=True)
@@ -92,7 +83,7 @@ class OpioidLine:
     factor_unit: str | None
     dose_in_factor_unit: float | None
     ome_mg_per_day: float | None
-    findings: tuple[OpioidFinding, ...] = ()
+    findings: tuple[Finding, ...] = ()
 
     @property
     def converted(self) -> bool:
@@ -105,11 +96,11 @@ class OmeResult:
 
     table_id: str
     table_name: str
-    table_source: str
+    table_citations: tuple[Citation, ...]
     lines: tuple[OpioidLine, ...]
     total_ome_mg_per_day: float
     complete: bool
-    findings: tuple[OpioidFinding, ...] = ()
+    findings: tuple[Finding, ...] = ()
 
     @property
     def not_converted(self) -> tuple[str, ...]:
@@ -137,7 +128,7 @@ class Conversion:
     factor: float
     daily_dose: float
     unit: str
-    findings: tuple[OpioidFinding, ...] = ()
+    findings: tuple[Finding, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -177,7 +168,7 @@ def _unit_label(unit_text: str) -> str:
     return unit_text.strip().replace("µ", "u").replace("μ", "u")
 
 
-def daily_dose(med: Medication) -> tuple[DailyDose | None, OpioidFinding | None]:
+def daily_dose(med: Medication) -> tuple[DailyDose | None, Finding | None]:
     """The amount taken per day, or a finding saying why it cannot be read.
 
     A mass (mg, mcg, g) per dose is multiplied by the doses per day read from ``frequency``;
@@ -244,9 +235,13 @@ def _is_mass(unit: Any) -> bool:
 
 
 def _finding(
-    code: str, severity: Severity, message: str, medication: str = "", source: str = ""
-) -> OpioidFinding:
-    return OpioidFinding(code, severity, message, source or "ketapath input rule", medication)
+    code: str,
+    severity: Severity,
+    message: str,
+    medication: str = "",
+    source: Source | None = None,
+) -> Finding:
+    return finding(code, message, severity=severity, source=source, subject=medication)
 
 
 # ------------------------------------------------------------------ oral morphine equivalents
@@ -278,7 +273,7 @@ def oral_morphine_equivalents(
     return OmeResult(
         table_id=table.id,
         table_name=table.name,
-        table_source=table.source,
+        table_citations=cite(table.source, kb),
         lines=tuple(lines),
         total_ome_mg_per_day=total,
         complete=complete,
@@ -342,7 +337,7 @@ def _line(med: Medication, index: int, opioid: str, table: ConversionTable) -> O
 
 def _factor_problem(
     med: Medication, opioid: str, route: str, table: ConversionTable
-) -> OpioidFinding | None:
+) -> Finding | None:
     missing = table.not_converted_reason(opioid)
     if missing is not None:
         return _finding(
@@ -394,8 +389,8 @@ def _in_unit(dose: DailyDose, factor_unit: str) -> float | None:
 
 def _total_findings(
     table: ConversionTable, lines: list[OpioidLine], total: float, complete: bool
-) -> list[OpioidFinding]:
-    findings: list[OpioidFinding] = []
+) -> list[Finding]:
+    findings: list[Finding] = []
     if not complete:
         left_out = ", ".join(line.medication for line in lines if not line.converted)
         findings.append(
@@ -410,7 +405,13 @@ def _total_findings(
     for threshold in table.thresholds:
         if total >= threshold.at_least_mg_per_day:
             findings.append(
-                _finding(f"opioid:{threshold.id}", "info", threshold.message, "", threshold.source)
+                _finding(
+                    f"opioid-threshold:{threshold.id}",
+                    "info",
+                    threshold.message,
+                    "",
+                    threshold.source,
+                )
             )
     if lines:
         caveat = table.caveat_by_id("estimates-only") if _has(table, "estimates-only") else None
@@ -467,11 +468,11 @@ def convert_to_single_opioid(
         )
     if factor.convert_to == "refused":
         source = table.caveat_by_id(factor.caveat).source if factor.caveat else factor.source
+        citation = "; ".join(c.text for c in cite(source, kb))
         raise ConversionRefused(
-            f"refused: conversion to {route} {opioid_id}: {factor.convert_to_rule} "
-            f"[rule: {table.id} convert-to {opioid_id}; source: {source}]",
+            f"refused: conversion to {route} {opioid_id}: {factor.convert_to_rule} [{citation}]",
             rule=factor.convert_to_rule,
-            source=source,
+            source=citation,
         )
     reduced = ome_mg_per_day * (1 - reduce_percent / 100)
     return Conversion(
@@ -491,7 +492,7 @@ def convert_to_single_opioid(
 
 def _conversion_findings(
     table: ConversionTable, caveat_text: str, reduce_percent: float
-) -> list[OpioidFinding]:
+) -> list[Finding]:
     findings = []
     if _has(table, "not-for-switching"):
         c = table.caveat_by_id("not-for-switching")
@@ -500,10 +501,10 @@ def _conversion_findings(
             "no reduction was given for incomplete cross-tolerance. " if not reduce_percent else ""
         )
         findings.append(
-            OpioidFinding("conversion:cross-tolerance", severity, prefix + c.text, c.source)
+            _finding("conversion:cross-tolerance", severity, prefix + c.text, source=c.source)
         )
     if caveat_text:
-        findings.append(OpioidFinding("conversion:caveat", "info", caveat_text, table.source))
+        findings.append(_finding("conversion:caveat", "info", caveat_text, source=table.source))
     return findings
 
 
@@ -576,7 +577,7 @@ class TaperPlan:
     round_to: float | None
     floor: float
     steps: tuple[TaperStep, ...]
-    findings: tuple[OpioidFinding, ...]
+    findings: tuple[Finding, ...]
     table_id: str | None = None
     override: Override | None = None
     notes: tuple[str, ...] = field(default=())
@@ -750,7 +751,7 @@ def _rounded(dose: Decimal, request: TaperRequest) -> float:
 
 def _rate_findings(
     request: TaperRequest, exact: list[Decimal], rules: list[TaperRule]
-) -> list[OpioidFinding]:
+) -> list[Finding]:
     """A finding per rule the unrounded plan is faster than, naming its fastest step.
 
     The rules are for different patients (shorter or long-term use), which the plan does not
@@ -781,19 +782,17 @@ def _rate_findings(
     return findings
 
 
-def _rate_finding(
-    request: TaperRequest, exact: list[Decimal], rule: TaperRule, k: int
-) -> OpioidFinding:
+def _rate_finding(request: TaperRequest, exact: list[Decimal], rule: TaperRule, k: int) -> Finding:
     before = _dec(request.start_daily_dose) if k == 1 else exact[k - 2]
     cut = (before - exact[k - 1]) / before * 100
-    return OpioidFinding(
+    return _finding(
         f"taper:{rule.id}",
         rule.severity,
-        f"faster than the published rate for a {rule.name}: step {k} reduces the dose by "
+        f"Faster than the published rate for a {rule.name}: step {k} reduces the dose by "
         f"{float(cut):.3g}% of the dose before it, in {request.every_days} day(s). The source: "
         f'"{rule.wording.strip()}"'
         + (f" (ketapath's reading: {rule.reading})" if rule.reading else ""),
-        rule.source,
+        source=rule.source,
     )
 
 
@@ -813,21 +812,18 @@ def _allowed_reduction(
     return base * _dec(rule.max_percent) / 100 * scale
 
 
-def _rounding_findings(
-    request: TaperRequest, doses: list[float], unit_label: str
-) -> list[OpioidFinding]:
+def _rounding_findings(request: TaperRequest, doses: list[float], unit_label: str) -> list[Finding]:
     if request.round_to is None:
         return []
     before = [request.start_daily_dose, *doses[:-1]]
     cuts = [(b - d, b) for b, d in zip(before, doses, strict=True)]
     cut, base = max(cuts)
     return [
-        OpioidFinding(
+        _finding(
             "taper:rounding",
             "info",
             f"doses are rounded down to {request.round_to:g} {unit_label}; the largest single "
             f"reduction is {cut:g} {unit_label} ({cut / base * 100:.3g}% of the dose before it)",
-            "ketapath rounding rule (never above the unrounded plan)",
         )
     ]
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Severity = Literal["hard", "soft", "info"]
+from ketapath.domain.findings import Citation, Finding
+
 Route = Literal["iv", "sc"]
 Setting = Literal["clinic", "ward", "icu"]
 WeightBasis = Literal["actual", "ideal", "adjusted"]
@@ -65,25 +66,10 @@ class AdjunctOrder:
     unit: str
     route: str
     timing: str
-    source: str
+    citations: tuple[Citation, ...]
     dose_max: float | None = None
     prn: bool = False
     basis: str = ""
-
-
-@dataclass(frozen=True)
-class LimitFinding:
-    """A drug-library or protocol limit that the course meets or exceeds."""
-
-    code: str
-    severity: Severity
-    message: str
-    source: str
-    limit: str
-    limit_value: float
-    limit_unit: str
-    value: float
-    session: int | None = None
 
 
 @dataclass(frozen=True)
@@ -110,8 +96,8 @@ class Course:
     sessions: tuple[SessionOrder, ...]
     course_total_mg: float
     adjuncts: tuple[AdjunctOrder, ...] = ()
-    findings: tuple[LimitFinding, ...] = ()
+    findings: tuple[Finding, ...] = ()
     caps_applied: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     override: Override | None = None
-    sources: tuple[str, ...] = field(default=())
+    citations: tuple[Citation, ...] = field(default=())

@@ -15,11 +15,11 @@ from typing import Any, Literal
 
 from ketapath.domain.body_size import DosingWeight, dosing_weight
 from ketapath.domain.errors import HardLimitExceeded, InvalidInput, UnknownItem
+from ketapath.domain.findings import Finding, cite, finding
 from ketapath.domain.limits import check, measure
 from ketapath.domain.orders import (
     AdjunctOrder,
     Course,
-    LimitFinding,
     Override,
     RateStep,
     SessionOrder,
@@ -93,14 +93,14 @@ def build_course(
     caps_applied: list[str] = []
     sessions = _sessions(protocol, options, weight.weight_kg, concentration, kb, caps_applied)
     total = _round_total(sum(s.total_mg for s in sessions))
-    findings = _protocol_findings(protocol, setting, caps_applied, weight)
-    findings += check(measure(sessions, weight.weight_kg, total), kb.limits(setting))
+    findings = _protocol_findings(protocol, setting, caps_applied, weight, kb)
+    findings += check(measure(sessions, weight.weight_kg, total), kb.limits(setting), kb)
     hard = [f for f in findings if f.severity == "hard"]
     if hard:
         raise HardLimitExceeded(
-            f"refused: {protocol.id} for a {weight.weight_kg:g} kg dosing weight in the {setting} "
-            "setting passes a hard limit, which no override can pass: "
-            + "; ".join(f"{f.message} [{f.limit}; source: {f.source}]" for f in hard),
+            f"refused: {protocol.name} for a {weight.weight_kg:g} kg dosing weight in the "
+            f"{setting} setting passes a hard limit, which no override can pass: "
+            + "; ".join(f"{f.message} [{f.rule}; {f.citation}]" for f in hard),
             findings=tuple(hard),
         )
     course = Course(
@@ -114,7 +114,7 @@ def build_course(
         actual_weight_kg=weight.actual_weight_kg,
         sessions=tuple(sessions),
         course_total_mg=total,
-        adjuncts=tuple(_adjuncts(protocol, weight.weight_kg)),
+        adjuncts=tuple(_adjuncts(protocol, weight.weight_kg, kb)),
         findings=tuple(findings),
         caps_applied=tuple(caps_applied),
         notes=tuple(
@@ -129,7 +129,7 @@ def build_course(
                 ),
             ]
         ),
-        sources=(protocol.source, weight.source),
+        citations=cite(protocol.source, kb) + (cite(weight.source, kb) if weight.source else ()),
     )
     return _apply_override(course, options)
 
@@ -234,8 +234,7 @@ def _ladder_sessions(
     if len(kept) < len(steps):
         caps_applied.append(
             f"dose ladder ceiling {ceiling:g} mg/kg/h: steps above it removed "
-            f"({', '.join(f'{s:g}' for s in steps if s not in kept)} mg/kg/h); "
-            f"source: {ladder.source}"
+            f"({', '.join(f'{s:g}' for s in steps if s not in kept)} mg/kg/h)"
         )
     if not kept:
         raise InvalidInput(
@@ -307,7 +306,7 @@ def _apply_caps(
         _note_cap(
             caps_applied,
             f"protocol cap {caps.max_rate_mg_per_h:g} mg/h applied "
-            f"({rate:.4g} mg/h reduced to {capped:g} mg/h); source: {caps.source}",
+            f"({rate:.4g} mg/h reduced to {capped:g} mg/h)",
         )
     if caps.max_rate_mg_per_kg_per_h is not None:
         per_kg_cap = caps.max_rate_mg_per_kg_per_h * weight_kg
@@ -315,8 +314,7 @@ def _apply_caps(
             _note_cap(
                 caps_applied,
                 f"protocol cap {caps.max_rate_mg_per_kg_per_h:g} mg/kg/h "
-                f"applied ({capped:.4g} mg/h reduced to {per_kg_cap:.4g} mg/h); "
-                f"source: {caps.source}",
+                f"applied ({capped:.4g} mg/h reduced to {per_kg_cap:.4g} mg/h)",
             )
             capped = per_kg_cap
     return capped
@@ -398,55 +396,45 @@ def _session(
 
 
 def _protocol_findings(
-    protocol: Protocol, setting: Setting, caps_applied: list[str], weight: DosingWeight
-) -> list[LimitFinding]:
-    findings: list[LimitFinding] = []
+    protocol: Protocol,
+    setting: Setting,
+    caps_applied: list[str],
+    weight: DosingWeight,
+    kb: Knowledge,
+) -> list[Finding]:
+    findings: list[Finding] = []
     if setting not in protocol.settings:
         findings.append(
-            LimitFinding(
-                code="protocol:setting-deviation",
-                severity="soft",
-                message=(
-                    f"{protocol.id} is written for {', '.join(protocol.settings)}; giving it in "
-                    f"the {setting} setting is a protocol deviation"
-                ),
+            finding(
+                "protocol:setting-deviation",
+                f"{protocol.name} is written for {' or '.join(protocol.settings)}; giving it in "
+                f"the {setting} setting is a protocol deviation.",
                 source=protocol.source,
-                limit=f"{protocol.id} settings",
-                limit_value=0,
-                limit_unit="",
-                value=0,
+                kb=kb,
             )
         )
     for text in caps_applied:
         findings.append(
-            LimitFinding(
-                code="protocol:cap-applied",
-                severity="info",
-                message=text,
-                source=protocol.source,
-                limit=f"{protocol.id} cap",
-                limit_value=0,
-                limit_unit="",
-                value=0,
+            finding(
+                "protocol:cap-applied",
+                text,
+                source=(protocol.caps and protocol.caps.source) or protocol.source,
+                kb=kb,
             )
         )
-    if weight.basis != "actual":
+    if weight.source is not None:
         findings.append(
-            LimitFinding(
-                code="dosing:weight-basis",
-                severity="info",
-                message=f"dosing weight {weight.weight_kg:g} kg: {weight.note}",
+            finding(
+                "dosing:weight-basis",
+                f"Doses are computed on a dosing weight of {weight.weight_kg:g} kg: {weight.note}.",
                 source=weight.source,
-                limit="dosing weight",
-                limit_value=0,
-                limit_unit="kg",
-                value=weight.weight_kg,
+                kb=kb,
             )
         )
     return findings
 
 
-def _adjuncts(protocol: Protocol, weight_kg: float) -> list[AdjunctOrder]:
+def _adjuncts(protocol: Protocol, weight_kg: float, kb: Knowledge) -> list[AdjunctOrder]:
     out = []
     for a in protocol.adjuncts:
         if a.unit == "mg/kg":
@@ -464,7 +452,7 @@ def _adjuncts(protocol: Protocol, weight_kg: float) -> list[AdjunctOrder]:
                 unit=unit,
                 route=a.route,
                 timing=a.timing,
-                source=a.source,
+                citations=cite(a.source, kb),
                 dose_max=dose_max,
                 prn=a.prn,
                 basis=basis,
@@ -506,4 +494,8 @@ def course_to_dict(course: Course) -> dict[str, Any]:
             raw_step["volume_ml"] = round(step.rate_ml_per_h * step.duration_min / 60.0, 6)
         sessions.append({"session": raw.pop("number"), **raw, "duration_min": session.duration_min})
     data["sessions"] = sessions
+    data["findings"] = [f.to_dict() for f in course.findings]
+    for raw_adjunct, adjunct in zip(data["adjuncts"], course.adjuncts, strict=True):
+        raw_adjunct["citation"] = "; ".join(c.text for c in adjunct.citations)
+    data["citation"] = "; ".join(c.text for c in course.citations)
     return data

@@ -1,9 +1,10 @@
 """Eligibility and safety screening (PRODUCT step 3).
 
-The result is a decision with every finding that led to it. ``absolute`` findings make a
-patient not eligible; ``relative`` and ``precaution`` findings need a physician to accept them
-with a written reason; ``info`` findings are shown but do not gate. Screening supports the
-physician's decision; it does not take it.
+The result is a decision with every finding that led to it. ``hard`` findings make a
+patient not eligible; ``soft`` findings need a physician to accept them with a written reason;
+``warning`` and ``info`` findings are shown but do not gate. Screening supports the physician's
+decision; it does not take it. Each finding is a :class:`ketapath.domain.findings.Finding`:
+plain words, the rule, and the readable citations of its source.
 """
 
 from __future__ import annotations
@@ -12,27 +13,12 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from ketapath.domain.findings import Citation, Finding, cite, finding
 from ketapath.domain.patient import Patient
 from ketapath.domain.vocabulary import Resolution, resolve
-from ketapath.knowledge.clinical import Condition, FindingSeverity, Knowledge, knowledge
+from ketapath.knowledge.clinical import Condition, Contraindication, Knowledge, knowledge
 
 Decision = Literal["eligible", "needs_override", "not_eligible"]
-
-SEED_004_PURPOSE = (
-    "seed 004 section 1 (purpose) and Executive Summary 6a (clear articulation of purpose)"
-)
-SEED_004_SELECTION = "seed 004 section 2 (patient selection)"
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One reason screening gives, with its rule and source."""
-
-    code: str
-    severity: FindingSeverity
-    message: str
-    source: str
-    item: str = ""
 
 
 @dataclass(frozen=True)
@@ -45,7 +31,11 @@ class IndicationResult:
     grade: str
     certainty: str
     benefit: str
-    source: str
+    citations: tuple[Citation, ...]
+
+    @property
+    def citation(self) -> str:
+        return "; ".join(c.text for c in self.citations)
 
 
 @dataclass(frozen=True)
@@ -62,19 +52,23 @@ class ScreeningResult:
     rule_base: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["findings"] = [f.to_dict() for f in self.findings]
+        for raw, ind in zip(data["indications"], self.indications, strict=True):
+            raw["citation"] = ind.citation
+        return data
 
     @property
     def gating(self) -> tuple[Finding, ...]:
         """The findings a physician must accept (or that exclude the patient)."""
-        return tuple(f for f in self.findings if f.severity != "info")
+        return tuple(f for f in self.findings if f.gates)
 
 
 def decide(findings: list[Finding]) -> Decision:
     severities = {f.severity for f in findings}
-    if "absolute" in severities:
+    if "hard" in severities:
         return "not_eligible"
-    if severities & {"relative", "precaution"}:
+    if "soft" in severities:
         return "needs_override"
     return "eligible"
 
@@ -85,14 +79,11 @@ def screen(
     """Screen one patient against the consensus, the position statement and local policy."""
     kb = kb or knowledge()
     findings: list[Finding] = [
-        Finding(
-            "input:ignored-field", "info", w, "ketapath patient file format (docs/patient-file.md)"
-        )
-        for w in input_warnings or []
+        finding("input:ignored-field", w, kb=kb) for w in input_warnings or []
     ]
     resolutions = [resolve(item.code, kb) for item in (*patient.diagnoses, *patient.comorbidities)]
     conditions = _resolved_conditions(resolutions)
-    findings += _unresolved_findings(resolutions)
+    findings += _unresolved_findings(resolutions, kb)
     findings += _policy_findings(patient, kb)
     findings += _consent_findings(patient, kb)
     findings += _allergy_findings(patient, kb)
@@ -101,8 +92,8 @@ def screen(
     findings += _indication_findings(indications, kb)
     opioids = _opioids_taken(patient, kb)
     findings += _interaction_findings(patient, kb)
-    findings += _selection_findings(patient, opioids)
-    findings += _purpose_findings(patient, opioids)
+    findings += _selection_findings(patient, opioids, kb)
+    findings += _purpose_findings(patient, opioids, kb)
     return ScreeningResult(
         decision=decide(findings),
         purpose=tuple(patient.purpose),
@@ -119,6 +110,8 @@ def screen(
             "contraindications": kb.contraindications.version,
             "interactions": kb.interactions.version,
             "policy": kb.policy.version,
+            "finding_codes": kb.finding_codes.version,
+            "bibliography": kb.bibliography.version,
         },
     )
 
@@ -131,30 +124,29 @@ def _resolved_conditions(resolutions: list[Resolution]) -> dict[str, tuple[Condi
     return out
 
 
-def _unresolved_findings(resolutions: list[Resolution]) -> list[Finding]:
+def _unresolved_findings(resolutions: list[Resolution], kb: Knowledge) -> list[Finding]:
     out = []
     for r in resolutions:
         if r.matched_by == "unknown-code":
             out.append(
-                Finding(
+                finding(
                     "input:unknown-code",
-                    "info",
-                    f"ICD-10-CM code {r.given!r} is not in the ketapath vocabulary; no rule "
-                    "applies to it. Every contraindication of seed 000 Table 5 is in the "
-                    "vocabulary, but check this diagnosis by hand.",
-                    "ketapath conditions vocabulary (knowledge/data/conditions.yaml)",
-                    r.given,
+                    f"ICD-10-CM code {r.given!r} is not recognised (not in ketapath's diagnosis "
+                    "vocabulary): check it by hand. No screening rule could be applied to it; "
+                    "every listed contraindication is in the vocabulary.",
+                    subject=r.given,
+                    kb=kb,
                 )
             )
         elif r.matched_by == "unrecognised":
             out.append(
-                Finding(
+                finding(
                     "input:unrecognised-diagnosis",
-                    "precaution",
-                    f"{r.given!r} is neither a vocabulary id, a known name nor an ICD-10-CM code; "
-                    "screening could not check it. A physician must review it.",
-                    "ketapath conditions vocabulary (knowledge/data/conditions.yaml)",
-                    r.given,
+                    f"{r.given!r} is not recognised (not a diagnosis name, abbreviation or code "
+                    "that ketapath knows): check it by hand. Screening could not check it, so a "
+                    "physician must review it.",
+                    subject=r.given,
+                    kb=kb,
                 )
             )
     return out
@@ -165,17 +157,18 @@ def _policy_findings(patient: Patient, kb: Knowledge) -> list[Finding]:
     age = patient.age_on()
     if age < rule.value:
         return [
-            Finding(
+            finding(
                 f"policy:{rule.id}",
-                rule.severity,
                 f"{rule.message} (age {age:g} {rule.unit}; minimum {rule.value:g}).",
-                rule.source,
+                severity=rule.severity,
+                source=rule.source,
+                kb=kb,
             )
         ]
     return []
 
 
-def _contraindication(kb: Knowledge, ci_id: str) -> Any:
+def _contraindication(kb: Knowledge, ci_id: str) -> Contraindication:
     for ci in kb.contraindications.entries:
         if ci.id == ci_id:
             return ci
@@ -186,20 +179,21 @@ def _consent_findings(patient: Patient, kb: Knowledge) -> list[Finding]:
     ci = _contraindication(kb, "consent-refused-or-unable")
     if patient.consent in ("refused", "unable"):
         return [
-            Finding(
+            finding(
                 f"contraindication:{ci.id}",
-                ci.severity,
                 f"{ci.message} (consent: {patient.consent}).",
-                ci.source,
+                severity=ci.severity,
+                source=ci.source,
+                kb=kb,
             )
         ]
     if patient.consent == "pending":
         return [
-            Finding(
+            finding(
                 "consent:pending",
-                "info",
-                "Consent has not yet been recorded; obtain it before the infusion.",
-                ci.source,
+                "Consent has not yet been recorded; obtain it before an order is signed and "
+                "before the infusion.",
+                kb=kb,
             )
         ]
     return []
@@ -210,12 +204,13 @@ def _allergy_findings(patient: Patient, kb: Knowledge) -> list[Finding]:
     for allergy in patient.allergies:
         if "ketamine" in _words(allergy.substance):
             return [
-                Finding(
+                finding(
                     f"contraindication:{ci.id}",
-                    ci.severity,
                     ci.message,
-                    ci.source,
-                    allergy.substance,
+                    severity=ci.severity,
+                    source=ci.source,
+                    subject=allergy.substance,
+                    kb=kb,
                 )
             ]
     return []
@@ -238,23 +233,23 @@ def _contraindication_findings(
             if cid in present:
                 cond, given = present[cid]
                 out.append(
-                    Finding(
+                    finding(
                         f"contraindication:{ci.id}",
-                        ci.severity,
                         f"{ci.message} Recorded as {given!r} ({cond.name}).",
-                        ci.source,
-                        given,
+                        severity=ci.severity,
+                        source=ci.source,
+                        subject=given,
+                        kb=kb,
                     )
                 )
                 break
     if patient.pregnancy == "unknown" and patient.sex == "female" and "pregnancy" not in present:
         out.append(
-            Finding(
+            finding(
                 "pregnancy:status-unknown",
-                "info",
                 "Pregnancy status is not recorded; confirm it (test where relevant) "
                 "at check-in. Pregnancy is a relative contraindication.",
-                "seed 000 Table 5 (pregnancy)",
+                kb=kb,
             )
         )
     return out
@@ -272,7 +267,13 @@ def _indications(resolutions: list[Resolution], kb: Knowledge) -> list[Indicatio
             if cond.id in ev.conditions:
                 out.append(
                     IndicationResult(
-                        cond.id, cond.name, r.given, ev.grade, ev.certainty, ev.benefit, ev.source
+                        cond.id,
+                        cond.name,
+                        r.given,
+                        ev.grade,
+                        ev.certainty,
+                        ev.benefit,
+                        cite(ev.source, kb),
                     )
                 )
                 break
@@ -282,23 +283,23 @@ def _indications(resolutions: list[Resolution], kb: Knowledge) -> list[Indicatio
 def _indication_findings(indications: list[IndicationResult], kb: Knowledge) -> list[Finding]:
     if not indications:
         return [
-            Finding(
+            finding(
                 "indication:none",
-                "precaution",
                 "No diagnosis is a recognised indication for ketamine infusion; use outside "
                 "the consensus indications needs a physician's justification.",
-                "seed 000 Table 6 (indications); seed 001",
+                kb=kb,
             )
         ]
     best = min(indications, key=lambda i: i.grade)
+    evidence = next(ev for ev in kb.indications.entries if best.condition_id in ev.conditions)
     return [
-        Finding(
+        finding(
             "indication:evidence",
-            "info",
             f"Strongest indication: {best.name}, Grade {best.grade} ({best.certainty} "
             f"certainty): {best.benefit}.",
-            best.source,
-            best.given,
+            source=evidence.source,
+            subject=best.given,
+            kb=kb,
         )
     ]
 
@@ -332,37 +333,36 @@ def _interaction_findings(patient: Patient, kb: Knowledge) -> list[Finding]:
         ]
         if hits:
             out.append(
-                Finding(
+                finding(
                     f"interaction:{inter.id}",
-                    inter.severity,
                     f"{', '.join(hits)}: {inter.name} ({inter.mechanism}); {inter.effect}.",
-                    inter.source,
-                    ", ".join(hits),
+                    severity=inter.severity,
+                    source=inter.source,
+                    subject=", ".join(hits),
+                    kb=kb,
                 )
             )
     return out
 
 
-def _selection_findings(patient: Patient, opioids: list[str]) -> list[Finding]:
+def _selection_findings(patient: Patient, opioids: list[str], kb: Knowledge) -> list[Finding]:
     a = patient.assessment
     out: list[Finding] = []
     if a.central_sensitisation is False:
         out.append(
-            Finding(
+            finding(
                 "selection:no-central-sensitisation",
-                "precaution",
                 "The assessment records no clear clinical evidence of central "
-                "sensitisation, which seed 004 requires for selection.",
-                SEED_004_SELECTION,
+                "sensitisation, which the position statement requires for selection.",
+                kb=kb,
             )
         )
     elif a.central_sensitisation is None:
         out.append(
-            Finding(
+            finding(
                 "selection:central-sensitisation-not-assessed",
-                "info",
-                "Evidence of central sensitisation is not recorded (seed 004 selection criterion).",
-                SEED_004_SELECTION,
+                "Evidence of central sensitisation is not recorded (a selection criterion).",
+                kb=kb,
             )
         )
     ctx = a.opioid_context
@@ -370,46 +370,42 @@ def _selection_findings(patient: Patient, opioids: list[str]) -> list[Finding]:
         ctx.poor_opioid_response or ctx.opioid_side_effects or ctx.drug_seeking_behaviour
     ):
         out.append(
-            Finding(
+            finding(
                 "selection:opioid-context-not-documented",
-                "info",
                 f"Taking opioids ({', '.join(opioids)}) but no poor opioid response, "
                 "significant side effects or drug-seeking behaviour is recorded.",
-                SEED_004_SELECTION,
+                kb=kb,
             )
         )
     if not opioids:
         out.append(
-            Finding(
+            finding(
                 "selection:no-opioids",
-                "info",
-                "Not taking opioids: seed 004 selects patients in an opioid context; the "
-                "ASRA/AAPM/ASA consensus does not require one.",
-                f"{SEED_004_SELECTION}; seed 000 Table 6",
+                "Not taking opioids: the position statement selects patients in an opioid "
+                "context; the ASRA/AAPM/ASA consensus does not require one.",
+                kb=kb,
             )
         )
     return out
 
 
-def _purpose_findings(patient: Patient, opioids: list[str]) -> list[Finding]:
+def _purpose_findings(patient: Patient, opioids: list[str], kb: Knowledge) -> list[Finding]:
     if not patient.purpose:
         return [
-            Finding(
+            finding(
                 "purpose:not-stated",
-                "precaution",
                 "The purpose of the infusion is not stated (pain relief, opioid reduction, "
                 "enabling a multidisciplinary plan, quality of life).",
-                SEED_004_PURPOSE,
+                kb=kb,
             )
         ]
     if "opioid_reduction" in patient.purpose and not opioids:
         return [
-            Finding(
+            finding(
                 "purpose:opioid-reduction-without-opioids",
-                "precaution",
                 "The stated purpose is opioid reduction but no opioid is recorded among "
                 "the current medicines.",
-                SEED_004_PURPOSE,
+                kb=kb,
             )
         ]
     return []
@@ -419,7 +415,7 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     seen: set[tuple[str, str]] = set()
     out = []
     for f in findings:
-        key = (f.code, f.item)
+        key = (f.code, f.subject)
         if key not in seen:
             seen.add(key)
             out.append(f)

@@ -67,7 +67,8 @@ class Source(BaseModel):
 
     cite: tuple[Cite, ...] = Field(min_length=1)
     note: str = ""
-    provenance: str = ""
+    # Internal: never serialised, so no page, JSON answer or export shows it.
+    provenance: str = Field(default="", exclude=True)
 
 
 class Strict(BaseModel):
@@ -155,8 +156,13 @@ def _label_location(loc: list[Any], raw: Any) -> str:
     return "".join(parts) or "(file)"
 
 
-def load_entries(filename: str, entry_model: type[E], *, kind: str) -> KnowledgeFile[E]:
-    """Load one knowledge file and validate every entry against ``entry_model``."""
+def load_entries(
+    filename: str, entry_model: type[E], *, kind: str, id_field: str = "id"
+) -> KnowledgeFile[E]:
+    """Load one knowledge file and validate every entry against ``entry_model``.
+
+    Entries' ``id_field`` values must be unique.
+    """
     path = data_path(filename)
     raw = read_yaml(path)
     try:
@@ -165,7 +171,7 @@ def load_entries(filename: str, entry_model: type[E], *, kind: str) -> Knowledge
         raise KnowledgeError(f"{filename}: {format_validation_error(exc, raw)}") from exc
     if parsed.kind != kind:
         raise KnowledgeError(f"{filename}: kind is {parsed.kind!r}, expected {kind!r}")
-    ids = [getattr(e, "id", None) for e in parsed.entries]
+    ids = [getattr(e, id_field, None) for e in parsed.entries]
     dupes = sorted({i for i in ids if i is not None and ids.count(i) > 1})
     if dupes:
         raise KnowledgeError(f"{filename}: duplicate ids: {', '.join(dupes)}")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -71,7 +71,9 @@ class Reference(BaseModel):
     verified: str = Field(
         min_length=10, description="What was checked about this entry, and against what."
     )
-    provenance: str = Field(default="", description="Where the team found it (internal).")
+    provenance: str = Field(
+        default="", exclude=True, description="Where the team found it (internal, never shown)."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Reference:
@@ -142,6 +144,19 @@ class Bibliography:
         """'ASRA/AAPM/ASA consensus 2018, Table 6'."""
         short = self.get(cite.ref).short
         return f"{short}, {cite.at}" if cite.at else short
+
+    def public(self, data: Any) -> Any:
+        """Plain data of knowledge models (``model_dump``) for users: every source also gets
+        its readable ``citation`` (``provenance`` is never serialised in the first place)."""
+        if isinstance(data, list):
+            return [self.public(item) for item in data]
+        if not isinstance(data, dict):
+            return data
+        out = {k: self.public(v) for k, v in data.items()}
+        cites = data.get("cite")
+        if isinstance(cites, list) and all(isinstance(c, dict) and "ref" in c for c in cites):
+            out["citation"] = "; ".join(self.short(Cite.model_validate(c)) for c in cites)
+        return out
 
     def check(self, cites: Iterable[Cite], where: str) -> None:
         """Refuse (``KnowledgeError``) any cite whose ``ref`` is not in the bibliography."""

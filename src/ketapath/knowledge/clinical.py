@@ -20,6 +20,7 @@ from ketapath.knowledge.base import (
     load_entries,
 )
 from ketapath.knowledge.bibliography import Bibliography, bibliography
+from ketapath.knowledge.findings import FindingCode
 from ketapath.knowledge.opioids import ConversionTable, TaperRule
 
 Grade = Literal["A", "B", "C", "D", "I"]
@@ -262,6 +263,7 @@ class Knowledge:
         "policy",
         "opioid_conversion",
         "opioid_tapering",
+        "finding_codes",
     )
 
     def __init__(self) -> None:
@@ -287,11 +289,23 @@ class Knowledge:
         self.opioid_tapering = load_entries(
             "opioid_tapering.yaml", TaperRule, kind="opioid_tapering"
         )
+        self.finding_codes = load_entries(
+            "finding_codes.yaml", FindingCode, kind="finding_codes", id_field="code"
+        )
+        self._codes = {c.code: c for c in self.finding_codes.entries}
         self._cross_check()
 
     def _cross_check(self) -> None:
         for name in self.FILES:
             self.bibliography.check(cites_in(getattr(self, name)), f"{name}.yaml")
+        files = {f"{name}.yaml" for name in self.FILES}
+        bad_from = [
+            f"finding_codes.yaml {c.code}: source_from {c.source_from!r} is not a knowledge file"
+            for c in self.finding_codes.entries
+            if c.source_from and c.source_from not in files | {"instruments.yaml"}
+        ]
+        if bad_from:
+            raise KnowledgeError("; ".join(bad_from))
         known = {c.id for c in self.conditions.entries}
         refs: list[tuple[str, str]] = []
         for ind in self.indications.entries:
@@ -346,6 +360,13 @@ class Knowledge:
                 return t
         known = ", ".join(t.id for t in self.opioid_conversion.entries)
         raise KeyError(f"unknown conversion table {table_id!r}; known tables: {known}")
+
+    def finding_code(self, code: str) -> FindingCode:
+        """The catalogue entry of a finding code: exact, else its family ('family:*')."""
+        entry = self._codes.get(code) or self._codes.get(code.split(":", 1)[0] + ":*")
+        if entry is None:
+            raise KeyError(f"finding code {code!r} is not in finding_codes.yaml")
+        return entry
 
     @property
     def pump_settings(self) -> PumpSettings:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Literal
 
@@ -29,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketapath.domain.errors import DomainError, HardLimitExceeded
+from ketapath.domain.findings import Finding
 from ketapath.domain.orders import Course
 from ketapath.domain.planning import DosingInputs, PlanOptions, course_to_dict, plan, status
 from ketapath.services import audit
@@ -41,7 +41,9 @@ from ketapath.services.unit import action, check
 from ketapath.store.db import Database
 from ketapath.store.models import CourseRecord, Order, PatientVersion, utcnow
 
-SCREENING_GATING = ("relative", "precaution")
+# Severities of screening findings that need the physician's override reason. Screens stored
+# before the one severity vocabulary used "relative" and "precaution" for the same thing.
+SCREENING_GATING = ("soft", "relative", "precaution")
 
 
 class PlanRequest(BaseModel):
@@ -152,8 +154,8 @@ def _plan(request: PlanRequest, dosing: DosingInputs, options: PlanOptions) -> C
         raise InvalidInput(error.message, field=error.field or None) from error
 
 
-def _finding(finding: Any) -> dict[str, Any]:
-    return asdict(finding)
+def _finding(finding: Finding) -> dict[str, Any]:
+    return finding.to_dict()
 
 
 def _screening_summary(session: Session, version: PatientVersion) -> ScreeningSummary | None:

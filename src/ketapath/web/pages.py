@@ -28,6 +28,8 @@ from jinja2.runtime import Context
 from ketapath.api.deps import csrf_token_for, current_user
 from ketapath.config import Settings
 from ketapath.domain.errors import DomainError
+from ketapath.domain.findings import SEVERITY_LABELS, cite
+from ketapath.knowledge.bibliography import bibliography
 from ketapath.services.errors import AuthenticationFailed, ServiceError
 from ketapath.services.permissions import Actor
 from ketapath.services.validation import field_path
@@ -112,11 +114,20 @@ def clock(minutes: float | int | None) -> str:
     return f"{whole // 60}:{whole % 60:02d}"
 
 
+def full_reference(ref_id: str) -> str:
+    """The full reference of a bibliography entry (for a citation's tooltip)."""
+    references = bibliography()
+    return references.get(ref_id).full() if ref_id in references else ""
+
+
 templates.env.filters["local_time"] = local_time
 templates.env.filters["local_date"] = local_date
 templates.env.filters["number"] = number
 templates.env.filters["clock"] = clock
 templates.env.globals["role_labels"] = ROLE_LABELS
+templates.env.globals["severity_labels"] = SEVERITY_LABELS
+templates.env.globals["full_reference"] = full_reference
+templates.env.globals["cite"] = cite
 
 
 def safe_next(target: str | None, default: str = "/patients") -> str:

@@ -11,6 +11,7 @@ from ketapath.web import (
     order_pages,
     patient_pages,
     record_pages,
+    reference_pages,
     screening_pages,
 )
 
@@ -24,5 +25,6 @@ for module in (
     screening_pages,
     order_pages,
     opioid_pages,
+    reference_pages,
 ):
     router.include_router(module.router)

@@ -13,11 +13,11 @@ from ketapath.web.patient_pages import patient_context
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 # Most serious first: what excludes, what needs a physician's written reason, what informs.
-SEVERITY_ORDER = ("absolute", "relative", "precaution", "info")
+SEVERITY_ORDER = ("hard", "soft", "warning", "info")
 SEVERITY_LABELS = {
-    "absolute": "Absolute contraindication (not eligible)",
-    "relative": "Relative contraindication (needs a physician's reason)",
-    "precaution": "Precaution (needs a physician's reason)",
+    "hard": "Not eligible: cannot be overridden",
+    "soft": "Needs a physician's override with a reason",
+    "warning": "Check by hand",
     "info": "For information",
 }
 DECISION_LABELS = {
