@@ -123,6 +123,14 @@ ENDPOINTS = [
     _e("DELETE", "/auth/token", set(ROLES), lambda c: ("DELETE", "/auth/token", None)),
     _e("DELETE", "/auth/session", set(ROLES), lambda c: ("DELETE", "/auth/session", None)),
     _e("GET", "/instruments", set(ROLES), lambda c: ("GET", "/instruments", None)),
+    _e("GET", "/references", set(ROLES), lambda c: ("GET", "/references", None)),
+    _e(
+        "GET",
+        "/references/{ref_id}",
+        set(ROLES),
+        lambda c: ("GET", "/references/cohen-2018-ketamine-consensus", None),
+    ),
+    _e("GET", "/finding-codes", set(ROLES), lambda c: ("GET", "/finding-codes", None)),
     _e("POST", "/patients", RECORDERS, lambda c: ("POST", "/patients", DOCUMENT)),
     _e("GET", "/patients", CLINICAL_TEAM, lambda c: ("GET", "/patients", None)),
     _e(

@@ -61,7 +61,7 @@ def test_a_physician_screens_the_current_record_and_the_result_is_stored(
     assert result.decision == "eligible"
     assert result.run_by == "physician"
     assert result.current
-    assert all(f["source"] for f in result.result["findings"])
+    assert all(f["citations"] and f["citation"] for f in result.result["findings"])
 
 
 def test_a_screen_of_an_older_version_is_no_longer_current(

@@ -27,7 +27,9 @@ def test_screen_prints_a_decision_with_findings_and_sources_as_json(write_patien
     assert data["purpose"] == ["pain_relief", "opioid_reduction"]
     assert data["indications"][0]["grade"] == "B"
     finding = next(f for f in data["findings"] if f["code"] == "contraindication:unstable-angina")
-    assert {"code", "severity", "message", "source"} <= finding.keys()
+    assert {"code", "severity", "message", "rule", "citations", "citation"} <= finding.keys()
+    assert finding["severity"] == "soft"
+    assert finding["citation"].startswith("ASRA/AAPM/ASA consensus 2018, Table 5")
 
 
 def test_screen_reads_yaml_and_prints_text(write_patient) -> None:
@@ -96,7 +98,7 @@ def test_plan_over_a_hard_limit_is_refused_with_nothing_produced() -> None:
     assert result.stdout == ""
     error = json.loads(result.stderr)
     assert error["error"] == "hard_limit"
-    assert any(f["limit_value"] == 2 and "Table 6" in f["source"] for f in error["findings"])
+    assert any(f["measure"]["limit"] == 2 and "Table 6" in f["citation"] for f in error["findings"])
 
 
 def test_plan_over_a_soft_limit_exits_4_until_overridden() -> None:

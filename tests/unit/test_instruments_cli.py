@@ -40,6 +40,14 @@ def test_list_names_every_instrument(app: typer.Typer) -> None:
         assert instrument_id in out
 
 
+def test_list_as_json_gives_each_instrument_with_its_readable_citation(app: typer.Typer) -> None:
+    code, out, _ = run(app, "--list", "--json")
+    assert code == 0
+    listed = {i["id"]: i for i in json.loads(out)}
+    assert listed["phq9"]["citation"].startswith("Kroenke et al. 2001")
+    assert "seed" not in out.lower()
+
+
 def test_scoring_with_key_value_answers_prints_total_and_band(app: typer.Typer) -> None:
     code, out, _ = run(app, "phq9", "--answers", "q1=1,q2=2,q3=3,q4=0,q5=1,q6=2,q7=1,q8=0,q9=0")
     assert code == 0

@@ -10,6 +10,8 @@ from pydantic import ValidationError
 
 from ketapath.knowledge.instruments import Instrument, load_instruments
 
+SOURCE = {"cite": [{"ref": "kroenke-2001-phq9", "at": "test"}]}
+
 
 def minimal() -> dict[str, Any]:
     return {
@@ -18,7 +20,7 @@ def minimal() -> dict[str, Any]:
         "name": "Demonstration scale",
         "purpose": "tests",
         "licence": "test data",
-        "source": "a test",
+        "source": SOURCE,
         "verified": "not applicable",
         "response": {"minimum": 0, "maximum": 3},
         "items": [
@@ -36,11 +38,11 @@ def minimal() -> dict[str, Any]:
                     "max_missing": 0,
                     "method": "none",
                     "rule": "all needed",
-                    "source": "test",
+                    "source": SOURCE,
                     "verified": "test",
                 },
                 "bands": [{"at_least": 0, "label": "low"}, {"at_least": 4, "label": "high"}],
-                "bands_source": "test",
+                "bands_source": SOURCE,
             }
         ],
         "total_scale": "total",
@@ -63,7 +65,7 @@ def broken(change: str) -> dict[str, Any]:
     elif change == "bands start above the bottom":
         scale["bands"] = [{"at_least": 1, "label": "a"}]
     elif change == "bands without source":
-        scale["bands_source"] = ""
+        scale["bands_source"] = None
     elif change == "all items may be missing":
         scale["missing"] = {**scale["missing"], "max_missing": 2, "method": "prorate"}
     elif change == "prorate with none allowed":
@@ -73,7 +75,7 @@ def broken(change: str) -> dict[str, Any]:
     elif change == "alias clash":
         data["items"][1]["aliases"] = ["q1"]
     elif change == "no source":
-        data["source"] = ""
+        data["source"] = {"cite": []}
     elif change == "unknown total":
         data["total_scale"] = "sum"
     elif change == "unknown field":
@@ -81,7 +83,7 @@ def broken(change: str) -> dict[str, Any]:
     elif change == "inverted response":
         data["response"] = {"minimum": 3, "maximum": 0}
     elif change == "alert on unknown item":
-        data["alerts"] = [{"item": "q9", "at_least": 1, "message": "hello", "source": "x y"}]
+        data["alerts"] = [{"item": "q9", "at_least": 1, "message": "hello", "source": SOURCE}]
     return data
 
 

@@ -120,7 +120,7 @@ def test_each_problem_is_a_finding_and_the_medicine_is_not_converted(
     result = oral_morphine_equivalents([medicine])
     (line,) = result.lines
     assert not line.converted and code in codes(line.findings)
-    assert all(f.source for f in line.findings)
+    assert all(f.citations and f.rule for f in line.findings)
     assert result.complete is False
 
 
@@ -141,8 +141,8 @@ def test_non_opioids_are_left_out_and_brand_names_are_recognised() -> None:
 def test_the_50_mme_threshold_finding_appears_at_50_and_not_below() -> None:
     at = oral_morphine_equivalents([med("morphine", 25, frequency="bd")])
     below = oral_morphine_equivalents([med("morphine", 24.5, frequency="bd")])
-    assert "opioid:cdc-2022-50-mme" in codes(at.findings)
-    assert "opioid:cdc-2022-50-mme" not in codes(below.findings)
+    assert "opioid-threshold:cdc-2022-50-mme" in codes(at.findings)
+    assert "opioid-threshold:cdc-2022-50-mme" not in codes(below.findings)
 
 
 def test_an_unknown_table_is_named() -> None:
@@ -201,7 +201,7 @@ def test_conversion_reduces_then_divides_by_the_target_factor() -> None:
 def test_no_reduction_is_a_warning_quoting_the_cdc_caveat() -> None:
     c = convert_to_single_opioid(60, "morphine", "po", 0)
     (f,) = [f for f in c.findings if f.code == "conversion:cross-tolerance"]
-    assert f.severity == "warning" and "caution 3" in f.source
+    assert f.severity == "warning" and "caution 3" in f.citation
 
 
 @pytest.mark.parametrize(("opioid", "route"), [("methadone", "oral"), ("fentanyl", "transdermal")])
@@ -210,8 +210,8 @@ def test_conversion_to_methadone_or_a_fentanyl_patch_is_refused_naming_rule_and_
 ) -> None:
     with pytest.raises(ConversionRefused) as exc:
         convert_to_single_opioid(100, opioid, route, 30)
-    assert "refused" in exc.value.message and "rule:" in exc.value.message
-    assert "CDC 2022" in exc.value.source and exc.value.rule
+    assert "refused" in exc.value.message and "CDC opioid guideline 2022" in exc.value.message
+    assert "CDC opioid guideline 2022" in exc.value.source and exc.value.rule
 
 
 @pytest.mark.parametrize(
@@ -283,7 +283,7 @@ def test_a_weekly_taper_needs_an_override_for_the_cdc_shorter_duration_tail() ->
     plan = taper_plan(req(every_days=7))
     soft = [f for f in plan.findings if f.severity == "soft"]
     assert [f.code for f in soft] == ["taper:cdc-2022-shorter-duration"]
-    assert "Recommendation 5" in soft[0].source and "30%" in soft[0].message
+    assert "Recommendation 5" in soft[0].citation and "30%" in soft[0].message
     assert plan.status == "needs_override"
     accepted = taper_plan(req(every_days=7, override_by="Dr Lee", override_reason="planned"))
     assert accepted.status == "ready" and accepted.override is not None
@@ -363,7 +363,8 @@ def test_cli_refuses_conversion_to_methadone_with_exit_2(write_patient) -> None:
     result = runner.invoke(app, ["opioids", str(path), *convert, "--json"])
     assert result.exit_code == 2 and result.stdout == ""
     error = json.loads(result.stderr)
-    assert error["error"] == "conversion_refused" and "CDC 2022" in error["source"]
+    assert error["error"] == "conversion_refused"
+    assert "CDC opioid guideline 2022" in error["citation"]
 
 
 def test_cli_conversion_needs_all_three_options(write_patient) -> None:

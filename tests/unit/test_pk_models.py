@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ketapath.knowledge.clinical import knowledge
 from ketapath.knowledge.pk_models import load_pk_knowledge
 from ketapath.pk import (
     Covariates,
@@ -22,9 +23,10 @@ REQUIRED = {"domino", "clements", "hijazi", "kamp", "otto-fanta", "perez-ruixo"}
 def test_the_catalogue_has_the_required_models_each_cited_and_verified() -> None:
     models, analgesia = load_pk_knowledge()
     assert set(model_ids()) >= REQUIRED
+    refs = knowledge().bibliography
     for m in models:
-        assert m.source and m.citation and m.verification
-        assert m.doi or m.pmid
+        assert m.source.cite and m.verification
+        assert all(c.ref in refs for c in m.source.cite)
         assert m.route_note.lower().count("subcutaneous")
     assert analgesia[0].c50_ng_per_ml > 0 and "CRPS" in analgesia[0].population
 

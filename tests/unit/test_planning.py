@@ -136,8 +136,8 @@ def test_a_plan_over_a_hard_limit_is_refused_naming_the_limit_value_and_source()
             PlanOptions(ladder_steps_mg_per_kg_per_h=(2.5,), ladder_ceiling_mg_per_kg_per_h=3),
         )
     message = info.value.message
-    assert "hard limit 2 mg/kg/h" in message
-    assert "seed 000 Table 6" in message
+    assert "hard limit of 2 mg/kg/h" in message
+    assert "ASRA/AAPM/ASA consensus 2018, Table 6" in message
 
 
 def test_the_icu_allows_rates_refused_elsewhere() -> None:

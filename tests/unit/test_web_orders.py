@@ -36,7 +36,9 @@ def test_a_physician_runs_the_screen_and_sees_each_finding_with_its_source(clien
     page = client.get("/patients/2/screening")
     assert "Needs a physician" in page.text
     assert 'data-code="purpose:not-stated"' in page.text
-    assert "Source: seed 004 section 1" in page.text
+    assert 'href="/references#fpm-anzca-2016-ketamine"' in page.text
+    assert "FPM (ANZCA) ketamine proposal 2016, section 1 (purpose)" in page.text
+    assert "seed" not in page.text.lower()
 
 
 def test_a_nurse_reads_the_screen_but_may_not_run_it(client: TestClient):

@@ -478,12 +478,7 @@ def knowledge_references(
         fail(f"no reference {ref_id!r}", code=EXIT_INVALID, as_json=as_json, field="ref_id")
     chosen = [refs.get(ref_id)] if ref_id else list(refs.references)
     if as_json:
-        emit_json(
-            [
-                {**r.model_dump(mode="json"), "full": r.full(), "link": r.link}
-                for r in chosen
-            ]
-        )
+        emit_json([{**r.model_dump(mode="json"), "full": r.full(), "link": r.link} for r in chosen])
         return
     for r in chosen:
         typer.echo(f"{r.id}  [{r.short}]\n  {r.full()}\n  checked: {r.verified}")

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from ketapath.domain import instruments as scoring
+from ketapath.domain.findings import citation_text
 from ketapath.knowledge.base import KnowledgeError
 from ketapath.knowledge.instruments import Instrument
 
@@ -194,7 +195,7 @@ def _summary(inst: Instrument) -> dict[str, Any]:
         "items": len(inst.items),
         "scales": [s.id for s in inst.scales],
         "total_scale": inst.total_scale,
-        "source": inst.source,
+        "citation": citation_text(inst.source),
     }
 
 

@@ -270,7 +270,7 @@ def target(
     data["pump_resolution"] = {
         "rate_ml_per_h": pump.rate_resolution_ml_per_h,
         "bolus_mg": pump.bolus_resolution_mg,
-        "source": pump.source,
+        "citation": citation_text(pump.source),
     }
     for step in data["steps"]:
         step["rate_ml_per_h"] = round(step["rate_mg_per_h"] / concentration, 6)

@@ -1,4 +1,4 @@
-"""The opioid plan (PRODUCT step 6, seed 004 section 6): oral morphine equivalents, conversion
+"""The opioid plan (PRODUCT step 6; FPM (ANZCA) 2016 proposal, section 6): oral morphine equivalents, conversion
 to one opioid species, and a taper plan.
 
 - :func:`daily_dose` reads one medicine's daily amount (dose x frequency, a patch's rate, or

@@ -85,7 +85,7 @@ class Allergy(_Strict):
 
 
 class OpioidContext(_Strict):
-    """Seed 004 section 2: the opioid context that may justify a ketamine infusion."""
+    """FPM (ANZCA) 2016 proposal, section 2: the opioid context that may justify a ketamine infusion."""
 
     poor_opioid_response: bool | None = None
     opioid_side_effects: bool | None = None
@@ -93,7 +93,7 @@ class OpioidContext(_Strict):
 
 
 class Assessment(_Strict):
-    """Assessment facts used by the selection criteria (seed 004 sections 2-3)."""
+    """Assessment facts used by the selection criteria (FPM (ANZCA) 2016 proposal, sections 2-3)."""
 
     central_sensitisation: bool | None = None
     central_sensitisation_evidence: str = ""

@@ -30,7 +30,7 @@ from ketapath.knowledge.clinical import Knowledge, Protocol, ProtocolStep, RateS
 
 SETTINGS: tuple[Setting, ...] = ("clinic", "ward", "icu")
 WEIGHT_BASES: tuple[WeightBasis, ...] = ("actual", "ideal", "adjusted")
-REFERENCE_WEIGHT_KG = 70.0  # "mg/h per 70 kg" rates (Sigtermans 2009, seed 004 literature 5(a))
+REFERENCE_WEIGHT_KG = 70.0  # "mg/h per 70 kg" rates (Sigtermans et al. 2009)
 MINUTES_PER_DAY = 1440
 Status = Literal["ready", "needs_override"]
 

@@ -74,7 +74,7 @@ DEMO_PATIENTS: tuple[dict[str, Any], ...] = (
 
 
 def _seed_000_case() -> dict[str, Any]:
-    """The packaged demo patient (seed 000's case), as the clinical CLI's demo uses it."""
+    """The packaged demo patient (the published UCSF case), as the clinical CLI's demo uses it."""
     text = resources.files("ketapath.examples").joinpath("demo-patient.yaml").read_text("utf-8")
     document: dict[str, Any] = yaml.safe_load(text)
     document.pop("id", None)

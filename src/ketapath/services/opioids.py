@@ -1,4 +1,4 @@
-"""The opioid plan (PRODUCT step 6, seed 004 section 6) as the clinic's records.
+"""The opioid plan (PRODUCT step 6; FPM (ANZCA) 2016 proposal, section 6) as the clinic's records.
 
 - ``opioid_summary``: the current record's opioids in oral morphine equivalents, by a named
   published table (clinicians).
@@ -39,7 +39,7 @@ from ketapath.store.models import OpioidDose, OpioidPlan, PatientVersion, utcnow
 
 
 class ConversionInput(BaseModel):
-    """Convert the current opioids to one opioid species (seed 004 section 6)."""
+    """Convert the current opioids to one opioid species (FPM (ANZCA) 2016 proposal, section 6)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -79,7 +79,7 @@ class PlanInput(BaseModel):
     notes: str = Field(
         default="",
         max_length=4000,
-        description="The rest of the plan: who tells the GP, the relapse plan (seed 004 s. 6).",
+        description="The rest of the plan: who tells the GP, the relapse plan (FPM (ANZCA) 2016 proposal, section 6).",
     )
 
 

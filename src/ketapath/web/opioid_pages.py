@@ -1,4 +1,4 @@
-"""The opioid plan in the browser (PRODUCT step 6, seed 004 section 6).
+"""The opioid plan in the browser (PRODUCT step 6; FPM (ANZCA) 2016 proposal, section 6).
 
 One page per patient: the current opioids in oral morphine equivalents (the table used is
 named), the agreed plan with its dated taper steps, a form that previews a conversion to one
