@@ -76,7 +76,7 @@ def test_the_severity_each_data_entry_gives_is_allowed_for_its_code() -> None:
 
 
 def test_a_code_outside_the_catalogue_is_refused() -> None:
-    with pytest.raises(KeyError, match="not in finding_codes.yaml"):
+    with pytest.raises(KeyError, match=r"not in finding_codes\.yaml"):
         finding("made-up:code", "words")
 
 

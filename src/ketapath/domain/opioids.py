@@ -1,5 +1,5 @@
-"""The opioid plan (PRODUCT step 6; FPM (ANZCA) 2016 proposal, section 6): oral morphine equivalents, conversion
-to one opioid species, and a taper plan.
+"""The opioid plan (PRODUCT step 6; FPM (ANZCA) 2016 proposal, section 6): oral morphine
+equivalents, conversion to one opioid species, and a taper plan.
 
 - :func:`daily_dose` reads one medicine's daily amount (dose x frequency, a patch's rate, or
   the recorded ``daily_dose``), in the medicine's own unit: mg and mcg are never mixed.

@@ -85,7 +85,7 @@ class Allergy(_Strict):
 
 
 class OpioidContext(_Strict):
-    """FPM (ANZCA) 2016 proposal, section 2: the opioid context that may justify a ketamine infusion."""
+    """The opioid context that may justify a ketamine infusion (FPM (ANZCA) 2016, section 2)."""
 
     poor_opioid_response: bool | None = None
     opioid_side_effects: bool | None = None

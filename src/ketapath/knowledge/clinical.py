@@ -45,7 +45,7 @@ class Condition(Entry):
 
 
 class IndicationEvidence(Entry):
-    """Evidence grade for ketamine infusion in one indication (ASRA/AAPM/ASA consensus 2018, Table 6; Goordeen et al. 2022)."""
+    """Evidence grade for ketamine infusion in one indication (ASRA/AAPM/ASA 2018, Table 6)."""
 
     id: str
     conditions: list[str] = Field(min_length=1)
@@ -55,7 +55,7 @@ class IndicationEvidence(Entry):
 
 
 class Contraindication(Entry):
-    """A contraindication or precaution (ASRA/AAPM/ASA consensus 2018, Table 5; Goordeen et al. 2022) and how it gates."""
+    """A contraindication or precaution (ASRA/AAPM/ASA 2018, Table 5) and how it gates."""
 
     id: str
     category: str
@@ -88,7 +88,7 @@ class AdverseEffect(Entry):
 
 
 class Opioid(Entry):
-    """A medicine counted as an opioid for the opioid context (FPM (ANZCA) 2016 proposal, section 2)."""
+    """A medicine counted as an opioid for the opioid context (FPM (ANZCA) 2016, section 2)."""
 
     id: str
     names: list[str] = Field(min_length=1)
@@ -136,7 +136,7 @@ class Adjunct(Entry):
 
 
 class DoseLadder(Strict):
-    """Clark 2020 editorial, point 3: each next session one step higher while tolerated and short of goal."""
+    """A dose ladder (Clark 2020, point 3): each session one step higher while tolerated."""
 
     source: Source | None = None  # None: the protocol's own source
     steps_mg_per_kg_per_h: list[float] = Field(min_length=1)

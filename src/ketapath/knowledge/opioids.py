@@ -1,4 +1,4 @@
-"""Schemas of the opioid-plan knowledge files (PRODUCT step 6; FPM (ANZCA) 2016 proposal, section 6).
+"""Schemas of the opioid-plan knowledge files (PRODUCT step 6; FPM (ANZCA) 2016, section 6).
 
 - ``opioid_conversion.yaml``: one entry per published oral morphine equivalent (OME/MME) table:
   each factor with the opioid, route and the dose unit it applies to, the table's cautions,

@@ -172,7 +172,8 @@ class Regimen:
     def paused(self, start_min: float, end_min: float) -> Regimen:
         """The regimen with every infusion stopped from ``start_min`` to ``end_min``.
 
-        Used for a pause on side effects (e.g. the FPM (ANZCA) 2016 proposal, section 5: pause 1 h, then restart).
+        Used for a pause on side effects (e.g. FPM (ANZCA) 2016, section 5: pause 1 h, then
+        restart).
         """
         pause = Infusion(start_min, end_min, 0.0)
         kept: list[Infusion] = []

@@ -79,7 +79,10 @@ class PlanInput(BaseModel):
     notes: str = Field(
         default="",
         max_length=4000,
-        description="The rest of the plan: who tells the GP, the relapse plan (FPM (ANZCA) 2016 proposal, section 6).",
+        description=(
+            "The rest of the plan: who tells the GP, the relapse plan "
+            "(FPM (ANZCA) 2016 proposal, section 6)."
+        ),
     )
 
 

@@ -40,7 +40,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "order.override": frozenset({PHYSICIAN}),
     "order.cancel": frozenset({PHYSICIAN}),
     "order.read": CLINICAL_READERS,
-    # opioid plan (FPM (ANZCA) 2016 proposal, section 6): the physician agrees it; nurses record the doses
+    # opioid plan (FPM (ANZCA) 2016, section 6): the physician agrees it; nurses record the doses
     # actually taken at follow-ups; the clinical team reads it
     "opioid.read": CLINICAL_READERS,
     "opioid.plan": frozenset({PHYSICIAN}),

@@ -278,7 +278,7 @@ class Order(Base):
 
 
 class OpioidPlan(Base):
-    """A physician's opioid plan (FPM (ANZCA) 2016 proposal, section 6), frozen when agreed: what the patient
+    """A physician's opioid plan (FPM (ANZCA) 2016, section 6), frozen when agreed: what the patient
     takes now in oral morphine equivalents, the one opioid to convert to, the taper steps.
 
     A withdrawal is a new row that amends the agreed plan; the plan itself never changes.

@@ -41,7 +41,8 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 TEXT_FIELDS = ("name", "birth_date", "age_years", "weight_kg", "height_cm", "gp", "referrer")
 CHOICE_FIELDS = ("sex", "pregnancy", "consent")
 MEDICATION_COLUMNS = ("name", "dose", "unit", "frequency", "route", "daily_dose", "indication")
-# Yes / no / not known questions of the selection criteria (FPM (ANZCA) 2016 proposal, sections 2-3): form name,
+# Yes / no / not known questions of the selection criteria (FPM (ANZCA) 2016, sections 2-3):
+# form name,
 # path in the document, label.
 TRISTATE_FIELDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     (

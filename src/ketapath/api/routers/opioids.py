@@ -1,4 +1,4 @@
-"""The opioid plan (FPM (ANZCA) 2016 proposal, section 6): OME of the current record, plans, recorded doses."""
+"""The opioid plan (FPM (ANZCA) 2016 proposal, section 6): OME of the record, plans, doses."""
 
 from __future__ import annotations
 
