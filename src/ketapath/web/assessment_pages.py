@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ketapath.api.deps import DatabaseDep
+from ketapath.api.params import RecordId
 from ketapath.services import assessments
 from ketapath.services.assessments import AssessmentInput
 from ketapath.services.errors import InvalidInput
@@ -100,7 +101,7 @@ def _form_page(
 @router.get("/patients/{patient_id}/assessments/new", response_class=HTMLResponse)
 def new_assessment(
     request: Request,
-    patient_id: int,
+    patient_id: RecordId,
     actor: PageUser,
     db: DatabaseDep,
     instrument_id: Annotated[str, Query(max_length=40)] = "",
@@ -112,7 +113,7 @@ def new_assessment(
 
 @router.post("/patients/{patient_id}/assessments", response_model=None)
 async def record_assessment(
-    request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
+    request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep
 ) -> Response:
     posted = await posted_form(request)
     return await run_in_threadpool(_save, request, db, actor, patient_id, posted)

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ketapath.api.deps import DatabaseDep
+from ketapath.api.params import RecordId, record_id
 from ketapath.domain.opioids import DEFAULT_TABLE
 from ketapath.knowledge.clinical import knowledge
 from ketapath.services import opioids
@@ -193,7 +194,7 @@ def _page(
 
 @router.get("/patients/{patient_id}/opioids", response_class=HTMLResponse)
 def opioid_page(
-    request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
+    request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep
 ) -> HTMLResponse:
     form = {k: v for k, v in request.query_params.items() if k in PLAN_FIELDS}
     correct = request.query_params.get("correct", "")
@@ -203,7 +204,7 @@ def opioid_page(
         actor,
         patient_id,
         form=form,
-        correct=int(correct) if correct.isdigit() else None,
+        correct=record_id(correct),
     )
 
 
@@ -227,7 +228,7 @@ def correction_form(doses: list[DoseView], dose_id: int) -> dict[str, str] | Non
 
 @router.post("/patients/{patient_id}/opioid-plans", response_model=None)
 async def agree_plan(
-    request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
+    request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep
 ) -> Response:
     form = await posted_form(request)
     return await run_in_threadpool(_agree, request, db, actor, patient_id, form)
@@ -251,7 +252,7 @@ def _agree(
 
 @router.post("/opioid-plans/{plan_id}/withdraw", response_model=None)
 async def withdraw_plan(
-    request: Request, plan_id: int, actor: PageUser, db: DatabaseDep
+    request: Request, plan_id: RecordId, actor: PageUser, db: DatabaseDep
 ) -> Response:
     form = await posted_form(request)
     view = await run_in_threadpool(
@@ -262,7 +263,7 @@ async def withdraw_plan(
 
 @router.post("/patients/{patient_id}/opioid-doses", response_model=None)
 async def record_dose(
-    request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
+    request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep
 ) -> Response:
     form = await posted_form(request)
     return await run_in_threadpool(_record, request, db, actor, patient_id, form)
@@ -274,10 +275,14 @@ def _record(
     try:
         data = validate(DoseInput, dose_request(form))
         correcting = form.get("amends", "").strip()
-        if correcting.isdigit():
-            opioids.amend_opioid_dose(
-                db, actor, int(correcting), data, reason=form.get("reason", "")
-            )
+        if correcting:
+            dose_id = record_id(correcting)
+            if dose_id is None:
+                raise InvalidInput(
+                    "amends: the form names no recorded dose to correct; reload it.",
+                    field="amends",
+                )
+            opioids.amend_opioid_dose(db, actor, dose_id, data, reason=form.get("reason", ""))
         else:
             opioids.record_opioid_dose(db, actor, patient_id, data)
     except (InvalidInput, Conflict) as error:

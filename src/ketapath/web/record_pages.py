@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ketapath.api.deps import DatabaseDep
+from ketapath.api.params import RecordId
 from ketapath.domain.vocabulary import resolve
 from ketapath.knowledge.clinical import knowledge
 from ketapath.services import patients
@@ -378,7 +379,7 @@ def _create(request: Request, db: Database, actor: Actor, posted: dict[str, str]
 
 @router.get("/patients/{patient_id}/edit", response_class=HTMLResponse)
 def edit_patient(
-    request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
+    request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep
 ) -> HTMLResponse:
     check(db, actor, "patient.amend", entity="patient", patient_id=patient_id)
     context = patient_context(db, actor, patient_id)
@@ -390,7 +391,7 @@ def edit_patient(
 
 @router.post("/patients/{patient_id}/record", response_model=None)
 async def amend_patient(
-    request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
+    request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep
 ) -> Response:
     posted = await posted_form(request)
     return await run_in_threadpool(_amend, request, db, actor, patient_id, posted)
@@ -439,7 +440,7 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
 
 @router.get("/patients/{patient_id}/history", response_class=HTMLResponse)
 def record_history(
-    request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
+    request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep
 ) -> HTMLResponse:
     context = patient_context(db, actor, patient_id)
     versions = patients.patient_history(db, actor, patient_id)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from ketapath.api.deps import CurrentUser, DatabaseDep
+from ketapath.api.params import RecordId
 from ketapath.services import audit, auth
 from ketapath.services.audit import AuditView
 from ketapath.services.auth import UserView
@@ -44,7 +45,7 @@ def unlock_user(username: str, actor: CurrentUser, db: DatabaseDep) -> None:
 def read_audit(
     actor: CurrentUser,
     db: DatabaseDep,
-    patient_id: Annotated[int | None, Query()] = None,
+    patient_id: Annotated[RecordId | None, Query()] = None,
     username: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> list[AuditView]:

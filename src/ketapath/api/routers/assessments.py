@@ -6,6 +6,7 @@ from fastapi import APIRouter, status
 from pydantic import Field
 
 from ketapath.api.deps import CurrentUser, DatabaseDep
+from ketapath.api.params import RecordId
 from ketapath.knowledge.instruments import Instrument
 from ketapath.services import assessments
 from ketapath.services.assessments import AssessmentInput, AssessmentView
@@ -32,19 +33,21 @@ def list_instruments(actor: CurrentUser) -> list[Instrument]:
     status_code=status.HTTP_201_CREATED,
 )
 def record_assessment(
-    patient_id: int, body: AssessmentInput, actor: CurrentUser, db: DatabaseDep
+    patient_id: RecordId, body: AssessmentInput, actor: CurrentUser, db: DatabaseDep
 ) -> AssessmentView:
     return assessments.record_assessment(db, actor, patient_id, body)
 
 
 @router.get("/patients/{patient_id}/assessments", response_model=list[AssessmentView])
-def list_assessments(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> list[AssessmentView]:
+def list_assessments(
+    patient_id: RecordId, actor: CurrentUser, db: DatabaseDep
+) -> list[AssessmentView]:
     return assessments.list_assessments(db, actor, patient_id)
 
 
 @router.get("/assessments/{assessment_id}/history", response_model=list[AssessmentView])
 def assessment_history(
-    assessment_id: int, actor: CurrentUser, db: DatabaseDep
+    assessment_id: RecordId, actor: CurrentUser, db: DatabaseDep
 ) -> list[AssessmentView]:
     return assessments.assessment_history(db, actor, assessment_id)
 
@@ -55,7 +58,7 @@ def assessment_history(
     status_code=status.HTTP_201_CREATED,
 )
 def amend_assessment(
-    assessment_id: int, body: AssessmentAmendment, actor: CurrentUser, db: DatabaseDep
+    assessment_id: RecordId, body: AssessmentAmendment, actor: CurrentUser, db: DatabaseDep
 ) -> AssessmentView:
     data = AssessmentInput.model_validate(body.model_dump(exclude={"reason"}))
     return assessments.amend_assessment(db, actor, assessment_id, data, reason=body.reason)

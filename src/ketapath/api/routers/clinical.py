@@ -6,6 +6,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from ketapath.api.deps import CurrentUser, DatabaseDep
+from ketapath.api.params import RecordId
 from ketapath.services import orders, screening
 from ketapath.services.orders import CoursePreview, OrderView, PlanRequest, SignRequest
 from ketapath.services.screening import ScreeningView
@@ -23,12 +24,14 @@ class Cancellation(BaseModel):
     status_code=status.HTTP_201_CREATED,
     summary="Screen the current record (eligibility and safety) and store the result",
 )
-def run_screening(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> ScreeningView:
+def run_screening(patient_id: RecordId, actor: CurrentUser, db: DatabaseDep) -> ScreeningView:
     return screening.run_screening(db, actor, patient_id)
 
 
 @router.get("/patients/{patient_id}/screenings", response_model=list[ScreeningView])
-def list_screenings(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> list[ScreeningView]:
+def list_screenings(
+    patient_id: RecordId, actor: CurrentUser, db: DatabaseDep
+) -> list[ScreeningView]:
     return screening.list_screenings(db, actor, patient_id)
 
 
@@ -38,7 +41,7 @@ def list_screenings(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> lis
     summary="Compute the course a protocol gives for this patient (not stored)",
 )
 def preview_course(
-    patient_id: int, body: PlanRequest, actor: CurrentUser, db: DatabaseDep
+    patient_id: RecordId, body: PlanRequest, actor: CurrentUser, db: DatabaseDep
 ) -> CoursePreview:
     return orders.preview_course(db, actor, patient_id, body)
 
@@ -50,23 +53,23 @@ def preview_course(
     summary="Sign a course (physician), with an override reason where findings need one",
 )
 def sign_order(
-    patient_id: int, body: SignRequest, actor: CurrentUser, db: DatabaseDep
+    patient_id: RecordId, body: SignRequest, actor: CurrentUser, db: DatabaseDep
 ) -> OrderView:
     return orders.sign_order(db, actor, patient_id, body)
 
 
 @router.get("/patients/{patient_id}/orders", response_model=list[OrderView])
-def list_orders(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> list[OrderView]:
+def list_orders(patient_id: RecordId, actor: CurrentUser, db: DatabaseDep) -> list[OrderView]:
     return orders.list_orders(db, actor, patient_id)
 
 
 @router.get("/orders/{order_id}", response_model=OrderView)
-def get_order(order_id: int, actor: CurrentUser, db: DatabaseDep) -> OrderView:
+def get_order(order_id: RecordId, actor: CurrentUser, db: DatabaseDep) -> OrderView:
     return orders.get_order(db, actor, order_id)
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderView)
 def cancel_order(
-    order_id: int, body: Cancellation, actor: CurrentUser, db: DatabaseDep
+    order_id: RecordId, body: Cancellation, actor: CurrentUser, db: DatabaseDep
 ) -> OrderView:
     return orders.cancel_order(db, actor, order_id, reason=body.reason)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from ketapath.api.deps import CurrentUser, DatabaseDep
+from ketapath.api.params import RecordId
 from ketapath.domain.opioids import DEFAULT_TABLE
 from ketapath.services import opioids
 from ketapath.services.opioids import (
@@ -37,7 +38,7 @@ class DoseCorrection(DoseInput):
     summary="The current record's opioids in oral morphine equivalents, by a named table",
 )
 def opioid_summary(
-    patient_id: int,
+    patient_id: RecordId,
     actor: CurrentUser,
     db: DatabaseDep,
     table: Annotated[str, Query(max_length=40)] = DEFAULT_TABLE,
@@ -51,7 +52,7 @@ def opioid_summary(
     summary="Compute a conversion to one opioid and a taper plan (not stored)",
 )
 def preview_plan(
-    patient_id: int, body: PlanInput, actor: CurrentUser, db: DatabaseDep
+    patient_id: RecordId, body: PlanInput, actor: CurrentUser, db: DatabaseDep
 ) -> PlanPreview:
     return opioids.preview_opioid_plan(db, actor, patient_id, body)
 
@@ -62,17 +63,21 @@ def preview_plan(
     status_code=status.HTTP_201_CREATED,
     summary="Agree an opioid plan (physician), with a reason where a taper is faster than advised",
 )
-def agree_plan(patient_id: int, body: AgreeInput, actor: CurrentUser, db: DatabaseDep) -> PlanView:
+def agree_plan(
+    patient_id: RecordId, body: AgreeInput, actor: CurrentUser, db: DatabaseDep
+) -> PlanView:
     return opioids.agree_opioid_plan(db, actor, patient_id, body)
 
 
 @router.get("/patients/{patient_id}/opioid-plans", response_model=list[PlanView])
-def list_plans(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> list[PlanView]:
+def list_plans(patient_id: RecordId, actor: CurrentUser, db: DatabaseDep) -> list[PlanView]:
     return opioids.list_opioid_plans(db, actor, patient_id)
 
 
 @router.post("/opioid-plans/{plan_id}/withdraw", response_model=PlanView)
-def withdraw_plan(plan_id: int, body: Withdrawal, actor: CurrentUser, db: DatabaseDep) -> PlanView:
+def withdraw_plan(
+    plan_id: RecordId, body: Withdrawal, actor: CurrentUser, db: DatabaseDep
+) -> PlanView:
     return opioids.withdraw_opioid_plan(db, actor, plan_id, reason=body.reason)
 
 
@@ -82,16 +87,20 @@ def withdraw_plan(plan_id: int, body: Withdrawal, actor: CurrentUser, db: Databa
     status_code=status.HTTP_201_CREATED,
     summary="Record the opioids actually taken per day, at a follow-up",
 )
-def record_dose(patient_id: int, body: DoseInput, actor: CurrentUser, db: DatabaseDep) -> DoseView:
+def record_dose(
+    patient_id: RecordId, body: DoseInput, actor: CurrentUser, db: DatabaseDep
+) -> DoseView:
     return opioids.record_opioid_dose(db, actor, patient_id, body)
 
 
 @router.get("/patients/{patient_id}/opioid-doses", response_model=list[DoseView])
-def list_doses(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> list[DoseView]:
+def list_doses(patient_id: RecordId, actor: CurrentUser, db: DatabaseDep) -> list[DoseView]:
     return opioids.list_opioid_doses(db, actor, patient_id)
 
 
 @router.post("/opioid-doses/{dose_id}/amend", response_model=DoseView, status_code=201)
-def amend_dose(dose_id: int, body: DoseCorrection, actor: CurrentUser, db: DatabaseDep) -> DoseView:
+def amend_dose(
+    dose_id: RecordId, body: DoseCorrection, actor: CurrentUser, db: DatabaseDep
+) -> DoseView:
     data = DoseInput.model_validate(body.model_dump(exclude={"reason"}))
     return opioids.amend_opioid_dose(db, actor, dose_id, data, reason=body.reason)

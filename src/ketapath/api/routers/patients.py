@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from ketapath.api.deps import CurrentUser, DatabaseDep
+from ketapath.api.params import RecordId
 from ketapath.domain.patient import Patient
 from ketapath.services import patients, timeline
 from ketapath.services.patients import PatientRecord, PatientSummary
@@ -40,12 +41,14 @@ def search_patients(
 
 
 @router.get("/{patient_id}", response_model=PatientRecord)
-def get_patient(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> PatientRecord:
+def get_patient(patient_id: RecordId, actor: CurrentUser, db: DatabaseDep) -> PatientRecord:
     return patients.get_patient(db, actor, patient_id)
 
 
 @router.get("/{patient_id}/history", response_model=list[PatientRecord])
-def patient_history(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> list[PatientRecord]:
+def patient_history(
+    patient_id: RecordId, actor: CurrentUser, db: DatabaseDep
+) -> list[PatientRecord]:
     return patients.patient_history(db, actor, patient_id)
 
 
@@ -53,7 +56,7 @@ def patient_history(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> lis
     "/{patient_id}/amendments", response_model=PatientRecord, status_code=status.HTTP_201_CREATED
 )
 def amend_patient(
-    patient_id: int, body: Amendment, actor: CurrentUser, db: DatabaseDep
+    patient_id: RecordId, body: Amendment, actor: CurrentUser, db: DatabaseDep
 ) -> PatientRecord:
     return patients.amend_patient(
         db,
@@ -66,5 +69,7 @@ def amend_patient(
 
 
 @router.get("/{patient_id}/timeline", response_model=list[TimelineEvent])
-def patient_timeline(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> list[TimelineEvent]:
+def patient_timeline(
+    patient_id: RecordId, actor: CurrentUser, db: DatabaseDep
+) -> list[TimelineEvent]:
     return timeline.patient_timeline(db, actor, patient_id)
