@@ -29,7 +29,9 @@ API_PREFIX = "/api/v1"
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (auth, patients, assessments, clinical, opioids, research, admin):
+    # Sign-in answers 401 (wrong password, no token), 403 (CSRF), 422 (form) and 423 (locked).
+    router.include_router(auth.router, responses=errors.responses(401, 403, 422, 423))
+    for module in (patients, assessments, clinical, opioids, research, admin):
         router.include_router(module.router)
     return router
 
@@ -66,7 +68,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     )
     app.state.settings = settings
     app.state.db = db
-    errors.install(app)
+    errors.install(app, api_prefix=API_PREFIX)
     app.include_router(api_router())
 
     # Web pages (Jinja2 + htmx): the same services, ketapath.api.deps.current_user / CSRF.

@@ -6,12 +6,13 @@ from fastapi import APIRouter, status
 from pydantic import Field
 
 from ketapath.api.deps import CurrentUser, DatabaseDep
+from ketapath.api.errors import SIGNED_IN, responses
 from ketapath.api.params import RecordId
 from ketapath.knowledge.instruments import Instrument
 from ketapath.services import assessments
 from ketapath.services.assessments import AssessmentInput, AssessmentView
 
-router = APIRouter(tags=["assessments"])
+router = APIRouter(tags=["assessments"], responses=SIGNED_IN)
 
 
 class AssessmentAmendment(AssessmentInput):
@@ -31,6 +32,7 @@ def list_instruments(actor: CurrentUser) -> list[Instrument]:
     "/patients/{patient_id}/assessments",
     response_model=AssessmentView,
     status_code=status.HTTP_201_CREATED,
+    responses=responses(404, 422),
 )
 def record_assessment(
     patient_id: RecordId, body: AssessmentInput, actor: CurrentUser, db: DatabaseDep
@@ -38,14 +40,22 @@ def record_assessment(
     return assessments.record_assessment(db, actor, patient_id, body)
 
 
-@router.get("/patients/{patient_id}/assessments", response_model=list[AssessmentView])
+@router.get(
+    "/patients/{patient_id}/assessments",
+    response_model=list[AssessmentView],
+    responses=responses(404, 422),
+)
 def list_assessments(
     patient_id: RecordId, actor: CurrentUser, db: DatabaseDep
 ) -> list[AssessmentView]:
     return assessments.list_assessments(db, actor, patient_id)
 
 
-@router.get("/assessments/{assessment_id}/history", response_model=list[AssessmentView])
+@router.get(
+    "/assessments/{assessment_id}/history",
+    response_model=list[AssessmentView],
+    responses=responses(404, 422),
+)
 def assessment_history(
     assessment_id: RecordId, actor: CurrentUser, db: DatabaseDep
 ) -> list[AssessmentView]:
@@ -56,6 +66,7 @@ def assessment_history(
     "/assessments/{assessment_id}/amendments",
     response_model=AssessmentView,
     status_code=status.HTTP_201_CREATED,
+    responses=responses(404, 409, 422),
 )
 def amend_assessment(
     assessment_id: RecordId, body: AssessmentAmendment, actor: CurrentUser, db: DatabaseDep

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from ketapath.api.deps import CurrentUser, DatabaseDep
+from ketapath.api.errors import SIGNED_IN, responses
 from ketapath.api.params import RecordId
 from ketapath.domain.opioids import DEFAULT_TABLE
 from ketapath.services import opioids
@@ -21,7 +22,7 @@ from ketapath.services.opioids import (
     PlanView,
 )
 
-router = APIRouter(tags=["opioid plan"])
+router = APIRouter(tags=["opioid plan"], responses=SIGNED_IN)
 
 
 class Withdrawal(BaseModel):
@@ -36,6 +37,7 @@ class DoseCorrection(DoseInput):
     "/patients/{patient_id}/opioids",
     response_model=OmeSummary,
     summary="The current record's opioids in oral morphine equivalents, by a named table",
+    responses=responses(404, 422),
 )
 def opioid_summary(
     patient_id: RecordId,
@@ -50,6 +52,7 @@ def opioid_summary(
     "/patients/{patient_id}/opioid-plans/preview",
     response_model=PlanPreview,
     summary="Compute a conversion to one opioid and a taper plan (not stored)",
+    responses=responses(404, 422),
 )
 def preview_plan(
     patient_id: RecordId, body: PlanInput, actor: CurrentUser, db: DatabaseDep
@@ -62,6 +65,7 @@ def preview_plan(
     response_model=PlanView,
     status_code=status.HTTP_201_CREATED,
     summary="Agree an opioid plan (physician), with a reason where a taper is faster than advised",
+    responses=responses(404, 409, 422),
 )
 def agree_plan(
     patient_id: RecordId, body: AgreeInput, actor: CurrentUser, db: DatabaseDep
@@ -69,12 +73,18 @@ def agree_plan(
     return opioids.agree_opioid_plan(db, actor, patient_id, body)
 
 
-@router.get("/patients/{patient_id}/opioid-plans", response_model=list[PlanView])
+@router.get(
+    "/patients/{patient_id}/opioid-plans",
+    response_model=list[PlanView],
+    responses=responses(404, 422),
+)
 def list_plans(patient_id: RecordId, actor: CurrentUser, db: DatabaseDep) -> list[PlanView]:
     return opioids.list_opioid_plans(db, actor, patient_id)
 
 
-@router.post("/opioid-plans/{plan_id}/withdraw", response_model=PlanView)
+@router.post(
+    "/opioid-plans/{plan_id}/withdraw", response_model=PlanView, responses=responses(404, 409, 422)
+)
 def withdraw_plan(
     plan_id: RecordId, body: Withdrawal, actor: CurrentUser, db: DatabaseDep
 ) -> PlanView:
@@ -86,6 +96,7 @@ def withdraw_plan(
     response_model=DoseView,
     status_code=status.HTTP_201_CREATED,
     summary="Record the opioids actually taken per day, at a follow-up",
+    responses=responses(404, 422),
 )
 def record_dose(
     patient_id: RecordId, body: DoseInput, actor: CurrentUser, db: DatabaseDep
@@ -93,12 +104,21 @@ def record_dose(
     return opioids.record_opioid_dose(db, actor, patient_id, body)
 
 
-@router.get("/patients/{patient_id}/opioid-doses", response_model=list[DoseView])
+@router.get(
+    "/patients/{patient_id}/opioid-doses",
+    response_model=list[DoseView],
+    responses=responses(404, 422),
+)
 def list_doses(patient_id: RecordId, actor: CurrentUser, db: DatabaseDep) -> list[DoseView]:
     return opioids.list_opioid_doses(db, actor, patient_id)
 
 
-@router.post("/opioid-doses/{dose_id}/amend", response_model=DoseView, status_code=201)
+@router.post(
+    "/opioid-doses/{dose_id}/amend",
+    response_model=DoseView,
+    status_code=201,
+    responses=responses(404, 409, 422),
+)
 def amend_dose(
     dose_id: RecordId, body: DoseCorrection, actor: CurrentUser, db: DatabaseDep
 ) -> DoseView:

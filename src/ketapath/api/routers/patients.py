@@ -8,13 +8,14 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from ketapath.api.deps import CurrentUser, DatabaseDep
+from ketapath.api.errors import SIGNED_IN, responses
 from ketapath.api.params import RecordId
 from ketapath.domain.patient import Patient
 from ketapath.services import patients, timeline
 from ketapath.services.patients import PatientRecord, PatientSummary
 from ketapath.services.timeline import TimelineEvent
 
-router = APIRouter(prefix="/patients", tags=["patients"])
+router = APIRouter(prefix="/patients", tags=["patients"], responses=SIGNED_IN)
 
 
 class Amendment(BaseModel):
@@ -25,12 +26,17 @@ class Amendment(BaseModel):
     )
 
 
-@router.post("", response_model=PatientRecord, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=PatientRecord,
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(422),
+)
 def create_patient(body: Patient, actor: CurrentUser, db: DatabaseDep) -> PatientRecord:
     return patients.create_patient(db, actor, body)
 
 
-@router.get("", response_model=list[PatientSummary])
+@router.get("", response_model=list[PatientSummary], responses=responses(422))
 def search_patients(
     actor: CurrentUser,
     db: DatabaseDep,
@@ -40,12 +46,14 @@ def search_patients(
     return patients.search_patients(db, actor, q, limit=limit)
 
 
-@router.get("/{patient_id}", response_model=PatientRecord)
+@router.get("/{patient_id}", response_model=PatientRecord, responses=responses(404, 422))
 def get_patient(patient_id: RecordId, actor: CurrentUser, db: DatabaseDep) -> PatientRecord:
     return patients.get_patient(db, actor, patient_id)
 
 
-@router.get("/{patient_id}/history", response_model=list[PatientRecord])
+@router.get(
+    "/{patient_id}/history", response_model=list[PatientRecord], responses=responses(404, 422)
+)
 def patient_history(
     patient_id: RecordId, actor: CurrentUser, db: DatabaseDep
 ) -> list[PatientRecord]:
@@ -53,7 +61,10 @@ def patient_history(
 
 
 @router.post(
-    "/{patient_id}/amendments", response_model=PatientRecord, status_code=status.HTTP_201_CREATED
+    "/{patient_id}/amendments",
+    response_model=PatientRecord,
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(404, 409, 422),
 )
 def amend_patient(
     patient_id: RecordId, body: Amendment, actor: CurrentUser, db: DatabaseDep
@@ -68,7 +79,9 @@ def amend_patient(
     )
 
 
-@router.get("/{patient_id}/timeline", response_model=list[TimelineEvent])
+@router.get(
+    "/{patient_id}/timeline", response_model=list[TimelineEvent], responses=responses(404, 422)
+)
 def patient_timeline(
     patient_id: RecordId, actor: CurrentUser, db: DatabaseDep
 ) -> list[TimelineEvent]:
