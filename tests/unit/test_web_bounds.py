@@ -7,6 +7,7 @@ import re
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from tests.unit.test_web_record import FILLED
 from tests.unit.web_app import client, database, migrated, signed_in
 
 from ketapath.web import (
@@ -68,3 +69,13 @@ def test_correcting_a_dose_the_form_cannot_name_is_refused_on_the_form(client: T
     )
     assert response.status_code == 422
     assert "amends: the form names no recorded dose" in response.text
+
+
+def test_a_record_form_that_does_not_say_which_version_it_amends_is_refused(client: TestClient):
+    token = signed_in(client, "nurse")
+    response = client.post(
+        "/patients/1/record",
+        data={**FILLED, "reason": "weighed", "csrf_token": token},
+    )
+    assert response.status_code == 422
+    assert "expected_version: the form does not say which version" in response.text

@@ -179,19 +179,20 @@ def amend_patient(
     document: Mapping[str, Any] | BaseModel,
     *,
     reason: str,
-    expected_version: int | None = None,
+    expected_version: int,
 ) -> PatientRecord:
     """Record a new version of the patient's record; the old one stays in the history.
 
-    ``expected_version`` is the version the user was looking at: if someone else amended the
-    record since, the amendment is refused (``Conflict``) instead of silently replacing theirs.
+    ``expected_version`` is the version the user was looking at and amends (required on every
+    interface): if someone else amended the record since, the amendment is refused
+    (``Conflict``) instead of silently replacing theirs. There is no "last writer wins".
     """
     if not reason or not reason.strip():
         raise InvalidInput("reason: say why the record is amended.", field="reason")
     data = validate_document(document)
     with action(db, actor, "patient.amend", entity="patient", entity_id=patient_id) as session:
         patient, current = load_patient(session, patient_id)
-        if expected_version is not None and expected_version != current.version:
+        if expected_version != current.version:
             raise Conflict(
                 f"expected_version: the record is at version {current.version}, not "
                 f"{expected_version}; someone amended it meanwhile. Reload and try again.",

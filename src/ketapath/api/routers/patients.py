@@ -21,8 +21,12 @@ router = APIRouter(prefix="/patients", tags=["patients"], responses=SIGNED_IN)
 class Amendment(BaseModel):
     document: Patient
     reason: str = Field(min_length=1, max_length=2000)
-    expected_version: int | None = Field(
-        default=None, ge=1, description="The version you amend; refused if it is not current."
+    expected_version: int = Field(
+        ge=1,
+        description=(
+            "The version you amend (required); refused with 409 if it is no longer the current "
+            "one, so that an amendment never silently replaces someone else's."
+        ),
     )
 
 
