@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from fastapi import Depends, Request
 from pydantic import Field
+
+from ketapath.services.clock import ClinicClock, clinic_clock
 
 # Record ids are the tables' integer primary keys, which start at 1. Their columns are 32-bit
 # on PostgreSQL (``Integer``: SERIAL) and 64-bit on SQLite, so the largest id both can hold is
@@ -24,3 +27,12 @@ def record_id(text: str) -> int | None:
         return None
     value = int(text)
     return value if 1 <= value <= MAX_RECORD_ID else None
+
+
+def clinic_clock_of(request: Request) -> ClinicClock:
+    """The clinic's calendar from the application's settings (KETAPATH_TIMEZONE)."""
+    return clinic_clock(request.app.state.settings)
+
+
+ClockDep = Annotated[ClinicClock, Depends(clinic_clock_of)]
+"""The clinic's "today" for services that check dates (never the server's own date)."""

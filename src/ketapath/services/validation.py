@@ -32,11 +32,18 @@ def describe(error: ValidationError, prefix: str = "") -> InvalidInput:
     return InvalidInput(f"{path}: {first['msg']}{suffix}", field=path or None)
 
 
-def validate(model: type[M], data: Mapping[str, Any] | BaseModel, prefix: str = "") -> M:
-    """Validate ``data`` as ``model``; an invalid field raises ``InvalidInput`` naming it."""
+def validate(
+    model: type[M],
+    data: Mapping[str, Any] | BaseModel,
+    prefix: str = "",
+    *,
+    context: dict[str, Any] | None = None,
+) -> M:
+    """Validate ``data`` as ``model`` (with a validation ``context``, e.g. the clinic's
+    ``{"today": date}``); an invalid field raises ``InvalidInput`` naming it."""
     if isinstance(data, BaseModel):
         data = data.model_dump(mode="json")
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as error:
         raise describe(error, prefix) from error

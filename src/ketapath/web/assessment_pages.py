@@ -18,7 +18,14 @@ from ketapath.services.permissions import Actor
 from ketapath.services.unit import check
 from ketapath.store.db import Database
 from ketapath.web.instrument_forms import InstrumentForm, find_form, instrument_forms
-from ketapath.web.pages import PageRoute, PageUser, clinic_zone, posted_form, render
+from ketapath.web.pages import (
+    PageRoute,
+    PageUser,
+    clinic_clock_for,
+    clinic_zone,
+    posted_form,
+    render,
+)
 from ketapath.web.patient_pages import patient_context
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -135,7 +142,7 @@ def _save(
             answers=parse_answers(form, posted),
             administered_at=parse_given_at(posted.get("administered_at", ""), clinic_zone(request)),
         )
-        assessments.record_assessment(db, actor, patient_id, data)
+        assessments.record_assessment(db, actor, patient_id, data, clock=clinic_clock_for(request))
     except InvalidInput as error:
         return _form_page(
             request,

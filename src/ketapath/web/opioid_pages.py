@@ -10,7 +10,7 @@ taken, recorded at follow-ups, charted against the plan. Every number comes from
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -28,7 +28,7 @@ from ketapath.services.permissions import Actor
 from ketapath.services.validation import validate
 from ketapath.store.db import Database
 from ketapath.web import charts
-from ketapath.web.pages import PageRoute, PageUser, posted_form, render
+from ketapath.web.pages import PageRoute, PageUser, clinic_clock_for, posted_form, render
 from ketapath.web.patient_pages import patient_context
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -164,7 +164,11 @@ def _page(
     if error is None and any(form.get(k) for k in PLAN_FIELDS if k != "notes"):
         try:
             preview = opioids.preview_opioid_plan(
-                db, actor, patient_id, validate(PlanInput, plan_request(form))
+                db,
+                actor,
+                patient_id,
+                validate(PlanInput, plan_request(form)),
+                clock=clinic_clock_for(request),
             )
         except InvalidInput as problem:
             error, status_code = problem, problem.status_code
@@ -184,7 +188,7 @@ def _page(
             "preview": preview,
             "error": error,
             "error_field": (error.field or "") if error else "",
-            "dose_form": dose_form or {"taken_on": date.today().isoformat()},
+            "dose_form": dose_form or {"taken_on": clinic_clock_for(request).today().isoformat()},
             "dose_error": dose_error,
             "dose_rows": DOSE_ROWS,
         }
@@ -242,7 +246,9 @@ def _agree(
         body["override_reason"] = _opt(form.get("override_reason", ""))
         version = form.get("patient_version", "").strip()
         body["patient_version"] = int(version) if version.isdigit() else None
-        opioids.agree_opioid_plan(db, actor, patient_id, validate(AgreeInput, body))
+        opioids.agree_opioid_plan(
+            db, actor, patient_id, validate(AgreeInput, body), clock=clinic_clock_for(request)
+        )
     except (InvalidInput, OrderRefused, Conflict) as error:
         return _page(
             request, db, actor, patient_id, form=form, error=error, status_code=error.status_code
@@ -282,9 +288,16 @@ def _record(
                     "amends: the form names no recorded dose to correct; reload it.",
                     field="amends",
                 )
-            opioids.amend_opioid_dose(db, actor, dose_id, data, reason=form.get("reason", ""))
+            opioids.amend_opioid_dose(
+                db,
+                actor,
+                dose_id,
+                data,
+                reason=form.get("reason", ""),
+                clock=clinic_clock_for(request),
+            )
         else:
-            opioids.record_opioid_dose(db, actor, patient_id, data)
+            opioids.record_opioid_dose(db, actor, patient_id, data, clock=clinic_clock_for(request))
     except (InvalidInput, Conflict) as error:
         return _page(
             request,

@@ -22,7 +22,7 @@ from ketapath.services.orders import PlanRequest, SignRequest
 from ketapath.services.permissions import Actor
 from ketapath.services.validation import validate
 from ketapath.store.db import Database
-from ketapath.web.pages import PageRoute, PageUser, render
+from ketapath.web.pages import PageRoute, PageUser, clinic_clock_for, render
 from ketapath.web.patient_pages import patient_context
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -199,7 +199,7 @@ def sign_course(
                 "patient_version": patient_version or None,
             },
         )
-        order = orders.sign_order(db, actor, patient_id, sign)
+        order = orders.sign_order(db, actor, patient_id, sign, clock=clinic_clock_for(request))
     except (OrderRefused, Conflict, InvalidInput) as error:
         context = _course_context(db, actor, patient_id, choice, error, override_reason)
         return render(request, "plan.html", context, status_code=error.status_code)

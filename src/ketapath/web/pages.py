@@ -28,6 +28,7 @@ from jinja2.runtime import Context
 from ketapath.api.deps import csrf_token_for, current_user
 from ketapath.config import Settings
 from ketapath.domain.errors import DomainError
+from ketapath.services.clock import ClinicClock
 from ketapath.services.errors import AuthenticationFailed, ServiceError
 from ketapath.services.permissions import Actor
 from ketapath.services.validation import field_path
@@ -63,6 +64,11 @@ def clinic_zone(request: Request | None) -> tzinfo | None:
     settings = getattr(getattr(request, "app", None), "state", None)
     settings = getattr(settings, "settings", None)
     return settings.zone() if isinstance(settings, Settings) else None
+
+
+def clinic_clock_for(request: Request) -> ClinicClock:
+    """The clinic's calendar ("today" in its zone) for the services a page calls."""
+    return ClinicClock(clinic_zone(request))
 
 
 def in_zone(value: datetime, zone: tzinfo | None) -> datetime:

@@ -33,7 +33,7 @@ from ketapath.services.patients import PatientRecord
 from ketapath.services.permissions import Actor
 from ketapath.services.unit import check
 from ketapath.store.db import Database
-from ketapath.web.pages import PageRoute, PageUser, posted_form, render
+from ketapath.web.pages import PageRoute, PageUser, clinic_clock_for, posted_form, render
 from ketapath.web.patient_pages import coded_items, patient_context
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -365,7 +365,7 @@ def _create(request: Request, db: Database, actor: Actor, posted: dict[str, str]
     try:
         document = document_from_form(posted)
         _check_codes(document, posted)
-        record = patients.create_patient(db, actor, document)
+        record = patients.create_patient(db, actor, document, clock=clinic_clock_for(request))
     except InvalidInput as error:
         return _form_page(
             request,
@@ -421,6 +421,7 @@ def _amend(
             document,
             reason=posted.get("reason", ""),
             expected_version=int(expected_text),
+            clock=clinic_clock_for(request),
         )
     except (InvalidInput, Conflict) as error:
         shown = on_form(error, posted) if isinstance(error, InvalidInput) else error

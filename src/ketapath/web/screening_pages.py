@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from ketapath.api.deps import DatabaseDep
 from ketapath.api.params import RecordId
 from ketapath.services import screening
-from ketapath.web.pages import PageRoute, PageUser, render
+from ketapath.web.pages import PageRoute, PageUser, clinic_clock_for, render
 from ketapath.web.patient_pages import patient_context
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -58,6 +58,8 @@ def screening_page(
 
 
 @router.post("/patients/{patient_id}/screening", response_model=None)
-def run_screening(patient_id: RecordId, actor: PageUser, db: DatabaseDep) -> RedirectResponse:
-    screening.run_screening(db, actor, patient_id)
+def run_screening(
+    request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep
+) -> RedirectResponse:
+    screening.run_screening(db, actor, patient_id, clock=clinic_clock_for(request))
     return RedirectResponse(f"/patients/{patient_id}/screening", status_code=303)

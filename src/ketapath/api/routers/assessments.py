@@ -7,7 +7,7 @@ from pydantic import Field
 
 from ketapath.api.deps import CurrentUser, DatabaseDep
 from ketapath.api.errors import SIGNED_IN, responses
-from ketapath.api.params import RecordId
+from ketapath.api.params import ClockDep, RecordId
 from ketapath.knowledge.instruments import Instrument
 from ketapath.services import assessments
 from ketapath.services.assessments import AssessmentInput, AssessmentView
@@ -35,9 +35,13 @@ def list_instruments(actor: CurrentUser) -> list[Instrument]:
     responses=responses(404, 422),
 )
 def record_assessment(
-    patient_id: RecordId, body: AssessmentInput, actor: CurrentUser, db: DatabaseDep
+    patient_id: RecordId,
+    body: AssessmentInput,
+    actor: CurrentUser,
+    db: DatabaseDep,
+    clock: ClockDep,
 ) -> AssessmentView:
-    return assessments.record_assessment(db, actor, patient_id, body)
+    return assessments.record_assessment(db, actor, patient_id, body, clock=clock)
 
 
 @router.get(
@@ -69,7 +73,13 @@ def assessment_history(
     responses=responses(404, 409, 422),
 )
 def amend_assessment(
-    assessment_id: RecordId, body: AssessmentAmendment, actor: CurrentUser, db: DatabaseDep
+    assessment_id: RecordId,
+    body: AssessmentAmendment,
+    actor: CurrentUser,
+    db: DatabaseDep,
+    clock: ClockDep,
 ) -> AssessmentView:
     data = AssessmentInput.model_validate(body.model_dump(exclude={"reason"}))
-    return assessments.amend_assessment(db, actor, assessment_id, data, reason=body.reason)
+    return assessments.amend_assessment(
+        db, actor, assessment_id, data, reason=body.reason, clock=clock
+    )

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from ketapath.api.deps import CurrentUser, DatabaseDep
 from ketapath.api.errors import SIGNED_IN, responses
-from ketapath.api.params import RecordId
+from ketapath.api.params import ClockDep, RecordId
 from ketapath.services import orders, screening
 from ketapath.services.orders import CoursePreview, OrderView, PlanRequest, SignRequest
 from ketapath.services.screening import ScreeningView
@@ -26,8 +26,10 @@ class Cancellation(BaseModel):
     summary="Screen the current record (eligibility and safety) and store the result",
     responses=responses(404, 422),
 )
-def run_screening(patient_id: RecordId, actor: CurrentUser, db: DatabaseDep) -> ScreeningView:
-    return screening.run_screening(db, actor, patient_id)
+def run_screening(
+    patient_id: RecordId, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
+) -> ScreeningView:
+    return screening.run_screening(db, actor, patient_id, clock=clock)
 
 
 @router.get(
@@ -48,9 +50,9 @@ def list_screenings(
     responses=responses(404, 422),
 )
 def preview_course(
-    patient_id: RecordId, body: PlanRequest, actor: CurrentUser, db: DatabaseDep
+    patient_id: RecordId, body: PlanRequest, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
 ) -> CoursePreview:
-    return orders.preview_course(db, actor, patient_id, body)
+    return orders.preview_course(db, actor, patient_id, body, clock=clock)
 
 
 @router.post(
@@ -61,9 +63,9 @@ def preview_course(
     responses=responses(404, 409, 422),
 )
 def sign_order(
-    patient_id: RecordId, body: SignRequest, actor: CurrentUser, db: DatabaseDep
+    patient_id: RecordId, body: SignRequest, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
 ) -> OrderView:
-    return orders.sign_order(db, actor, patient_id, body)
+    return orders.sign_order(db, actor, patient_id, body, clock=clock)
 
 
 @router.get(

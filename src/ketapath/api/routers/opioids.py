@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from ketapath.api.deps import CurrentUser, DatabaseDep
 from ketapath.api.errors import SIGNED_IN, responses
-from ketapath.api.params import RecordId
+from ketapath.api.params import ClockDep, RecordId
 from ketapath.domain.opioids import DEFAULT_TABLE
 from ketapath.services import opioids
 from ketapath.services.opioids import (
@@ -55,9 +55,9 @@ def opioid_summary(
     responses=responses(404, 422),
 )
 def preview_plan(
-    patient_id: RecordId, body: PlanInput, actor: CurrentUser, db: DatabaseDep
+    patient_id: RecordId, body: PlanInput, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
 ) -> PlanPreview:
-    return opioids.preview_opioid_plan(db, actor, patient_id, body)
+    return opioids.preview_opioid_plan(db, actor, patient_id, body, clock=clock)
 
 
 @router.post(
@@ -68,9 +68,9 @@ def preview_plan(
     responses=responses(404, 409, 422),
 )
 def agree_plan(
-    patient_id: RecordId, body: AgreeInput, actor: CurrentUser, db: DatabaseDep
+    patient_id: RecordId, body: AgreeInput, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
 ) -> PlanView:
-    return opioids.agree_opioid_plan(db, actor, patient_id, body)
+    return opioids.agree_opioid_plan(db, actor, patient_id, body, clock=clock)
 
 
 @router.get(
@@ -99,9 +99,9 @@ def withdraw_plan(
     responses=responses(404, 422),
 )
 def record_dose(
-    patient_id: RecordId, body: DoseInput, actor: CurrentUser, db: DatabaseDep
+    patient_id: RecordId, body: DoseInput, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
 ) -> DoseView:
-    return opioids.record_opioid_dose(db, actor, patient_id, body)
+    return opioids.record_opioid_dose(db, actor, patient_id, body, clock=clock)
 
 
 @router.get(
@@ -120,7 +120,7 @@ def list_doses(patient_id: RecordId, actor: CurrentUser, db: DatabaseDep) -> lis
     responses=responses(404, 409, 422),
 )
 def amend_dose(
-    dose_id: RecordId, body: DoseCorrection, actor: CurrentUser, db: DatabaseDep
+    dose_id: RecordId, body: DoseCorrection, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
 ) -> DoseView:
     data = DoseInput.model_validate(body.model_dump(exclude={"reason"}))
-    return opioids.amend_opioid_dose(db, actor, dose_id, data, reason=body.reason)
+    return opioids.amend_opioid_dose(db, actor, dose_id, data, reason=body.reason, clock=clock)

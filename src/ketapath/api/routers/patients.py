@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from ketapath.api.deps import CurrentUser, DatabaseDep
 from ketapath.api.errors import SIGNED_IN, responses
-from ketapath.api.params import RecordId
+from ketapath.api.params import ClockDep, RecordId
 from ketapath.domain.patient import Patient
 from ketapath.services import patients, timeline
 from ketapath.services.patients import PatientRecord, PatientSummary
@@ -36,8 +36,10 @@ class Amendment(BaseModel):
     status_code=status.HTTP_201_CREATED,
     responses=responses(422),
 )
-def create_patient(body: Patient, actor: CurrentUser, db: DatabaseDep) -> PatientRecord:
-    return patients.create_patient(db, actor, body)
+def create_patient(
+    body: Patient, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
+) -> PatientRecord:
+    return patients.create_patient(db, actor, body, clock=clock)
 
 
 @router.get("", response_model=list[PatientSummary], responses=responses(422))
@@ -71,7 +73,7 @@ def patient_history(
     responses=responses(404, 409, 422),
 )
 def amend_patient(
-    patient_id: RecordId, body: Amendment, actor: CurrentUser, db: DatabaseDep
+    patient_id: RecordId, body: Amendment, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
 ) -> PatientRecord:
     return patients.amend_patient(
         db,
@@ -80,6 +82,7 @@ def amend_patient(
         body.document,
         reason=body.reason,
         expected_version=body.expected_version,
+        clock=clock,
     )
 
 
