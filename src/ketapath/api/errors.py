@@ -6,6 +6,7 @@ it is sent, naming the field at fault.
   or refused, 423 account locked. Its ``detail`` is the service's message.
 - A request that does not fit the operation's schema (a missing field, a number out of
   range, an id no table can hold) is 422 with every problem in ``errors``.
+- A body that cannot be read at all (not UTF-8, a broken form) is 400.
 - Any other HTTP error under the API (an unknown path, a wrong method) has the same shape.
 
 Each operation declares the statuses it can answer with (``responses``), all with this body.
@@ -60,6 +61,7 @@ class ErrorBody(BaseModel):
 
 
 DESCRIPTIONS = {
+    400: "The request body cannot be read (not UTF-8 text, not JSON or form data)",
     401: "Not signed in, or the sign-in is wrong or has expired",
     403: "Not allowed for this role, or the CSRF token of a cookie session is missing",
     404: "No such record",
@@ -74,8 +76,9 @@ def responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody, "description": DESCRIPTIONS[code]} for code in status_codes}
 
 
-SIGNED_IN = responses(401, 403)
-"""Every operation behind a sign-in: 401 without one, 403 for a role or a missing CSRF token."""
+SIGNED_IN = responses(401, 403, 422)
+"""Every operation behind a sign-in: 401 without one, 403 for a role or a missing CSRF token,
+422 for invalid input (on any operation: text no record can hold, ``api.storable``)."""
 
 
 def _body(status_code: int, content: ErrorBody, headers: dict[str, str] | None) -> JSONResponse:

@@ -8,14 +8,10 @@ from fastapi import Depends, Request
 from pydantic import Field
 
 from ketapath.services.clock import ClinicClock, clinic_clock
+from ketapath.services.validation import MAX_RECORD_ID, is_record_id
 
-# Record ids are the tables' integer primary keys, which start at 1. Their columns are 32-bit
-# on PostgreSQL (``Integer``: SERIAL) and 64-bit on SQLite, so the largest id both can hold is
-# 2**31 - 1; a larger number cannot name a record. It is refused at the edge (422 naming the
-# parameter) instead of reaching the database, where it fails (PostgreSQL: "integer out of
-# range"; SQLite beyond 64 bits: OverflowError in the driver), which would be a 500.
-MAX_RECORD_ID = 2**31 - 1
-
+# The bound is the database's (see MAX_RECORD_ID): a larger number is a 422 naming the
+# parameter, never a database error (500).
 RecordId = Annotated[int, Field(ge=1, le=MAX_RECORD_ID)]
 """A record id in a path or query (patient, assessment, order, opioid plan or dose)."""
 
@@ -26,7 +22,7 @@ def record_id(text: str) -> int | None:
     if not text.isdigit() or len(text) > len(str(MAX_RECORD_ID)):
         return None
     value = int(text)
-    return value if 1 <= value <= MAX_RECORD_ID else None
+    return value if is_record_id(value) else None
 
 
 def clinic_clock_of(request: Request) -> ClinicClock:

@@ -23,7 +23,7 @@ from ketapath.services.errors import Conflict, InvalidInput, NotFound
 from ketapath.services.people import username_of
 from ketapath.services.permissions import Actor
 from ketapath.services.unit import action
-from ketapath.services.validation import describe, validate
+from ketapath.services.validation import describe, is_record_id, validate
 from ketapath.store.db import Database
 from ketapath.store.models import Diagnosis, Medication, PatientVersion, utcnow
 from ketapath.store.models import Patient as PatientRow
@@ -308,7 +308,7 @@ def search_patients(
             conditions = [
                 func.lower(PatientVersion.full_name).contains(text.lower(), autoescape=True)
             ]
-            if text.isdigit():
+            if text.isdigit() and is_record_id(int(text)):
                 conditions.append(PatientVersion.patient_id == int(text))
             pseudonym_ids = select(PatientRow.id).where(PatientRow.pseudonym == text.upper())
             conditions.append(PatientVersion.patient_id.in_(pseudonym_ids))

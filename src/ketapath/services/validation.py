@@ -11,6 +11,17 @@ from ketapath.services.errors import InvalidInput
 
 M = TypeVar("M", bound=BaseModel)
 
+# Record ids are the tables' integer primary keys, which start at 1. Their columns are 32-bit
+# on PostgreSQL (``Integer``: SERIAL) and 64-bit on SQLite, so the largest id both can hold is
+# 2**31 - 1; a larger number cannot name a record, and sent to the database it fails
+# (PostgreSQL: "integer out of range"; SQLite beyond 64 bits: OverflowError in the driver).
+MAX_RECORD_ID = 2**31 - 1
+
+
+def is_record_id(value: int) -> bool:
+    """Whether ``value`` can be a record id (and so may be sent to the database as one)."""
+    return 1 <= value <= MAX_RECORD_ID
+
 
 def field_path(location: tuple[int | str, ...]) -> str:
     path = ""

@@ -34,7 +34,7 @@ def list_users(actor: CurrentUser, db: DatabaseDep) -> list[UserView]:
     "/users",
     response_model=UserView,
     status_code=status.HTTP_201_CREATED,
-    responses=responses(409, 422),
+    responses=responses(400, 409, 422),
 )
 def add_user(body: NewUser, actor: CurrentUser, db: DatabaseDep) -> UserView:
     return auth.add_user(

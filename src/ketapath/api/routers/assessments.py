@@ -32,7 +32,7 @@ def list_instruments(actor: CurrentUser) -> list[Instrument]:
     "/patients/{patient_id}/assessments",
     response_model=AssessmentView,
     status_code=status.HTTP_201_CREATED,
-    responses=responses(404, 422),
+    responses=responses(400, 404, 422),
 )
 def record_assessment(
     patient_id: RecordId,
@@ -70,7 +70,7 @@ def assessment_history(
     "/assessments/{assessment_id}/amendments",
     response_model=AssessmentView,
     status_code=status.HTTP_201_CREATED,
-    responses=responses(404, 409, 422),
+    responses=responses(400, 404, 409, 422),
 )
 def amend_assessment(
     assessment_id: RecordId,

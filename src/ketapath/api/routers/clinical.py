@@ -47,7 +47,7 @@ def list_screenings(
     "/patients/{patient_id}/plans",
     response_model=CoursePreview,
     summary="Compute the course a protocol gives for this patient (not stored)",
-    responses=responses(404, 422),
+    responses=responses(400, 404, 422),
 )
 def preview_course(
     patient_id: RecordId, body: PlanRequest, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
@@ -60,7 +60,7 @@ def preview_course(
     response_model=OrderView,
     status_code=status.HTTP_201_CREATED,
     summary="Sign a course (physician), with an override reason where findings need one",
-    responses=responses(404, 409, 422),
+    responses=responses(400, 404, 409, 422),
 )
 def sign_order(
     patient_id: RecordId, body: SignRequest, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
@@ -81,7 +81,7 @@ def get_order(order_id: RecordId, actor: CurrentUser, db: DatabaseDep) -> OrderV
 
 
 @router.post(
-    "/orders/{order_id}/cancel", response_model=OrderView, responses=responses(404, 409, 422)
+    "/orders/{order_id}/cancel", response_model=OrderView, responses=responses(400, 404, 409, 422)
 )
 def cancel_order(
     order_id: RecordId, body: Cancellation, actor: CurrentUser, db: DatabaseDep

@@ -52,7 +52,7 @@ def opioid_summary(
     "/patients/{patient_id}/opioid-plans/preview",
     response_model=PlanPreview,
     summary="Compute a conversion to one opioid and a taper plan (not stored)",
-    responses=responses(404, 422),
+    responses=responses(400, 404, 422),
 )
 def preview_plan(
     patient_id: RecordId, body: PlanInput, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
@@ -65,7 +65,7 @@ def preview_plan(
     response_model=PlanView,
     status_code=status.HTTP_201_CREATED,
     summary="Agree an opioid plan (physician), with a reason where a taper is faster than advised",
-    responses=responses(404, 409, 422),
+    responses=responses(400, 404, 409, 422),
 )
 def agree_plan(
     patient_id: RecordId, body: AgreeInput, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
@@ -83,7 +83,9 @@ def list_plans(patient_id: RecordId, actor: CurrentUser, db: DatabaseDep) -> lis
 
 
 @router.post(
-    "/opioid-plans/{plan_id}/withdraw", response_model=PlanView, responses=responses(404, 409, 422)
+    "/opioid-plans/{plan_id}/withdraw",
+    response_model=PlanView,
+    responses=responses(400, 404, 409, 422),
 )
 def withdraw_plan(
     plan_id: RecordId, body: Withdrawal, actor: CurrentUser, db: DatabaseDep
@@ -96,7 +98,7 @@ def withdraw_plan(
     response_model=DoseView,
     status_code=status.HTTP_201_CREATED,
     summary="Record the opioids actually taken per day, at a follow-up",
-    responses=responses(404, 422),
+    responses=responses(400, 404, 422),
 )
 def record_dose(
     patient_id: RecordId, body: DoseInput, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
@@ -117,7 +119,7 @@ def list_doses(patient_id: RecordId, actor: CurrentUser, db: DatabaseDep) -> lis
     "/opioid-doses/{dose_id}/amend",
     response_model=DoseView,
     status_code=201,
-    responses=responses(404, 409, 422),
+    responses=responses(400, 404, 409, 422),
 )
 def amend_dose(
     dose_id: RecordId, body: DoseCorrection, actor: CurrentUser, db: DatabaseDep, clock: ClockDep

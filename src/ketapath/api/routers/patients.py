@@ -34,7 +34,7 @@ class Amendment(BaseModel):
     "",
     response_model=PatientRecord,
     status_code=status.HTTP_201_CREATED,
-    responses=responses(422),
+    responses=responses(400, 422),
 )
 def create_patient(
     body: Patient, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
@@ -70,7 +70,7 @@ def patient_history(
     "/{patient_id}/amendments",
     response_model=PatientRecord,
     status_code=status.HTTP_201_CREATED,
-    responses=responses(404, 409, 422),
+    responses=responses(400, 404, 409, 422),
 )
 def amend_patient(
     patient_id: RecordId, body: Amendment, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
