@@ -79,3 +79,41 @@ def test_a_record_form_that_does_not_say_which_version_it_amends_is_refused(clie
     )
     assert response.status_code == 422
     assert "expected_version: the form does not say which version" in response.text
+
+
+def test_an_assessment_dated_in_year_one_is_refused_on_the_form(client: TestClient):
+    token = signed_in(client, "nurse")
+    response = client.post(
+        "/patients/1/assessments",
+        data={
+            "csrf_token": token,
+            "instrument_id": "nrs",
+            "item_pain": "5",
+            "administered_at": "0001-01-01T00:00",
+        },
+    )
+    assert response.status_code == 422
+    assert "administered_at: 0001-01-01 is not a date" in response.text
+
+
+def test_a_record_form_with_a_version_number_of_thousands_of_digits_is_refused(
+    client: TestClient,
+):
+    token = signed_in(client, "nurse")
+    response = client.post(
+        "/patients/1/record",
+        data={**FILLED, "expected_version": "9" * 5000, "reason": "x", "csrf_token": token},
+    )
+    assert response.status_code == 422
+    assert "expected_version" in response.text
+
+
+def test_a_plan_form_with_a_version_number_of_thousands_of_digits_is_not_a_500(
+    client: TestClient,
+):
+    token = signed_in(client, "physician")
+    response = client.post(
+        "/patients/1/opioid-plans",
+        data={"csrf_token": token, "patient_version": "9" * 5000, "convert_opioid_id": "x"},
+    )
+    assert response.status_code < 500

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ketapath.api.deps import DatabaseDep
 from ketapath.api.params import RecordId
+from ketapath.domain.patient import EARLIEST_DATE
 from ketapath.services import assessments
 from ketapath.services.assessments import AssessmentInput
 from ketapath.services.errors import InvalidInput
@@ -47,6 +48,12 @@ def parse_given_at(text: str, zone: tzinfo | None = None) -> datetime | None:
         raise InvalidInput(
             "administered_at: give the date and time as YYYY-MM-DD HH:MM.", field="administered_at"
         ) from error
+    if not EARLIEST_DATE.year <= value.year < 9999:  # converting zones would overflow
+        raise InvalidInput(
+            f"administered_at: {value.date().isoformat()} is not a date an assessment can have "
+            f"been given (not before {EARLIEST_DATE.isoformat()}, not in the future).",
+            field="administered_at",
+        )
     if value.tzinfo is None:  # the clinic's local time, as the form shows it
         value = value.replace(tzinfo=zone) if zone is not None else value.astimezone()
     return value.astimezone(UTC)

@@ -245,7 +245,7 @@ def _agree(
         body = plan_request(form)
         body["override_reason"] = _opt(form.get("override_reason", ""))
         version = form.get("patient_version", "").strip()
-        body["patient_version"] = int(version) if version.isdigit() else None
+        body["patient_version"] = record_id(version)  # a version number: same column bound
         opioids.agree_opioid_plan(
             db, actor, patient_id, validate(AgreeInput, body), clock=clinic_clock_for(request)
         )

@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ketapath.api.deps import DatabaseDep
-from ketapath.api.params import RecordId
+from ketapath.api.params import RecordId, record_id
 from ketapath.domain.vocabulary import resolve
 from ketapath.knowledge.clinical import knowledge
 from ketapath.services import patients
@@ -405,8 +405,8 @@ def _amend(
     if posted.get("more_rows"):
         return _form_page(request, values=_more_rows(posted), context=context)
     try:
-        expected_text = posted.get("expected_version", "").strip()
-        if not expected_text.isdigit():
+        expected_version = record_id(posted.get("expected_version", ""))
+        if expected_version is None:  # a version number has the bound of a record id
             raise InvalidInput(
                 "expected_version: the form does not say which version it amends; reload it.",
                 field="expected_version",
@@ -420,7 +420,7 @@ def _amend(
             patient_id,
             document,
             reason=posted.get("reason", ""),
-            expected_version=int(expected_text),
+            expected_version=expected_version,
             clock=clinic_clock_for(request),
         )
     except (InvalidInput, Conflict) as error:
