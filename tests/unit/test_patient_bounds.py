@@ -127,3 +127,10 @@ def test_medicine_text_longer_than_its_column_is_refused_naming_the_field(
 def test_a_name_or_diagnosis_code_longer_than_its_column_is_refused() -> None:
     refused(base_patient(name="n" * 201), "name")
     refused(base_patient(diagnoses=["G" * 61]), "diagnoses[0].code")
+
+
+@pytest.mark.parametrize("unit", ["degC", "degF", "dB"])
+def test_a_unit_that_measures_no_amount_is_refused_naming_the_medicine(unit: str) -> None:
+    medicine = {"name": "x", "dose": 5, "unit": unit}
+    message = refused(base_patient(medications=[medicine]), "medications[0]")
+    assert "does not measure an amount of medicine" in message

@@ -153,7 +153,10 @@ def implausible_amount(amount: float, unit: str) -> str:
     Masses (mg, mcg, g) and mass rates (mcg/h, taken over a day) are held to the mass bound,
     volumes to the volume bound, counts (units) to the unit bound of ``input_bounds.yaml``.
     """
-    quantity = amount * parse_unit(unit)
+    try:
+        quantity = amount * parse_unit(unit)
+    except Exception:  # pint refuses arithmetic with offset units (degC, dB), any such error
+        return f"{unit!r} does not measure an amount of medicine"
     for bound_id, shown, target in _AMOUNT_BOUNDS:
         if quantity.is_compatible_with(target):
             bound = BOUNDS[bound_id]
