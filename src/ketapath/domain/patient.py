@@ -34,6 +34,7 @@ from pydantic import (
 )
 
 from ketapath.domain.errors import InvalidInput
+from ketapath.domain.findings import citation_text
 from ketapath.domain.units import parse_unit
 from ketapath.knowledge.bounds import input_bounds
 
@@ -164,7 +165,7 @@ def implausible_amount(amount: float, unit: str) -> str:
             if not math.isfinite(value) or value > bound.maximum:
                 return (
                     f"more than {bound.maximum:g} {shown}, above any medicine dose; "
-                    f"check the number and the unit (source: {bound.source})"
+                    f"check the number and the unit (source: {citation_text(bound.source)})"
                 )
             return ""
     if amount > MAX_ANY_AMOUNT:
@@ -277,7 +278,7 @@ class Patient(_Strict):
                 raise ValueError(
                     f"birth_date {self.birth_date.isoformat()} gives an age above "
                     f"{oldest.maximum:g} years, longer than any verified human life "
-                    f"(source: {oldest.source})"
+                    f"(source: {citation_text(oldest.source)})"
                 )
         self._today = today
         return self

@@ -10,7 +10,8 @@ from functools import cache
 
 from pydantic import Field, model_validator
 
-from ketapath.knowledge.base import Entry, KnowledgeError, load_entries
+from ketapath.knowledge.base import Entry, KnowledgeError, cites_in, load_entries
+from ketapath.knowledge.bibliography import bibliography
 
 REQUIRED = (
     "weight_kg",
@@ -46,6 +47,7 @@ class InputBounds:
 
     def __init__(self) -> None:
         loaded = load_entries("input_bounds.yaml", Bound, kind="input_bounds")
+        bibliography().check(cites_in(loaded), "input_bounds.yaml")
         self.by_id = {entry.id: entry for entry in loaded.entries}
         missing = [name for name in REQUIRED if name not in self.by_id]
         if missing:
