@@ -28,6 +28,9 @@ Sex = Literal["male", "female"]
 Pregnancy = Literal["pregnant", "not_pregnant", "unknown", "not_applicable"]
 Consent = Literal["given", "pending", "refused", "unable"]
 Purpose = Literal["pain_relief", "opioid_reduction", "multidisciplinary_plan", "quality_of_life"]
+# Side of the painful site or limb: an infusion cannula goes in another limb where it can (a
+# CRPS limb is not cannulated), so the nurse and the signing physician need it on the order.
+Laterality = Literal["left", "right", "bilateral", "midline", "widespread", "unknown"]
 
 _SEX_ALIASES = {"m": "male", "f": "female", "man": "male", "woman": "female"}
 
@@ -125,6 +128,11 @@ class Patient(_Strict):
     purpose: list[Purpose] = []
     gp: str = ""
     referrer: str = ""
+    # What a signing physician needs besides the dose (docs/clinical-core.md, signing rules):
+    # when the weight was measured (its age is checked against the clinic's policy), and the
+    # side of the painful site or limb.
+    weight_measured_on: date | None = None
+    laterality: Laterality = "unknown"
 
     @field_validator("sex", mode="before")
     @classmethod
@@ -161,7 +169,17 @@ class Patient(_Strict):
             raise ValueError("birth_date is in the future")
         if self.sex == "male" and self.pregnancy == "pregnant":
             raise ValueError("pregnancy 'pregnant' conflicts with sex 'male'")
+        self._check_weight_date()
         return self
+
+    def _check_weight_date(self) -> None:
+        measured = self.weight_measured_on
+        if measured is None:
+            return
+        if measured > date.today():
+            raise ValueError("weight_measured_on is in the future")
+        if self.birth_date is not None and measured < self.birth_date:
+            raise ValueError("weight_measured_on is before the birth date")
 
     def age_on(self, day: date | None = None) -> float:
         """Age in whole years on ``day`` (today by default)."""
@@ -174,6 +192,9 @@ class Patient(_Strict):
 
 
 KNOWN_FIELDS = frozenset(Patient.model_fields)
+# Fields of the patient file that are not part of the record: the questionnaires the screen
+# reads (``ketapath.domain.mood``); the record's own come from the clinic's assessments.
+SCREENING_FIELDS = frozenset({"questionnaires"})
 # Accepted spellings of top-level fields, mapped to the documented name.
 FIELD_ALIASES = {
     "age": "age_years",
@@ -196,6 +217,8 @@ def patient_from_dict(raw: Any, *, origin: str = "patient") -> tuple[Patient, li
         name = FIELD_ALIASES.get(str(key), str(key))
         if name in KNOWN_FIELDS:
             data[name] = value
+        elif name in SCREENING_FIELDS:
+            continue
         else:
             warnings.append(f"{origin}: field {key!r} is not part of the patient format; ignored")
     try:
@@ -206,6 +229,11 @@ def patient_from_dict(raw: Any, *, origin: str = "patient") -> tuple[Patient, li
 
 def load_patient(path: str | Path) -> tuple[Patient, list[str]]:
     """Read a patient file (.json, .yaml or .yml)."""
+    return patient_from_dict(read_patient_file(path), origin=str(path))
+
+
+def read_patient_file(path: str | Path) -> Any:
+    """The document of a patient file (.json, .yaml or .yml), read but not yet validated."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -217,7 +245,7 @@ def load_patient(path: str | Path) -> tuple[Patient, list[str]]:
         raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise InvalidInput(f"{path}: not valid JSON/YAML: {exc}", field="(file)") from exc
-    return patient_from_dict(raw, origin=str(path))
+    return raw
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
