@@ -6,9 +6,11 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from ketapath.api.deps import CurrentUser, DatabaseDep
+from ketapath.api.params import ClockDep
 from ketapath.services import orders, screening
 from ketapath.services.orders import CoursePreview, OrderView, PlanRequest, SignRequest
 from ketapath.services.screening import ScreeningView
+from ketapath.services.signing import ConfirmRequest
 
 router = APIRouter(tags=["screening and orders"])
 
@@ -23,8 +25,10 @@ class Cancellation(BaseModel):
     status_code=status.HTTP_201_CREATED,
     summary="Screen the current record (eligibility and safety) and store the result",
 )
-def run_screening(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> ScreeningView:
-    return screening.run_screening(db, actor, patient_id)
+def run_screening(
+    patient_id: int, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
+) -> ScreeningView:
+    return screening.run_screening(db, actor, patient_id, clock=clock)
 
 
 @router.get("/patients/{patient_id}/screenings", response_model=list[ScreeningView])
@@ -38,9 +42,9 @@ def list_screenings(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> lis
     summary="Compute the course a protocol gives for this patient (not stored)",
 )
 def preview_course(
-    patient_id: int, body: PlanRequest, actor: CurrentUser, db: DatabaseDep
+    patient_id: int, body: PlanRequest, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
 ) -> CoursePreview:
-    return orders.preview_course(db, actor, patient_id, body)
+    return orders.preview_course(db, actor, patient_id, body, clock=clock)
 
 
 @router.post(
@@ -48,21 +52,53 @@ def preview_course(
     response_model=OrderView,
     status_code=status.HTTP_201_CREATED,
     summary="Sign a course (physician), with an override reason where findings need one",
+    description=(
+        "Refused (422, field `consent`) while the record does not say consent was given. The "
+        "facts the physician needs (weight and its date, allergies, laterality, pregnancy) "
+        "are frozen into the order (`facts`)."
+    ),
 )
 def sign_order(
-    patient_id: int, body: SignRequest, actor: CurrentUser, db: DatabaseDep
+    patient_id: int, body: SignRequest, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
 ) -> OrderView:
-    return orders.sign_order(db, actor, patient_id, body)
+    return orders.sign_order(db, actor, patient_id, body, clock=clock)
 
 
 @router.get("/patients/{patient_id}/orders", response_model=list[OrderView])
-def list_orders(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> list[OrderView]:
-    return orders.list_orders(db, actor, patient_id)
+def list_orders(
+    patient_id: int, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
+) -> list[OrderView]:
+    return orders.list_orders(db, actor, patient_id, clock=clock)
 
 
-@router.get("/orders/{order_id}", response_model=OrderView)
-def get_order(order_id: int, actor: CurrentUser, db: DatabaseDep) -> OrderView:
-    return orders.get_order(db, actor, order_id)
+@router.get(
+    "/orders/{order_id}",
+    response_model=OrderView,
+    summary="A signed order: its course, the facts frozen at signing, and whether it is usable",
+    description=(
+        "`state` is `usable`, `stale` (a dosing fact changed after signing: `stale_changes`, "
+        "`stale_message`), `no_consent` or `cancelled`; `findings` say why, in words."
+    ),
+)
+def get_order(order_id: int, actor: CurrentUser, db: DatabaseDep, clock: ClockDep) -> OrderView:
+    return orders.get_order(db, actor, order_id, clock=clock)
+
+
+@router.post(
+    "/orders/{order_id}/confirmations",
+    response_model=OrderView,
+    status_code=status.HTTP_201_CREATED,
+    summary="Confirm a stale order at the record's current facts (physician), with a reason",
+    description=(
+        "A new row amends the order (who, when, why, at which record version); the order is "
+        "not rewritten. 409 when the order is not stale, is cancelled, or the record is no "
+        "longer at `patient_version`; 422 when its doses pass a hard limit at the new facts."
+    ),
+)
+def confirm_order(
+    order_id: int, body: ConfirmRequest, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
+) -> OrderView:
+    return orders.confirm_order(db, actor, order_id, body, clock=clock)
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderView)
