@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from ketapath.api.deps import DatabaseDep
+from ketapath.api.params import ClockDep
 from ketapath.services import screening
 from ketapath.web.pages import PageRoute, PageUser, render
 from ketapath.web.patient_pages import patient_context
@@ -57,6 +58,8 @@ def screening_page(
 
 
 @router.post("/patients/{patient_id}/screening", response_model=None)
-def run_screening(patient_id: int, actor: PageUser, db: DatabaseDep) -> RedirectResponse:
-    screening.run_screening(db, actor, patient_id)
+def run_screening(
+    patient_id: int, actor: PageUser, db: DatabaseDep, clock: ClockDep
+) -> RedirectResponse:
+    screening.run_screening(db, actor, patient_id, clock=clock)
     return RedirectResponse(f"/patients/{patient_id}/screening", status_code=303)
