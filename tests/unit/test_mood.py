@@ -199,3 +199,17 @@ def test_plan_reads_a_patient_file_with_questionnaires_without_a_warning(write_p
     result = runner.invoke(app, ["plan", "asra-initial", "--patient", str(path), "--json"])
     assert result.exit_code == 0, result.output
     assert "questionnaires" not in result.stdout + result.stderr
+
+
+def test_a_patient_file_may_name_them_assessments_with_the_apis_field_names(
+    write_patient,
+) -> None:
+    entry = {"instrument": "phq9", "administered_at": "2026-01-10T09:30:00Z", "answers": phq9(q9=1)}
+    path = write_patient(base_patient(assessments=[entry]))
+    result = runner.invoke(app, ["screen", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    found = {f["code"]: f for f in json.loads(result.stdout)["findings"]}
+    assert "PHQ-9 of 2026-01-10" in found["mood:phq9-item9"]["message"]
+    bad = write_patient(base_patient(assessments=[{**entry, "answers": phq9(q9=9)}]))
+    refused = runner.invoke(app, ["screen", str(bad), "--json"])
+    assert json.loads(refused.stderr)["field"] == "assessments[0].answers.q9"

@@ -21,11 +21,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from ketapath.domain.errors import InvalidInput
 from ketapath.domain.findings import Finding, finding
@@ -194,17 +201,32 @@ def _severe_source(instrument: Instrument, bands_source: Source) -> Source:
 
 
 class Questionnaire(BaseModel):
-    """One questionnaire in a patient file's ``questionnaires`` (docs/patient-file.md)."""
+    """One questionnaire in a patient file's ``questionnaires`` (docs/patient-file.md); the
+    names of the API's assessments (``instrument``, ``administered_at``) are accepted too."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    instrument_id: str = Field(min_length=1, max_length=40)
-    given_on: date
+    instrument_id: str = Field(
+        min_length=1, max_length=40, validation_alias=AliasChoices("instrument_id", "instrument")
+    )
+    given_on: date = Field(
+        validation_alias=AliasChoices("given_on", "administered_on", "administered_at")
+    )
     answers: dict[str, int | str | None]
+
+    @field_validator("given_on", mode="before")
+    @classmethod
+    def _day_of_a_time(cls, value: Any) -> Any:
+        # "2026-01-10T09:30:00Z" (a time, as the API records it): the day it was given
+        if isinstance(value, str) and "T" in value:
+            return value.split("T", 1)[0]
+        if isinstance(value, datetime):
+            return value.date()
+        return value
 
 
 def questionnaires_from_file(
-    raw: Any, *, origin: str = "patient", today: date | None = None
+    raw: Any, *, origin: str = "patient", today: date | None = None, key: str = "questionnaires"
 ) -> list[RecordedScore]:
     """The ``questionnaires`` of a patient file, scored; ``today`` bounds their dates (this
     computer's date by default, right for the command line). Raises ``InvalidInput`` naming
@@ -213,13 +235,13 @@ def questionnaires_from_file(
         return []
     if not isinstance(raw, list):
         raise InvalidInput(
-            f"{origin}: field 'questionnaires': give a list of questionnaires",
-            field="questionnaires",
+            f"{origin}: field '{key}': give a list of questionnaires",
+            field=key,
         )
     today = today or date.today()
     out = []
     for index, entry in enumerate(raw):
-        where = f"questionnaires[{index}]"
+        where = f"{key}[{index}]"
         try:
             item = Questionnaire.model_validate(entry)
         except ValidationError as exc:
@@ -248,5 +270,8 @@ def load_screening_file(path: str | Path) -> tuple[Patient, list[str], list[Reco
     """A patient file with its questionnaires: the patient, input warnings, the scores."""
     raw = read_patient_file(path)
     patient, warnings = patient_from_dict(raw, origin=str(path))
-    answered = raw.get("questionnaires") if isinstance(raw, dict) else None
-    return patient, warnings, questionnaires_from_file(answered, origin=str(path))
+    key = "questionnaires"
+    if isinstance(raw, dict) and key not in raw and "assessments" in raw:
+        key = "assessments"  # the clinic's name for them (the API's assessments)
+    answered = raw.get(key) if isinstance(raw, dict) else None
+    return patient, warnings, questionnaires_from_file(answered, origin=str(path), key=key)

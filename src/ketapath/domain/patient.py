@@ -194,7 +194,7 @@ class Patient(_Strict):
 KNOWN_FIELDS = frozenset(Patient.model_fields)
 # Fields of the patient file that are not part of the record: the questionnaires the screen
 # reads (``ketapath.domain.mood``); the record's own come from the clinic's assessments.
-SCREENING_FIELDS = frozenset({"questionnaires"})
+SCREENING_FIELDS = frozenset({"questionnaires", "assessments"})
 # Accepted spellings of top-level fields, mapped to the documented name.
 FIELD_ALIASES = {
     "age": "age_years",

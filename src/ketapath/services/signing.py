@@ -242,6 +242,8 @@ def order_checks(
     today = clock.today()
     cancelled_ids = set(cancelled)
     current = _current_versions(session, {o.patient_id for o in orders})
+    # each patient's record read once, however many of their orders are shown
+    now = {patient_id: as_patient(row.document) for patient_id, row in current.items()}
     confirmations = _confirmations(session, [o.id for o in orders])
     legacy = _legacy_facts(session, [o for o in orders if o.facts is None], records, clock)
     out = {}
@@ -253,7 +255,8 @@ def order_checks(
         out[order.id] = _checks(
             facts,
             confirmations.get(order.id, []),
-            current[order.patient_id],
+            now[order.patient_id],
+            current[order.patient_id].version,
             order.id in cancelled_ids,
             today,
         )
@@ -263,11 +266,11 @@ def order_checks(
 def _checks(
     facts: OrderFacts,
     confirmations: list[ConfirmationView],
-    current: PatientVersion,
+    patient: Patient,
+    current_version: int,
     cancelled: bool,
     today: date,
 ) -> OrderChecks:
-    patient = as_patient(current.document)
     now = dosing_facts(patient.weight_kg, patient.height_cm, patient.sex, facts.weight_basis)
     if confirmations:
         changes = changed_facts(confirmations[-1].dosing_facts, now, since="confirmed")
@@ -295,7 +298,7 @@ def _checks(
         stale=bool(changes),
         stale_changes=[FactChangeView.of(c) for c in changes],
         stale_message=changes_text(changes),
-        current_version=current.version,
+        current_version=current_version,
         confirmations=confirmations,
         findings=[FindingView.of(f) for f in findings],
     )
