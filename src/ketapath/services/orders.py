@@ -205,7 +205,8 @@ def _screening_summary(session: Session, version: PatientVersion) -> ScreeningSu
 
 
 def _finding_view(stored: dict[str, Any]) -> FindingView:
-    """A finding as stored with a screen (older screens may lack a field)."""
+    """A gating finding as stored with a screen: soft (screens stored before the one severity
+    vocabulary said "relative" or "precaution" for it, and may lack the rule or citations)."""
     return FindingView.model_validate(
         {
             "rule": "",
