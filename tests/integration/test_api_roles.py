@@ -78,6 +78,23 @@ class Context:
             SignRequest.model_validate(COURSE),
         ).id
 
+    def stale_order(self) -> tuple[int, int]:
+        """A signed order whose patient was re-weighed since: (order id, record version)."""
+        order = orders.sign_order(
+            self.database,
+            self.users[PHYSICIAN],
+            self.screened_patient(),
+            SignRequest.model_validate(COURSE),
+        )
+        record = patients.amend_patient(
+            self.database,
+            self.users[NURSE],
+            order.patient_id,
+            {**DOCUMENT, "weight_kg": 84.0},
+            reason="re-weighed",
+        )
+        return order.id, record.version
+
     def opioid_plan(self) -> int:
         return opioids.agree_opioid_plan(
             self.database,
@@ -231,6 +248,12 @@ ENDPOINTS = [
         lambda c: ("POST", f"/orders/{c.order()}/cancel", {"reason": "matrix"}),
     ),
     _e(
+        "POST",
+        "/orders/{order_id}/confirmations",
+        {PHYSICIAN},
+        lambda c: _confirmation(*c.stale_order()),
+    ),
+    _e(
         "GET",
         "/patients/{patient_id}/opioids",
         CLINICAL_TEAM,
@@ -308,6 +331,12 @@ ENDPOINTS = [
     ),
     _e("GET", "/audit", {ADMIN}, lambda c: ("GET", "/audit", None)),
 ]
+
+
+def _confirmation(order_id: int, version: int) -> tuple[str, str, dict[str, Any]]:
+    body = {"reason": "re-weighed at 84 kg; 80 mg over 3 h stays", "patient_version": version}
+    return ("POST", f"/orders/{order_id}/confirmations", body)
+
 
 # Reachable without signing in (they are how one signs in, or describe the API).
 PUBLIC = {

@@ -105,9 +105,17 @@ def screen_command(
     patient_file: Path = typer.Argument(..., help="Patient file (.json, .yaml or .yml)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Screen a patient for ketamine infusion: decision, indications, findings with sources."""
-    patient, warnings = _load(patient_file, as_json)
-    result = screen(patient, input_warnings=warnings)
+    """Screen a patient for ketamine infusion: decision, indications, findings with sources.
+
+    The file's ``questionnaires`` (PHQ-9, GAD-7, DASS-21 answers) are screened for self-harm
+    and severe scores, as the clinic's recorded assessments are on the server."""
+    from ketapath.domain.mood import load_screening_file
+
+    try:
+        patient, warnings, questionnaires = load_screening_file(patient_file)
+    except DomainError as exc:
+        fail(exc.message, code=EXIT_INVALID, as_json=as_json, field=exc.field)
+    result = screen(patient, input_warnings=warnings, questionnaires=questionnaires)
     if as_json:
         emit_json(result.to_dict())
     else:

@@ -42,6 +42,9 @@ Sex = Literal["male", "female"]
 Pregnancy = Literal["pregnant", "not_pregnant", "unknown", "not_applicable"]
 Consent = Literal["given", "pending", "refused", "unable"]
 Purpose = Literal["pain_relief", "opioid_reduction", "multidisciplinary_plan", "quality_of_life"]
+# Side of the painful site or limb: an infusion cannula goes in another limb where it can (a
+# CRPS limb is not cannulated), so the nurse and the signing physician need it on the order.
+Laterality = Literal["left", "right", "bilateral", "midline", "widespread", "unknown"]
 
 _SEX_ALIASES = {"m": "male", "f": "female", "man": "male", "woman": "female"}
 
@@ -228,6 +231,11 @@ class Patient(_Strict):
     purpose: list[Purpose] = Field(default=[], max_length=MAX_ITEMS)
     gp: str = Field(default="", max_length=NAME_LENGTH)
     referrer: str = Field(default="", max_length=NAME_LENGTH)
+    # What a signing physician needs besides the dose (docs/clinical-core.md, signing rules):
+    # when the weight was measured (its age is checked against the clinic's policy), and the
+    # side of the painful site or limb.
+    weight_measured_on: date | None = None
+    laterality: Laterality = "unknown"
 
     _today: date | None = PrivateAttr(default=None)
 
@@ -280,8 +288,20 @@ class Patient(_Strict):
                     f"{oldest.maximum:g} years, longer than any verified human life "
                     f"(source: {citation_text(oldest.source)})"
                 )
+        self._check_weight_date(today)
         self._today = today
         return self
+
+    def _check_weight_date(self, today: date | None) -> None:
+        measured = self.weight_measured_on
+        if measured is None:
+            return
+        if measured < EARLIEST_DATE:
+            raise ValueError(f"weight_measured_on is before {EARLIEST_DATE.isoformat()}")
+        if today is not None and measured > today:
+            raise ValueError("weight_measured_on is in the future")
+        if self.birth_date is not None and measured < self.birth_date:
+            raise ValueError("weight_measured_on is before the birth date")
 
     def as_of(self, today: date) -> Patient:
         """The same patient with ages counted on ``today`` (a stored record read again: its
@@ -302,6 +322,9 @@ class Patient(_Strict):
 
 
 KNOWN_FIELDS = frozenset(Patient.model_fields)
+# Fields of the patient file that are not part of the record: the questionnaires the screen
+# reads (``ketapath.domain.mood``); the record's own come from the clinic's assessments.
+SCREENING_FIELDS = frozenset({"questionnaires", "assessments"})
 # Accepted spellings of top-level fields, mapped to the documented name.
 FIELD_ALIASES = {
     "age": "age_years",
@@ -328,6 +351,8 @@ def patient_from_dict(
         name = FIELD_ALIASES.get(str(key), str(key))
         if name in KNOWN_FIELDS:
             data[name] = value
+        elif name in SCREENING_FIELDS:
+            continue
         else:
             warnings.append(f"{origin}: field {key!r} is not part of the patient format; ignored")
     try:
@@ -339,6 +364,11 @@ def patient_from_dict(
 
 def load_patient(path: str | Path, *, today: date | None = None) -> tuple[Patient, list[str]]:
     """Read a patient file (.json, .yaml or .yml); ``today`` as in ``patient_from_dict``."""
+    return patient_from_dict(read_patient_file(path), origin=str(path), today=today)
+
+
+def read_patient_file(path: str | Path) -> Any:
+    """The document of a patient file (.json, .yaml or .yml), read but not yet validated."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -350,7 +380,7 @@ def load_patient(path: str | Path, *, today: date | None = None) -> tuple[Patien
         raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise InvalidInput(f"{path}: not valid JSON/YAML: {exc}", field="(file)") from exc
-    return patient_from_dict(raw, origin=str(path), today=today)
+    return raw
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:

@@ -10,10 +10,12 @@ plain words, the rule, and the readable citations of its source.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from ketapath.domain.findings import Citation, Finding, cite, finding
+from ketapath.domain.mood import QuestionnaireSeen, RecordedScore, mood_findings, seen
 from ketapath.domain.patient import Patient
 from ketapath.domain.vocabulary import Resolution, resolve
 from ketapath.knowledge.clinical import Condition, Contraindication, Knowledge, knowledge
@@ -50,6 +52,8 @@ class ScreeningResult:
     sex: str = ""
     weight_kg: float | None = None
     rule_base: dict[str, int] = field(default_factory=dict)
+    # the questionnaires read for mood and self-harm (the latest of each instrument)
+    questionnaires: tuple[QuestionnaireSeen, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -74,9 +78,17 @@ def decide(findings: list[Finding]) -> Decision:
 
 
 def screen(
-    patient: Patient, *, input_warnings: list[str] | None = None, kb: Knowledge | None = None
+    patient: Patient,
+    *,
+    input_warnings: list[str] | None = None,
+    kb: Knowledge | None = None,
+    questionnaires: Sequence[RecordedScore] = (),
 ) -> ScreeningResult:
-    """Screen one patient against the consensus, the position statement and local policy."""
+    """Screen one patient against the consensus, the position statement and local policy.
+
+    ``questionnaires`` are the patient's recorded PHQ-9, GAD-7 and DASS-21 (the latest of each
+    is read for self-harm and severe scores: ``ketapath.domain.mood``).
+    """
     kb = kb or knowledge()
     findings: list[Finding] = [
         finding("input:ignored-field", w, kb=kb) for w in input_warnings or []
@@ -94,6 +106,7 @@ def screen(
     findings += _interaction_findings(patient, kb)
     findings += _selection_findings(patient, opioids, kb)
     findings += _purpose_findings(patient, opioids, kb)
+    findings += mood_findings(questionnaires, kb)
     return ScreeningResult(
         decision=decide(findings),
         purpose=tuple(patient.purpose),
@@ -113,6 +126,7 @@ def screen(
             "finding_codes": kb.finding_codes.version,
             "bibliography": kb.bibliography.version,
         },
+        questionnaires=seen(questionnaires),
     )
 
 

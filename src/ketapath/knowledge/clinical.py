@@ -237,7 +237,7 @@ class BodySizeFormula(Entry):
 
 
 class PolicyRule(Entry):
-    """An institutional rule that screening applies (configurable by the clinic)."""
+    """An institutional rule that screening or signing applies (configurable by the clinic)."""
 
     id: str
     value: float

@@ -263,6 +263,22 @@ def current_assessments(session: Session, patient_id: int) -> list[Assessment]:
     )
 
 
+def latest_assessments(
+    session: Session, patient_id: int, instrument_ids: tuple[str, ...]
+) -> list[Assessment]:
+    """The latest current assessment of each of ``instrument_ids`` (by when it was given)."""
+    newer = aliased(Assessment)
+    rows = session.scalars(
+        select(Assessment)
+        .where(Assessment.patient_id == patient_id)
+        .where(Assessment.instrument_id.in_(instrument_ids))
+        .where(~select(newer.id).where(newer.amends_id == Assessment.id).exists())
+        .order_by(Assessment.administered_at, Assessment.id)
+    )
+    latest = {row.instrument_id: row for row in rows}
+    return [latest[i] for i in instrument_ids if i in latest]
+
+
 def list_assessments(db: Database, actor: Actor, patient_id: int) -> list[AssessmentView]:
     """The current version of each of the patient's assessments, oldest first."""
     with action(db, actor, "assessment.read", entity="assessment", patient_id=patient_id) as s:

@@ -2,9 +2,10 @@
 
 Signing rules, checked here whatever the interface:
 
-- only a physician signs, overrides or cancels;
-- the patient's current record must have been screened, and a patient screened "not
-  eligible" cannot be signed for;
+- only a physician signs, overrides, confirms or cancels;
+- consent must be recorded as given on the patient's current record;
+- the patient's current record must have been screened (after the latest PHQ-9, GAD-7 and
+  DASS-21 were recorded), and a patient screened "not eligible" cannot be signed for;
 - soft-limit findings of the course, and the screen's relative contraindications and
   precautions, are signed only with the physician's written override reason;
 - a course over a hard limit is never stored (the domain refuses to build it, and the
@@ -13,7 +14,11 @@ Signing rules, checked here whatever the interface:
   looked at (``course_digest``) differs, the signature is refused rather than applied to
   something else.
 
-A signed order is never changed; a cancellation is a new row that amends it.
+A signed order is never changed; a cancellation is a new row that amends it. The facts the
+physician saw (weight and its date, allergies, laterality, pregnancy, consent) are frozen into
+the order. An order whose dosing facts changed after signing is stale: ``usable_order`` refuses
+it until a physician signs a new course or confirms it with a reason (``confirm_order``, a new
+row that amends it; the doses are checked again against the drug library at the new facts).
 """
 
 from __future__ import annotations
@@ -31,16 +36,35 @@ from ketapath.domain.errors import DomainError, HardLimitExceeded
 from ketapath.domain.findings import Finding
 from ketapath.domain.orders import Course
 from ketapath.domain.planning import DosingInputs, PlanOptions, course_to_dict, plan, status
+from ketapath.domain.signing import consent_finding, dosing_facts, limits_now
 from ketapath.services import audit
 from ketapath.services.clock import ClinicClock, clinic_clock
 from ketapath.services.errors import Conflict, InvalidInput, NotFound, OrderRefused
 from ketapath.services.patients import as_patient, load_patient
 from ketapath.services.people import usernames_of
 from ketapath.services.permissions import Actor
-from ketapath.services.screening import latest_screening
+from ketapath.services.screening import latest_screening, questionnaires_changed
+from ketapath.services.signing import (
+    ConfirmRequest,
+    FindingView,
+    OrderCancelled,
+    OrderChecks,
+    OrderConsentNotGiven,
+    OrderFacts,
+    OrderStale,
+    confirmation_facts,
+    facts_of,
+    order_checks,
+)
 from ketapath.services.unit import action, check
 from ketapath.store.db import Database
-from ketapath.store.models import CourseRecord, Order, PatientVersion, utcnow
+from ketapath.store.models import (
+    CourseRecord,
+    Order,
+    OrderConfirmation,
+    PatientVersion,
+    utcnow,
+)
 
 # Severities of screening findings that need the physician's override reason. Screens stored
 # before the one severity vocabulary used "relative" and "precaution" for the same thing.
@@ -95,6 +119,10 @@ class ScreeningSummary(BaseModel):
     id: int
     decision: str
     gating_codes: list[str]
+    # the findings behind the codes, in words (shown where the physician writes the reason)
+    gating_findings: list[FindingView] = []
+    # a PHQ-9, GAD-7 or DASS-21 was recorded or corrected after the screen: screen again
+    questionnaires_changed: bool = False
 
 
 class CoursePreview(BaseModel):
@@ -106,9 +134,12 @@ class CoursePreview(BaseModel):
     soft_codes: list[str]
     digest: str
     screening: ScreeningSummary | None
+    facts: OrderFacts | None = Field(
+        default=None, description="What the physician needs besides the dose, as signing saw it."
+    )
 
 
-class OrderView(BaseModel):
+class OrderView(OrderChecks):
     id: int
     patient_id: int
     status: str  # "signed" | "cancelled"
@@ -168,10 +199,28 @@ def _screening_summary(session: Session, version: PatientVersion) -> ScreeningSu
     row = latest_screening(session, version.id)
     if row is None:
         return None
-    gating = [
-        str(f["code"]) for f in row.result.get("findings", []) if f["severity"] in SCREENING_GATING
-    ]
-    return ScreeningSummary(id=row.id, decision=row.decision, gating_codes=gating)
+    findings = [f for f in row.result.get("findings", []) if f["severity"] in SCREENING_GATING]
+    return ScreeningSummary(
+        id=row.id,
+        decision=row.decision,
+        gating_codes=[str(f["code"]) for f in findings],
+        gating_findings=[_finding_view(f) for f in findings],
+        questionnaires_changed=questionnaires_changed(session, row),
+    )
+
+
+def _finding_view(stored: dict[str, Any]) -> FindingView:
+    """A gating finding as stored with a screen: soft (screens stored before the one severity
+    vocabulary said "relative" or "precaution" for it, and may lack the rule or citations)."""
+    return FindingView.model_validate(
+        {
+            "rule": "",
+            "citation": "",
+            "citations": [],
+            **{k: v for k, v in stored.items() if k in FindingView.model_fields},
+            "severity": "soft",
+        }
+    )
 
 
 def preview_course(
@@ -182,10 +231,12 @@ def preview_course(
     *,
     clock: ClinicClock | None = None,
 ) -> CoursePreview:
-    """The course the protocol gives for this patient, with its limit findings (not stored)."""
+    """The course the protocol gives for this patient, with its limit findings and the facts
+    a signing physician needs (not stored)."""
     with action(db, actor, "plan.preview", entity="course", patient_id=patient_id) as session:
         _, version = load_patient(session, patient_id)
         course = _plan(request, _dosing(version, clock), request.options())
+        facts = _facts(version, course, clock)
         audit.record(
             session,
             actor,
@@ -203,6 +254,22 @@ def preview_course(
             soft_codes=[f.code for f in course.findings if f.severity == "soft"],
             digest=course_digest(course),
             screening=_screening_summary(session, version),
+            facts=facts,
+        )
+
+
+def _facts(version: PatientVersion, course: Course, clock: ClinicClock | None) -> OrderFacts:
+    today = (clock or clinic_clock()).today()
+    return facts_of(as_patient(version.document), version.version, course.weight_basis, today)
+
+
+def _refuse_without_consent(version: PatientVersion) -> None:
+    refusal = consent_finding(as_patient(version.document).consent)
+    if refusal is not None:
+        raise OrderRefused(
+            f"consent: {refusal.message}",
+            field="consent",
+            details={"findings": [FindingView.of(refusal).model_dump(mode="json")]},
         )
 
 
@@ -214,7 +281,10 @@ def sign_order(
     *,
     clock: ClinicClock | None = None,
 ) -> OrderView:
-    """Sign a course for the patient (physician), with an override reason where needed."""
+    """Sign a course for the patient (physician), with an override reason where needed.
+
+    Refused while consent is not recorded as given; the facts the physician needs are frozen
+    into the order."""
     reason = (request.override_reason or "").strip() or None
     if reason is not None:
         check(db, actor, "order.override", entity="order", patient_id=patient_id)
@@ -239,8 +309,16 @@ def sign_order(
                 "contraindication); this course cannot be signed.",
                 field="screening",
             )
+        _refuse_without_consent(version)
+        if screening.questionnaires_changed:
+            raise OrderRefused(
+                "screening: a PHQ-9, GAD-7 or DASS-21 was recorded or corrected after the "
+                "screen of the current record; run the screen again before signing.",
+                field="screening",
+            )
         dosing = _dosing(version, clock)
         unsigned = _plan(request, dosing, request.options())
+        facts = _facts(version, unsigned, clock)
         digest = course_digest(unsigned)
         if request.course_digest is not None and request.course_digest != digest:
             raise Conflict(
@@ -290,6 +368,7 @@ def sign_order(
             ),
             recorded_at=utcnow(),
             recorded_by_id=actor.user_id,
+            facts=facts.model_dump(mode="json"),
         )
         session.add(order)
         session.flush()
@@ -304,16 +383,19 @@ def sign_order(
                 "protocol_id": course.protocol_id,
                 "digest": digest,
                 "override_codes": order.override_codes,
+                "patient_version": version.version,
             },
         )
-        return _view(session, order)
+        return _view(session, order, clock)
 
 
-def _view(session: Session, order: Order) -> OrderView:
-    return _views(session, [order])[0]
+def _view(session: Session, order: Order, clock: ClinicClock | None = None) -> OrderView:
+    return _views(session, [order], clock)[0]
 
 
-def _views(session: Session, orders: list[Order]) -> list[OrderView]:
+def _views(
+    session: Session, orders: list[Order], clock: ClinicClock | None = None
+) -> list[OrderView]:
     """The views of signed orders, with a fixed number of queries however many there are."""
     if not orders:
         return []
@@ -338,6 +420,7 @@ def _views(session: Session, orders: list[Order]) -> list[OrderView]:
         session,
         [o.recorded_by_id for o in orders] + [c.recorded_by_id for c in cancellations.values()],
     )
+    checks = order_checks(session, orders, records, cancellations, clock or clinic_clock())
     out = []
     for order in orders:
         record = records[order.course_id]
@@ -359,6 +442,7 @@ def _views(session: Session, orders: list[Order]) -> list[OrderView]:
                 cancelled_by=people.get(cancellation.recorded_by_id) if cancellation else None,
                 cancelled_at=cancellation.recorded_at if cancellation else None,
                 cancel_reason=cancellation.reason if cancellation else None,
+                **dict(checks[order.id]),
             )
         )
     return out
@@ -371,7 +455,10 @@ def _signed_order(session: Session, order_id: int) -> Order:
     return order
 
 
-def get_order(db: Database, actor: Actor, order_id: int) -> OrderView:
+def get_order(
+    db: Database, actor: Actor, order_id: int, *, clock: ClinicClock | None = None
+) -> OrderView:
+    """A signed order, with whether it may be used now (stale, consent, cancelled)."""
     with action(db, actor, "order.read", entity="order", entity_id=order_id) as session:
         order = _signed_order(session, order_id)
         audit.record(
@@ -382,10 +469,12 @@ def get_order(db: Database, actor: Actor, order_id: int) -> OrderView:
             entity_id=order.id,
             patient_id=order.patient_id,
         )
-        return _view(session, order)
+        return _view(session, order, clock)
 
 
-def list_orders(db: Database, actor: Actor, patient_id: int) -> list[OrderView]:
+def list_orders(
+    db: Database, actor: Actor, patient_id: int, *, clock: ClinicClock | None = None
+) -> list[OrderView]:
     """The patient's signed orders (with their cancellation, if any), newest first."""
     with action(db, actor, "order.read", entity="order", patient_id=patient_id) as session:
         load_patient(session, patient_id)
@@ -402,7 +491,7 @@ def list_orders(db: Database, actor: Actor, patient_id: int) -> list[OrderView]:
             patient_id=patient_id,
             detail={"count": len(orders)},
         )
-        return _views(session, list(orders))
+        return _views(session, list(orders), clock)
 
 
 def cancel_order(db: Database, actor: Actor, order_id: int, *, reason: str) -> OrderView:
@@ -435,3 +524,133 @@ def cancel_order(db: Database, actor: Actor, order_id: int, *, reason: str) -> O
             detail={"reason": reason.strip()},
         )
         return _view(session, order)
+
+
+def confirm_order(
+    db: Database,
+    actor: Actor,
+    order_id: int,
+    request: ConfirmRequest,
+    *,
+    clock: ClinicClock | None = None,
+) -> OrderView:
+    """Confirm a stale order at the record's current facts (physician), with a reason.
+
+    A new row amends the order (who, when, why, at which record version); the order stays as
+    signed. The order's doses are checked again against the drug library at the record's
+    current dosing weight: over a hard limit the confirmation is refused (sign a new course);
+    over a soft limit the reason is the override and the codes are kept with it.
+    """
+    reason = request.reason.strip()
+    if not reason:
+        raise InvalidInput("reason: say why the order may be used as signed.", field="reason")
+    with action(db, actor, "order.confirm", entity="order", entity_id=order_id) as session:
+        order = _signed_order(session, order_id)
+        view = _view(session, order, clock)
+        if view.status == "cancelled":
+            raise Conflict(f"order_id: order {order_id} is cancelled.", field="order_id")
+        if request.patient_version != view.current_version:
+            raise Conflict(
+                f"patient_version: the record is now at version {view.current_version}, not "
+                f"{request.patient_version}; review the order again before confirming it.",
+                field="patient_version",
+            )
+        if not view.stale:
+            raise Conflict(
+                f"order_id: the dosing facts of order {order_id} have not changed since it was "
+                "signed (or last confirmed); there is nothing to confirm.",
+                field="order_id",
+            )
+        _, current = load_patient(session, order.patient_id)
+        findings = _limits_now(session, order, current)
+        assert view.facts is not None  # every view has its facts (frozen, or read back)
+        patient = as_patient(current.document)
+        confirmed = dosing_facts(
+            patient.weight_kg, patient.height_cm, patient.sex, view.facts.weight_basis
+        )
+        row = OrderConfirmation(
+            order_id=order.id,
+            patient_id=order.patient_id,
+            patient_version_id=current.id,
+            facts=confirmation_facts(confirmed, view.stale_changes, [f.code for f in findings]),
+            reason=reason,
+            recorded_at=utcnow(),
+            recorded_by_id=actor.user_id,
+        )
+        session.add(row)
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            "order.confirm",
+            entity="order",
+            entity_id=order.id,
+            patient_id=order.patient_id,
+            detail={
+                "patient_version": current.version,
+                "changes": view.stale_message,
+                "limit_codes": [f.code for f in findings],
+                "reason": reason,
+            },
+        )
+        return _view(session, order, clock)
+
+
+def _limits_now(session: Session, order: Order, current: PatientVersion) -> list[Finding]:
+    """The drug-library findings of a signed course at the record's current facts; refused
+    (``OrderRefused``) over a hard limit."""
+    record = session.get(CourseRecord, order.course_id)
+    assert record is not None
+    patient = as_patient(current.document)
+    try:
+        findings = limits_now(record.course, patient.weight_kg, patient.height_cm, patient.sex)
+    except DomainError as error:
+        raise InvalidInput(error.message, field=error.field or None) from error
+    hard = [f for f in findings if f.severity == "hard"]
+    if hard:
+        raise OrderRefused(
+            f"limits: at the record's current facts the doses of order {order.id} pass a hard "
+            "limit, which no confirmation can pass; cancel it and sign a new course: "
+            + "; ".join(f.message for f in hard),
+            field="limits",
+            details={"findings": [_finding(f) for f in hard]},
+        )
+    return findings
+
+
+def usable_order(
+    db: Database, actor: Actor, order_id: int, *, clock: ClinicClock | None = None
+) -> OrderView:
+    """The order, if it may be used now to program a pump; otherwise a typed refusal.
+
+    Raises ``OrderCancelled`` (cancelled), ``OrderConsentNotGiven`` (the record no longer says
+    consent was given) or ``OrderStale`` (the dosing facts changed after signing and no
+    physician has confirmed it since): each an ``OrderNotUsable`` naming what to do.
+    """
+    view = get_order(db, actor, order_id, clock=clock)
+    if view.state == "cancelled":
+        raise OrderCancelled(
+            f"order_id: order {order_id} was cancelled by {view.cancelled_by}: "
+            f"{view.cancel_reason}",
+            field="order_id",
+        )
+    if view.state == "no_consent":
+        raise OrderConsentNotGiven(
+            f"consent: order {order_id} cannot be used: the record says consent is "
+            f"'{_consent_now(view)}'; record the patient's consent as given first.",
+            field="consent",
+        )
+    if view.state == "stale":
+        raise OrderStale(
+            f"order_id: order {order_id} cannot be used: its dosing facts changed after "
+            f"signing ({view.stale_message}); sign a new course from the current record, or "
+            "a physician confirms this order with a reason.",
+            field="order_id",
+            details={"changes": [c.model_dump(mode="json") for c in view.stale_changes]},
+        )
+    return view
+
+
+def _consent_now(view: OrderView) -> str:
+    refusal = next((f for f in view.findings if f.code == "order:consent-not-given"), None)
+    return refusal.subject if refusal else "not given"

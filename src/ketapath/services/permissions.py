@@ -39,6 +39,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "order.sign": frozenset({PHYSICIAN}),
     "order.override": frozenset({PHYSICIAN}),
     "order.cancel": frozenset({PHYSICIAN}),
+    # a stale order (its dosing facts changed after signing) is confirmed by a physician
+    "order.confirm": frozenset({PHYSICIAN}),
     "order.read": CLINICAL_READERS,
     # opioid plan (FPM (ANZCA) 2016, section 6): the physician agrees it; nurses record the doses
     # actually taken at follow-ups; the clinical team reads it

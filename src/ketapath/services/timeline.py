@@ -21,6 +21,7 @@ from ketapath.store.models import (
     OpioidDose,
     OpioidPlan,
     Order,
+    OrderConfirmation,
     PatientVersion,
     ScreeningResult,
     User,
@@ -34,6 +35,7 @@ EventKind = Literal[
     "screening",
     "order",
     "cancel",
+    "order_confirmation",
     "opioid_plan",
     "opioid_plan_withdrawn",
     "opioid_dose",
@@ -117,6 +119,20 @@ def _events(session: Session, patient_id: int) -> list[TimelineEvent]:
                 summary=f"{'signed' if signed else 'cancelled'} order: {protocol}",
                 reason=order.override_reason if signed else order.reason,
                 data={"protocol_id": protocol, "override_codes": order.override_codes},
+            )
+        )
+    for confirmation in session.scalars(
+        select(OrderConfirmation).where(OrderConfirmation.patient_id == patient_id)
+    ):
+        changes = "; ".join(c.get("text", "") for c in confirmation.facts.get("changes", []))
+        events.append(
+            TimelineEvent(
+                at=confirmation.recorded_at,
+                kind="order_confirmation",
+                id=confirmation.order_id,
+                by=names.get(confirmation.recorded_by_id or -1),
+                summary=f"confirmed order {confirmation.order_id} ({changes})",
+                reason=confirmation.reason,
             )
         )
     for plan in session.scalars(select(OpioidPlan).where(OpioidPlan.patient_id == patient_id)):

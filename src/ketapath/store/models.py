@@ -53,6 +53,7 @@ APPEND_ONLY_TABLES = (
     "screening_results",
     "courses",
     "orders",
+    "order_confirmations",
     "opioid_plans",
     "opioid_doses",
     "audit_log",
@@ -275,6 +276,28 @@ class Order(Base):
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     amends_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), unique=True)
     reason: Mapped[str | None] = mapped_column(Text)
+    # What the signing physician saw (services.orders.OrderFacts), frozen at signing; None on
+    # cancellations and on orders signed before migration 0007.
+    facts: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+
+
+class OrderConfirmation(Base):
+    """A physician's confirmation that a stale order (its dosing facts changed after signing)
+    may be used at the record's current facts: a new row that amends the order, with who, when,
+    why and at which record version. The order itself never changes; an order may be confirmed
+    again after a later change."""
+
+    __tablename__ = "order_confirmations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    patient_version_id: Mapped[int] = mapped_column(ForeignKey("patient_versions.id"))
+    # the dosing facts confirmed, what had changed, and the drug-library findings accepted
+    facts: Mapped[dict[str, Any]]
+    reason: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 class OpioidPlan(Base):

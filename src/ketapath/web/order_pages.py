@@ -3,7 +3,11 @@ signs it (with an override reason where soft limits or screening findings need o
 
 The course shown is the service's preview; the signature sends back the digest of that
 preview, so that what is signed is exactly what was reviewed (the service refuses otherwise).
-A course over a hard limit is shown as a refusal with its findings and has no sign button.
+A course over a hard limit is shown as a refusal with its findings and has no sign button;
+neither has a course for a patient whose record does not say consent was given. The facts a
+signing physician needs (weight and its date, allergies, side of the pain, pregnancy) are
+shown before signing and, frozen, on the order; the order page says whether the order may be
+used, and a physician confirms a stale one there.
 """
 
 from __future__ import annotations
@@ -14,15 +18,18 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ketapath.api.deps import DatabaseDep
-from ketapath.api.params import RecordId
+from ketapath.api.params import ClockDep, RecordId
+from ketapath.domain.signing import dosing_fact_labels
 from ketapath.knowledge.clinical import knowledge
 from ketapath.services import orders
+from ketapath.services.clock import ClinicClock
 from ketapath.services.errors import Conflict, InvalidInput, OrderRefused, ServiceError
 from ketapath.services.orders import PlanRequest, SignRequest
 from ketapath.services.permissions import Actor
+from ketapath.services.signing import ConfirmRequest
 from ketapath.services.validation import validate
 from ketapath.store.db import Database
-from ketapath.web.pages import PageRoute, PageUser, clinic_clock_for, render
+from ketapath.web.pages import PageRoute, PageUser, render, templates
 from ketapath.web.patient_pages import patient_context
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -43,7 +50,17 @@ FIELD_LABELS = {
     "ladder_steps_mg_per_kg_per_h": "Ladder steps",
     "ladder_ceiling": "Ladder ceiling",
     "ladder_ceiling_mg_per_kg_per_h": "Ladder ceiling",
+    "consent": "Consent",
 }
+# Whether an order may be used (services.signing.OrderChecks.state), in words.
+ORDER_STATE_LABELS = {
+    "usable": "Usable",
+    "stale": "Stale: do not use",
+    "no_consent": "No consent: do not use",
+    "cancelled": "Cancelled",
+}
+templates.env.globals["order_state_labels"] = ORDER_STATE_LABELS
+templates.env.globals["dosing_fact_words"] = lambda basis: ", ".join(dosing_fact_labels(basis))
 
 
 def chooser_options() -> dict[str, Any]:
@@ -87,14 +104,16 @@ def _field_label(field: str | None) -> str:
     return FIELD_LABELS.get(name, field or "input")
 
 
-def _preview(db: Database, actor: Actor, patient_id: int, choice: dict[str, Any]) -> dict[str, Any]:
+def _preview(
+    db: Database, actor: Actor, patient_id: int, choice: dict[str, Any], clock: ClinicClock
+) -> dict[str, Any]:
     """The preview, or the refusal / input error to show in its place."""
     out: dict[str, Any] = {"preview": None, "refusal": None, "input_error": None}
     if not choice["protocol_id"]:
         return out
     try:
         request = validate(PlanRequest, choice)
-        out["preview"] = orders.preview_course(db, actor, patient_id, request)
+        out["preview"] = orders.preview_course(db, actor, patient_id, request, clock=clock)
     except OrderRefused as error:
         out["refusal"] = {"message": error.message, "findings": error.details.get("findings", [])}
     except InvalidInput as error:
@@ -120,12 +139,13 @@ def _course_context(
     actor: Actor,
     patient_id: int,
     choice: dict[str, Any],
+    clock: ClinicClock,
     sign_error: ServiceError | None = None,
     reason: str = "",
 ) -> dict[str, Any]:
     context = patient_context(db, actor, patient_id)
     context.update(chooser_options())
-    context.update(_preview(db, actor, patient_id, choice))
+    context.update(_preview(db, actor, patient_id, choice, clock))
     chosen = next((p for p in context["protocols"] if p.id == choice["protocol_id"]), None)
     context.update(
         {
@@ -137,7 +157,11 @@ def _course_context(
             "sign_message": labelled(sign_error) if sign_error else "",
             "reason": reason,
             "may_sign": actor.may("order.sign"),
-            "orders": orders.list_orders(db, actor, patient_id) if actor.may("order.read") else [],
+            "orders": (
+                orders.list_orders(db, actor, patient_id, clock=clock)
+                if actor.may("order.read")
+                else []
+            ),
         }
     )
     preview = context["preview"]
@@ -154,6 +178,7 @@ def plan_page(
     patient_id: RecordId,
     actor: PageUser,
     db: DatabaseDep,
+    clock: ClockDep,
     protocol_id: Annotated[str, Query(max_length=80)] = "",
     setting: Annotated[str, Query(max_length=20)] = "",
     weight_basis: Annotated[str, Query(max_length=20)] = "",
@@ -164,7 +189,7 @@ def plan_page(
     choice = _choice(
         protocol_id, setting, weight_basis, concentration_mg_per_ml, ladder_steps, ladder_ceiling
     )
-    context = _course_context(db, actor, patient_id, choice)
+    context = _course_context(db, actor, patient_id, choice, clock)
     if request.headers.get("HX-Target") == "course-panel":
         return render(request, "_course.html", context)
     return render(request, "plan.html", context)
@@ -176,6 +201,7 @@ def sign_course(
     patient_id: RecordId,
     actor: PageUser,
     db: DatabaseDep,
+    clock: ClockDep,
     protocol_id: Annotated[str, Form(max_length=80)] = "",
     setting: Annotated[str, Form(max_length=20)] = "",
     weight_basis: Annotated[str, Form(max_length=20)] = "",
@@ -199,21 +225,64 @@ def sign_course(
                 "patient_version": patient_version or None,
             },
         )
-        order = orders.sign_order(db, actor, patient_id, sign, clock=clinic_clock_for(request))
+        order = orders.sign_order(db, actor, patient_id, sign, clock=clock)
     except (OrderRefused, Conflict, InvalidInput) as error:
-        context = _course_context(db, actor, patient_id, choice, error, override_reason)
+        context = _course_context(db, actor, patient_id, choice, clock, error, override_reason)
         return render(request, "plan.html", context, status_code=error.status_code)
     return RedirectResponse(f"/orders/{order.id}", status_code=303)
 
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse)
 def order_page(
-    request: Request, order_id: RecordId, actor: PageUser, db: DatabaseDep
+    request: Request, order_id: RecordId, actor: PageUser, db: DatabaseDep, clock: ClockDep
 ) -> HTMLResponse:
-    order = orders.get_order(db, actor, order_id)
+    return _order_page(request, db, actor, order_id, clock)
+
+
+def _order_page(
+    request: Request,
+    db: Database,
+    actor: Actor,
+    order_id: int,
+    clock: ClinicClock,
+    confirm_error: ServiceError | None = None,
+    reason: str = "",
+) -> HTMLResponse:
+    order = orders.get_order(db, actor, order_id, clock=clock)
     context = patient_context(db, actor, order.patient_id)
-    context.update({"order": order, "course": order.course, "settings": SETTING_LABELS})
-    return render(request, "order.html", context)
+    context.update(
+        {
+            "order": order,
+            "course": order.course,
+            "settings": SETTING_LABELS,
+            "confirm_error": confirm_error,
+            "confirm_reason": reason,
+        }
+    )
+    status_code = confirm_error.status_code if confirm_error else 200
+    return render(request, "order.html", context, status_code=status_code)
+
+
+@router.post("/orders/{order_id}/confirm", response_model=None)
+def confirm_order(
+    request: Request,
+    order_id: int,
+    actor: PageUser,
+    db: DatabaseDep,
+    clock: ClockDep,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    patient_version: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """A physician confirms a stale order at the record's current facts, with a reason."""
+    try:
+        body = validate(
+            ConfirmRequest,
+            {"reason": reason.strip(), "patient_version": patient_version or None},
+        )
+        orders.confirm_order(db, actor, order_id, body, clock=clock)
+    except (OrderRefused, Conflict, InvalidInput) as error:
+        return _order_page(request, db, actor, order_id, clock, error, reason)
+    return RedirectResponse(f"/orders/{order_id}", status_code=303)
 
 
 @router.post("/orders/{order_id}/cancel", response_model=None)

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from ketapath.api.deps import DatabaseDep
-from ketapath.api.params import RecordId
+from ketapath.api.params import ClockDep, RecordId
 from ketapath.domain.vocabulary import resolve
 from ketapath.knowledge.clinical import knowledge
-from ketapath.services import assessments, auth, patients, research, timeline
+from ketapath.services import assessments, auth, orders, patients, research, timeline
 from ketapath.services.assessments import AssessmentView
 from ketapath.services.timeline import TimelineEvent
 from ketapath.web import charts
@@ -52,7 +52,7 @@ def shown_timeline(patient_id: int, events: list[TimelineEvent]) -> list[Event]:
         link = None
         if event.kind == "screening":
             link = f"/patients/{patient_id}/screening"
-        elif event.kind in ("order", "cancel"):
+        elif event.kind in ("order", "cancel", "order_confirmation"):
             link = f"/orders/{event.id}"
         elif event.kind.startswith("opioid_"):
             link = f"/patients/{patient_id}/opioids"
@@ -192,7 +192,7 @@ def patient_context(db: Any, actor: Any, patient_id: int) -> dict[str, Any]:
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
 def patient_page(
-    request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep
+    request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep, clock: ClockDep
 ) -> HTMLResponse:
     context = patient_context(db, actor, patient_id)
     recorded = (
@@ -207,6 +207,13 @@ def patient_page(
             "charts": assessment_charts(recorded, clinic_zone(request)),
             "timeline": shown_timeline(patient_id, events) if events is not None else None,
             "may_read_assessments": actor.may("assessment.read"),
+            # signed orders with whether each may be used (stale, consent): None when the
+            # role may not read orders
+            "orders": (
+                orders.list_orders(db, actor, patient_id, clock=clock)
+                if actor.may("order.read")
+                else None
+            ),
         }
     )
     return render(request, "patient.html", context)

@@ -33,14 +33,23 @@ from ketapath.services.patients import PatientRecord
 from ketapath.services.permissions import Actor
 from ketapath.services.unit import check
 from ketapath.store.db import Database
-from ketapath.web.pages import PageRoute, PageUser, clinic_clock_for, posted_form, render
+from ketapath.web.pages import PageRoute, PageUser, clinic_clock_for, posted_form, render, templates
 from ketapath.web.patient_pages import coded_items, patient_context
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 # The simple fields of the form, as named in the patient document.
-TEXT_FIELDS = ("name", "birth_date", "age_years", "weight_kg", "height_cm", "gp", "referrer")
-CHOICE_FIELDS = ("sex", "pregnancy", "consent")
+TEXT_FIELDS = (
+    "name",
+    "birth_date",
+    "age_years",
+    "weight_kg",
+    "weight_measured_on",
+    "height_cm",
+    "gp",
+    "referrer",
+)
+CHOICE_FIELDS = ("sex", "pregnancy", "consent", "laterality")
 MEDICATION_COLUMNS = ("name", "dose", "unit", "frequency", "route", "daily_dose", "indication")
 # Yes / no / not known questions of the selection criteria (FPM (ANZCA) 2016, sections 2-3):
 # form name,
@@ -105,7 +114,24 @@ CHOICES: dict[str, tuple[Choice, ...]] = {
         Choice("refused", "Refused"),
         Choice("unable", "Unable to consent"),
     ),
+    "laterality": (
+        Choice("unknown", "Not recorded"),
+        Choice("left", "Left"),
+        Choice("right", "Right"),
+        Choice("bilateral", "Both sides"),
+        Choice("midline", "Midline (e.g. back, face)"),
+        Choice("widespread", "Widespread"),
+    ),
 }
+
+
+def choice_label(field: str, value: str) -> str:
+    """The form's words for a stored choice ('pending' -> 'Not yet asked'); the value itself
+    when the form has no words for it."""
+    return next((c.label for c in CHOICES.get(field, ()) if c.value == value), value)
+
+
+templates.env.globals["choice_label"] = choice_label
 
 
 def _text(value: Any) -> str:
@@ -211,7 +237,7 @@ def document_from_form(posted: dict[str, str]) -> dict[str, Any]:
     reported rather than dropped.
     """
     document: dict[str, Any] = {}
-    for name in ("name", "birth_date", "gp", "referrer", *CHOICE_FIELDS):
+    for name in ("name", "birth_date", "weight_measured_on", "gp", "referrer", *CHOICE_FIELDS):
         value = posted.get(name, "").strip()
         if value:
             document[name] = value

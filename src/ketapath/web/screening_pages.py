@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from ketapath.api.deps import DatabaseDep
-from ketapath.api.params import RecordId
+from ketapath.api.params import ClockDep, RecordId
 from ketapath.services import screening
-from ketapath.web.pages import PageRoute, PageUser, clinic_clock_for, render
+from ketapath.web.pages import PageRoute, PageUser, render
 from ketapath.web.patient_pages import patient_context
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -59,7 +59,7 @@ def screening_page(
 
 @router.post("/patients/{patient_id}/screening", response_model=None)
 def run_screening(
-    request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep
+    patient_id: RecordId, actor: PageUser, db: DatabaseDep, clock: ClockDep
 ) -> RedirectResponse:
-    screening.run_screening(db, actor, patient_id, clock=clinic_clock_for(request))
+    screening.run_screening(db, actor, patient_id, clock=clock)
     return RedirectResponse(f"/patients/{patient_id}/screening", status_code=303)

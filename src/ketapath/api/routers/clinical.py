@@ -11,6 +11,7 @@ from ketapath.api.params import ClockDep, RecordId
 from ketapath.services import orders, screening
 from ketapath.services.orders import CoursePreview, OrderView, PlanRequest, SignRequest
 from ketapath.services.screening import ScreeningView
+from ketapath.services.signing import ConfirmRequest
 
 router = APIRouter(tags=["screening and orders"], responses=SIGNED_IN)
 
@@ -61,6 +62,11 @@ def preview_course(
     status_code=status.HTTP_201_CREATED,
     summary="Sign a course (physician), with an override reason where findings need one",
     responses=responses(400, 404, 409, 422),
+    description=(
+        "Refused (422, field `consent`) while the record does not say consent was given. The "
+        "facts the physician needs (weight and its date, allergies, laterality, pregnancy) "
+        "are frozen into the order (`facts`)."
+    ),
 )
 def sign_order(
     patient_id: RecordId, body: SignRequest, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
@@ -71,13 +77,48 @@ def sign_order(
 @router.get(
     "/patients/{patient_id}/orders", response_model=list[OrderView], responses=responses(404, 422)
 )
-def list_orders(patient_id: RecordId, actor: CurrentUser, db: DatabaseDep) -> list[OrderView]:
-    return orders.list_orders(db, actor, patient_id)
+def list_orders(
+    patient_id: RecordId, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
+) -> list[OrderView]:
+    return orders.list_orders(db, actor, patient_id, clock=clock)
 
 
-@router.get("/orders/{order_id}", response_model=OrderView, responses=responses(404, 422))
-def get_order(order_id: RecordId, actor: CurrentUser, db: DatabaseDep) -> OrderView:
-    return orders.get_order(db, actor, order_id)
+@router.get(
+    "/orders/{order_id}",
+    response_model=OrderView,
+    responses=responses(404, 422),
+    summary="A signed order: its course, the facts frozen at signing, and whether it is usable",
+    description=(
+        "`state` is `usable`, `stale` (a dosing fact changed after signing: `stale_changes`, "
+        "`stale_message`), `no_consent` or `cancelled`; `findings` say why, in words."
+    ),
+)
+def get_order(
+    order_id: RecordId, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
+) -> OrderView:
+    return orders.get_order(db, actor, order_id, clock=clock)
+
+
+@router.post(
+    "/orders/{order_id}/confirmations",
+    response_model=OrderView,
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(400, 404, 409, 422),
+    summary="Confirm a stale order at the record's current facts (physician), with a reason",
+    description=(
+        "A new row amends the order (who, when, why, at which record version); the order is "
+        "not rewritten. 409 when the order is not stale, is cancelled, or the record is no "
+        "longer at `patient_version`; 422 when its doses pass a hard limit at the new facts."
+    ),
+)
+def confirm_order(
+    order_id: RecordId,
+    body: ConfirmRequest,
+    actor: CurrentUser,
+    db: DatabaseDep,
+    clock: ClockDep,
+) -> OrderView:
+    return orders.confirm_order(db, actor, order_id, body, clock=clock)
 
 
 @router.post(
