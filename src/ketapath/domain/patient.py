@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from ketapath.domain.errors import InvalidInput
+from ketapath.domain.medicines import is_count_unit
 from ketapath.domain.units import parse_unit
 
 Sex = Literal["male", "female"]
@@ -45,7 +46,9 @@ class CodedItem(_Strict):
 
 
 class Medication(_Strict):
-    """A current medicine. `unit` is parsed with the units library (mg, mcg, mcg/h, mL ...).
+    """A current medicine. `unit` is parsed with the units library (mg, mcg, mcg/h, mL ...),
+    or counts units of a dose form ("tablets", "caps", "patch": docs/patient-file.md); what
+    a count means is read from the product's strength by the medicine vocabulary.
 
     ``daily_dose`` is the amount actually taken in a day, in ``unit`` per day; when given it
     is used instead of ``dose`` x ``frequency`` (for example for an as-needed medicine).
@@ -64,10 +67,15 @@ class Medication(_Strict):
     def _known_unit(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
+        if is_count_unit(value):
+            return value
         try:
             parse_unit(value)
         except InvalidInput as exc:
-            raise ValueError(exc.message) from exc
+            raise ValueError(
+                f"{exc.message}: give an amount (mg, mcg, g), a patch rate (mcg/h), a volume "
+                "(mL) or a count of a dose form (tablets, capsules, patches)"
+            ) from exc
         return value
 
     @model_validator(mode="after")
