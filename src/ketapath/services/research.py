@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from ketapath.domain.medicines import recognise
-from ketapath.domain.vocabulary import normalise_code, resolve
+from ketapath.domain.vocabulary import resolve
 from ketapath.knowledge.clinical import Knowledge, knowledge
 from ketapath.services import audit
 from ketapath.services.assessments import current_assessments
@@ -97,14 +97,14 @@ def _diagnosis(text: str, kb: Knowledge) -> ResearchDiagnosis | None:
     """The coded form of one written diagnosis, or None (free text: withheld)."""
     r = resolve(text, kb)
     if r.condition is not None:
-        codes = [r.matched_code] if r.matched_by == "icd10cm" and r.matched_code else []
+        codes = [text.strip().upper()] if r.matched_by == "icd10cm" else []
         return ResearchDiagnosis(
             condition=r.condition.id,
             icd10cm=codes or list(r.condition.icd10cm),
             icd11=list(r.condition.icd11),
         )
     if r.matched_by == "unknown-code":
-        return ResearchDiagnosis(condition=None, icd10cm=[normalise_code(text)])
+        return ResearchDiagnosis(condition=None, icd10cm=[text.strip().upper()])
     return None
 
 
