@@ -21,7 +21,13 @@ from ketapath.knowledge.clinical import knowledge
 
 TABLE = knowledge().conversion_table("cdc-2022")
 # Warm up once (units registry, the vocabulary's name index) so no example pays for it.
-oral_morphine_equivalents([Medication(name="Zomorph", dose=1, unit="tablet", route="oral")])
+oral_morphine_equivalents(
+    [
+        Medication(name="Zomorph", dose=1, unit="tablet", route="oral"),
+        Medication(name="codeine", dose=1, unit="mg", frequency="od", route="oral"),
+        Medication(name="fentanyl", dose=1, unit="mcg/h", route="transdermal"),
+    ]
+)
 FACTORS = [f for f in TABLE.factors]
 TARGETS = [f for f in TABLE.factors if f.convert_to == "allowed"]
 doses = st.floats(min_value=0.01, max_value=2000, allow_nan=False, allow_infinity=False)
