@@ -67,11 +67,11 @@ class Medication(_Strict):
     def _known_unit(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        if is_count_unit(value):
-            return value
         try:
             parse_unit(value)
         except InvalidInput as exc:
+            if is_count_unit(value):  # "tablets", "caps", "patch": read with the product
+                return value
             raise ValueError(
                 f"{exc.message}: give an amount (mg, mcg, g), a patch rate (mcg/h), a volume "
                 "(mL) or a count of a dose form (tablets, capsules, patches)"
