@@ -196,7 +196,29 @@ def test_researchers_see_no_names_or_birth_dates(
     assert "1961" not in response.text
     assert row["age_band"] in {"60-69", "70-79"}
     assert row["pseudonym"].startswith("KP-")
-    assert row["diagnoses"] == ["phantom-limb"]
+    assert [d["condition"] for d in row["diagnoses"]] == ["phantom-limb"]
+    assert row["diagnoses_withheld"] == 0
+
+
+def test_researchers_never_see_text_typed_into_medicine_or_diagnosis_fields(
+    client: TestClient, headers: dict[str, dict[str, str]]
+) -> None:
+    patient = a_patient()
+    patient["diagnoses"] = ["phantom-limb", "ring Jane on 07700 900456"]
+    patient["medications"] = [
+        {"name": "John Smith 07700 900123"},
+        {"name": "Zomorph 30 mg", "dose": 30, "unit": "mg", "frequency": "bd"},
+    ]
+    assert client.post(f"{API}/patients", json=patient, headers=headers["nurse"]).is_success
+    response = client.get(f"{API}/research/patients", headers=headers["researcher"])
+    assert response.status_code == 200
+    for secret in ("John", "Smith", "07700", "900123", "Jane", "900456", "Zomorph"):
+        assert secret not in response.text
+    (row,) = response.json()
+    assert row["medications"] == [
+        {"ingredients": ["morphine"], "atc": ["N02AA01"], "product": "zomorph"}
+    ]
+    assert row["medicines_withheld"] == 1 and row["diagnoses_withheld"] == 1
 
 
 def test_every_patient_read_and_write_appears_in_the_audit_log(

@@ -298,7 +298,7 @@ def test_a_future_day_and_a_dose_without_unit_are_refused(
             DoseInput.model_validate(
                 {
                     "taken_on": "2026-01-01",
-                    "medications": [{"name": "morphine", "dose": 10, "unit": "tablets"}],
+                    "medications": [{"name": "morphine", "dose": 10, "unit": "spoonfuls"}],
                 }
             ),
         )

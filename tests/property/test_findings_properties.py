@@ -22,8 +22,8 @@ from ketapath.knowledge.clinical import knowledge
 KB = knowledge()
 CONDITION_IDS = [c.id for c in KB.conditions.entries]
 MEDICINES = sorted(
-    {m for i in KB.interactions.entries for m in i.medicines}
-    | {n for o in KB.opioids.entries for n in o.names}
+    {n for i in KB.medicines.ingredients for n in i.names}
+    | {n for p in KB.medicines.products for n in p.names}
 )
 SETTINGS = dict(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

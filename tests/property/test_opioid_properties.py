@@ -20,6 +20,14 @@ from ketapath.domain.patient import Medication
 from ketapath.knowledge.clinical import knowledge
 
 TABLE = knowledge().conversion_table("cdc-2022")
+# Warm up once (units registry, the vocabulary's name index) so no example pays for it.
+oral_morphine_equivalents(
+    [
+        Medication(name="Zomorph", dose=1, unit="tablet", route="oral"),
+        Medication(name="codeine", dose=1, unit="mg", frequency="od", route="oral"),
+        Medication(name="fentanyl", dose=1, unit="mcg/h", route="transdermal"),
+    ]
+)
 FACTORS = [f for f in TABLE.factors]
 TARGETS = [f for f in TABLE.factors if f.convert_to == "allowed"]
 doses = st.floats(min_value=0.01, max_value=2000, allow_nan=False, allow_infinity=False)
@@ -151,3 +159,76 @@ def test_rounding_never_exceeds_the_unrounded_plan(request) -> None:
 def test_every_n_hours_is_24_over_n_doses_a_day(n) -> None:
     for text in (f"every {n} hours", f"q{n}h", f"{n} hourly"):
         assert parse_frequency(text).doses_per_day == pytest.approx(24 / n)
+
+
+# ------------------------------------------------------------------ medicine vocabulary
+
+VOCAB = knowledge().medicines
+OPIOIDS = set(knowledge().opioid_ids)
+COMBINATIONS = [
+    (p, s)
+    for p in VOCAB.products
+    if p.is_combination and any(i in OPIOIDS for i in p.ingredients)
+    for s in p.strengths
+    if s.unit == "mg"
+]
+unknown_names = st.text(alphabet="bdfghjkqvwxz", min_size=4, max_size=10)
+
+
+@settings(deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(FACTORS), doses, frequencies), max_size=4),
+    st.sampled_from(["prn", "", "when needed"]) | unknown_names,
+)
+def test_ome_is_never_zero_when_some_opioid_is_not_converted(items, trouble) -> None:
+    meds = [medicine(f, d, q) for f, d, q in items]
+    if trouble in ("prn", "", "when needed"):
+        meds.append(Medication(name="oxycodone", dose=0, unit="mg", frequency=trouble))
+    else:
+        meds.append(Medication(name=trouble, dose=1, unit="tablet", frequency="od"))
+    result = oral_morphine_equivalents(meds)
+    assert not result.complete
+    assert result.total_ome_mg_per_day is None or result.total_ome_mg_per_day > 0
+    assert result.not_converted
+
+
+@settings(deadline=None)
+@given(
+    st.sampled_from(COMBINATIONS),
+    st.integers(min_value=1, max_value=4),
+    frequencies,
+)
+def test_a_combination_products_ome_is_the_sum_over_its_ingredients(combo, count, frequency):
+    product, strength = combo
+    name = f"{product.names[0]} {strength.text}" if len(product.strengths) > 1 else product.names[0]
+    whole = oral_morphine_equivalents(
+        [Medication(name=name, dose=count, unit="tablets", frequency=frequency, route="oral")]
+    )
+    parts = oral_morphine_equivalents(
+        [
+            Medication(
+                name=ingredient,
+                dose=count * amount,
+                unit="mg",
+                frequency=frequency,
+                route="oral",
+            )
+            for ingredient, amount in zip(product.ingredients, strength.amounts, strict=True)
+        ]
+    )
+    assert whole.complete == parts.complete
+    if parts.total_ome_mg_per_day is None:
+        assert whole.total_ome_mg_per_day is None
+    else:
+        assert whole.total_ome_mg_per_day == pytest.approx(parts.total_ome_mg_per_day, rel=1e-9)
+
+
+@settings(deadline=None)
+@given(unknown_names, st.sampled_from(["tablets", "mg", "patch", "mL", "capsules"]))
+def test_an_unknown_medicine_never_counts_as_zero(name, unit) -> None:
+    result = oral_morphine_equivalents(
+        [Medication(name=name, dose=2, unit=unit, frequency="bd", route="oral")]
+    )
+    assert result.total_ome_mg_per_day is None
+    assert result.unrecognised == (name,) and not result.complete
+    assert any("not recognised: check by hand" in f.message for f in result.findings)

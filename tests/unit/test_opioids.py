@@ -110,7 +110,8 @@ def test_buprenorphine_is_not_converted_and_not_counted_as_zero() -> None:
         (med("fentanyl", 25, "mcg/h", route="buccal"), "opioid:route-without-factor"),
         (med("fentanyl", 25, "mg", route="transdermal"), "opioid:unit-mismatch"),
         (med("morphine", 10, "mcg/h"), "opioid:unit-mismatch"),
-        (med("morphine", 10, "mL"), "opioid:unit-not-a-dose"),
+        (med("morphine", 10, "mL"), "opioid:strength-unknown"),
+        (med("morphine", 10, "units"), "opioid:unit-not-a-dose"),
         (med("dihydrocodeine", 30), "opioid:no-factor"),
     ],
 )
@@ -135,7 +136,8 @@ def test_non_opioids_are_left_out_and_brand_names_are_recognised() -> None:
     )
     assert [line.opioid_id for line in result.lines] == ["oxycodone"]
     assert opioid_id_of("Palexia SR 50 mg") == "tapentadol"
-    assert opioid_id_of("co-codamol") is None
+    assert opioid_id_of("co-codamol") == "codeine"
+    assert opioid_id_of("paracetamol 1 g") is None
 
 
 def test_the_50_mme_threshold_finding_appears_at_50_and_not_below() -> None:

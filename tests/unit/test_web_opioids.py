@@ -176,13 +176,34 @@ def test_a_dose_with_an_unknown_unit_is_refused_and_kept_on_the_form(client: Tes
             "taken_on": "2026-01-20",
             "dose_name_0": "morphine",
             "dose_daily_dose_0": "3",
-            "dose_unit_0": "tablets",
+            "dose_unit_0": "spoonfuls",
             "csrf_token": token,
         },
     )
     assert response.status_code == 422
     text = html.unescape(response.text)
-    assert "medications[0]" in text and 'value="tablets"' in text
+    assert "medications[0]" in text and 'value="spoonfuls"' in text
+
+
+def test_a_count_of_tablets_of_a_known_combination_is_recorded_with_its_ome(
+    client: TestClient,
+):
+    token = signed_in(client, "nurse")
+    response = client.post(
+        "/patients/1/opioid-doses",
+        data={
+            "taken_on": "2026-01-20",
+            "dose_name_0": "co-codamol 30/500",
+            "dose_daily_dose_0": "8",
+            "dose_unit_0": "tablets",
+            "dose_route_0": "oral",
+            "csrf_token": token,
+        },
+    )
+    assert response.status_code == 303
+    page = html.unescape(client.get("/patients/1/opioids").text)
+    # 8 tablets a day x codeine 30 mg = 240 mg/day x 0.15 (CDC 2022) = 36 mg OME/day
+    assert "36.0" in page
 
 
 def test_researchers_and_admins_do_not_see_the_opioid_page(client: TestClient):

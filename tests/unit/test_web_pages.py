@@ -41,6 +41,32 @@ def test_a_researcher_lands_on_the_de_identified_page_and_sees_no_names(client: 
     assert "Alex" not in page.text and "1968" not in page.text
 
 
+def test_the_research_page_withholds_a_name_typed_as_a_medicine_and_counts_it(
+    client: TestClient, database: Database
+):
+    nurse = Actor(0, "nurse", "nurse")
+    for user in auth.list_users(database, SYSTEM):
+        if user.role == "nurse":
+            nurse = Actor(user.id, user.username, user.role)
+    document = {
+        "name": "Pat Private",
+        "birth_date": "1970-01-01",
+        "sex": "male",
+        "weight_kg": 80.0,
+        "diagnoses": ["crps-1"],
+        "medications": [
+            {"name": "John Smith 07700 900123"},
+            {"name": "Longtec 20 mg", "dose": 20, "unit": "mg", "frequency": "bd"},
+        ],
+    }
+    patients.create_patient(database, nurse, document)
+    signed_in(client, "researcher")
+    page = html.unescape(client.get("/research").text)
+    assert "John Smith" not in page and "07700" not in page and "Longtec" not in page
+    assert "1 medicine withheld: not recognised" in page
+    assert "oxycodone" in page and "N02AA05" in page
+
+
 def test_a_researcher_is_refused_the_identified_patient_page(client: TestClient):
     signed_in(client, "researcher")
     page = client.get("/patients/1")

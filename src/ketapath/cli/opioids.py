@@ -59,7 +59,9 @@ def opioids_command(
     patient_file: Path = typer.Argument(..., help="Patient file (.json, .yaml or .yml)."),
     table: str = typer.Option(DEFAULT_TABLE, "--table", help="Conversion table id."),
     convert_to: str | None = typer.Option(
-        None, "--convert-to", help="Convert the total to this opioid (an opioids.yaml id)."
+        None,
+        "--convert-to",
+        help="Convert the total to this opioid (an opioid of the medicine vocabulary).",
     ),
     route: str | None = typer.Option(None, "--route", help="Route of the target opioid."),
     reduce_percent: float | None = typer.Option(
@@ -118,8 +120,6 @@ def opioids_command(
 
 def format_ome(r: OmeResult) -> str:
     lines = [f"Oral morphine equivalents by table {r.table_id}: {r.table_name}"]
-    if not r.lines:
-        lines.append("  no opioid is recorded among the medications")
     for line in r.lines:
         if line.converted:
             assert line.daily_dose is not None and line.ome_mg_per_day is not None
@@ -131,8 +131,24 @@ def format_ome(r: OmeResult) -> str:
         else:
             lines.append(f"  {line.medication} ({line.opioid_id}): NOT CONVERTED")
         lines += _finding_lines(line.findings, "      ")
-    total = f"Total {_f(r.total_ome_mg_per_day)} mg/day OME"
-    lines.append(total + ("" if r.complete else " (INCOMPLETE: see the findings)"))
+    for name in r.unrecognised:
+        lines.append(f"  {name}: NOT RECOGNISED: check by hand (it might be an opioid)")
+    if r.not_opioids:
+        lines.append(f"  Not opioids: {', '.join(r.not_opioids)}")
+    if r.total_status == "no-opioids":
+        lines.append("Total: none (no opioid is recorded among the medicines)")
+    elif r.total_ome_mg_per_day is None:
+        lines.append("Total: not available (nothing could be converted; not 0)")
+    else:
+        total = f"Total {_f(r.total_ome_mg_per_day)} mg/day OME"
+        lines.append(
+            total
+            + (
+                ""
+                if r.complete
+                else f" (INCOMPLETE: leaves out {', '.join(r.not_converted)}; see the findings)"
+            )
+        )
     lines += _finding_lines(r.findings, "  ")
     return "\n".join(lines)
 
@@ -151,7 +167,9 @@ def format_conversion(c: Conversion) -> str:
 
 
 def taper_command(
-    opioid: str = typer.Option(..., "--opioid", help="Opioid id (opioids.yaml), e.g. morphine."),
+    opioid: str = typer.Option(
+        ..., "--opioid", help="Opioid ingredient id (medicine vocabulary), e.g. morphine."
+    ),
     route: str = typer.Option(..., "--route", help="oral or transdermal (or another route)."),
     daily_dose: float = typer.Option(..., "--daily-dose", help="Starting daily dose."),
     unit: str = typer.Option(..., "--unit", help="mg or mcg (per day), or mcg/h for patches."),

@@ -1,12 +1,18 @@
 """The opioid plan (PRODUCT step 6; FPM (ANZCA) 2016 proposal, section 6): oral morphine
 equivalents, conversion to one opioid species, and a taper plan.
 
+- Medicines are recognised by the medicine vocabulary (``knowledge/data/medicines.yaml``,
+  :mod:`ketapath.domain.medicines`): brand and generic names, combination products
+  ("co-codamol 30/500" is codeine 30 mg + paracetamol 500 mg per tablet), and counts of dose
+  forms ("2 tablets"). A name the vocabulary does not know is "not recognised: check by hand";
+  it might be an opioid, so a total beside it is incomplete and names it.
 - :func:`daily_dose` reads one medicine's daily amount (dose x frequency, a patch's rate, or
   the recorded ``daily_dose``), in the medicine's own unit: mg and mcg are never mixed.
 - :func:`oral_morphine_equivalents` converts a patient's opioids with a named published table
   (``knowledge/data/opioid_conversion.yaml``). A medicine that cannot be converted (no factor,
-  PRN use, unknown frequency, missing dose) is listed as not converted with the reason; it is
-  never counted as zero, and the total is then marked incomplete.
+  PRN use, unknown frequency, missing dose or strength) is listed as not converted with the
+  reason; it is never counted as zero, and the total is then marked incomplete. When nothing
+  converts, or no opioid is recorded, there is no total (``None``), never 0.
 - :func:`convert_to_single_opioid` turns a total into a daily dose of one opioid after the
   physician's reduction for incomplete cross-tolerance (no default: the CDC table gives none).
   Conversions a table refuses (to methadone, to transdermal fentanyl) raise
@@ -33,6 +39,14 @@ import pint
 from ketapath.domain.errors import ConversionRefused, InvalidInput, UnknownItem
 from ketapath.domain.findings import Citation, Finding, cite, finding
 from ketapath.domain.frequency import parse_frequency
+from ketapath.domain.medicines import (
+    DoseProblem,
+    IngredientAmount,
+    Recognition,
+    amount_per_dose,
+    recognise,
+    unit_kind,
+)
 from ketapath.domain.orders import Override
 from ketapath.domain.patient import Medication
 from ketapath.domain.units import parse_unit
@@ -41,6 +55,7 @@ from ketapath.knowledge.clinical import Knowledge, knowledge
 from ketapath.knowledge.opioids import ConversionTable, TaperBasis, TaperRule
 
 Status = Literal["ready", "needs_override"]
+TotalStatus = Literal["complete", "incomplete", "not-available", "no-opioids"]
 DEFAULT_TABLE = "cdc-2022"
 MAX_TAPER_STEPS = 1000
 
@@ -84,6 +99,8 @@ class OpioidLine:
     dose_in_factor_unit: float | None
     ome_mg_per_day: float | None
     findings: tuple[Finding, ...] = ()
+    product: str = ""
+    atc: tuple[str, ...] = ()
 
     @property
     def converted(self) -> bool:
@@ -92,25 +109,44 @@ class OpioidLine:
 
 @dataclass(frozen=True)
 class OmeResult:
-    """Oral morphine equivalents of a medication list, by one named table."""
+    """Oral morphine equivalents of a medication list, by one named table.
+
+    ``total_ome_mg_per_day`` is None when there is no total: no opioid is recorded (and every
+    medicine was recognised), or nothing could be converted. It is never 0 for an unknown.
+    ``unrecognised`` names the medicines the vocabulary does not know (each might be an
+    opioid); ``not_opioids`` those it knows are not opioids.
+    """
 
     table_id: str
     table_name: str
     table_citations: tuple[Citation, ...]
     lines: tuple[OpioidLine, ...]
-    total_ome_mg_per_day: float
+    total_ome_mg_per_day: float | None
     complete: bool
     findings: tuple[Finding, ...] = ()
+    unrecognised: tuple[str, ...] = ()
+    not_opioids: tuple[str, ...] = ()
 
     @property
     def not_converted(self) -> tuple[str, ...]:
-        return tuple(line.medication for line in self.lines if not line.converted)
+        """Every medicine left out of the total: opioids not converted, and unrecognised."""
+        left = [line.medication for line in self.lines if not line.converted]
+        return tuple(dict.fromkeys([*left, *self.unrecognised]))
+
+    @property
+    def total_status(self) -> TotalStatus:
+        if not self.lines and not self.unrecognised:
+            return "no-opioids"
+        if self.total_ome_mg_per_day is None:
+            return "not-available"
+        return "complete" if self.complete else "incomplete"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for raw, line in zip(data["lines"], self.lines, strict=True):
             raw["converted"] = line.converted
         data["not_converted"] = list(self.not_converted)
+        data["total_status"] = self.total_status
         return data
 
 
@@ -137,22 +173,19 @@ class Conversion:
 # ------------------------------------------------------------------ recognising opioids
 
 
-def _words(text: str) -> set[str]:
-    return {w for w in re.split(r"[^a-z']+", text.lower()) if w}
+def opioid_ids_of(medicine_name: str, kb: Knowledge | None = None) -> tuple[str, ...]:
+    """The opioid ingredients of a medicine name ("co-codamol 30/500" -> ("codeine",))."""
+    kb = kb or knowledge()
+    rec = recognise(medicine_name, kb.medicines)
+    opioids = set(kb.opioid_ids)
+    return tuple(i for i in rec.ingredients if i in opioids) if rec.recognised else ()
 
 
 def opioid_id_of(medicine_name: str, kb: Knowledge | None = None) -> str | None:
-    """The opioids.yaml id of a medicine name ("OxyContin 20 mg" -> "oxycodone"), or None."""
-    kb = kb or knowledge()
-    words = _words(medicine_name)
-    for op in kb.opioids.entries:
-        for name in op.names:
-            wanted = name.lower().split()
-            if (len(wanted) == 1 and wanted[0] in words) or (
-                len(wanted) > 1 and name.lower() in medicine_name.lower()
-            ):
-                return op.id
-    return None
+    """The (first) opioid ingredient of a medicine name ("OxyContin 20 mg" -> "oxycodone"),
+    or None when the name is not recognised or holds no opioid."""
+    found = opioid_ids_of(medicine_name, kb)
+    return found[0] if found else None
 
 
 def normalise_route(text: str) -> str:
@@ -213,15 +246,19 @@ def daily_dose(med: Medication) -> tuple[DailyDose | None, Finding | None]:
         amount = med.dose * freq.doses_per_day
         basis = f"{med.dose:g} {label} x {freq.doses_per_day:g} a day ({med.frequency.strip()})"
         return DailyDose(amount, f"{label}/day", basis, freq.doses_per_day), None
+    return None, _frequency_finding(med, freq.kind, f"{label} per day")
+
+
+def _frequency_finding(med: Medication, kind: str, per_day: str) -> Finding:
     why = {
         "prn": f"is taken as needed ({med.frequency!r})",
         "missing": "has no frequency recorded",
         "unknown": f"has a frequency that cannot be read ({med.frequency!r})",
-    }[freq.kind]
-    return None, _finding(
-        "opioid:prn" if freq.kind == "prn" else "opioid:frequency-unknown",
+    }[kind]
+    return _finding(
+        "opioid:prn" if kind == "prn" else "opioid:frequency-unknown",
         "warning",
-        f"{med.name} {why}: record the actual daily dose (daily_dose, in {label} per day)",
+        f"{med.name} {why}: record the actual daily dose (daily_dose, in {per_day})",
         med.name,
     )
 
@@ -262,14 +299,28 @@ def oral_morphine_equivalents(
     """OME (mg/day) of every opioid in a medication list by one table, and their total."""
     kb = kb or knowledge()
     table = _table(table_id, kb)
+    opioids = set(kb.opioid_ids)
     lines: list[OpioidLine] = []
+    unrecognised: list[str] = []
+    not_opioids: list[str] = []
+    findings: list[Finding] = []
     for index, med in enumerate(medications):
-        opioid = opioid_id_of(med.name, kb)
-        if opioid is not None:
-            lines.append(_line(med, index, opioid, table))
-    total = math.fsum(line.ome_mg_per_day or 0.0 for line in lines)
-    complete = all(line.converted for line in lines)
-    findings = _total_findings(table, lines, total, complete)
+        rec = recognise(med.name, kb.medicines)
+        if not rec.recognised:
+            unrecognised.append(med.name)
+            findings.append(_unrecognised_finding(med.name, rec))
+            continue
+        found = [i for i in rec.ingredients if i in opioids]
+        if not found:
+            not_opioids.append(med.name)
+        for opioid in found:
+            lines.append(_line(med, index, opioid, rec, table, kb))
+    converted = [line.ome_mg_per_day for line in lines if line.ome_mg_per_day is not None]
+    complete = not unrecognised and len(converted) == len(lines)
+    total = math.fsum(converted) if converted else None
+    if total is not None and not complete and total <= 0:
+        total = None  # a partial total of 0 would read as "no opioid": say it is not available
+    findings += _total_findings(table, lines, unrecognised, total, complete)
     return OmeResult(
         table_id=table.id,
         table_name=table.name,
@@ -278,12 +329,93 @@ def oral_morphine_equivalents(
         total_ome_mg_per_day=total,
         complete=complete,
         findings=tuple(findings),
+        unrecognised=tuple(unrecognised),
+        not_opioids=tuple(not_opioids),
     )
 
 
-def _line(med: Medication, index: int, opioid: str, table: ConversionTable) -> OpioidLine:
-    route = normalise_route(med.route)
-    dose, dose_problem = daily_dose(med)
+def _unrecognised_finding(name: str, rec: Recognition) -> Finding:
+    why = rec.problem or "not a medicine name ketapath knows"
+    return _finding(
+        "opioid:medicine-not-recognised",
+        "warning",
+        f"{name}: not recognised: check by hand ({why}). ketapath could not check whether "
+        f"{name} is an opioid, so the total leaves it out.",
+        name,
+    )
+
+
+_PROBLEM_CODES = {
+    "strength-unknown": "opioid:strength-unknown",
+    "strength-not-listed": "opioid:strength-not-listed",
+    "combination-in-mass": "opioid:combination-dose-in-mass",
+    "form-mismatch": "opioid:form-mismatch",
+}
+
+
+def _ingredient_daily(
+    med: Medication, rec: Recognition, opioid: str, kb: Knowledge
+) -> tuple[DailyDose | None, Finding | None]:
+    """The daily amount of one opioid ingredient of a medicine, or why it cannot be read."""
+    if med.unit is None or (med.dose is None and med.daily_dose is None):
+        return daily_dose(med)
+    kind = unit_kind(med.unit, kb.medicines)
+    single = len(rec.ingredients) == 1
+    if kind == "other" or (single and kind in ("mass", "rate")):
+        return daily_dose(med)
+    given = med.daily_dose if med.daily_dose is not None else med.dose
+    assert given is not None
+    amounts, problem = amount_per_dose(rec, given, med.unit, kb.medicines)
+    mine = next((a for a in amounts if a.ingredient == opioid), None)
+    if mine is None or (problem is not None and problem.affects(opioid)):
+        return None, _dose_problem_finding(med, problem)
+    if mine.unit == "mcg/h":
+        if med.daily_dose is not None:
+            return daily_dose(med.model_copy(update={"unit": "mcg/h"}))
+        basis = f"{mine.basis} delivered continuously"
+        return DailyDose(mine.amount, "mcg/h", basis, None, True), None
+    return _per_day(med, mine)
+
+
+def _dose_problem_finding(med: Medication, problem: DoseProblem | None) -> Finding:
+    if problem is None:  # pragma: no cover - amount_per_dose names every failure
+        problem = DoseProblem("strength-unknown", f"{med.name}: the dose cannot be read")
+    return _finding(
+        _PROBLEM_CODES[problem.kind],
+        "warning",
+        problem.message,
+        med.name,
+    )
+
+
+def _per_day(med: Medication, per: IngredientAmount) -> tuple[DailyDose | None, Finding | None]:
+    """An amount per dose (or per day, when ``daily_dose`` was given) as a daily amount."""
+    if med.daily_dose is not None:
+        return DailyDose(per.amount, f"{per.unit}/day", f"{per.basis} a day, as recorded"), None
+    freq = parse_frequency(med.frequency)
+    if freq.kind == "regular" and freq.doses_per_day is not None:
+        basis = f"{per.basis} x {freq.doses_per_day:g} a day ({med.frequency.strip()})"
+        return (
+            DailyDose(
+                per.amount * freq.doses_per_day, f"{per.unit}/day", basis, freq.doses_per_day
+            ),
+            None,
+        )
+    return None, _frequency_finding(med, freq.kind, f"{med.unit} per day")
+
+
+def _line(
+    med: Medication,
+    index: int,
+    opioid: str,
+    rec: Recognition,
+    table: ConversionTable,
+    kb: Knowledge,
+) -> OpioidLine:
+    route = normalise_route(med.route) or (
+        normalise_route(rec.product.route) if rec.product is not None else ""
+    )
+    dose, dose_problem = _ingredient_daily(med, rec, opioid, kb)
     base = OpioidLine(
         medication=med.name,
         index=index,
@@ -296,6 +428,8 @@ def _line(med: Medication, index: int, opioid: str, table: ConversionTable) -> O
         factor_unit=None,
         dose_in_factor_unit=None,
         ome_mg_per_day=None,
+        product=rec.product.id if rec.product is not None else "",
+        atc=kb.medicines.ingredient(opioid).atc,
     )
     problems = [p for p in (_factor_problem(med, opioid, route, table), dose_problem) if p]
     if problems or dose is None:
@@ -388,22 +522,46 @@ def _in_unit(dose: DailyDose, factor_unit: str) -> float | None:
 
 
 def _total_findings(
-    table: ConversionTable, lines: list[OpioidLine], total: float, complete: bool
+    table: ConversionTable,
+    lines: list[OpioidLine],
+    unrecognised: list[str],
+    total: float | None,
+    complete: bool,
 ) -> list[Finding]:
     findings: list[Finding] = []
-    if not complete:
-        left_out = ", ".join(line.medication for line in lines if not line.converted)
+    left_out = [line.medication for line in lines if not line.converted]
+    unknown = [f"{name} (could not check whether it is an opioid)" for name in unrecognised]
+    named = ", ".join(dict.fromkeys([*left_out, *unknown]))
+    if not lines and not unrecognised:
+        findings.append(
+            _finding(
+                "opioid:no-opioids",
+                "info",
+                "No opioid is recorded among the medicines: there is no OME total (not 0).",
+            )
+        )
+    elif total is None:
+        findings.append(
+            _finding(
+                "opioid:total-not-available",
+                "warning",
+                f"No OME total is available: nothing could be converted ({named}). The total is "
+                "not 0: check each medicine by hand.",
+                source=table.source,
+            )
+        )
+    elif not complete:
         findings.append(
             _finding(
                 "opioid:total-incomplete",
                 "warning",
-                f"the total leaves out {left_out} (see each medicine's finding); the true total "
-                "is higher than shown",
+                f"The total is incomplete: it leaves out {named} (see each medicine's "
+                "finding); the true total may be higher than shown",
                 source=table.source,
             )
         )
     for threshold in table.thresholds:
-        if total >= threshold.at_least_mg_per_day:
+        if total is not None and total >= threshold.at_least_mg_per_day:
             findings.append(
                 _finding(
                     f"opioid-threshold:{threshold.id}",
@@ -454,8 +612,12 @@ def convert_to_single_opioid(
             f"(got {reduce_percent:g}%)",
             field="reduce_percent",
         )
-    if opioid_id not in {o.id for o in kb.opioids.entries}:
-        raise UnknownItem(f"unknown opioid {opioid_id!r} (see opioids.yaml)", field="opioid")
+    if opioid_id not in kb.opioid_ids:
+        raise UnknownItem(
+            f"unknown opioid {opioid_id!r} (an opioid ingredient of the medicine vocabulary, "
+            "e.g. morphine)",
+            field="opioid",
+        )
     route = normalise_route(route)
     factor = table.factor_for(opioid_id, route)
     if factor is None:
@@ -516,15 +678,13 @@ def convert_medications(
     kb: Knowledge | None = None,
 ) -> Conversion:
     """Convert a patient's total; refused while a medicine is left out of the total."""
-    if not result.lines:
+    if not result.lines and not result.unrecognised:
         raise InvalidInput("no opioid is recorded among the medications", field="medications")
-    if not result.complete:
+    if not result.complete or result.total_ome_mg_per_day is None:
+        reasons = [f.message for line in result.lines if not line.converted for f in line.findings]
+        reasons += [f"{name}: not recognised: check by hand" for name in result.unrecognised]
         raise InvalidInput(
-            "cannot convert an incomplete total: "
-            + "; ".join(
-                f.message for line in result.lines if not line.converted for f in line.findings
-            ),
-            field="medications",
+            "cannot convert an incomplete total: " + "; ".join(reasons), field="medications"
         )
     return convert_to_single_opioid(
         result.total_ome_mg_per_day, opioid_id, route, reduce_percent, result.table_id, kb
@@ -667,9 +827,11 @@ def _taper_unit(request: TaperRequest) -> tuple[str, str]:
 
 
 def _check_taper(request: TaperRequest, kb: Knowledge) -> None:
-    if request.opioid_id not in {o.id for o in kb.opioids.entries}:
+    if request.opioid_id not in kb.opioid_ids:
         raise UnknownItem(
-            f"unknown opioid {request.opioid_id!r} (see opioids.yaml)", field="opioid"
+            f"unknown opioid {request.opioid_id!r} (an opioid ingredient of the medicine "
+            "vocabulary, e.g. morphine)",
+            field="opioid",
         )
     numbers = (request.start_daily_dose, request.step_percent, request.floor)
     if not all(math.isfinite(x) for x in numbers):

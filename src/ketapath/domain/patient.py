@@ -35,6 +35,7 @@ from pydantic import (
 
 from ketapath.domain.errors import InvalidInput
 from ketapath.domain.findings import citation_text
+from ketapath.domain.medicines import is_count_unit
 from ketapath.domain.units import parse_unit
 from ketapath.knowledge.bounds import input_bounds
 
@@ -102,7 +103,9 @@ class CodedItem(_Strict):
 
 
 class Medication(_Strict):
-    """A current medicine. `unit` is parsed with the units library (mg, mcg, mcg/h, mL ...).
+    """A current medicine. `unit` is parsed with the units library (mg, mcg, mcg/h, mL ...),
+    or counts units of a dose form ("tablets", "caps", "patch": docs/patient-file.md); what
+    a count means is read from the product's strength by the medicine vocabulary.
 
     ``daily_dose`` is the amount actually taken in a day, in ``unit`` per day; when given it
     is used instead of ``dose`` x ``frequency`` (for example for an as-needed medicine).
@@ -124,7 +127,12 @@ class Medication(_Strict):
         try:
             parse_unit(value)
         except InvalidInput as exc:
-            raise ValueError(exc.message) from exc
+            if is_count_unit(value):  # "tablets", "caps", "patch": read with the product
+                return value
+            raise ValueError(
+                f"{exc.message}: give an amount (mg, mcg, g), a patch rate (mcg/h), a volume "
+                "(mL) or a count of a dose form (tablets, capsules, patches)"
+            ) from exc
         return value
 
     @model_validator(mode="after")

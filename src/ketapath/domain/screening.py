@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from ketapath.domain.findings import Citation, Finding, cite, finding
+from ketapath.domain.medicines import Recognition, recognise
 from ketapath.domain.mood import QuestionnaireSeen, RecordedScore, mood_findings, seen
 from ketapath.domain.patient import Patient
 from ketapath.domain.vocabulary import Resolution, resolve
@@ -102,9 +103,11 @@ def screen(
     findings += _contraindication_findings(patient, conditions, kb)
     indications = _indications(resolutions, kb)
     findings += _indication_findings(indications, kb)
-    opioids = _opioids_taken(patient, kb)
-    findings += _interaction_findings(patient, kb)
-    findings += _selection_findings(patient, opioids, kb)
+    medicines = [recognise(m.name, kb.medicines) for m in patient.medications]
+    findings += _unrecognised_medicine_findings(medicines, kb)
+    opioids = _opioids_taken(patient, kb, medicines)
+    findings += _interaction_findings(patient, kb, medicines)
+    findings += _selection_findings(patient, opioids, kb, medicines)
     findings += _purpose_findings(patient, opioids, kb)
     findings += mood_findings(questionnaires, kb)
     return ScreeningResult(
@@ -122,6 +125,7 @@ def screen(
             "indications": kb.indications.version,
             "contraindications": kb.contraindications.version,
             "interactions": kb.interactions.version,
+            "medicines": kb.medicines.version,
             "policy": kb.policy.version,
             "finding_codes": kb.finding_codes.version,
             "bibliography": kb.bibliography.version,
@@ -322,29 +326,61 @@ def _words(text: str) -> set[str]:
     return {w for w in re.split(r"[^a-z']+", text.lower()) if w}
 
 
-def _matches(medicine_name: str, generic: str) -> bool:
-    words = _words(medicine_name)
-    wanted = generic.lower().split()
-    if len(wanted) == 1:
-        return wanted[0] in words
-    return generic.lower() in medicine_name.lower()
+def _recognised(
+    patient: Patient, kb: Knowledge, medicines: list[Recognition] | None
+) -> list[Recognition]:
+    return medicines or [recognise(m.name, kb.medicines) for m in patient.medications]
 
 
-def _opioids_taken(patient: Patient, kb: Knowledge) -> list[str]:
+def _unrecognised_medicine_findings(medicines: list[Recognition], kb: Knowledge) -> list[Finding]:
+    return [
+        finding(
+            "medicine:not-recognised",
+            f"{rec.given!r}: not recognised: check by hand ({rec.problem}). Screening could "
+            "not check it for interactions with ketamine or for being an opioid, so a "
+            "physician must review it.",
+            subject=rec.given,
+            kb=kb,
+        )
+        for rec in medicines
+        if not rec.recognised
+    ]
+
+
+def _opioids_taken(
+    patient: Patient, kb: Knowledge, medicines: list[Recognition] | None = None
+) -> list[str]:
+    """The opioid ingredients of the patient's medicines (brand and combination names too)."""
+    opioids = set(kb.opioid_ids)
     found: list[str] = []
-    for med in patient.medications:
-        for op in kb.opioids.entries:
-            if any(_matches(med.name, n) for n in op.names) and op.id not in found:
-                found.append(op.id)
+    for rec in _recognised(patient, kb, medicines):
+        for ingredient in rec.ingredients if rec.recognised else ():
+            if ingredient in opioids and ingredient not in found:
+                found.append(ingredient)
     return found
 
 
-def _interaction_findings(patient: Patient, kb: Knowledge) -> list[Finding]:
+def _interaction_findings(
+    patient: Patient, kb: Knowledge, medicines: list[Recognition] | None = None
+) -> list[Finding]:
+    """One finding per interaction entry, naming each medicine and the ingredient that
+    interacts ("Xanax (alprazolam)")."""
+    recs = _recognised(patient, kb, medicines)
     out: list[Finding] = []
     for inter in kb.interactions.entries:
-        hits = [
-            m.name for m in patient.medications if any(_matches(m.name, g) for g in inter.medicines)
-        ]
+        hits: list[str] = []
+        for rec in recs:
+            if not rec.recognised:
+                continue
+            named = [
+                i
+                for i in rec.ingredients
+                if i in inter.ingredients
+                or set(kb.medicines.ingredient(i).classes) & set(inter.classes)
+            ]
+            if named:
+                same = len(named) == 1 and rec.given.lower().startswith(named[0])
+                hits.append(rec.given if same else f"{rec.given} ({', '.join(named)})")
         if hits:
             out.append(
                 finding(
@@ -359,7 +395,12 @@ def _interaction_findings(patient: Patient, kb: Knowledge) -> list[Finding]:
     return out
 
 
-def _selection_findings(patient: Patient, opioids: list[str], kb: Knowledge) -> list[Finding]:
+def _selection_findings(
+    patient: Patient,
+    opioids: list[str],
+    kb: Knowledge,
+    medicines: list[Recognition] | None = None,
+) -> list[Finding]:
     a = patient.assessment
     out: list[Finding] = []
     if a.central_sensitisation is False:
@@ -391,12 +432,19 @@ def _selection_findings(patient: Patient, opioids: list[str], kb: Knowledge) -> 
                 kb=kb,
             )
         )
+    unknown = [r.given for r in medicines or [] if not r.recognised]
     if not opioids:
+        maybe = (
+            f" ({', '.join(unknown)} not recognised: it could be an opioid; check by hand)"
+            if unknown
+            else ""
+        )
         out.append(
             finding(
                 "selection:no-opioids",
-                "Not taking opioids: the position statement selects patients in an opioid "
-                "context; the ASRA/AAPM/ASA consensus does not require one.",
+                f"No recognised opioid among the medicines{maybe}: the position statement "
+                "selects patients in an opioid context; the ASRA/AAPM/ASA consensus does not "
+                "require one.",
                 kb=kb,
             )
         )

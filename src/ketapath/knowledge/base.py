@@ -28,6 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 DATA_PACKAGE = "ketapath.knowledge.data"
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class KnowledgeError(Exception):
@@ -123,7 +124,9 @@ def read_yaml(path: Path) -> Any:
     """Read a YAML file, naming the file on a syntax error."""
     try:
         with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            # The C loader (libyaml) reads the same safe subset about four times faster; the
+            # knowledge files are read at every command's start.
+            return yaml.load(handle, Loader=_SAFE_LOADER)
     except FileNotFoundError as exc:
         raise KnowledgeError(f"knowledge file not found: {path}") from exc
     except yaml.YAMLError as exc:

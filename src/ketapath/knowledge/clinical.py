@@ -21,6 +21,7 @@ from ketapath.knowledge.base import (
 )
 from ketapath.knowledge.bibliography import Bibliography, bibliography
 from ketapath.knowledge.findings import FindingCode
+from ketapath.knowledge.medicines import MedicineVocabulary, load_medicines
 from ketapath.knowledge.opioids import ConversionTable, TaperRule
 
 Grade = Literal["A", "B", "C", "D", "I"]
@@ -67,14 +68,21 @@ class Contraindication(Entry):
 
 
 class Interaction(Entry):
-    """A class of interacting medicines and the medicines in it."""
+    """Interacting medicines, named by the medicine vocabulary's ingredients and classes."""
 
     id: str
     name: str
     mechanism: str
     effect: str
     severity: FindingSeverity
-    medicines: list[str] = Field(min_length=1)
+    ingredients: list[str] = []
+    classes: list[str] = []
+
+    @model_validator(mode="after")
+    def _names_something(self) -> Interaction:
+        if not self.ingredients and not self.classes:
+            raise ValueError("an interaction names at least one ingredient or class")
+        return self
 
 
 class AdverseEffect(Entry):
@@ -85,13 +93,6 @@ class AdverseEffect(Entry):
     manifestations: list[str]
     comments: list[str]
     key_studies: list[str] = []
-
-
-class Opioid(Entry):
-    """A medicine counted as an opioid for the opioid context (FPM (ANZCA) 2016, section 2)."""
-
-    id: str
-    names: list[str] = Field(min_length=1)
 
 
 class RateSpec(Strict):
@@ -255,7 +256,7 @@ class Knowledge:
         "contraindications",
         "interactions",
         "adverse_effects",
-        "opioids",
+        "medicines",
         "protocols",
         "drug_library",
         "pump",
@@ -277,7 +278,7 @@ class Knowledge:
         self.adverse_effects = load_entries(
             "adverse_effects.yaml", AdverseEffect, kind="adverse_effects"
         )
-        self.opioids = load_entries("opioids.yaml", Opioid, kind="opioids")
+        self.medicines: MedicineVocabulary = load_medicines()
         self.protocols = load_entries("protocols.yaml", Protocol, kind="protocols")
         self.drug_library = load_entries("drug_library.yaml", SettingLimits, kind="drug_library")
         self.pump = load_entries("pump.yaml", PumpSettings, kind="pump")
@@ -320,14 +321,35 @@ class Knowledge:
         settings = {s.id for s in self.drug_library.entries}
         if settings != {"clinic", "ward", "icu"}:
             raise KnowledgeError("drug_library.yaml: needs exactly the settings clinic, ward, icu")
-        opioid_ids = {o.id for o in self.opioids.entries}
-        unknown_opioids = [
-            f"opioid_conversion.yaml {table.id}: unknown opioid {oid!r} (not in opioids.yaml)"
+        self._check_medicine_references()
+
+    def _check_medicine_references(self) -> None:
+        opioid_ids = {i.id for i in self.medicines.in_class("opioid")}
+        problems = [
+            f"opioid_conversion.yaml {table.id}: {oid!r} is not an opioid of medicines.yaml"
             for table in self.opioid_conversion.entries
             for oid in sorted(table.opioid_ids - opioid_ids)
         ]
-        if unknown_opioids:
-            raise KnowledgeError("; ".join(unknown_opioids))
+        ingredients = {i.id for i in self.medicines.ingredients}
+        classes = {c.id for c in self.medicines.classes}
+        for inter in self.interactions.entries:
+            problems += [
+                f"interactions.yaml {inter.id}: unknown ingredient {i!r} (not in medicines.yaml)"
+                for i in inter.ingredients
+                if i not in ingredients
+            ]
+            problems += [
+                f"interactions.yaml {inter.id}: unknown class {c!r} (not in medicines.yaml)"
+                for c in inter.classes
+                if c not in classes
+            ]
+        if problems:
+            raise KnowledgeError("; ".join(problems))
+
+    @property
+    def opioid_ids(self) -> tuple[str, ...]:
+        """The ingredient ids of every opioid in the medicine vocabulary."""
+        return tuple(i.id for i in self.medicines.in_class("opioid"))
 
     def condition(self, condition_id: str) -> Condition:
         for c in self.conditions.entries:

@@ -538,7 +538,7 @@ def _dose_row(
         medications={"medications": [m.model_dump(mode="json") for m in data.medications]},
         result=_plain(result.to_dict()),
         table_id=result.table_id,
-        ome_mg_per_day=result.total_ome_mg_per_day if result.complete else None,
+        ome_mg_per_day=_recorded_ome(result),
         complete=result.complete,
         note=data.note.strip() or None,
         recorded_at=utcnow(),
@@ -546,6 +546,14 @@ def _dose_row(
         amends_id=amends.id if amends else None,
         reason=reason,
     )
+
+
+def _recorded_ome(result: opioids.OmeResult) -> float | None:
+    """The day's OME as recorded: the total when complete; 0 when the record lists no opioid
+    (a follow-up that records none taken is a measured zero, not an unknown); else None."""
+    if result.total_status == "no-opioids":
+        return 0.0
+    return result.total_ome_mg_per_day if result.complete else None
 
 
 def _dose_view(session: Session, row: OpioidDose) -> DoseView:

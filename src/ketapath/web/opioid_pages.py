@@ -178,7 +178,7 @@ def _page(
             "summary": summary.ome,
             "patient_version": summary.patient_version,
             "tables": kb.opioid_conversion.entries,
-            "opioids": kb.opioids.entries,
+            "opioids": kb.opioid_ids,
             "routes": ROUTES,
             "plans": plans,
             "current": current,
