@@ -32,7 +32,12 @@ def screened(client: TestClient, headers: Headers, **changes: Any) -> int:
 
 
 def reweighed(client: TestClient, headers: Headers, patient_id: int, weight_kg: float) -> int:
-    body = {"document": {**DOCUMENT, "weight_kg": weight_kg}, "reason": "re-weighed"}
+    current = client.get(f"{API}/patients/{patient_id}", headers=headers["nurse"]).json()
+    body = {
+        "document": {**DOCUMENT, "weight_kg": weight_kg},
+        "reason": "re-weighed",
+        "expected_version": current["version"],
+    }
     answer = client.post(
         f"{API}/patients/{patient_id}/amendments", json=body, headers=headers["nurse"]
     )

@@ -54,7 +54,12 @@ def amend(
     current = patients.get_patient(database, users["nurse"], patient_id)
     document = {**current.document, **changes}
     return patients.amend_patient(
-        database, users["nurse"], patient_id, document, reason=reason
+        database,
+        users["nurse"],
+        patient_id,
+        document,
+        reason=reason,
+        expected_version=current.version,
     ).version
 
 

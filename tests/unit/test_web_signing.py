@@ -27,7 +27,14 @@ COURSE = {"protocol_id": "asra-initial", "setting": "clinic"}
 def amend(database: Database, patient_id: int, reason: str, **changes: object) -> int:
     current = patients.get_patient(database, READER, patient_id)
     document = {**current.document, **changes}
-    return patients.amend_patient(database, RECORDER, patient_id, document, reason=reason).version
+    return patients.amend_patient(
+        database,
+        RECORDER,
+        patient_id,
+        document,
+        reason=reason,
+        expected_version=current.version,
+    ).version
 
 
 def screened(client: TestClient, patient_id: int = 1) -> str:

@@ -165,6 +165,10 @@ def implausible_amount(amount: float, unit: str) -> str:
     Masses (mg, mcg, g) and mass rates (mcg/h, taken over a day) are held to the mass bound,
     volumes to the volume bound, counts (units) to the unit bound of ``input_bounds.yaml``.
     """
+    if is_count_unit(unit):  # tablets, capsules, patches: the product gives the amount
+        if amount > MAX_ANY_AMOUNT:
+            return f"more than {MAX_ANY_AMOUNT:g} {unit}; check the number and the unit"
+        return ""
     try:
         quantity = amount * parse_unit(unit)
     except Exception:  # pint refuses arithmetic with offset units (degC, dB), any such error

@@ -266,7 +266,7 @@ def _order_page(
 @router.post("/orders/{order_id}/confirm", response_model=None)
 def confirm_order(
     request: Request,
-    order_id: int,
+    order_id: RecordId,
     actor: PageUser,
     db: DatabaseDep,
     clock: ClockDep,
