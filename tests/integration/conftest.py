@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
@@ -174,6 +175,18 @@ def _clients() -> Iterator[dict[str, TestClient]]:
     yield clients
     for client in clients.values():
         client.__exit__(None, None, None)
+
+
+def browser_sign_in(
+    client: TestClient, username: str, password: str = TEST_PASSWORD
+) -> httpx.Response:
+    """Sign a browser in as a browser client does: the sign-in token first, then the session."""
+    token = client.get("/api/v1/auth/csrf").json()["csrf_token"]
+    return client.post(
+        "/api/v1/auth/session",
+        data={"username": username, "password": password},
+        headers={"X-CSRF-Token": token},
+    )
 
 
 def bearer(client: TestClient, username: str, password: str = TEST_PASSWORD) -> dict[str, str]:

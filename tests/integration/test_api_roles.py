@@ -304,6 +304,7 @@ ENDPOINTS = [
 # Reachable without signing in (they are how one signs in, or describe the API).
 PUBLIC = {
     ("POST", "/auth/token"),
+    ("GET", "/auth/csrf"),
     ("POST", "/auth/session"),
 }
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 import ketapath
 from ketapath.api import errors
+from ketapath.api.deps import StrictTransportSecurity
 from ketapath.api.routers import (
     admin,
     assessments,
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     )
     app.state.settings = settings
     app.state.db = db
+    app.add_middleware(StrictTransportSecurity)  # HSTS while secure cookies are on
     errors.install(app)
     app.include_router(api_router())
 
