@@ -13,6 +13,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from tests.integration.conftest import browser_sign_in
 from tests.integration.test_api_roles import API, ENDPOINTS, Context, Endpoint
 
 from ketapath.services.permissions import ROLES, Actor
@@ -105,3 +106,32 @@ def test_a_clinician_asking_for_a_patient_that_does_not_exist_gets_404(
 ) -> None:
     response = client.get(f"{API}/patients/{MISSING_ID}/orders", headers=headers["physician"])
     assert response.status_code == 404
+
+
+PAGES = (
+    "/patients/{id}",
+    "/patients/{id}/history",
+    "/patients/{id}/edit",
+    "/patients/{id}/opioids",
+    "/patients/{id}/plan",
+    "/patients/{id}/screening",
+    "/patients/{id}/assessments/new",
+)
+
+
+def _without_id(page: str, patient_id: int) -> str:
+    return re.sub(rf"/patients/{patient_id}\b", "/patients/ID", page)
+
+
+@pytest.mark.parametrize("role", ["researcher", "admin"])
+def test_a_refused_page_reads_the_same_whether_or_not_the_patient_exists(
+    client: TestClient, database: Database, users: dict[str, Actor], role: str
+) -> None:
+    existing = Context(database, users).patient()
+    assert browser_sign_in(client, role).status_code == 200
+    for page in PAGES:
+        exists = client.get(page.format(id=existing))
+        missing = client.get(page.format(id=MISSING_ID))
+        assert (exists.status_code, missing.status_code) == (403, 403), page
+        assert _without_id(exists.text, existing) == _without_id(missing.text, MISSING_ID), page
+        assert _last_audit_row(database).patient_id == MISSING_ID
