@@ -373,3 +373,23 @@ def test_audit_verify_on_a_database_without_the_schema_is_exit_2_without_a_trace
     assert result.exit_code == 2
     assert "ketapath db upgrade" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_an_audit_row_of_a_failed_action_is_not_left_for_the_next_transaction(
+    database: Database,
+) -> None:
+    with pytest.raises(RuntimeError), database.transaction() as session:
+        audit.record(session, SYSTEM, "test.failed", entity="test")
+        raise RuntimeError("the action failed")
+    assert not session.info.get("ketapath.audit_pending")
+    assert _rows(database) == []
+
+
+def test_the_audit_row_joins_the_chain_only_when_its_transaction_commits(
+    database: Database,
+) -> None:
+    with database.transaction() as session:
+        audit.record(session, SYSTEM, "test.write", entity="test")
+        session.flush()
+        assert session.scalar(select(AuditEntry.id)) is None
+    assert [row.action for row in _rows(database)] == ["test.write"]

@@ -8,10 +8,12 @@ gap in ``seq`` and a next row whose ``prev_hash`` matches nothing; rewriting eve
 a point consistently changes the head hash, which a clinic can record elsewhere
 (``ketapath audit head``) and compare later (``ketapath audit verify --anchor``).
 
-Appends are serialised so that the chain never forks: on PostgreSQL a transaction-level
-advisory lock (``CHAIN_LOCK_KEY``) is taken before the head is read and held until commit;
-on SQLite every writing transaction starts with ``BEGIN IMMEDIATE`` (``store.db``), which
-already admits one writer at a time. The unique index on ``seq`` refuses a fork in any case.
+``record`` only notes the row; it joins the chain when its transaction commits (``seq`` is
+commit order). Appends are serialised so that the chain never forks: on PostgreSQL a
+transaction-level advisory lock (``CHAIN_LOCK_KEY``) is taken just before commit, the head
+read under it, and released by the commit itself; on SQLite every writing transaction starts
+with ``BEGIN IMMEDIATE`` (``store.db``), which already admits one writer at a time. The
+unique index on ``seq`` refuses a fork in any case.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select, text
+from sqlalchemy.orm import Session, SessionTransaction
 
 from ketapath.services.permissions import Actor
 from ketapath.store.db import Database
@@ -36,7 +38,7 @@ GENESIS_HASH = "0" * 64
 CHAIN_FORMAT = 1
 # pg_advisory_xact_lock key of the audit chain: the bytes of "kp-audit" as a signed bigint.
 CHAIN_LOCK_KEY = int.from_bytes(b"kp-audit", "big", signed=True)
-_HEAD = "ketapath.audit_head"
+_PENDING = "ketapath.audit_pending"
 # Beyond 2**53 a JSON number read back from PostgreSQL's jsonb may come back as an int
 # where a float was written (1e300 -> 1000...0); such numbers are canonicalised as floats.
 _EXACT_INT = 2**53
@@ -118,14 +120,11 @@ def as_stored(detail: Mapping[str, Any]) -> dict[str, Any]:
     return stored
 
 
-def _chain_head(session: Session) -> tuple[int, str]:
-    """(seq, hash) of the last row, with the chain locked for this transaction."""
-    transaction = session.get_transaction()
-    cached = session.info.get(_HEAD)
-    if cached is not None and cached[0] is transaction:
-        return cached[1], cached[2]
+def _locked_head(session: Session) -> tuple[int, str]:
+    """(seq, hash) of the last row, with the chain locked until this transaction ends."""
     if session.get_bind().dialect.name == "postgresql":
-        # Held until this transaction ends: the next writer reads the head after our commit.
+        # The next writer waits here and reads the head after our commit (READ COMMITTED
+        # takes a new snapshot for each statement, so it sees our row).
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
     head = session.execute(
         select(AuditEntry.seq, AuditEntry.row_hash).order_by(AuditEntry.seq.desc()).limit(1)
@@ -146,7 +145,8 @@ def record(
     outcome: str = "ok",
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Append a row to the audit chain, in ``session``'s transaction.
+    """Audit ``action`` in ``session``'s transaction: the row is added to the chain when the
+    transaction commits (``_append_to_chain``), and is lost with it if it rolls back.
 
     ``patient_id`` is the patient the action was about, as asked for: it need not exist (a
     refused request for a patient number that does not exist is audited like any other).
@@ -155,9 +155,7 @@ def record(
     """
     if patient_id is None and entity == "patient" and entity_id is not None:
         patient_id = _patient_number(entity_id)
-    seq, prev_hash = _chain_head(session)
     fields: dict[str, Any] = {
-        "seq": seq + 1,
         "at": utcnow(),
         "user_id": actor.user_id,
         "username": actor.username,
@@ -168,11 +166,35 @@ def record(
         "entity_id": None if entity_id is None else str(entity_id),
         "patient_id": patient_id,
         "detail": as_stored(detail or {}),
-        "prev_hash": prev_hash,
     }
-    row_hash = chain_hash(fields)
-    session.add(AuditEntry(**fields, row_hash=row_hash))
-    session.info[_HEAD] = (session.get_transaction(), fields["seq"], row_hash)
+    session.info.setdefault(_PENDING, []).append(fields)
+
+
+@event.listens_for(Session, "before_commit")
+def _append_to_chain(session: Session) -> None:
+    """Chain the transaction's audit rows just before it commits.
+
+    The action's own rows are flushed first, so that while the chain is locked the
+    transaction only inserts its audit rows and commits: the lock is held for as short a
+    time as possible, and never while waiting on another transaction's row.
+    """
+    pending: list[dict[str, Any]] | None = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    session.flush()
+    seq, prev_hash = _locked_head(session)
+    for fields in pending:
+        seq += 1
+        fields.update(seq=seq, prev_hash=prev_hash)
+        prev_hash = chain_hash(fields)
+        session.add(AuditEntry(**fields, row_hash=prev_hash))
+    session.flush()
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_pending(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 def _patient_number(entity_id: object) -> int | None:
