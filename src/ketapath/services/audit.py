@@ -10,7 +10,7 @@ a point consistently changes the head hash, which a clinic can record elsewhere
 
 ``record`` only notes the row; it joins the chain when its transaction commits (``seq`` is
 commit order). Appends are serialised so that the chain never forks: on PostgreSQL a
-transaction-level advisory lock (``CHAIN_LOCK_KEY``) is taken just before commit, the head
+transaction-level advisory lock (``CHAIN_LOCK_SQL``) is taken just before commit, the head
 read under it, and released by the commit itself; on SQLite every writing transaction starts
 with ``BEGIN IMMEDIATE`` (``store.db``), which already admits one writer at a time. The
 unique index on ``seq`` refuses a fork in any case.
@@ -36,8 +36,12 @@ from ketapath.store.models import AuditEntry, utcnow
 
 GENESIS_HASH = "0" * 64
 CHAIN_FORMAT = 1
-# pg_advisory_xact_lock key of the audit chain: the bytes of "kp-audit" as a signed bigint.
-CHAIN_LOCK_KEY = int.from_bytes(b"kp-audit", "big", signed=True)
+# The advisory lock of the audit chain. Advisory locks are per database, not per schema, so
+# the key is derived from the schema the tables live in: two ketapath schemas in one
+# database (two clinics, parallel test runs) do not wait for each other.
+CHAIN_LOCK_SQL = (
+    "SELECT pg_advisory_xact_lock(hashtextextended('ketapath.audit_log:' || current_schema(), 0))"
+)
 _PENDING = "ketapath.audit_pending"
 # Beyond 2**53 a JSON number read back from PostgreSQL's jsonb may come back as an int
 # where a float was written (1e300 -> 1000...0); such numbers are canonicalised as floats.
@@ -125,7 +129,7 @@ def _locked_head(session: Session) -> tuple[int, str]:
     if session.get_bind().dialect.name == "postgresql":
         # The next writer waits here and reads the head after our commit (READ COMMITTED
         # takes a new snapshot for each statement, so it sees our row).
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+        session.execute(text(CHAIN_LOCK_SQL))
     head = session.execute(
         select(AuditEntry.seq, AuditEntry.row_hash).order_by(AuditEntry.seq.desc()).limit(1)
     ).first()
