@@ -393,3 +393,18 @@ def test_the_audit_row_joins_the_chain_only_when_its_transaction_commits(
         session.flush()
         assert session.scalar(select(AuditEntry.id)) is None
     assert [row.action for row in _rows(database)] == ["test.write"]
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_superusers_truncate_with_triggers_off_is_caught_by_the_recorded_head(
+    database: Database,
+) -> None:
+    _write(database, 3)
+    head = audit.head(database)
+    assert head is not None
+    with as_superuser(database) as connection:
+        connection.execute(text("TRUNCATE audit_log"))
+    report = audit.verify(database, anchor=Anchor(head.seq, head.row_hash))
+    assert report.first_break is not None
+    assert report.first_break.problem == "anchor mismatch"
+    assert report.rows_checked == 0
