@@ -110,8 +110,9 @@ def verify_command(
 ) -> None:
     """Walk the audit chain and report the first broken link.
 
-    Exit 0: intact. Exit 1: broken (the report says which row and what is wrong). Exit 2:
-    the database could not be read or an argument is wrong.
+    Exit 0: intact.
+    Exit 1: broken (the report names the row and what is wrong).
+    Exit 2: the database could not be read, or an argument is wrong.
     """
     from ketapath.services import audit
 
