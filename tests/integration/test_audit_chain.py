@@ -408,3 +408,23 @@ def test_a_superusers_truncate_with_triggers_off_is_caught_by_the_recorded_head(
     assert report.first_break is not None
     assert report.first_break.problem == "anchor mismatch"
     assert report.rows_checked == 0
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_a_row_that_cannot_be_read_back_is_reported_not_a_crash(
+    database: Database, cli: CliRunner
+) -> None:
+    _write(database, 3)
+    target = _rows(database)[1]
+    with as_superuser(database) as connection:
+        connection.execute(
+            text("UPDATE audit_log SET at = 'yesterday, about noon' WHERE id = :id"),
+            {"id": target.id},
+        )
+    report = audit.verify(database)
+    assert report.first_break is not None
+    assert report.first_break.problem == "unreadable row"
+    assert (report.first_break.row_id, report.rows_checked) == (target.id, 1)
+    result = cli.invoke(cli_app, ["audit", "verify"])
+    assert result.exit_code == 1
+    assert "unreadable row" in result.output

@@ -246,7 +246,9 @@ def record_denied(db: Database, actor: Actor, action: str, **where: Any) -> None
 
 # --- verifying the chain --------------------------------------------------------------------
 
-Problem = Literal["missing rows", "wrong previous hash", "hash mismatch", "anchor mismatch"]
+Problem = Literal[
+    "missing rows", "wrong previous hash", "hash mismatch", "unreadable row", "anchor mismatch"
+]
 
 
 @dataclass(frozen=True)
@@ -288,18 +290,47 @@ class Anchor:
     row_hash: str
 
 
+@dataclass(frozen=True)
+class _Unreadable:
+    """A row whose stored values cannot be read back (e.g. a time that is not a time)."""
+
+    id: int
+    seq: int
+    error: str
+
+
+_COLUMNS = (AuditEntry.id, *(getattr(AuditEntry, n) for n in CHAINED_FIELDS), AuditEntry.row_hash)
+
+
 def _rows(session: Session, batch: int) -> Iterator[Any]:
-    columns = [AuditEntry.id, *(getattr(AuditEntry, name) for name in CHAINED_FIELDS)]
-    columns.append(AuditEntry.row_hash)
     after = -1
     while True:
-        rows = session.execute(
-            select(*columns).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(batch)
-        ).all()
+        query = select(*_COLUMNS).where(AuditEntry.seq > after).order_by(AuditEntry.seq)
+        try:
+            rows: list[Any] = list(session.execute(query.limit(batch)).all())
+        except (ValueError, TypeError):  # a value written behind the application's back
+            rows = _one_by_one(session, after, batch)
         yield from rows
         if len(rows) < batch:
             return
         after = rows[-1].seq
+
+
+def _one_by_one(session: Session, after: int, batch: int) -> list[Any]:
+    """The batch read row by row, an unreadable row standing in for what cannot be read."""
+    keys = session.execute(
+        select(AuditEntry.id, AuditEntry.seq)
+        .where(AuditEntry.seq > after)
+        .order_by(AuditEntry.seq)
+        .limit(batch)
+    ).all()
+    rows: list[Any] = []
+    for key in keys:
+        try:
+            rows.append(session.execute(select(*_COLUMNS).where(AuditEntry.id == key.id)).one())
+        except (ValueError, TypeError) as error:
+            rows.append(_Unreadable(key.id, key.seq, f"{type(error).__name__}: {error}"))
+    return rows
 
 
 def head(db: Database) -> ChainHead | None:
@@ -318,8 +349,9 @@ def head(db: Database) -> ChainHead | None:
 def verify(db: Database, *, anchor: Anchor | None = None, batch: int = 2000) -> ChainReport:
     """Walk the chain from its first row and report the first broken link.
 
-    Reads only (no audit row is written), in one read transaction, so it sees one
-    consistent state of the log while the clinic goes on writing.
+    Reads only (no audit row is written), in batches ordered by ``seq``, while the clinic
+    goes on writing: rows are only ever appended after the head, so rows committed during
+    the walk are either checked too or simply not reached.
     """
     expected_seq, prev_hash = 1, GENESIS_HASH
     checked = 0
@@ -362,6 +394,12 @@ def _head_of(row: Any) -> ChainHead | None:
 
 
 def _check(row: Any, expected_seq: int, prev_hash: str) -> ChainBreak | None:
+    if isinstance(row, _Unreadable):
+        message = (
+            f"row {row.id} (seq {row.seq}) cannot be read back ({row.error}): a value was "
+            "written to it behind the application's back"
+        )
+        return ChainBreak("unreadable row", message, row.seq, row.id)
     if row.seq != expected_seq:
         if row.seq < expected_seq:  # cannot happen with the unique index; be explicit anyway
             message = f"row {row.id} repeats seq {row.seq}"
