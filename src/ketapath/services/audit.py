@@ -10,10 +10,10 @@ a point consistently changes the head hash, which a clinic can record elsewhere
 
 ``record`` only notes the row; it joins the chain when its transaction commits (``seq`` is
 commit order). Appends are serialised so that the chain never forks: on PostgreSQL a
-transaction-level advisory lock (``CHAIN_LOCK_SQL``) is taken just before commit, the head
-read under it, and released by the commit itself; on SQLite every writing transaction starts
-with ``BEGIN IMMEDIATE`` (``store.db``), which already admits one writer at a time. The
-unique index on ``seq`` refuses a fork in any case.
+transaction-level advisory lock is taken just before commit and the head read under it, in
+one round trip (``CHAIN_HEAD_SQL``), and the commit itself releases it; on SQLite every
+writing transaction starts with ``BEGIN IMMEDIATE`` (``store.db``), which already admits
+one writer at a time. The unique index on ``seq`` refuses a fork in any case.
 """
 
 from __future__ import annotations
@@ -36,12 +36,11 @@ from ketapath.store.models import AuditEntry, utcnow
 
 GENESIS_HASH = "0" * 64
 CHAIN_FORMAT = 1
-# The advisory lock of the audit chain. Advisory locks are per database, not per schema, so
-# the key is derived from the schema the tables live in: two ketapath schemas in one
-# database (two clinics, parallel test runs) do not wait for each other.
-CHAIN_LOCK_SQL = (
-    "SELECT pg_advisory_xact_lock(hashtextextended('ketapath.audit_log:' || current_schema(), 0))"
-)
+# PostgreSQL: the chain's advisory lock and its head in one round trip (a function made by
+# migration 0004). Advisory locks are per database, not per schema, so its key is derived
+# from the schema the tables live in: two ketapath schemas in one database (two clinics,
+# parallel test runs) do not wait for each other.
+CHAIN_HEAD_SQL = "SELECT seq, row_hash FROM ketapath_audit_chain_head()"
 _PENDING = "ketapath.audit_pending"
 # Beyond 2**53 a JSON number read back from PostgreSQL's jsonb may come back as an int
 # where a float was written (1e300 -> 1000...0); such numbers are canonicalised as floats.
@@ -126,14 +125,15 @@ def as_stored(detail: Mapping[str, Any]) -> dict[str, Any]:
 
 def _locked_head(session: Session) -> tuple[int, str]:
     """(seq, hash) of the last row, with the chain locked until this transaction ends."""
+    head: Any
     if session.get_bind().dialect.name == "postgresql":
-        # The next writer waits here and reads the head after our commit (READ COMMITTED
-        # takes a new snapshot for each statement, so it sees our row).
-        session.execute(text(CHAIN_LOCK_SQL))
-    head = session.execute(
-        select(AuditEntry.seq, AuditEntry.row_hash).order_by(AuditEntry.seq.desc()).limit(1)
-    ).first()
-    if head is None:
+        # Waits for the previous holder's commit, then reads the head it wrote.
+        head = session.execute(text(CHAIN_HEAD_SQL)).one()
+    else:  # SQLite: BEGIN IMMEDIATE already made this the only writer
+        head = session.execute(
+            select(AuditEntry.seq, AuditEntry.row_hash).order_by(AuditEntry.seq.desc()).limit(1)
+        ).first()
+    if head is None or head[0] is None:
         return 0, GENESIS_HASH
     return int(head[0]), str(head[1])
 

@@ -12,6 +12,8 @@ Create Date: 2026-11-30 20:30:00
   existing rows are chained here in the order of their ids, and ``seq`` gets a unique index.
   The append-only triggers of ``audit_log`` are lifted for that backfill only, inside this
   migration's transaction, and put back.
+- On PostgreSQL, ``ketapath_audit_chain_head()`` takes the chain's advisory lock and reads
+  its head in one round trip.
 - On PostgreSQL a statement-level ``BEFORE TRUNCATE`` trigger refuses TRUNCATE on every
   append-only table (the row triggers of 0001/0002 do not fire for TRUNCATE). SQLite has no
   TRUNCATE: its ``DELETE`` without ``WHERE`` fires the existing DELETE triggers.
@@ -130,6 +132,27 @@ def _drop_truncate_guards() -> None:
     op.execute("DROP FUNCTION IF EXISTS ketapath_refuse_truncate()")
 
 
+def _create_chain_head_function() -> None:
+    """PostgreSQL: lock the chain and read its head in one round trip (see
+    ``ketapath.services.audit``). A VOLATILE function takes a new snapshot for each query,
+    so the SELECT after the lock sees the row committed by the lock's previous holder."""
+    if not _postgresql():
+        return
+    op.execute(
+        """
+        CREATE FUNCTION ketapath_audit_chain_head(OUT seq bigint, OUT row_hash varchar)
+        VOLATILE AS $$
+        BEGIN
+            PERFORM pg_advisory_xact_lock(
+                hashtextextended('ketapath.audit_log:' || current_schema(), 0));
+            SELECT a.seq, a.row_hash INTO seq, row_hash
+                FROM audit_log a ORDER BY a.seq DESC LIMIT 1;
+        END;
+        $$ LANGUAGE plpgsql
+        """
+    )
+
+
 def _backfill_chain() -> None:
     """Chain the rows already there, oldest (lowest id) first."""
     connection = op.get_bind()
@@ -185,9 +208,12 @@ def upgrade() -> None:
         batch_op.create_index("ix_audit_log_seq", ["seq"], unique=True)
     _create_audit_row_triggers()
     _create_truncate_guards()
+    _create_chain_head_function()
 
 
 def downgrade() -> None:
+    if _postgresql():
+        op.execute("DROP FUNCTION IF EXISTS ketapath_audit_chain_head()")
     _drop_truncate_guards()
     _drop_audit_row_triggers()
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
