@@ -2,18 +2,19 @@
 
 Every row carries a sequence number (``seq``: 1, 2, 3 ... with no gaps), the hash of the row
 before it (``prev_hash``; the first row's is ``GENESIS_HASH``) and its own hash
-(``row_hash``): SHA-256 over a canonical serialisation of the row's content together with
-``prev_hash`` (``canonical_row``). Changing a row breaks its own hash; removing one leaves a
-gap in ``seq`` and a next row whose ``prev_hash`` matches nothing; rewriting everything after
-a point consistently changes the head hash, which a clinic can record elsewhere
+(``row_hash``): SHA-256 over ``"<seq>:<prev_hash>:<content hash>"``, where the content hash
+is SHA-256 over a canonical serialisation of the row's content (``canonical_content``).
+Changing a row breaks its own hash; removing one leaves a gap in ``seq`` and a next row
+whose ``prev_hash`` matches nothing; rewriting everything after a point consistently
+changes the head hash, which a clinic can record elsewhere
 (``ketapath audit head``) and compare later (``ketapath audit verify --anchor``).
 
 ``record`` only notes the row; it joins the chain when its transaction commits (``seq`` is
-commit order). Appends are serialised so that the chain never forks: on PostgreSQL a
-transaction-level advisory lock is taken just before commit and the head read under it, in
-one round trip (``CHAIN_HEAD_SQL``), and the commit itself releases it; on SQLite every
-writing transaction starts with ``BEGIN IMMEDIATE`` (``store.db``), which already admits
-one writer at a time. The unique index on ``seq`` refuses a fork in any case.
+commit order). Appends are serialised so that the chain never forks: on PostgreSQL one call
+(``APPEND_SQL``) takes a transaction-level advisory lock, reads the head, computes the row's
+hash and inserts it, and the commit releases the lock; on SQLite every writing transaction
+starts with ``BEGIN IMMEDIATE`` (``store.db``), which already admits one writer at a time.
+The unique index on ``seq`` refuses a fork in any case.
 """
 
 from __future__ import annotations
@@ -36,19 +37,21 @@ from ketapath.store.models import AuditEntry, utcnow
 
 GENESIS_HASH = "0" * 64
 CHAIN_FORMAT = 1
-# PostgreSQL: the chain's advisory lock and its head in one round trip (a function made by
-# migration 0004). Advisory locks are per database, not per schema, so its key is derived
-# from the schema the tables live in: two ketapath schemas in one database (two clinics,
-# parallel test runs) do not wait for each other.
-CHAIN_HEAD_SQL = "SELECT seq, row_hash FROM ketapath_audit_chain_head()"
+# PostgreSQL: lock the chain, read its head, hash and insert the row, in one call to a
+# function made by migration 0004. Advisory locks are per database, not per schema, so the
+# lock's key is derived from the schema the tables live in: two ketapath schemas in one
+# database (two clinics, parallel test runs) do not wait for each other.
+APPEND_SQL = (
+    "SELECT ketapath_audit_append(:at, :user_id, :username, :role, :action, :outcome, "
+    ":entity, :entity_id, :patient_id, CAST(:detail AS jsonb), :hash)"
+)
 _PENDING = "ketapath.audit_pending"
 # Beyond 2**53 a JSON number read back from PostgreSQL's jsonb may come back as an int
 # where a float was written (1e300 -> 1000...0); such numbers are canonicalised as floats.
 _EXACT_INT = 2**53
 
-# The row's fields covered by its hash, in the order they are listed to people.
-CHAINED_FIELDS = (
-    "seq",
+# The row's own content, covered by its content hash (everything but its place in the chain).
+CONTENT_FIELDS = (
     "at",
     "user_id",
     "username",
@@ -59,8 +62,9 @@ CHAINED_FIELDS = (
     "entity_id",
     "patient_id",
     "detail",
-    "prev_hash",
 )
+# Everything a row's hash covers: its place in the chain and its content.
+CHAINED_FIELDS = ("seq", *CONTENT_FIELDS, "prev_hash")
 
 
 def _number(value: float) -> str:
@@ -104,17 +108,30 @@ def _timestamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def canonical_row(fields: Mapping[str, Any]) -> bytes:
-    """The bytes a row's hash covers: its ``CHAINED_FIELDS`` and the chain format."""
-    content = {name: fields[name] for name in CHAINED_FIELDS}
+def canonical_content(fields: Mapping[str, Any]) -> bytes:
+    """The bytes a row's content hash covers: its ``CONTENT_FIELDS`` and the chain format."""
+    content = {name: fields[name] for name in CONTENT_FIELDS}
     content["at"] = _timestamp(content["at"])
     content["format"] = CHAIN_FORMAT
     return _encode(content).encode("ascii")
 
 
+def content_hash(fields: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of ``canonical_content(fields)``."""
+    return hashlib.sha256(canonical_content(fields)).hexdigest()
+
+
+def link_hash(seq: int, prev_hash: str, content: str) -> str:
+    """A row's hash: SHA-256 (hex) of ``"<seq>:<prev_hash>:<content hash>"`` in ASCII.
+
+    The same formula runs in the database on PostgreSQL (``ketapath_audit_append``).
+    """
+    return hashlib.sha256(f"{seq}:{prev_hash}:{content}".encode("ascii")).hexdigest()
+
+
 def chain_hash(fields: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of ``canonical_row(fields)``."""
-    return hashlib.sha256(canonical_row(fields)).hexdigest()
+    """The ``row_hash`` a row with these ``CHAINED_FIELDS`` must carry."""
+    return link_hash(int(fields["seq"]), str(fields["prev_hash"]), content_hash(fields))
 
 
 def as_stored(detail: Mapping[str, Any]) -> dict[str, Any]:
@@ -124,16 +141,11 @@ def as_stored(detail: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _locked_head(session: Session) -> tuple[int, str]:
-    """(seq, hash) of the last row, with the chain locked until this transaction ends."""
-    head: Any
-    if session.get_bind().dialect.name == "postgresql":
-        # Waits for the previous holder's commit, then reads the head it wrote.
-        head = session.execute(text(CHAIN_HEAD_SQL)).one()
-    else:  # SQLite: BEGIN IMMEDIATE already made this the only writer
-        head = session.execute(
-            select(AuditEntry.seq, AuditEntry.row_hash).order_by(AuditEntry.seq.desc()).limit(1)
-        ).first()
-    if head is None or head[0] is None:
+    """SQLite: (seq, hash) of the last row; BEGIN IMMEDIATE made this the only writer."""
+    head = session.execute(
+        select(AuditEntry.seq, AuditEntry.row_hash).order_by(AuditEntry.seq.desc()).limit(1)
+    ).first()
+    if head is None:
         return 0, GENESIS_HASH
     return int(head[0]), str(head[1])
 
@@ -186,12 +198,21 @@ def _append_to_chain(session: Session) -> None:
     if not pending:
         return
     session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        # Lock, head, hash and INSERT in one round trip: while the chain is locked this
+        # thread only has to come back to send COMMIT.
+        for fields in pending:
+            session.execute(
+                text(APPEND_SQL),
+                {**fields, "detail": json.dumps(fields["detail"]), "hash": content_hash(fields)},
+            )
+        return
     seq, prev_hash = _locked_head(session)
     for fields in pending:
         seq += 1
-        fields.update(seq=seq, prev_hash=prev_hash)
-        prev_hash = chain_hash(fields)
-        session.add(AuditEntry(**fields, row_hash=prev_hash))
+        row_hash = link_hash(seq, prev_hash, content_hash(fields))
+        session.add(AuditEntry(**fields, seq=seq, prev_hash=prev_hash, row_hash=row_hash))
+        prev_hash = row_hash
     session.flush()
 
 

@@ -12,8 +12,8 @@ Create Date: 2026-11-30 20:30:00
   existing rows are chained here in the order of their ids, and ``seq`` gets a unique index.
   The append-only triggers of ``audit_log`` are lifted for that backfill only, inside this
   migration's transaction, and put back.
-- On PostgreSQL, ``ketapath_audit_chain_head()`` takes the chain's advisory lock and reads
-  its head in one round trip.
+- On PostgreSQL, ``ketapath_audit_append(...)`` appends one row to the chain in one call
+  (lock, head, hash, insert).
 - On PostgreSQL a statement-level ``BEFORE TRUNCATE`` trigger refuses TRUNCATE on every
   append-only table (the row triggers of 0001/0002 do not fire for TRUNCATE). SQLite has no
   TRUNCATE: its ``DELETE`` without ``WHERE`` fires the existing DELETE triggers.
@@ -132,21 +132,45 @@ def _drop_truncate_guards() -> None:
     op.execute("DROP FUNCTION IF EXISTS ketapath_refuse_truncate()")
 
 
-def _create_chain_head_function() -> None:
-    """PostgreSQL: lock the chain and read its head in one round trip (see
-    ``ketapath.services.audit``). A VOLATILE function takes a new snapshot for each query,
-    so the SELECT after the lock sees the row committed by the lock's previous holder."""
+def _create_append_function() -> None:
+    """PostgreSQL: append one row to the chain in one call (``ketapath.services.audit``).
+
+    Takes the chain's advisory lock (keyed by the schema; held until the transaction ends),
+    reads the head (a VOLATILE function takes a new snapshot for each query, so it sees the
+    row committed by the lock's previous holder), and inserts the row with ``seq``,
+    ``prev_hash`` and ``row_hash = sha256("<seq>:<prev_hash>:<content hash>")``, the formula
+    of ``ketapath.services.audit.link_hash``.
+    """
     if not _postgresql():
         return
     op.execute(
-        """
-        CREATE FUNCTION ketapath_audit_chain_head(OUT seq bigint, OUT row_hash varchar)
-        VOLATILE AS $$
+        f"""
+        CREATE FUNCTION ketapath_audit_append(
+            p_at timestamptz, p_user_id integer, p_username varchar, p_role varchar,
+            p_action varchar, p_outcome varchar, p_entity varchar, p_entity_id varchar,
+            p_patient_id bigint, p_detail jsonb, p_content_hash varchar
+        ) RETURNS bigint VOLATILE AS $$
+        DECLARE
+            head_seq bigint;
+            head_hash varchar;
+            new_hash varchar;
         BEGIN
             PERFORM pg_advisory_xact_lock(
                 hashtextextended('ketapath.audit_log:' || current_schema(), 0));
-            SELECT a.seq, a.row_hash INTO seq, row_hash
+            SELECT a.seq, a.row_hash INTO head_seq, head_hash
                 FROM audit_log a ORDER BY a.seq DESC LIMIT 1;
+            IF head_seq IS NULL THEN
+                head_seq := 0;
+                head_hash := '{GENESIS_HASH}';
+            END IF;
+            new_hash := encode(sha256(convert_to(
+                (head_seq + 1)::text || ':' || head_hash || ':' || p_content_hash, 'UTF8')),
+                'hex');
+            INSERT INTO audit_log (seq, at, user_id, username, role, action, outcome, entity,
+                                   entity_id, patient_id, detail, prev_hash, row_hash)
+            VALUES (head_seq + 1, p_at, p_user_id, p_username, p_role, p_action, p_outcome,
+                    p_entity, p_entity_id, p_patient_id, p_detail, head_hash, new_hash);
+            RETURN head_seq + 1;
         END;
         $$ LANGUAGE plpgsql
         """
@@ -208,12 +232,15 @@ def upgrade() -> None:
         batch_op.create_index("ix_audit_log_seq", ["seq"], unique=True)
     _create_audit_row_triggers()
     _create_truncate_guards()
-    _create_chain_head_function()
+    _create_append_function()
 
 
 def downgrade() -> None:
     if _postgresql():
-        op.execute("DROP FUNCTION IF EXISTS ketapath_audit_chain_head()")
+        op.execute(
+            "DROP FUNCTION IF EXISTS ketapath_audit_append(timestamptz, integer, varchar, "
+            "varchar, varchar, varchar, varchar, varchar, bigint, jsonb, varchar)"
+        )
     _drop_truncate_guards()
     _drop_audit_row_triggers()
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
