@@ -156,7 +156,7 @@ def _create_append_function() -> None:
             new_hash varchar;
         BEGIN
             PERFORM pg_advisory_xact_lock(
-                hashtextextended('ketapath.audit_log:' || current_schema(), 0));
+                hashtextextended('ketapath.audit_log:' || coalesce(current_schema(), ''), 0));
             SELECT a.seq, a.row_hash INTO head_seq, head_hash
                 FROM audit_log a ORDER BY a.seq DESC LIMIT 1;
             IF head_seq IS NULL THEN
