@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
@@ -97,8 +98,11 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _empty_postgres(db: Database) -> None:
+    """Empty every table between tests. The append-only tables refuse TRUNCATE; the test
+    role is a superuser, which may switch triggers off for its own session."""
     tables = [t for t in inspect(db.engine).get_table_names() if t != "alembic_version"]
     with db.engine.begin() as connection:
+        connection.execute(text("SET LOCAL session_replication_role = replica"))
         connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
 
 
@@ -171,6 +175,18 @@ def _clients() -> Iterator[dict[str, TestClient]]:
     yield clients
     for client in clients.values():
         client.__exit__(None, None, None)
+
+
+def browser_sign_in(
+    client: TestClient, username: str, password: str = TEST_PASSWORD
+) -> httpx.Response:
+    """Sign a browser in as a browser client does: the sign-in token first, then the session."""
+    token = client.get("/api/v1/auth/csrf").json()["csrf_token"]
+    return client.post(
+        "/api/v1/auth/session",
+        data={"username": username, "password": password},
+        headers={"X-CSRF-Token": token},
+    )
 
 
 def bearer(client: TestClient, username: str, password: str = TEST_PASSWORD) -> dict[str, str]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.testclient import TestClient
+from tests.integration.conftest import TEST_PASSWORD, browser_sign_in
 
+from ketapath.config import Settings
 from ketapath.services.permissions import Actor
 
 API = "/api/v1"
@@ -241,9 +243,7 @@ def test_every_patient_read_and_write_appears_in_the_audit_log(
 def test_a_browser_session_is_a_secure_httponly_samesite_cookie(
     client: TestClient, users: dict[str, Actor]
 ) -> None:
-    response = client.post(
-        f"{API}/auth/session", data={"username": "nurse", "password": "correct horse battery"}
-    )
+    response = browser_sign_in(client, "nurse")
     assert response.status_code == 200, response.text
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie
@@ -255,9 +255,7 @@ def test_a_browser_session_is_a_secure_httponly_samesite_cookie(
 def test_a_cookie_session_must_send_its_csrf_token_to_change_anything(
     client: TestClient, users: dict[str, Actor]
 ) -> None:
-    session = client.post(
-        f"{API}/auth/session", data={"username": "nurse", "password": "correct horse battery"}
-    ).json()
+    session = browser_sign_in(client, "nurse").json()
     refused = client.post(f"{API}/patients", json=a_patient())
     assert refused.status_code == 403
     assert refused.json()["field"] == "csrf_token"
@@ -269,15 +267,87 @@ def test_a_cookie_session_must_send_its_csrf_token_to_change_anything(
     assert accepted.status_code == 201
 
 
+def test_browser_sign_in_without_the_sign_in_token_is_refused_and_sets_no_session(
+    client: TestClient, users: dict[str, Actor]
+) -> None:
+    credentials = {"username": "nurse", "password": TEST_PASSWORD}
+    forged = client.post(f"{API}/auth/session", data=credentials)
+    assert forged.status_code == 403
+    assert forged.json()["field"] == "csrf_token"
+    assert "set-cookie" not in forged.headers
+    assert client.get(f"{API}/auth/me").status_code == 401
+
+
+def test_browser_sign_in_with_a_token_that_is_not_the_cookies_is_refused(
+    client: TestClient, users: dict[str, Actor]
+) -> None:
+    client.get(f"{API}/auth/csrf")  # the victim's browser holds a cookie of its own
+    refused = client.post(
+        f"{API}/auth/session",
+        data={"username": "nurse", "password": TEST_PASSWORD},
+        headers={"X-CSRF-Token": "attackers-own-token"},
+    )
+    assert refused.status_code == 403
+    client.cookies.clear()  # and an attacker's token without the matching cookie
+    token = client.get(f"{API}/auth/csrf").json()["csrf_token"]
+    client.cookies.clear()
+    without_cookie = client.post(
+        f"{API}/auth/session",
+        data={"username": "nurse", "password": TEST_PASSWORD},
+        headers={"X-CSRF-Token": token},
+    )
+    assert without_cookie.status_code == 403
+
+
+def test_the_sign_in_token_comes_in_an_httponly_cookie_and_also_as_a_form_field(
+    client: TestClient, users: dict[str, Actor]
+) -> None:
+    issued = client.get(f"{API}/auth/csrf")
+    assert issued.status_code == 200
+    cookie = issued.headers["set-cookie"].lower()
+    assert "ketapath_csrf=" in cookie
+    assert "httponly" in cookie
+    assert "samesite=lax" in cookie
+    token = issued.json()["csrf_token"]
+    signed_in = client.post(
+        f"{API}/auth/session",
+        data={"username": "nurse", "password": TEST_PASSWORD, "csrf_token": token},
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    assert client.get(f"{API}/auth/me").json()["username"] == "nurse"
+
+
+def test_hsts_is_sent_on_api_and_page_answers_while_cookies_are_secure(
+    client: TestClient, headers: dict[str, dict[str, str]]
+) -> None:
+    answers = [
+        client.get(f"{API}/auth/me", headers=headers["nurse"]),
+        client.get(f"{API}/patients/1", headers=headers["admin"]),  # an error answer too
+        client.get(f"{API}/openapi.json"),
+        client.get("/login"),
+        client.get("/static/app.css"),
+    ]
+    for answer in answers:
+        assert answer.headers.get("strict-transport-security") == "max-age=31536000", (
+            answer.request.url
+        )
+
+
+def test_no_hsts_when_cookies_are_not_secure(
+    client: TestClient, settings: Settings, headers: dict[str, dict[str, str]]
+) -> None:
+    client.app.state.settings = settings.model_copy(update={"cookie_secure": False})  # type: ignore[attr-defined]
+    for answer in (client.get(f"{API}/auth/me", headers=headers["nurse"]), client.get("/login")):
+        assert "strict-transport-security" not in answer.headers
+
+
 def test_a_forged_session_cookie_is_not_a_session(client: TestClient) -> None:
     client.cookies.set("ketapath_session", "forged-value", domain="testserver")
     assert client.get(f"{API}/auth/me").status_code == 401
 
 
 def test_signing_out_ends_the_session(client: TestClient, users: dict[str, Actor]) -> None:
-    session = client.post(
-        f"{API}/auth/session", data={"username": "nurse", "password": "correct horse battery"}
-    ).json()
+    session = browser_sign_in(client, "nurse").json()
     cookie = client.cookies.get("ketapath_session")
     out = client.delete(f"{API}/auth/session", headers={"X-CSRF-Token": session["csrf_token"]})
     assert out.status_code == 204

@@ -341,6 +341,7 @@ def _confirmation(order_id: int, version: int) -> tuple[str, str, dict[str, Any]
 # Reachable without signing in (they are how one signs in, or describe the API).
 PUBLIC = {
     ("POST", "/auth/token"),
+    ("GET", "/auth/csrf"),
     ("POST", "/auth/session"),
 }
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import pytest
 from fastapi import Depends, Form, Request, Response
 from fastapi.testclient import TestClient
+from tests.integration.conftest import browser_sign_in
 
 from ketapath.api.app import create_app
 from ketapath.api.deps import (
@@ -44,9 +45,7 @@ def web(settings: Settings, database: Database) -> Iterator[TestClient]:
 
 
 def sign_in(client: TestClient, username: str) -> str:
-    response = client.post(
-        "/api/v1/auth/session", data={"username": username, "password": PASSWORD}
-    )
+    response = browser_sign_in(client, username, PASSWORD)
     assert response.status_code == 200, response.text
     token: str = response.json()["csrf_token"]
     return token

@@ -6,7 +6,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ketapath.services import assessments, patients
+from ketapath.services import assessments, audit, patients
 from ketapath.services.assessments import AssessmentInput
 from ketapath.services.errors import Conflict
 from ketapath.services.permissions import Actor
@@ -46,6 +46,7 @@ def test_two_simultaneous_amendments_of_one_version_give_one_amendment_and_one_c
     assert outcomes == ["amended", "conflict"]
     history = patients.patient_history(database, users["nurse"], patient_id)
     assert [v.version for v in history] == [1, 2]
+    assert audit.verify(database).intact
 
 
 def test_concurrent_writers_all_succeed(database: Database, users: dict[str, Actor]) -> None:
@@ -66,3 +67,4 @@ def test_concurrent_writers_all_succeed(database: Database, users: dict[str, Act
         written = sum(pool.map(write, ["nurse", "physician", "nurse", "physician"]))
     stored = assessments.list_assessments(database, users["physician"], patient_id)
     assert len(stored) == written == 4 * per_writer
+    assert audit.verify(database).intact

@@ -14,7 +14,7 @@ from ketapath.services import audit
 from ketapath.services.permissions import SYSTEM
 from ketapath.store import migrate
 from ketapath.store.db import Database
-from ketapath.store.models import APPEND_ONLY_TABLES, AuditEntry, Base
+from ketapath.store.models import APPEND_ONLY_TABLES, Assessment, AuditEntry, Base, LoginAttempt
 
 
 def test_the_migrations_build_exactly_the_schema_the_models_describe(database: Database) -> None:
@@ -56,7 +56,7 @@ def test_each_append_only_table_has_its_guard(database: Database, table: str) ->
                 {"t": table},
             ).scalars()
         assert set(names) >= (
-            {f"{table}_append_only"}
+            {f"{table}_append_only", f"{table}_no_truncate"}
             if database.backend == "postgresql"
             else {f"{table}_no_update", f"{table}_no_delete"}
         )
@@ -65,18 +65,9 @@ def test_each_append_only_table_has_its_guard(database: Database, table: str) ->
 def test_timestamps_come_back_as_the_same_utc_instant(database: Database) -> None:
     local = datetime(2026, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=10)))
     with database.transaction() as session:
-        session.add(
-            AuditEntry(
-                at=local,
-                username="x",
-                role="admin",
-                action="a",
-                entity="e",
-                detail={},
-            )
-        )
+        session.add(LoginAttempt(at=local, username="x", succeeded=False, channel="api"))
     with database.transaction() as session:
-        stored = session.scalar(select(AuditEntry.at))
+        stored = session.scalar(select(LoginAttempt.at))
     assert stored is not None
     assert stored.tzinfo is not None
     assert stored.utcoffset() == timedelta(0)
@@ -86,13 +77,8 @@ def test_timestamps_come_back_as_the_same_utc_instant(database: Database) -> Non
 def test_a_naive_timestamp_is_refused(database: Database) -> None:
     with pytest.raises(Exception, match="timezone-aware"), database.transaction() as session:
         session.add(
-            AuditEntry(
-                at=datetime(2026, 3, 1, 9, 30),
-                username="x",
-                role="admin",
-                action="a",
-                entity="e",
-                detail={},
+            LoginAttempt(
+                at=datetime(2026, 3, 1, 9, 30), username="x", succeeded=False, channel="api"
             )
         )
         session.flush()
@@ -101,16 +87,29 @@ def test_a_naive_timestamp_is_refused(database: Database) -> None:
 def test_foreign_keys_are_enforced(database: Database) -> None:
     with pytest.raises(IntegrityError), database.transaction() as session:
         session.add(
-            AuditEntry(
-                at=datetime.now(UTC),
-                username="x",
-                role="admin",
-                action="a",
-                entity="e",
+            Assessment(
                 patient_id=999_999,
-                detail={},
+                instrument_id="nrs",
+                answers={"pain": 3},
+                administered_at=datetime.now(UTC),
             )
         )
+
+
+def test_the_audit_log_names_patients_without_depending_on_the_patients_table(
+    database: Database,
+) -> None:
+    with database.transaction() as session:
+        audit.record(session, SYSTEM, "patient.read", entity="patient", patient_id=999_999)
+    with database.transaction() as session:
+        assert session.scalar(select(AuditEntry.patient_id)) == 999_999
+    with database.engine.connect() as connection:
+        foreign_keys = inspect(connection).get_foreign_keys("audit_log")
+        indexes = {
+            i["name"]: i["column_names"] for i in inspect(connection).get_indexes("audit_log")
+        }
+    assert [fk["referred_table"] for fk in foreign_keys] == ["users"]
+    assert indexes["ix_audit_log_patient_at"] == ["patient_id", "at"]
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)

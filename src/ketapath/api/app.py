@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 import ketapath
 from ketapath.api import errors
+from ketapath.api.deps import StrictTransportSecurity
 from ketapath.api.routers import (
     admin,
     assessments,
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.db = db
     errors.install(app, api_prefix=API_PREFIX)
     app.add_middleware(StorableText, api_prefix=API_PREFIX)
+    app.add_middleware(StrictTransportSecurity)  # HSTS while secure cookies are on
     app.include_router(api_router())
 
     # Web pages (Jinja2 + htmx): the same services, ketapath.api.deps.current_user / CSRF.

@@ -9,9 +9,17 @@ Two ways to be signed in:
   the session's CSRF token, as the ``X-CSRF-Token`` header (htmx, fetch) or the
   ``csrf_token`` form field (plain forms). ``current_user`` enforces this.
 
-Before sign-in there is no session, so the sign-in form uses a double-submit token:
-``anonymous_csrf_token`` sets a random value in a cookie and returns it for the form, and
-``require_csrf`` checks that the posted field equals the cookie.
+Before sign-in there is no session, so signing in uses a double-submit token (against
+login CSRF, where another site signs the browser in as the attacker):
+``anonymous_csrf_token`` sets a random value in a cookie and returns it, and
+``require_csrf`` checks that the posted token equals the cookie. The web sign-in form embeds
+it; an API client in the browser gets it from ``GET /api/v1/auth/csrf`` and sends it as the
+``X-CSRF-Token`` header of ``POST /api/v1/auth/session``. Another site can neither read
+that response nor, with SameSite=Lax, make the browser send the cookie with its POST.
+
+``StrictTransportSecurity`` adds the HSTS header to every response while secure cookies are
+on (``Settings.cookie_secure``): a browser that has once reached the clinic over HTTPS then
+refuses plain HTTP to it, which would otherwise expose the session cookie's first request.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from fastapi import Depends, Request, Response
 from fastapi.security import OAuth2PasswordBearer
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ketapath.config import Settings
 from ketapath.services import auth
@@ -35,6 +45,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 ANONYMOUS_CSRF_COOKIE = "ketapath_csrf"
+# One year; no includeSubDomains or preload: other hosts under the clinic's domain are not
+# this application's to decide for.
+HSTS_HEADER = "Strict-Transport-Security"
+HSTS_VALUE = "max-age=31536000"
 
 bearer_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -190,3 +204,32 @@ async def require_csrf(request: Request, settings: SettingsDep) -> None:
         raise PermissionDenied(
             "csrf_token: missing or wrong; reload the page and try again.", field=CSRF_FIELD
         )
+
+
+class StrictTransportSecurity:
+    """ASGI middleware: ``Strict-Transport-Security`` on every HTTP response (API, pages,
+    static files, error answers) while ``Settings.cookie_secure`` is on; none when it is
+    off (a deployment on plain HTTP, where the header would be ignored anyway).
+
+    The settings are read per request from the application (``app.state.settings``).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _secure_cookies(scope):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_hsts(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).setdefault(HSTS_HEADER, HSTS_VALUE)
+            await send(message)
+
+        await self.app(scope, receive, send_with_hsts)
+
+
+def _secure_cookies(scope: Scope) -> bool:
+    settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
+    return bool(getattr(settings, "cookie_secure", True))

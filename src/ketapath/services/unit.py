@@ -15,7 +15,11 @@ from ketapath.store.db import Database
 
 
 def check(db: Database, actor: Actor, action: str, *, entity: str, **where: object) -> None:
-    """Refuse (and audit the refusal) unless the actor's role may perform ``action``."""
+    """Refuse (and audit the refusal) unless the actor's role may perform ``action``.
+
+    This comes before anything is looked up, so a refusal reads the same whether or not the
+    record asked for exists; its audit row keeps the ids as asked for (``where``).
+    """
     if actor.may(action):
         return
     audit.record_denied(db, actor, action, entity=entity, **where)

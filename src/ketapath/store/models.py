@@ -3,8 +3,9 @@
 Clinical records are append-only: a correction is a new row that points at the row it
 amends (``amends_id``), with who, when and why. ``amends_id`` is unique, so a record's
 history is a single chain and two people cannot amend the same version at once. The
-migrations add database triggers that refuse UPDATE and DELETE on these tables, so the
-rule holds even for someone with a SQL prompt.
+migrations add database triggers that refuse UPDATE and DELETE on these tables (and, on
+PostgreSQL, TRUNCATE), so the rule holds for someone with an ordinary SQL prompt; what a
+database superuser can still do is in docs/operations.md ("What the audit log withstands").
 
 Every timestamp is timezone-aware UTC (``UTCDateTime``).
 """
@@ -16,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -349,12 +351,22 @@ class OpioidDose(Base):
 
 
 class AuditEntry(Base):
-    """Who did or saw what, when. Written inside the transaction of the action itself."""
+    """Who did or saw what, when. Written inside the transaction of the action itself.
+
+    ``patient_id`` is the patient number the action was about as it was asked for, with no
+    foreign key: a refused request for a patient that does not exist is audited too, and the
+    audit log does not depend on the patients table. Rows are chained by hash (``seq``,
+    ``prev_hash``, ``row_hash``; see ``ketapath.services.audit``).
+    """
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_patient_at", "patient_id", "at"),)
+    __table_args__ = (
+        Index("ix_audit_log_patient_at", "patient_id", "at"),
+        Index("ix_audit_log_seq", "seq", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     username: Mapped[str] = mapped_column(String(64))
@@ -363,5 +375,7 @@ class AuditEntry(Base):
     outcome: Mapped[str] = mapped_column(String(10), default="ok")  # "ok" | "denied"
     entity: Mapped[str] = mapped_column(String(40))
     entity_id: Mapped[str | None] = mapped_column(String(40))
-    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"))
+    patient_id: Mapped[int | None] = mapped_column(BigInteger)
     detail: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    row_hash: Mapped[str] = mapped_column(String(64))

@@ -1,4 +1,9 @@
-"""Sign-in: bearer tokens for API clients, cookie sessions for browsers."""
+"""Sign-in: bearer tokens for API clients, cookie sessions for browsers.
+
+A browser signs in in two steps, so that another site cannot sign it in as someone else
+(login CSRF): ``GET /auth/csrf`` sets a token cookie and returns the token; ``POST
+/auth/session`` must send it back (``X-CSRF-Token`` header or ``csrf_token`` form field).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,15 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from ketapath.api.deps import (
+    CSRF_FIELD,
+    CSRF_HEADER,
     CurrentUser,
     DatabaseDep,
     SettingsDep,
+    anonymous_csrf_token,
     bearer_scheme,
     clear_session_cookie,
+    require_csrf,
     session_token,
     set_session_cookie,
 )
@@ -37,6 +46,10 @@ class SessionOut(BaseModel):
     expires_at: datetime
     username: str
     role: str
+
+
+class CsrfOut(BaseModel):
+    csrf_token: str
 
 
 class Me(BaseModel):
@@ -72,7 +85,27 @@ async def revoke_token(
         await run_in_threadpool(auth.revoke_token, db, token)
 
 
-@router.post("/session", response_model=SessionOut, summary="Sign in a browser (cookie)")
+@router.get("/csrf", response_model=CsrfOut, summary="Get the token for signing a browser in")
+async def sign_in_token(request: Request, response: Response, settings: SettingsDep) -> CsrfOut:
+    """Sets the ``ketapath_csrf`` cookie (HttpOnly, SameSite=Lax) and returns its value.
+
+    Send it back as the ``X-CSRF-Token`` header (or ``csrf_token`` form field) of
+    ``POST /auth/session``; without it, or with another value, signing in is refused (403).
+    """
+    return CsrfOut(csrf_token=anonymous_csrf_token(request, response, settings))
+
+
+@router.post(
+    "/session",
+    response_model=SessionOut,
+    summary="Sign in a browser (cookie)",
+    dependencies=[Depends(require_csrf)],
+    description=(
+        f"Needs the token from `GET /auth/csrf`, as the `{CSRF_HEADER}` header or the "
+        f"`{CSRF_FIELD}` form field, and that request's cookie (login CSRF protection). "
+        "Sets the session cookie and returns the session's own CSRF token for later writes."
+    ),
+)
 async def start_session(
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],

@@ -24,7 +24,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0007"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -82,6 +82,11 @@ def _create_append_only_triggers() -> None:
                 f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
                 "FOR EACH ROW EXECUTE FUNCTION ketapath_refuse_change()"
             )
+            # the TRUNCATE guard of migration 0004, for the tables added after it
+            op.execute(
+                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION ketapath_refuse_truncate()"
+            )
             continue
         for operation in ("UPDATE", "DELETE"):
             op.execute(
@@ -96,6 +101,7 @@ def _drop_append_only_triggers() -> None:
     for table in NEW_APPEND_ONLY_TABLES:
         if op.get_bind().dialect.name == "postgresql":
             op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
         else:
             for operation in ("update", "delete"):
                 op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{operation}")
