@@ -100,14 +100,14 @@ def _spelling(word: str) -> str:
     """One spelling for British and American forms and for plurals (rule 1)."""
     if word in _NUMBER_WORDS:
         return _NUMBER_WORDS[word]
+    if len(word) >= 5 and word.endswith("ies"):  # injuries, neuropathies
+        word = word[:-3] + "y"
+    elif len(word) >= 5 and word.endswith("s") and not word.endswith(("ss", "is", "us")):
+        word = word[:-1]  # lesions, migraines (never psychosis, abscess, status)
     if len(word) >= 6:  # ischaemic, phaeochromocytoma, oedema, apnoea, oesophageal
         word = word.replace("ae", "e").replace("oe", "e")
     if len(word) >= 5 and word.endswith("our"):  # tumour, behaviour
         word = word[:-3] + "or"
-    if len(word) >= 5 and word.endswith("ies"):  # injuries, neuropathies
-        return word[:-3] + "y"
-    if len(word) >= 5 and word.endswith("s") and not word.endswith(("ss", "is", "us")):
-        return word[:-1]  # lesions, migraines (never psychosis, abscess, status)
     return word
 
 
@@ -315,7 +315,7 @@ def resolve(text: str, kb: Knowledge) -> Resolution:
             return Resolution(given, None, "unrecognised", cue=cue)
         return Resolution(given, None, cue, cue=cue, mentions=mentions)
     for start, end, entry in spans:
-        if _is_leading(tokens[:start]) and _is_trailing(tokens[end:]):
+        if _is_leading(tokens[:start]) and _restates_or_qualifies(tokens[end:], entry, idx):
             parts = (" ".join(tokens[:start]), " ".join(tokens[end:]))
             qualifier = " and ".join(f"'{p}'" for p in parts if p)
             found = _from_entry(given, entry, kb)
@@ -328,6 +328,26 @@ def resolve(text: str, kb: Knowledge) -> Resolution:
                 candidates=found.candidates,
             )
     return Resolution(given, None, "unrecognised", mentions=mentions)
+
+
+def _restates_or_qualifies(rest: tuple[str, ...], entry: _Entry, idx: Index) -> bool:
+    """What follows a name: qualifiers, or the same condition's other name first
+    ("complex regional pain syndrome (CRPS)")."""
+    if _is_trailing(rest):
+        return True
+    for cut in range(len(rest), 0, -1):
+        again = idx.terms.get("".join(rest[:cut]))
+        if (
+            again is not None
+            and again == entry
+            or (
+                again is not None
+                and entry.condition is not None
+                and again.condition == entry.condition
+            )
+        ):
+            return _is_trailing(rest[cut:])
+    return False
 
 
 def _from_entry(given: str, entry: _Entry, kb: Knowledge) -> Resolution:
