@@ -337,14 +337,8 @@ def _restates_or_qualifies(rest: tuple[str, ...], entry: _Entry, idx: Index) -> 
         return True
     for cut in range(len(rest), 0, -1):
         again = idx.terms.get("".join(rest[:cut]))
-        if (
-            again is not None
-            and again == entry
-            or (
-                again is not None
-                and entry.condition is not None
-                and again.condition == entry.condition
-            )
+        if (again is not None and again == entry) or (
+            again is not None and entry.condition is not None and again.condition == entry.condition
         ):
             return _is_trailing(rest[cut:])
     return False
