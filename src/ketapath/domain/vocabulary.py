@@ -439,6 +439,38 @@ def _role(cond: Condition, kb: Knowledge) -> str:
     return "a comorbidity"
 
 
+def screening_role(cond: Condition, kb: Knowledge) -> str:
+    """What screening does with the condition, in words: its evidence grade or its rule."""
+    for ev in kb.indications.entries:
+        if cond.id in ev.conditions:
+            return f"indication, Grade {ev.grade} ({ev.certainty} certainty)"
+    rules = [ci for ci in kb.contraindications.entries if cond.id in ci.conditions]
+    if rules:
+        kind = {"hard": "contraindication", "soft": "relative contraindication"}
+        return "; ".join(
+            f"{kind.get(ci.severity, 'precaution')} ({ci.severity}): {ci.name}" for ci in rules
+        )
+    return "recorded; no screening rule"
+
+
+def describe(cond: Condition, kb: Knowledge) -> dict[str, object]:
+    """A condition as the vocabulary page, the JSON list and the record pages show it."""
+    return {
+        "id": cond.id,
+        "name": cond.name,
+        "kind": cond.kind,
+        "screening": screening_role(cond, kb),
+        "icd10cm": list(cond.icd10cm),
+        "icd11": list(cond.icd11),
+        "icd11_earlier": list(cond.icd11_earlier),
+        "icd11_broader": list(cond.icd11_broader),
+        "snomed_ct": list(cond.snomed_ct),
+        "synonyms": list(cond.synonyms),
+        "abbreviations": list(cond.abbreviations),
+        "codes_note": cond.codes_note,
+    }
+
+
 def _named(conditions: Iterable[Condition], kb: Knowledge) -> str:
     return "; ".join(f"{c.name} ({_role(c, kb)})" for c in conditions)
 
@@ -454,7 +486,7 @@ def explain(resolution: Resolution, kb: Knowledge) -> str:
             "icd10cm": f"by ICD-10-CM code ({r.matched_code})",
             "icd11": f"by ICD-11 code ({r.matched_code})",
         }.get(r.matched_by, "")
-        extra = f" ({r.qualifier} taken as qualifiers)" if r.qualifier else ""
+        extra = f"; {r.qualifier} read as a qualifier" if r.qualifier else ""
         return f"{r.given!r} read as {r.condition.name} {how}{extra}."
     if r.matched_by == "ambiguous":
         meanings = "; ".join(r.candidates)
@@ -487,3 +519,19 @@ def explain(resolution: Resolution, kb: Knowledge) -> str:
         f"ketapath knows): check it by hand.{mentioned}{written} Screening could not check "
         "it, so a physician must review it."
     )
+
+
+def resolution_dict(resolution: Resolution, kb: Knowledge) -> dict[str, object]:
+    """How a written diagnosis was read, for JSON answers and the record pages."""
+    r = resolution
+    return {
+        "given": r.given,
+        "resolved": r.resolved,
+        "matched_by": r.matched_by,
+        "condition": describe(r.condition, kb) if r.condition is not None else None,
+        "matched_code": r.matched_code,
+        "qualifier": r.qualifier,
+        "candidates": list(r.candidates),
+        "mentions": [c.id for c in r.mentions],
+        "explanation": explain(r, kb),
+    }
