@@ -75,7 +75,8 @@ def test_screen_reads_the_tables_wording(write_patient) -> None:
         base_patient(
             diagnoses=["Complex regional pain syndrome"],
             comorbidities=[
-                "Elevated intracranial pressure, including secondary traumatic brain injury or tumor"
+                "Elevated intracranial pressure, including secondary traumatic brain injury"
+                " or tumor"
             ],
         )
     )
