@@ -158,7 +158,7 @@ ENDPOINTS = [
         lambda c: (
             "POST",
             f"/patients/{c.patient()}/amendments",
-            {"document": DOCUMENT, "reason": "matrix"},
+            {"document": DOCUMENT, "reason": "matrix", "expected_version": 1},
         ),
     ),
     _e(
