@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ketapath.domain.vocabulary import is_icd10cm
 from ketapath.knowledge.clinical import Condition, knowledge
 
 # ICD-11 MMS stem codes: 4 characters (digit or letter, letter, digit, digit-or-letter),
@@ -79,6 +80,16 @@ def test_every_icd11_code_has_the_shape_of_an_mms_stem_code_or_a_chapter_prefix(
         (cid, code)
         for cid, code in bad
         if not (_ICD11_STEM.match(code) or _ICD11_CHAPTER_PREFIX.match(code))
+    ]
+    assert bad == []
+
+
+def test_every_icd10cm_code_has_the_shape_of_a_code_or_is_a_chapter_letter() -> None:
+    bad = [
+        (c.id, code)
+        for c in knowledge().conditions.entries
+        for code in c.icd10cm
+        if not (is_icd10cm(code) or (len(code) == 1 and code in c.codes_note))
     ]
     assert bad == []
 

@@ -614,3 +614,9 @@ def test_a_patient_written_in_the_tables_words_has_no_unrecognised_diagnosis() -
         "contraindication:raised-intraocular-pressure",
         "contraindication:active-substance-misuse",
     } <= codes(result)
+
+
+def test_an_ambiguous_word_with_a_qualifier_is_still_ambiguous() -> None:
+    resolution = resolve("history of ETOH", knowledge())
+    assert resolution.matched_by == "ambiguous" and resolution.condition is None
+    assert {c.id for c in resolution.mentions} == {"intoxication", "substance-misuse"}

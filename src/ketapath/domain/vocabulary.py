@@ -326,6 +326,7 @@ def resolve(text: str, kb: Knowledge) -> Resolution:
                 term=found.term,
                 qualifier=qualifier,
                 candidates=found.candidates,
+                mentions=found.mentions,
             )
     return Resolution(given, None, "unrecognised", mentions=mentions)
 
@@ -337,9 +338,9 @@ def _restates_or_qualifies(rest: tuple[str, ...], entry: _Entry, idx: Index) -> 
         return True
     for cut in range(len(rest), 0, -1):
         again = idx.terms.get("".join(rest[:cut]))
-        if (again is not None and again == entry) or (
-            again is not None and entry.condition is not None and again.condition == entry.condition
-        ):
+        if again is None:
+            continue
+        if again == entry or (entry.condition is not None and again.condition == entry.condition):
             return _is_trailing(rest[cut:])
     return False
 
