@@ -20,7 +20,7 @@ rules (documented for clinicians in docs/patient-file.md, "How diagnoses are mat
    it mentions, for a physician to read.
 4. **Qualifiers, conservatively.** Besides the exact wording, a name may be preceded by
    history words (``history of``, ``h/o``, ``known``, ``previous``, ``pre-existing``,
-   ``chronic``, ``active``) or laterality, and followed by a site, laterality or date
+   ``chronic``, ``active``, ``mild``) or laterality, and followed by a site, laterality or date
    (``(left arm)``, ``right foot``, ``since 2019``), from closed lists. Anything else around a
    name leaves the text unrecognised (it mentions the condition, which the report names).
 5. **Ambiguous words are not guessed** (``ICP``, ``ETOH``, ``angina``): they are reported with
@@ -176,7 +176,7 @@ _LATERALITY = "left right bilateral unilateral both l r lt rt sided side"
 _LEADING = _normalised(
     "a an the history of h o hx pmh pmhx past medical known previous previously prior pre "
     "existing preexisting background longstanding long standing established diagnosed dx "
-    "with chronic active current currently ongoing " + _LATERALITY
+    "with chronic active current currently ongoing mild moderate " + _LATERALITY
 )
 _SITES = (
     "arm arms leg legs hand hands foot feet wrist wrists ankle ankles knee knees hip hips "
