@@ -28,7 +28,7 @@ def test_written_diagnoses_are_read_as_screening_reads_them(
             "text": [
                 "Elevated intraocular pressure, acute globe injury, or glaucoma",
                 "no history of psychosis",
-                "ICP",
+                "angina",
                 "MG30.04",
             ]
         },

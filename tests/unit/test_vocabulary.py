@@ -273,9 +273,9 @@ def test_an_ambiguous_word_is_never_guessed(text: str, named: tuple[str, ...]) -
 
 def test_an_ambiguous_word_with_its_meaning_written_out_resolves() -> None:
     kb = knowledge()
-    assert resolve("ICP", kb).matched_by == "ambiguous"
-    assert resolve("raised ICP", kb).condition.id == "raised-icp"  # type: ignore[union-attr]
-    assert resolve("ETOH abuse", kb).condition.id == "substance-misuse"  # type: ignore[union-attr]
+    assert resolve("alcohol", kb).matched_by == "ambiguous"
+    assert resolve("alcohol intoxication", kb).condition.id == "intoxication"  # type: ignore[union-attr]
+    assert resolve("alcohol abuse", kb).condition.id == "substance-misuse"  # type: ignore[union-attr]
     assert resolve("angina", kb).matched_by == "ambiguous"
     assert resolve("stable angina", kb).condition.id == "coronary-artery-disease"  # type: ignore[union-attr]
 
@@ -617,6 +617,27 @@ def test_a_patient_written_in_the_tables_words_has_no_unrecognised_diagnosis() -
 
 
 def test_an_ambiguous_word_with_a_qualifier_is_still_ambiguous() -> None:
-    resolution = resolve("history of ETOH", knowledge())
+    resolution = resolve("history of alcohol", knowledge())
     assert resolution.matched_by == "ambiguous" and resolution.condition is None
     assert {c.id for c in resolution.mentions} == {"intoxication", "substance-misuse"}
+
+
+@pytest.mark.parametrize(
+    ("written", "condition"),
+    [
+        ("ICP", "raised-icp"),
+        ("IOP", "raised-iop"),
+        ("ETOH", "substance-misuse"),
+        ("CHD", "coronary-artery-disease"),
+    ],
+)
+def test_an_abbreviation_with_one_usual_meaning_in_a_diagnosis_list_is_read_as_it(
+    written: str, condition: str
+) -> None:
+    kb = knowledge()
+    resolution = resolve(written, kb)
+    assert resolution.condition is not None and resolution.condition.id == condition
+    assert resolution.matched_by == "abbreviation"
+    assert f"{written!r} read as {kb.condition(condition).name} by abbreviation" in explain(
+        resolution, kb
+    )

@@ -43,7 +43,7 @@ def test_knowledge_conditions_json_gives_codes_terms_role_and_source() -> None:
     assert crps["source"]["cite"][0]["ref"] == "icd-11-mms"
     psychosis = next(c for c in data["conditions"] if c["id"] == "psychosis")
     assert psychosis["screening"] == "relative contraindication (soft): Psychosis"
-    assert any(a["terms"] == ["ICP"] for a in data["ambiguous"])
+    assert any(a["terms"] == ["angina", "angina pectoris"] for a in data["ambiguous"])
     assert "provenance" not in result.stdout
 
 

@@ -50,13 +50,13 @@ def test_negated_or_ambiguous_wording_is_refused_with_the_reason_until_recorded_
     client: TestClient, database: Database
 ) -> None:
     token = signed_in(client, "nurse")
-    data = {**FILLED, "comorbidities": "no history of psychosis\nICP", "csrf_token": token}
+    data = {**FILLED, "comorbidities": "no history of psychosis\nPE", "csrf_token": token}
     refused = client.post("/patients", data=data)
     assert refused.status_code == 422
     text = _text(refused)
     assert "not in the vocabulary: 'no history of psychosis' (comorbidities line 1)" in text
     assert "says it is absent or negative" in text  # the reading table says why
-    assert "'ICP' is ambiguous" in text and "intrahepatic cholestasis of pregnancy" in text
+    assert "'PE' is ambiguous" in text and "pulmonary embolism" in text
     accepted = client.post("/patients", data={**data, "accept_unknown_codes": "on"})
     assert accepted.status_code == 303
     page = _text(client.get(accepted.headers["location"]))

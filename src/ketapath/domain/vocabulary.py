@@ -23,7 +23,7 @@ rules (documented for clinicians in docs/patient-file.md, "How diagnoses are mat
    ``chronic``, ``active``, ``mild``) or laterality, and followed by a site, laterality or date
    (``(left arm)``, ``right foot``, ``since 2019``), from closed lists. Anything else around a
    name leaves the text unrecognised (it mentions the condition, which the report names).
-5. **Ambiguous words are not guessed** (``ICP``, ``ETOH``, ``angina``): they are reported with
+5. **Ambiguous words are not guessed** (``angina``, ``PE``, ``alcohol``): they are reported with
    their meanings.
 
 Text that none of this resolves is ``unrecognised``: shown as "not recognised: check by hand".
