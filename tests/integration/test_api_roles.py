@@ -148,6 +148,13 @@ ENDPOINTS = [
         lambda c: ("GET", "/references/cohen-2018-ketamine-consensus", None),
     ),
     _e("GET", "/finding-codes", set(ROLES), lambda c: ("GET", "/finding-codes", None)),
+    _e("GET", "/conditions", set(ROLES), lambda c: ("GET", "/conditions", None)),
+    _e(
+        "GET",
+        "/conditions/reading",
+        set(ROLES),
+        lambda c: ("GET", "/conditions/reading?text=CRPS", None),
+    ),
     _e("POST", "/patients", RECORDERS, lambda c: ("POST", "/patients", DOCUMENT)),
     _e("GET", "/patients", CLINICAL_TEAM, lambda c: ("GET", "/patients", None)),
     _e(

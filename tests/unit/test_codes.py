@@ -1,7 +1,8 @@
 """Checks on the code systems in the conditions vocabulary (knowledge/data/conditions.yaml).
 
 Shape checks catch transcription slips; the regression checks pin corrections made against
-the WHO ICD-11 MMS 2019-04 table (see the vocabulary's description for the source).
+the WHO ICD-11 MMS 2024-01 and 2019-04 tables (see the vocabulary's description for the
+sources), and every ICD-10-CM code is checked against the CDC tabular list.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ketapath.domain.vocabulary import is_icd10cm
 from ketapath.knowledge.clinical import Condition, knowledge
 
 # ICD-11 MMS stem codes: 4 characters (digit or letter, letter, digit, digit-or-letter),
@@ -60,13 +62,43 @@ def _is_snomed_concept_id(sctid: str) -> bool:
 
 
 def _coded_conditions() -> list[Condition]:
-    return [c for c in knowledge().conditions.entries if c.icd11 or c.snomed_ct]
+    return [c for c in knowledge().conditions.entries if _icd11_codes(c) or c.snomed_ct]
 
 
-def test_every_icd11_code_has_the_shape_of_an_mms_stem_code() -> None:
-    bad = [(c.id, code) for c in knowledge().conditions.entries for code in c.icd11]
-    bad = [(cid, code) for cid, code in bad if not _ICD11_STEM.match(code)]
+def _icd11_codes(condition: Condition) -> list[str]:
+    return [*condition.icd11, *condition.icd11_earlier, *condition.icd11_broader]
+
+
+# A two-character ICD-11 entry stands for a whole chapter's codes (chapter 18, pregnancy, is
+# JA00-JB6Z); the entry's codes_note must say so.
+_ICD11_CHAPTER_PREFIX = re.compile(r"^[0-9A-HJ-NP-Z][A-HJ-NP-Z]$")
+
+
+def test_every_icd11_code_has_the_shape_of_an_mms_stem_code_or_a_chapter_prefix() -> None:
+    bad = [(c.id, code) for c in knowledge().conditions.entries for code in _icd11_codes(c)]
+    bad = [
+        (cid, code)
+        for cid, code in bad
+        if not (_ICD11_STEM.match(code) or _ICD11_CHAPTER_PREFIX.match(code))
+    ]
     assert bad == []
+
+
+def test_every_icd10cm_code_has_the_shape_of_a_code_or_is_a_chapter_letter() -> None:
+    bad = [
+        (c.id, code)
+        for c in knowledge().conditions.entries
+        for code in c.icd10cm
+        if not (is_icd10cm(code) or (len(code) == 1 and code in c.codes_note))
+    ]
+    assert bad == []
+
+
+def test_a_chapter_prefix_is_explained_in_the_codes_note() -> None:
+    for c in knowledge().conditions.entries:
+        for code in c.icd11:
+            if _ICD11_CHAPTER_PREFIX.match(code):
+                assert "chapter" in c.codes_note and code in c.codes_note, (c.id, code)
 
 
 def test_every_snomed_ct_id_is_a_concept_id_with_a_valid_check_digit() -> None:
@@ -77,8 +109,57 @@ def test_every_snomed_ct_id_is_a_concept_id_with_a_valid_check_digit() -> None:
 
 @pytest.mark.parametrize("condition", _coded_conditions(), ids=lambda c: c.id)
 def test_every_icd11_or_snomed_code_names_its_source_in_codes_note(condition: Condition) -> None:
-    for code in [*condition.icd11, *condition.snomed_ct]:
+    for code in [*_icd11_codes(condition), *condition.snomed_ct]:
         assert code in condition.codes_note, f"{condition.id}: {code} not explained in codes_note"
+
+
+@pytest.mark.slow
+def test_every_icd10cm_code_exists_in_the_cdc_tabular_list() -> None:
+    # The CDC/NCHS ICD-10-CM tabular list, April 2026 release, bundled by simple-icd-10-cm
+    # (pinned in pyproject.toml). A one-letter entry is a chapter (O: pregnancy).
+    import simple_icd_10_cm as cm
+
+    missing = [
+        (c.id, code)
+        for c in knowledge().conditions.entries
+        for code in c.icd10cm
+        if len(code) > 1 and not cm.is_valid_item(code)
+    ]
+    assert missing == []
+    chapters = [
+        code for c in knowledge().conditions.entries for code in c.icd10cm if len(code) == 1
+    ]
+    assert chapters == ["O"]
+    assert (
+        cm.get_description("O09.90")
+        == "Supervision of high risk pregnancy, unspecified, unspecified trimester"
+    )
+
+
+def test_no_code_is_listed_by_two_conditions() -> None:
+    # A bare code must resolve to one entry; ICD-11 categories that contain several entries
+    # are listed as icd11_broader (shown, never matched).
+    seen: dict[tuple[str, str], str] = {}
+    clashes = []
+    for c in knowledge().conditions.entries:
+        codes = [("icd10cm", x) for x in c.icd10cm]
+        codes += [("icd11", x) for x in (*c.icd11, *c.icd11_earlier)]
+        for system, code in codes:
+            norm = (system, code.replace(".", ""))
+            if norm in seen and seen[norm] != c.id:
+                clashes.append((code, seen[norm], c.id))
+            seen[norm] = c.id
+    assert clashes == []
+
+
+def test_every_indication_and_contraindication_condition_has_icd10cm_and_icd11_codes() -> None:
+    kb = knowledge()
+    ids = {cid for ev in kb.indications.entries for cid in ev.conditions}
+    ids |= {cid for ci in kb.contraindications.entries for cid in ci.conditions}
+    for cid in sorted(ids):
+        c = kb.condition(cid)
+        assert c.icd10cm or "ICD-10-CM has no code" in c.codes_note, cid
+        assert c.icd11 or c.icd11_broader or c.icd11_earlier, cid
 
 
 @given(st.from_regex(r"[1-9][0-9]{5,16}", fullmatch=True), st.integers(0, 9))
@@ -90,16 +171,22 @@ def test_changing_one_digit_of_a_valid_snomed_id_breaks_the_check(body: str, wro
 
 
 def test_central_and_peripheral_neuropathic_pain_are_not_swapped() -> None:
-    # WHO ICD-11 MMS 2019-04: MG30.50 chronic central, MG30.51 chronic peripheral neuropathic pain.
+    # WHO ICD-11 MMS 2024-01 (and 2019-04): MG30.50 chronic central, MG30.51 chronic peripheral
+    # neuropathic pain; spinal cord injury pain and ulnar neuropathy sit inside them.
     kb = knowledge()
-    for central in ("sci-pain", "central-pain"):
-        assert kb.condition(central).icd11 == ["MG30.50"]
-    for peripheral in ("painful-neuropathy", "ulnar-neuropathy"):
-        assert kb.condition(peripheral).icd11 == ["MG30.51"]
+    assert kb.condition("central-pain").icd11 == ["MG30.50"]
+    assert kb.condition("sci-pain").icd11_broader == ["MG30.50"]
+    assert "MG30.51" in kb.condition("painful-neuropathy").icd11
+    assert kb.condition("ulnar-neuropathy").icd11_broader == ["MG30.51"]
 
 
-def test_crps_types_use_the_crps_subcategories_not_horner_syndrome() -> None:
-    # WHO ICD-11 MMS 2019-04: 8D8A.0 CRPS (parent), .00 type I, .01 type II; 8D8A.1 is Horner.
+def test_crps_has_its_2024_code_and_its_2019_codes_not_horner_syndrome() -> None:
+    # WHO ICD-11 MMS 2024-01: MG30.04 CRPS (no type subcodes). MMS 2019-04: 8D8A.0 CRPS,
+    # .00 type I, .01 type II; 8D8A.1 is Horner syndrome in both releases.
     kb = knowledge()
-    assert kb.condition("crps-1").icd11 == ["8D8A.00"]
-    assert kb.condition("crps-2").icd11 == ["8D8A.01"]
+    assert kb.condition("crps").icd11 == ["MG30.04"]
+    assert kb.condition("crps").icd11_earlier == ["8D8A.0"]
+    assert kb.condition("crps-1").icd11_earlier == ["8D8A.00"]
+    assert kb.condition("crps-2").icd11_earlier == ["8D8A.01"]
+    codes = [x for c in kb.conditions.entries for x in _icd11_codes(c)]
+    assert "8D8A.1" not in codes

@@ -11,7 +11,13 @@ from pydantic import ValidationError
 from tests.conftest import base_patient
 
 from ketapath.domain.errors import InvalidInput
-from ketapath.domain.patient import EARLIEST_DATE, Patient, implausible_amount, patient_from_dict
+from ketapath.domain.patient import (
+    CODE_LENGTH,
+    EARLIEST_DATE,
+    Patient,
+    implausible_amount,
+    patient_from_dict,
+)
 from ketapath.knowledge.bounds import input_bounds
 
 TODAY = date(2026, 3, 1)
@@ -126,7 +132,7 @@ def test_medicine_text_longer_than_its_column_is_refused_naming_the_field(
 
 def test_a_name_or_diagnosis_code_longer_than_its_column_is_refused() -> None:
     refused(base_patient(name="n" * 201), "name")
-    refused(base_patient(diagnoses=["G" * 61]), "diagnoses[0].code")
+    refused(base_patient(diagnoses=["G" * (CODE_LENGTH + 1)]), "diagnoses[0].code")
 
 
 @pytest.mark.parametrize("unit", ["degC", "degF", "dB"])

@@ -162,7 +162,7 @@ def test_an_unknown_code_is_reported_and_recorded_only_when_the_user_says_so(
     patient_id = int(accepted.headers["location"].rsplit("/", 1)[1])
     record = patients.get_patient(database, SYSTEM_READER, patient_id)
     assert [d["code"] for d in record.document["diagnoses"]] == ["G90.51", "not-a-condition"]
-    assert "(not in the vocabulary)" in client.get(accepted.headers["location"]).text
+    assert "Not recognised: check by hand" in client.get(accepted.headers["location"]).text
 
 
 def test_more_rows_gives_empty_medicine_rows_without_saving(client: TestClient, database: Database):

@@ -539,6 +539,126 @@ def knowledge_findings(
         typer.echo(f"{c.code}  [{', '.join(c.severities)}]  {c.meaning}\n  source: {source}")
 
 
+def conditions_markdown() -> str:
+    """The diagnosis vocabulary as the Markdown of docs/conditions.md."""
+    from ketapath.domain.vocabulary import describe
+
+    kb = knowledge()
+    lines = [
+        "# The diagnosis vocabulary",
+        "",
+        "Every condition that screening understands, with the names, synonyms and abbreviations",
+        "it recognises and its codes. How written diagnoses are matched (case, spelling,",
+        "qualifiers such as 'history of' or '(left arm)', negation and uncertainty, ambiguous",
+        "words, codes by longest prefix) is in",
+        "[patient-file.md](patient-file.md#how-diagnoses-are-matched).",
+        'Try a wording with `ketapath knowledge diagnosis "TEXT"`.',
+        "",
+        "Written from `src/ketapath/knowledge/data/conditions.yaml` by",
+        "`ketapath knowledge conditions --markdown` (a test checks that this page is current).",
+        "ICD-11 codes are of the WHO MMS release 2024-01; 'earlier' codes are of release 2019-04",
+        "and are still matched; 'broader' categories are shown but never matched.",
+        "",
+    ]
+    for kind, title in (
+        ("indication", "Indications"),
+        ("comorbidity", "Comorbidities"),
+        ("state", "States"),
+    ):
+        lines += [f"## {title}", ""]
+        for cond in (c for c in kb.conditions.entries if c.kind == kind):
+            d = describe(cond, kb)
+            lines += [f"### {cond.name}", "", f"- id: `{cond.id}`; screening: {d['screening']}"]
+            codes = [f"ICD-10-CM {', '.join(cond.icd10cm) or 'none'}"]
+            codes.append(f"ICD-11 {', '.join(cond.icd11) or 'none'}")
+            if cond.icd11_earlier:
+                codes.append(f"earlier ICD-11 {', '.join(cond.icd11_earlier)}")
+            if cond.icd11_broader:
+                codes.append(f"broader ICD-11 {', '.join(cond.icd11_broader)}")
+            if cond.snomed_ct:
+                codes.append(f"SNOMED CT {', '.join(cond.snomed_ct)}")
+            lines.append(f"- codes: {'; '.join(codes)}")
+            if cond.synonyms:
+                lines.append(f"- names: {', '.join(cond.synonyms)}")
+            if cond.abbreviations:
+                lines.append(f"- abbreviations: {', '.join(cond.abbreviations)}")
+            lines.append(f"- source: {citation_text(cond.source)}")
+            lines.append("")
+    lines += [
+        "## Ambiguous words (never guessed)",
+        "",
+        "Written alone, these are reported as ambiguous (`input:ambiguous-diagnosis`) with their",
+        "meanings; write the diagnosis out in full.",
+        "",
+        "| written | may mean |",
+        "|---|---|",
+    ]
+    for amb in kb.conditions.ambiguous:
+        meanings = "; ".join(
+            m.meaning + (f" (`{m.condition}`)" if m.condition else "") for m in amb.meanings
+        )
+        lines.append(f"| {', '.join(amb.terms)} | {meanings} |")
+    return "\n".join(lines) + "\n"
+
+
+@knowledge_app.command("conditions")
+def knowledge_conditions(
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print docs/conditions.md."),
+) -> None:
+    """The diagnosis vocabulary: names, synonyms, abbreviations, codes, screening role."""
+    from ketapath.domain.vocabulary import describe
+
+    kb = knowledge()
+    if markdown:
+        typer.echo(conditions_markdown(), nl=False)
+        return
+    if as_json:
+        emit_json(
+            {
+                "conditions": [
+                    {**describe(c, kb), "source": kb.bibliography.public(c.source.model_dump())}
+                    for c in kb.conditions.entries
+                ],
+                "ambiguous": [
+                    {"terms": a.terms, "meanings": [m.model_dump() for m in a.meanings]}
+                    for a in kb.conditions.ambiguous
+                ],
+            }
+        )
+        return
+    for c in kb.conditions.entries:
+        d = describe(c, kb)
+        typer.echo(f"{c.id}  {c.name}  [{d['screening']}]")
+        typer.echo(f"  ICD-10-CM {', '.join(c.icd10cm) or '-'}; ICD-11 {', '.join(c.icd11) or '-'}")
+        words = [*c.synonyms, *c.abbreviations]
+        if words:
+            typer.echo(f"  also: {', '.join(words)}")
+
+
+@knowledge_app.command("diagnosis")
+def knowledge_diagnosis(
+    texts: list[str] = typer.Argument(..., help="Diagnoses as written (names, codes...)."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """How ketapath reads written diagnoses: the condition, its codes, or why not."""
+    from ketapath.domain.vocabulary import resolution_dict, resolve
+
+    kb = knowledge()
+    results = [resolution_dict(resolve(t, kb), kb) for t in texts]
+    if as_json:
+        emit_json(results)
+        return
+    for r in results:
+        typer.echo(r["explanation"])
+        cond = r["condition"]
+        if isinstance(cond, dict):
+            typer.echo(
+                f"  {cond['id']}: ICD-10-CM {', '.join(cond['icd10cm']) or '-'}; "
+                f"ICD-11 {', '.join(cond['icd11']) or '-'}; screening: {cond['screening']}"
+            )
+
+
 @knowledge_app.command("adverse-effects")
 def knowledge_adverse_effects(as_json: bool = typer.Option(False, "--json")) -> None:
     """The adverse effects of subanaesthetic ketamine (ASRA/AAPM/ASA consensus, Table 4)."""

@@ -53,12 +53,12 @@ _SEX_ALIASES = {"m": "male", "f": "female", "man": "male", "woman": "female"}
 # born before it, and a date before it is a typing error. A bound of the record, not clinical.
 EARLIEST_DATE = date(1900, 1, 1)
 # Text lengths. Where a value is also stored in a column, the column's length (store/models.py:
-# patient_versions.full_name 200, diagnoses.code 60, medications.name 120, .unit 20,
+# patient_versions.full_name 200, diagnoses.code 200, medications.name 120, .unit 20,
 # .frequency 40, .route 20) is the limit, so that a longer value is refused naming the field
 # instead of failing in the database; other free text is limited to what a form can usefully
 # hold. Lists are limited so that one request cannot carry an unbounded record.
 NAME_LENGTH = 200
-CODE_LENGTH = 60
+CODE_LENGTH = 200  # a diagnosis as the consensus tables word it (docs/patient-file.md)
 MEDICINE_NAME_LENGTH = 120
 UNIT_LENGTH = 20
 FREQUENCY_LENGTH = 40

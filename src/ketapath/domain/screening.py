@@ -18,7 +18,7 @@ from ketapath.domain.findings import Citation, Finding, cite, finding
 from ketapath.domain.medicines import Recognition, recognise
 from ketapath.domain.mood import QuestionnaireSeen, RecordedScore, mood_findings, seen
 from ketapath.domain.patient import Patient
-from ketapath.domain.vocabulary import Resolution, resolve
+from ketapath.domain.vocabulary import QUALIFIED, Resolution, explain, resolve
 from ketapath.knowledge.clinical import Condition, Contraindication, Knowledge, knowledge
 
 Decision = Literal["eligible", "needs_override", "not_eligible"]
@@ -143,30 +143,20 @@ def _resolved_conditions(resolutions: list[Resolution]) -> dict[str, tuple[Condi
 
 
 def _unresolved_findings(resolutions: list[Resolution], kb: Knowledge) -> list[Finding]:
+    """Every written diagnosis not taken as a condition, with the reason in plain words."""
     out = []
     for r in resolutions:
+        if r.resolved:
+            continue
+        message = explain(r, kb)
         if r.matched_by == "unknown-code":
-            out.append(
-                finding(
-                    "input:unknown-code",
-                    f"ICD-10-CM code {r.given!r} is not recognised (not in ketapath's diagnosis "
-                    "vocabulary): check it by hand. No screening rule could be applied to it; "
-                    "every listed contraindication is in the vocabulary.",
-                    subject=r.given,
-                    kb=kb,
-                )
-            )
-        elif r.matched_by == "unrecognised":
-            out.append(
-                finding(
-                    "input:unrecognised-diagnosis",
-                    f"{r.given!r} is not recognised (not a diagnosis name, abbreviation or code "
-                    "that ketapath knows): check it by hand. Screening could not check it, so a "
-                    "physician must review it.",
-                    subject=r.given,
-                    kb=kb,
-                )
-            )
+            out.append(finding("input:unknown-code", message, subject=r.given, kb=kb))
+        elif r.matched_by == "ambiguous":
+            out.append(finding("input:ambiguous-diagnosis", message, subject=r.given, kb=kb))
+        elif r.matched_by in QUALIFIED:
+            out.append(finding("input:qualified-diagnosis", message, subject=r.given, kb=kb))
+        else:
+            out.append(finding("input:unrecognised-diagnosis", message, subject=r.given, kb=kb))
     return out
 
 

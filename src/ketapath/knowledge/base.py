@@ -160,16 +160,24 @@ def _label_location(loc: list[Any], raw: Any) -> str:
 
 
 def load_entries(
-    filename: str, entry_model: type[E], *, kind: str, id_field: str = "id"
+    filename: str,
+    entry_model: type[E],
+    *,
+    kind: str,
+    id_field: str = "id",
+    file_model: type[KnowledgeFile[Any]] | None = None,
 ) -> KnowledgeFile[E]:
     """Load one knowledge file and validate every entry against ``entry_model``.
 
-    Entries' ``id_field`` values must be unique.
+    Entries' ``id_field`` values must be unique. ``file_model`` is a subclass of
+    ``KnowledgeFile[entry_model]`` for a file whose envelope has more than the entries (the
+    conditions vocabulary's ambiguous words, for example).
     """
     path = data_path(filename)
     raw = read_yaml(path)
+    model = file_model or KnowledgeFile[entry_model]  # type: ignore[valid-type]
     try:
-        parsed = KnowledgeFile[entry_model].model_validate(raw)  # type: ignore[valid-type]
+        parsed = model.model_validate(raw)
     except ValidationError as exc:
         raise KnowledgeError(f"{filename}: {format_validation_error(exc, raw)}") from exc
     if parsed.kind != kind:

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from ketapath.knowledge.base import (
     Entry,
     KnowledgeError,
+    KnowledgeFile,
     Severity,
     Source,
     Strict,
@@ -33,16 +34,58 @@ AmountUnit = Literal["mg/kg", "mg"]
 
 
 class Condition(Entry):
-    """A diagnosis or comorbidity in the vocabulary, with its codes."""
+    """A diagnosis or comorbidity in the vocabulary, with its codes and the words for it.
+
+    ``icd11`` codes identify the condition (a bare code resolves to it, by longest prefix);
+    ``icd11_earlier`` are codes of an earlier ICD-11 release that the current one replaced
+    (still matched); ``icd11_broader`` are categories that contain the condition without
+    singling it out (shown, never matched). ``synonyms`` and ``abbreviations`` are the words
+    clinicians write; how text is matched is in ``ketapath.domain.vocabulary``.
+    """
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     name: str
     kind: Literal["indication", "comorbidity", "state"]
-    icd10cm: list[str] = Field(min_length=1)
+    icd10cm: list[str] = []
     icd11: list[str] = []
+    icd11_earlier: list[str] = []
+    icd11_broader: list[str] = []
     snomed_ct: list[str] = []
     synonyms: list[str] = []
+    abbreviations: list[str] = []
     codes_note: str = ""
+
+    @model_validator(mode="after")
+    def _codes_or_reason(self) -> Condition:
+        if not self.icd10cm and "ICD-10-CM" not in self.codes_note:
+            raise ValueError("a condition without ICD-10-CM codes must say why in codes_note")
+        return self
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """Every text that names the condition: id, name, synonyms, abbreviations."""
+        return (self.id, self.name, *self.synonyms, *self.abbreviations)
+
+
+class AmbiguousMeaning(Strict):
+    """One thing an ambiguous word may mean; ``condition`` when the vocabulary has it."""
+
+    meaning: str = Field(min_length=1)
+    condition: str = ""
+
+
+class AmbiguousTerm(Strict):
+    """Words or abbreviations that mean more than one thing: never guessed."""
+
+    terms: list[str] = Field(min_length=1)
+    meanings: list[AmbiguousMeaning] = Field(min_length=2)
+    source: Source
+
+
+class ConditionsFile(KnowledgeFile[Condition]):
+    """conditions.yaml: the entries, and the ambiguous words that are never guessed."""
+
+    ambiguous: list[AmbiguousTerm] = []
 
 
 class IndicationEvidence(Entry):
@@ -269,7 +312,9 @@ class Knowledge:
 
     def __init__(self) -> None:
         self.bibliography: Bibliography = bibliography()
-        self.conditions = load_entries("conditions.yaml", Condition, kind="conditions")
+        self.conditions: ConditionsFile = load_entries(  # type: ignore[assignment]
+            "conditions.yaml", Condition, kind="conditions", file_model=ConditionsFile
+        )
         self.indications = load_entries("indications.yaml", IndicationEvidence, kind="indications")
         self.contraindications = load_entries(
             "contraindications.yaml", Contraindication, kind="contraindications"
@@ -315,6 +360,12 @@ class Knowledge:
             refs += [(f"contraindications.yaml {ci.id}", c) for c in ci.conditions]
         for p in self.protocols.entries:
             refs += [(f"protocols.yaml {p.id}", c) for c in p.indications]
+        for amb in self.conditions.ambiguous:
+            refs += [
+                (f"conditions.yaml ambiguous {amb.terms[0]!r}", m.condition)
+                for m in amb.meanings
+                if m.condition
+            ]
         missing = [f"{where}: unknown condition {cid!r}" for where, cid in refs if cid not in known]
         if missing:
             raise KnowledgeError("; ".join(missing))

@@ -193,7 +193,8 @@ class Diagnosis(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_version_id: Mapped[int] = mapped_column(ForeignKey("patient_versions.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)
-    code: Mapped[str] = mapped_column(String(60), index=True)
+    # 200: a diagnosis may be written as the consensus tables word it (migration 0006).
+    code: Mapped[str] = mapped_column(String(200), index=True)
 
 
 class Medication(Base):

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from ketapath.api.deps import DatabaseDep
 from ketapath.api.params import ClockDep, RecordId
-from ketapath.domain.vocabulary import resolve
+from ketapath.domain.vocabulary import explain, resolve
 from ketapath.knowledge.clinical import knowledge
 from ketapath.services import assessments, auth, orders, patients, research, timeline
 from ketapath.services.assessments import AssessmentView
@@ -82,17 +82,44 @@ def instrument_name(instrument_id: str) -> str:
 templates.env.globals["instrument_name"] = instrument_name
 
 
-def coded_items(items: list[Any]) -> list[dict[str, str]]:
-    """Diagnoses as code + name, the name from the vocabulary when the text was a code."""
-    out = []
+def read_diagnosis(text: str) -> dict[str, Any]:
+    """How one written diagnosis is read: the condition with its codes, or why not."""
     kb = knowledge()
+    resolution = resolve(text, kb)
+    cond = resolution.condition
+    codes = []
+    if cond is not None:
+        if cond.icd10cm:
+            codes.append("ICD-10-CM " + ", ".join(cond.icd10cm))
+        if cond.icd11:
+            codes.append("ICD-11 " + ", ".join(cond.icd11))
+    return {
+        "resolved": cond is not None,
+        "condition_id": cond.id if cond is not None else "",
+        "condition": cond.name if cond is not None else "Not recognised: check by hand",
+        "codes": "; ".join(codes),
+        "explanation": explain(resolution, kb),
+    }
+
+
+def coded_items(items: list[Any]) -> list[dict[str, Any]]:
+    """Diagnoses as written, each with the condition it was read as (name and codes) or why
+    it was not, so the clinician sees the interpretation that screening uses."""
+    out = []
     for item in items or []:
         code = str(item.get("code", "")) if isinstance(item, dict) else str(item)
-        name = str(item.get("name", "")) if isinstance(item, dict) else ""
-        if not name:
-            resolution = resolve(code, kb)
-            name = resolution.condition.name if resolution.condition else ""
-        out.append({"code": code, "name": name or "(not in the vocabulary)"})
+        recorded = str(item.get("name", "")) if isinstance(item, dict) else ""
+        note = str(item.get("note", "")) if isinstance(item, dict) else ""
+        read = read_diagnosis(code)
+        out.append(
+            {
+                "code": code,
+                "name": read["condition"],
+                "recorded_name": recorded,
+                "note": note,
+                **read,
+            }
+        )
     return out
 
 

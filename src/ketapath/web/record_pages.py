@@ -7,10 +7,13 @@ it, keep every earlier version, and audit the change. An amendment needs a reaso
 the version the user was looking at, so a colleague's amendment made meanwhile is never
 silently replaced.
 
-Diagnoses and comorbidities are given one per line (a vocabulary id, name or ICD-10-CM
-code, with an optional note after ``|``). A line the vocabulary does not know is refused
-unless the user ticks that the unknown code is to be recorded as written: unknown codes are
-reported, never ignored.
+Diagnoses and comorbidities are given one per line (a name, synonym or abbreviation, a
+vocabulary id, or an ICD-10-CM or ICD-11 code, with an optional note after ``|``), read by the
+same resolver as screening (``ketapath.domain.vocabulary``). The form shows how each line is
+read (the condition with its codes, or why not); "Check how the diagnoses are read" shows it
+without saving. A line the vocabulary does not take as a condition (unknown, negated,
+uncertain or ambiguous) is refused unless the user ticks that it is to be recorded as
+written: such lines are reported, never ignored.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from ketapath.services.permissions import Actor
 from ketapath.services.unit import check
 from ketapath.store.db import Database
 from ketapath.web.pages import PageRoute, PageUser, clinic_clock_for, posted_form, render, templates
-from ketapath.web.patient_pages import coded_items, patient_context
+from ketapath.web.patient_pages import coded_items, patient_context, read_diagnosis
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -286,13 +289,29 @@ def document_from_form(posted: dict[str, str]) -> dict[str, Any]:
 
 
 def unknown_codes(document: dict[str, Any]) -> list[tuple[str, int, str]]:
-    """Diagnosis and comorbidity lines the vocabulary does not know: (field, line, text)."""
+    """Diagnosis and comorbidity lines not taken as a condition: (field, line, text)."""
     kb = knowledge()
     out = []
     for field in ("diagnoses", "comorbidities"):
         for index, item in enumerate(document.get(field, [])):
             if resolve(item["code"], kb).condition is None:
                 out.append((field, index, item["code"]))
+    return out
+
+
+def readings(values: dict[str, str]) -> list[dict[str, Any]]:
+    """How each diagnosis and comorbidity line of the form is read."""
+    out = []
+    for field in ("diagnoses", "comorbidities"):
+        for index, item in enumerate(_coded(values, field)):
+            out.append(
+                {
+                    "field": field,
+                    "line": index + 1,
+                    "code": item["code"],
+                    **read_diagnosis(item["code"]),
+                }
+            )
     return out
 
 
@@ -304,9 +323,11 @@ def _check_codes(document: dict[str, Any], posted: dict[str, str]) -> None:
         field, index, _ = unknown[0]
         listed = ", ".join(f"{t!r} ({f} line {i + 1})" for f, i, t in unknown)
         raise InvalidInput(
-            f"{field}[{index}].code: not in the vocabulary: {listed}. Correct the code (an "
-            "ICD-10-CM code, or a vocabulary id or name from the list below), or tick "
-            "'Record codes the vocabulary does not know' to record it as written.",
+            f"{field}[{index}].code: not in the vocabulary: {listed}. Correct the line (a "
+            "diagnosis name or abbreviation, an ICD-10-CM or ICD-11 code, or a vocabulary id "
+            "from the list below; negated, uncertain or ambiguous wording is not taken as a "
+            "diagnosis), or tick 'Record codes the vocabulary does not know' to record it as "
+            "written.",
             field=f"{field}[{index}].code",
         )
 
@@ -331,7 +352,13 @@ def form_field(error_field: str | None) -> str:
 
 def vocabulary_rows() -> list[dict[str, str]]:
     return [
-        {"id": c.id, "name": c.name, "codes": ", ".join(c.icd10cm)}
+        {
+            "id": c.id,
+            "name": c.name,
+            "codes": ", ".join(c.icd10cm),
+            "icd11": ", ".join(c.icd11),
+            "also": ", ".join(c.abbreviations),
+        }
         for c in knowledge().conditions.entries
     ]
 
@@ -356,6 +383,7 @@ def _form_page(
             "tristate_fields": TRISTATE_FIELDS,
             "purposes": PURPOSES,
             "vocabulary": vocabulary_rows(),
+            "readings": readings(values),
             "unknown": (
                 unknown_codes({f: _coded(values, f) for f in ("diagnoses", "comorbidities")})
                 if error
@@ -389,6 +417,8 @@ def _create(request: Request, db: Database, actor: Actor, posted: dict[str, str]
     check(db, actor, "patient.create", entity="patient")
     if posted.get("more_rows"):
         return _form_page(request, values=_more_rows(posted), context={"record": None})
+    if posted.get("check_diagnoses"):
+        return _form_page(request, values=posted, context={"record": None})
     try:
         document = document_from_form(posted)
         _check_codes(document, posted)
@@ -431,6 +461,8 @@ def _amend(
     context = patient_context(db, actor, patient_id)
     if posted.get("more_rows"):
         return _form_page(request, values=_more_rows(posted), context=context)
+    if posted.get("check_diagnoses"):
+        return _form_page(request, values=posted, context=context)
     try:
         expected_version = record_id(posted.get("expected_version", ""))
         if expected_version is None:  # a version number has the bound of a record id

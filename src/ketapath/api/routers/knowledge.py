@@ -1,4 +1,5 @@
-"""The knowledge base as users read it: the bibliography and the catalogue of finding codes.
+"""The knowledge base as users read it: the bibliography, the catalogue of finding codes, and
+the diagnosis vocabulary (with how written diagnoses are read).
 
 Readable by every signed-in role: it is published literature and ketapath's own rules.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
 from ketapath.api.deps import CurrentUser
@@ -91,3 +92,74 @@ def list_finding_codes(actor: CurrentUser) -> list[FindingCodeView]:
         )
         for c in knowledge().finding_codes.entries
     ]
+
+
+class ConditionView(BaseModel):
+    """One condition of the diagnosis vocabulary: its words, codes and screening role."""
+
+    id: str
+    name: str
+    kind: str
+    screening: str
+    icd10cm: list[str]
+    icd11: list[str]
+    icd11_earlier: list[str]
+    icd11_broader: list[str]
+    snomed_ct: list[str]
+    synonyms: list[str]
+    abbreviations: list[str]
+    codes_note: str
+    citation: str
+
+
+class DiagnosisReadingView(BaseModel):
+    """How one written diagnosis is read: the condition, or why it is not taken as one."""
+
+    given: str
+    resolved: bool
+    matched_by: str
+    condition: ConditionView | None
+    matched_code: str
+    qualifier: str
+    candidates: list[str]
+    mentions: list[str]
+    explanation: str
+
+
+def _condition(condition_id: str) -> ConditionView:
+    from ketapath.domain.vocabulary import describe
+
+    kb = knowledge()
+    cond = kb.condition(condition_id)
+    return ConditionView.model_validate(
+        {**describe(cond, kb), "citation": citation_text(cond.source, kb)}
+    )
+
+
+@router.get("/conditions", response_model=list[ConditionView])
+def list_conditions(actor: CurrentUser) -> list[ConditionView]:
+    """The diagnosis vocabulary (docs/conditions.md): every condition screening understands."""
+    return [_condition(c.id) for c in knowledge().conditions.entries]
+
+
+@router.get(
+    "/conditions/reading", response_model=list[DiagnosisReadingView], responses=responses(422)
+)
+def read_diagnoses(
+    actor: CurrentUser,
+    text: Annotated[
+        list[Annotated[str, Query(min_length=1, max_length=200)]],
+        Query(min_length=1, max_length=100, description="Diagnoses as written (repeatable)."),
+    ],
+) -> list[DiagnosisReadingView]:
+    """How each written diagnosis is read, by the resolver screening uses."""
+    from ketapath.domain.vocabulary import resolution_dict, resolve
+
+    kb = knowledge()
+    out = []
+    for written in text:
+        reading = resolution_dict(resolve(written, kb), kb)
+        cond = reading["condition"]
+        reading["condition"] = _condition(cond["id"]) if isinstance(cond, dict) else None
+        out.append(DiagnosisReadingView.model_validate(reading))
+    return out
