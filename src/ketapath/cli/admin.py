@@ -1,4 +1,8 @@
-"""Commands of the admin area (registered by `ketapath.cli`): serve, db, users."""
+"""Commands of the admin area (registered by `ketapath.cli`): serve, db, users.
+
+The database, the password hashing and the web server are imported inside each command:
+the other commands must not pay for them (the command line must start fast).
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,15 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ketapath.config import Settings, get_settings
-from ketapath.services import auth
-from ketapath.services.errors import ServiceError
 from ketapath.services.permissions import ROLES, SYSTEM
-from ketapath.store import backup as backups
-from ketapath.store import migrate
-from ketapath.store.db import Database, make_engine
+
+if TYPE_CHECKING:
+    from ketapath.config import Settings
+    from ketapath.store.db import Database
 
 db_app = typer.Typer(help="The database: migrations, backup, restore.", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts and roles.", no_args_is_help=True)
@@ -28,11 +30,15 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def _settings() -> Settings:
+    from ketapath.config import get_settings
+
     get_settings.cache_clear()
     return get_settings()
 
 
 def _database() -> Database:
+    from ketapath.store.db import Database
+
     return Database(_settings().database_url)
 
 
@@ -41,6 +47,9 @@ def db_upgrade(
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
 ) -> None:
     """Create or update the schema (Alembic migrations)."""
+    from ketapath.store import migrate
+    from ketapath.store.db import make_engine
+
     engine = make_engine(_settings().database_url)
     try:
         before = migrate.current_revision(engine)
@@ -54,6 +63,9 @@ def db_upgrade(
 @db_app.command("current")
 def db_current() -> None:
     """Show the schema revision of the database and the newest one this version knows."""
+    from ketapath.store import migrate
+    from ketapath.store.db import make_engine
+
     engine = make_engine(_settings().database_url)
     try:
         typer.echo(f"current: {migrate.current_revision(engine) or 'empty'}")
@@ -68,6 +80,8 @@ def db_backup(
     overwrite: Annotated[bool, typer.Option(help="Replace FILE if it exists.")] = False,
 ) -> None:
     """Copy the whole database to FILE (safe while the server runs)."""
+    from ketapath.store import backup as backups
+
     try:
         backups.backup(_settings().database_url, file, overwrite=overwrite)
     except backups.BackupError as error:
@@ -81,6 +95,8 @@ def db_restore(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Replace the database with the backup in FILE. Stop the server first."""
+    from ketapath.store import backup as backups
+
     url = _settings().database_url
     if not yes:
         typer.confirm(f"Replace everything in {url} with {file}?", abort=True)
@@ -108,6 +124,9 @@ def users_add(
     ] = False,
 ) -> None:
     """Create a user account."""
+    from ketapath.services import auth
+    from ketapath.services.errors import ServiceError
+
     password = _read_password(password_stdin)
     try:
         view = auth.add_user(_database(), SYSTEM, username, role, password, full_name=full_name)
@@ -119,6 +138,8 @@ def users_add(
 @users_app.command("list")
 def users_list() -> None:
     """List user accounts."""
+    from ketapath.services import auth
+
     for user in auth.list_users(_database(), SYSTEM):
         flags = [] if user.active else ["disabled"]
         if user.locked_until is not None:
@@ -130,6 +151,9 @@ def users_list() -> None:
 @users_app.command("unlock")
 def users_unlock(username: str) -> None:
     """Lift a lock-out after failed sign-ins."""
+    from ketapath.services import auth
+    from ketapath.services.errors import ServiceError
+
     try:
         auth.unlock_user(_database(), SYSTEM, username)
     except ServiceError as error:
@@ -143,6 +167,9 @@ def users_password(
     password_stdin: Annotated[bool, typer.Option("--password-stdin")] = False,
 ) -> None:
     """Set a new password (signs the user out everywhere)."""
+    from ketapath.services import auth
+    from ketapath.services.errors import ServiceError
+
     try:
         auth.set_password(_database(), SYSTEM, username, _read_password(password_stdin))
     except ServiceError as error:
@@ -153,6 +180,9 @@ def users_password(
 @users_app.command("disable")
 def users_disable(username: str) -> None:
     """Disable an account (it keeps its history; its sessions end)."""
+    from ketapath.services import auth
+    from ketapath.services.errors import ServiceError
+
     try:
         auth.set_active(_database(), SYSTEM, username, False)
     except ServiceError as error:
@@ -173,6 +203,8 @@ def serve(
 
     from ketapath.api.app import create_app
     from ketapath.services.demo import seed_demo
+    from ketapath.store import migrate
+    from ketapath.store.db import Database, make_engine
 
     settings = _settings()
     if not demo and "KETAPATH_SECRET_KEY" not in os.environ:

@@ -7,34 +7,30 @@ limit would be passed (nothing is produced); 4 the plan passes a soft limit and 
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING
 
 import typer
 
-from ketapath.domain.errors import DomainError, HardLimitExceeded
-from ketapath.domain.orders import Course
-from ketapath.domain.patient import Patient, load_patient
-from ketapath.domain.planning import (
-    DosingInputs,
-    PlanOptions,
-    course_to_dict,
-    plan,
-    status,
+from ketapath.cli.output import (
+    EXIT_HARD_LIMIT,
+    EXIT_INVALID,
+    EXIT_NEEDS_OVERRIDE,
+    emit_json,
+    fail,
+    read_text_file,
 )
-from ketapath.domain.screening import ScreeningResult, screen
-from ketapath.knowledge.base import KnowledgeError
-from ketapath.knowledge.clinical import Protocol, knowledge
-from ketapath.knowledge.instruments import load_instruments
-from ketapath.knowledge.pk_models import load_pk_knowledge
 
-EXIT_INVALID = 2
-EXIT_HARD_LIMIT = 3
-EXIT_NEEDS_OVERRIDE = 4
+if TYPE_CHECKING:  # the command bodies import these: the command line must start fast
+    from ketapath.domain.orders import Course
+    from ketapath.domain.patient import Patient
+    from ketapath.domain.screening import ScreeningResult
+    from ketapath.knowledge.clinical import Protocol
+
+__all__ = ["EXIT_HARD_LIMIT", "EXIT_INVALID", "EXIT_NEEDS_OVERRIDE", "emit_json", "fail"]
 
 protocols_app = typer.Typer(help="List and show the infusion protocols.", no_args_is_help=True)
 knowledge_app = typer.Typer(help="The clinical knowledge base.", no_args_is_help=True)
@@ -51,32 +47,14 @@ def register(app: typer.Typer) -> None:
 # ------------------------------------------------------------------ helpers
 
 
-def fail(
-    message: str,
-    *,
-    code: int,
-    as_json: bool,
-    kind: str = "invalid_input",
-    field: str = "",
-    extra: dict[str, Any] | None = None,
-) -> NoReturn:
-    """Report an error on stderr (JSON with --json) and exit; stdout stays empty."""
-    if as_json:
-        body: dict[str, Any] = {"error": kind, "message": message, "field": field}
-        body.update(extra or {})
-        typer.echo(json.dumps(body, indent=2), err=True)
-    else:
-        typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def emit_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
-
-
 def _load(path: Path, as_json: bool) -> tuple[Patient, list[str]]:
+    """The patient in a patient file, or exit 2 naming what is wrong with the file."""
+    from ketapath.domain.errors import DomainError
+    from ketapath.domain.patient import patient_from_text
+
+    text = read_text_file(path, what="patient file")
     try:
-        return load_patient(path)
+        return patient_from_text(text, origin=str(path), suffix=path.suffix)
     except DomainError as exc:
         fail(exc.message, code=EXIT_INVALID, as_json=as_json, field=exc.field)
 
@@ -89,6 +67,8 @@ def screen_command(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Screen a patient for ketamine infusion: decision, indications, findings with sources."""
+    from ketapath.domain.screening import screen
+
     patient, warnings = _load(patient_file, as_json)
     result = screen(patient, input_warnings=warnings)
     if as_json:
@@ -126,6 +106,8 @@ def format_screening(result: ScreeningResult) -> str:
 @protocols_app.command("list")
 def protocols_list(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """List the protocols."""
+    from ketapath.knowledge.clinical import knowledge
+
     protocols = knowledge().protocols.entries
     if as_json:
         emit_json(
@@ -153,6 +135,8 @@ def protocols_show(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Show one protocol as written, with its sources and local defaults."""
+    from ketapath.knowledge.clinical import knowledge
+
     try:
         protocol = knowledge().protocol(protocol_id)
     except KeyError as exc:
@@ -262,6 +246,9 @@ def plan_command(
     as_json: bool = typer.Option(False, "--json", help="Print the course as JSON."),
 ) -> None:
     """Turn a protocol into a limit-checked course of pump orders for one patient."""
+    from ketapath.domain.errors import DomainError, HardLimitExceeded
+    from ketapath.domain.planning import DosingInputs, PlanOptions, course_to_dict, plan
+
     if (patient_file is None) == (weight_kg is None):
         fail(
             "give either --patient FILE or --weight-kg W",
@@ -315,6 +302,13 @@ def plan_command(
             err=True,
         )
         raise typer.Exit(EXIT_NEEDS_OVERRIDE)
+
+
+def status(course: Course) -> str:
+    """The course's status (``domain.planning.status``, imported when a course exists)."""
+    from ketapath.domain.planning import status as course_status
+
+    return course_status(course)
 
 
 def _sex(text: str | None) -> str | None:
@@ -381,6 +375,11 @@ def demo_patient_path() -> Path:
 
 def demo_command() -> None:
     """Walk the demo patient (seed 000's case) through screening and planning."""
+    from ketapath.domain.errors import HardLimitExceeded
+    from ketapath.domain.patient import load_patient
+    from ketapath.domain.planning import DosingInputs, PlanOptions, plan
+    from ketapath.domain.screening import screen
+
     path = demo_patient_path()
     patient, warnings = load_patient(path)
     typer.echo("ketapath demo: a patient modelled on the case in seed 000 (Abrecht, UCSF)")
@@ -431,6 +430,11 @@ def demo_command() -> None:
 @knowledge_app.command("check")
 def knowledge_check() -> None:
     """Validate every knowledge file against its schema and print what was loaded."""
+    from ketapath.knowledge.base import KnowledgeError
+    from ketapath.knowledge.clinical import knowledge
+    from ketapath.knowledge.instruments import load_instruments
+    from ketapath.knowledge.pk_models import load_pk_knowledge
+
     try:
         kb = knowledge()
         instruments = load_instruments()
@@ -448,6 +452,8 @@ def knowledge_check() -> None:
 @knowledge_app.command("adverse-effects")
 def knowledge_adverse_effects(as_json: bool = typer.Option(False, "--json")) -> None:
     """The adverse effects of subanaesthetic ketamine (seed 000 Table 4)."""
+    from ketapath.knowledge.clinical import knowledge
+
     effects = knowledge().adverse_effects.entries
     if as_json:
         emit_json([e.model_dump() for e in effects])

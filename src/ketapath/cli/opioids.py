@@ -14,28 +14,15 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from ketapath.cli.clinical import (
-    EXIT_INVALID,
-    EXIT_NEEDS_OVERRIDE,
-    _load,
-    emit_json,
-    fail,
-)
-from ketapath.domain.errors import ConversionRefused, DomainError
-from ketapath.domain.opioids import (
-    DEFAULT_TABLE,
-    Conversion,
-    OmeResult,
-    OpioidFinding,
-    TaperPlan,
-    TaperRequest,
-    convert_medications,
-    oral_morphine_equivalents,
-    taper_plan,
-)
+from ketapath.cli.clinical import _load
+from ketapath.cli.output import EXIT_INVALID, EXIT_NEEDS_OVERRIDE, emit_json, fail
+
+if TYPE_CHECKING:  # the command bodies import the domain: the command line must start fast
+    from ketapath.domain.opioids import Conversion, OmeResult, OpioidFinding, TaperPlan
 
 
 def register(app: typer.Typer) -> None:
@@ -56,7 +43,9 @@ def _finding_lines(findings: tuple[OpioidFinding, ...], indent: str) -> list[str
 
 def opioids_command(
     patient_file: Path = typer.Argument(..., help="Patient file (.json, .yaml or .yml)."),
-    table: str = typer.Option(DEFAULT_TABLE, "--table", help="Conversion table id."),
+    table: str | None = typer.Option(
+        None, "--table", help="Conversion table id (default: cdc-2022, the CDC 2022 table)."
+    ),
     convert_to: str | None = typer.Option(
         None, "--convert-to", help="Convert the total to this opioid (an opioids.yaml id)."
     ),
@@ -69,6 +58,13 @@ def opioids_command(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Oral morphine equivalents of a patient's opioids, by a named table; optional conversion."""
+    from ketapath.domain.errors import ConversionRefused, DomainError
+    from ketapath.domain.opioids import (
+        DEFAULT_TABLE,
+        convert_medications,
+        oral_morphine_equivalents,
+    )
+
     conversion_options = (convert_to, route, reduce_percent)
     if any(v is not None for v in conversion_options) and any(
         v is None for v in conversion_options
@@ -90,7 +86,7 @@ def opioids_command(
     patient, _ = _load(patient_file, as_json)
     conversion: Conversion | None = None
     try:
-        result = oral_morphine_equivalents(patient.medications, table)
+        result = oral_morphine_equivalents(patient.medications, table or DEFAULT_TABLE)
         if convert_to is not None:
             assert route is not None and reduce_percent is not None
             conversion = convert_medications(result, convert_to, route, reduce_percent)
@@ -175,6 +171,9 @@ def taper_command(
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
 ) -> None:
     """A dated taper plan for one opioid, checked against published taper rates."""
+    from ketapath.domain.errors import DomainError
+    from ketapath.domain.opioids import TaperRequest, taper_plan
+
     try:
         start_date = date.fromisoformat(start) if start else date.today()
     except ValueError:

@@ -27,8 +27,6 @@ from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, Literal
 
-import pint
-
 from ketapath.domain.errors import ConversionRefused, InvalidInput, UnknownItem
 from ketapath.domain.frequency import parse_frequency
 from ketapath.domain.orders import Override
@@ -384,6 +382,8 @@ def _factor_problem(
 
 def _in_unit(dose: DailyDose, factor_unit: str) -> float | None:
     """The daily dose in the factor's unit (mg/day or mcg/h), or None if it does not fit."""
+    import pint  # parse_unit has imported it already; here only for its error type
+
     have = parse_unit(dose.unit.replace("/day", "/d"))
     want = parse_unit(factor_unit.replace("/day", "/d"))
     try:

@@ -22,7 +22,8 @@ from pydantic import (
 )
 
 from ketapath.domain.errors import InvalidInput
-from ketapath.domain.units import parse_unit
+from ketapath.domain.units import check_unit
+from ketapath.knowledge.base import safe_load
 
 Sex = Literal["male", "female"]
 Pregnancy = Literal["pregnant", "not_pregnant", "unknown", "not_applicable"]
@@ -65,7 +66,7 @@ class Medication(_Strict):
         if value is None or value == "":
             return None
         try:
-            parse_unit(value)
+            check_unit(value)
         except InvalidInput as exc:
             raise ValueError(exc.message) from exc
         return value
@@ -213,11 +214,23 @@ def load_patient(path: str | Path) -> tuple[Patient, list[str]]:
         raise InvalidInput(
             f"cannot read patient file {path}: {exc.strerror}", field="(file)"
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path}: not a text file (not UTF-8)", field="(file)") from exc
+    return patient_from_text(text, origin=str(path), suffix=path.suffix)
+
+
+def patient_from_text(
+    text: str, *, origin: str, suffix: str = ".yaml"
+) -> tuple[Patient, list[str]]:
+    """A patient document given as JSON (``suffix`` .json) or YAML text."""
     try:
-        raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        raw = json.loads(text) if suffix.lower() == ".json" else safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise InvalidInput(f"{path}: not valid JSON/YAML: {exc}", field="(file)") from exc
-    return patient_from_dict(raw, origin=str(path))
+        raise InvalidInput(f"{origin}: not valid JSON/YAML: {exc}", field="(file)") from exc
+    except (ValueError, RecursionError) as exc:
+        # e.g. an integer of thousands of digits, or nesting deeper than Python's stack
+        raise InvalidInput(f"{origin}: not usable JSON/YAML ({exc})", field="(file)") from exc
+    return patient_from_dict(raw, origin=origin)
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:

@@ -22,6 +22,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 DATA_PACKAGE = "ketapath.knowledge.data"
 
+# libyaml's parser with PyYAML's safe constructor: the same documents and values as
+# yaml.safe_load, about 8 times faster (the knowledge base loads in every command).
+SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def safe_load(text: Any) -> Any:
+    """``yaml.safe_load`` with libyaml when it is installed."""
+    return yaml.load(text, Loader=SafeLoader)
+
 
 class KnowledgeError(Exception):
     """A knowledge file is missing, malformed or fails its schema."""
@@ -58,7 +67,7 @@ def read_yaml(path: Path) -> Any:
     """Read a YAML file, naming the file on a syntax error."""
     try:
         with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            return safe_load(handle)
     except FileNotFoundError as exc:
         raise KnowledgeError(f"knowledge file not found: {path}") from exc
     except yaml.YAMLError as exc:
