@@ -27,6 +27,7 @@ from ketapath.cli.output import (
 if TYPE_CHECKING:  # the command bodies import these: the command line must start fast
     from ketapath.domain.orders import Course
     from ketapath.domain.patient import Patient
+    from ketapath.domain.planning import DosingInputs
     from ketapath.domain.screening import ScreeningResult
     from ketapath.knowledge.clinical import Protocol
 
@@ -269,6 +270,7 @@ def plan_command(
     else:
         assert weight_kg is not None
         dosing = DosingInputs(weight_kg, height_cm, _sex(sex), age)
+    _check_human(dosing, as_json)
     options = PlanOptions(
         setting=setting.lower() if setting else None,  # type: ignore[arg-type]
         weight_basis=weight_basis.lower() if weight_basis else None,  # type: ignore[arg-type]
@@ -302,6 +304,28 @@ def plan_command(
             err=True,
         )
         raise typer.Exit(EXIT_NEEDS_OVERRIDE)
+
+
+def _check_human(dosing: DosingInputs, as_json: bool) -> None:
+    """Refuse a weight, height or age no human body has (``pk_input_bounds.yaml``), typed or
+    read from the patient file: 5e-324 kg would give infinite doses per kg."""
+    from ketapath.knowledge.pk_models import load_pk_input_bounds
+
+    bounds = load_pk_input_bounds()
+    checks = (
+        ("weight_kg", dosing.weight_kg, bounds.weight_kg, "kg"),
+        ("height_cm", dosing.height_cm, bounds.height_cm, "cm"),
+        ("age_years", dosing.age_years, bounds.age_years, "years"),
+    )
+    for field, value, limits, unit in checks:
+        if value is not None and not limits.minimum <= value <= limits.maximum:
+            fail(
+                f"{field.replace('_', ' ')} {value:g} {unit} is outside what a human body has "
+                f"({limits.minimum:g}-{limits.maximum:g} {unit})",
+                code=EXIT_INVALID,
+                as_json=as_json,
+                field=field,
+            )
 
 
 def status(course: Course) -> str:

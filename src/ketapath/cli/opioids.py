@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING
 import typer
 
 from ketapath.cli.clinical import _load
-from ketapath.cli.output import EXIT_INVALID, EXIT_NEEDS_OVERRIDE, emit_json, fail
+from ketapath.cli.output import (
+    EXIT_INVALID,
+    EXIT_NEEDS_OVERRIDE,
+    emit_json,
+    fail,
+    require_finite,
+)
 
 if TYPE_CHECKING:  # the command bodies import the domain: the command line must start fast
     from ketapath.domain.opioids import Conversion, OmeResult, OpioidFinding, TaperPlan
@@ -101,9 +107,10 @@ def opioids_command(
         )
     except DomainError as exc:
         fail(exc.message, code=EXIT_INVALID, as_json=as_json, field=exc.field)
+    data = result.to_dict()
+    data["conversion"] = conversion.to_dict() if conversion else None
+    require_finite(data, what="the oral morphine equivalents")
     if as_json:
-        data = result.to_dict()
-        data["conversion"] = conversion.to_dict() if conversion else None
         emit_json(data)
         return
     typer.echo(format_ome(result))

@@ -2,8 +2,8 @@
 bounded numbers and files read at the edge, and the command group that never shows a
 traceback.
 
-This module imports only the standard library, click and typer: every command imports it,
-and the command line must start fast (docs/performance.md).
+This module imports only the standard library and typer: every command imports it, and the
+command line must start fast (docs/performance.md).
 
 Exit codes: 0 done; 1 aborted (a confirmation was declined) or an operational failure; 2
 invalid input (the message names the field or option); 3 refused by a hard limit; 4 needs a
@@ -18,10 +18,10 @@ import math
 import os
 import sys
 from collections.abc import Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, NoReturn
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -38,10 +38,8 @@ MAX_INPUT_FILE_BYTES = 1_000_000
 DEBUG_ENV = "KETAPATH_DEBUG"
 
 
-def _json_requested() -> bool:
-    """Whether the running command was given ``--json`` (its parameter is ``as_json``)."""
-    ctx = click.get_current_context(silent=True)
-    return bool(ctx is not None and ctx.params.get("as_json"))
+# Whether the running command line has --json (set by CommandGroup.main for its run).
+_json_mode: ContextVar[bool] = ContextVar("ketapath_cli_json", default=False)
 
 
 def fail(
@@ -59,7 +57,7 @@ def fail(
     "message": ..., "field": ...}`` (``as_json`` None: as the running command was asked).
     """
     if as_json is None:
-        as_json = _json_requested()
+        as_json = _json_mode.get()
     one_line = " ".join(str(message).split())
     if as_json:
         body: dict[str, Any] = {"error": kind, "message": one_line, "field": field}
@@ -103,6 +101,21 @@ def _first_non_finite(data: Any, where: str = "") -> str | None:
             if found:
                 return found
     return None
+
+
+def require_finite(data: Any, *, what: str) -> None:
+    """Exit 2 when a result computed from the input holds NaN or Infinity.
+
+    Only an absurd input number (a dose of 1e308 mg) gets there; the message says so rather
+    than printing ``inf``.
+    """
+    where = _first_non_finite(data)
+    if where is not None:
+        fail(
+            f"{what}: {where} is not a finite number; a number in the input is too large to "
+            "be real (check it by hand)",
+            field=where,
+        )
 
 
 def emit_json(data: Any, *, indent: int | None = 2) -> None:
@@ -224,11 +237,12 @@ class CommandGroup(TyperGroup):
                 argv, prog_name, complete_var, standalone_mode, windows_expand_args, **extra
             )
         as_json = JSON_FLAG in argv[: argv.index("--")] if "--" in argv else JSON_FLAG in argv
+        token = _json_mode.set(as_json)
         try:
             code = super().main(argv, prog_name, complete_var, False, windows_expand_args, **extra)
-        except click.ClickException as exc:
+        except typer.TyperException as exc:  # click's usage errors (typer vendors click)
             code = _report_usage(exc, as_json)
-        except click.Abort:
+        except typer.Abort:
             typer.echo("error: aborted", err=True)
             code = EXIT_ABORTED
         except KeyboardInterrupt:
@@ -237,25 +251,30 @@ class CommandGroup(TyperGroup):
             if os.environ.get(DEBUG_ENV):
                 raise
             code = _report_internal(exc, as_json)
+        finally:
+            _json_mode.reset(token)
         sys.exit(code if isinstance(code, int) else 0)
 
 
-def _report_usage(exc: click.ClickException, as_json: bool) -> int:
-    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
-        exc.show()  # a bare command group: its help, as click shows it
-        return exc.exit_code
+def _report_usage(exc: typer.TyperException, as_json: bool) -> int:
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        # a bare command group (``ketapath db``): its help, as click shows it
+        typer.echo(exc.format_message(), err=True)
+        return int(getattr(exc, "exit_code", EXIT_INVALID))
     message = " ".join(exc.format_message().split())
     ctx = getattr(exc, "ctx", None)
-    if ctx is not None and isinstance(exc, click.UsageError):
+    if ctx is not None:
         message += f" (see '{ctx.command_path} --help')"
     param = getattr(exc, "param", None)
-    field = (param.opts[0] if param.opts else param.name) if param is not None else ""
+    field = ""
+    if param is not None:
+        field = str(param.opts[0] if getattr(param, "opts", None) else param.name)
     if as_json:
-        body = {"error": "invalid_usage", "message": message, "field": field or ""}
+        body = {"error": "invalid_usage", "message": message, "field": field}
         typer.echo(to_json(body, indent=2), err=True)
     else:
         typer.echo(f"error: {message}", err=True)
-    return exc.exit_code
+    return int(getattr(exc, "exit_code", EXIT_INVALID))
 
 
 def _report_internal(exc: Exception, as_json: bool) -> int:
