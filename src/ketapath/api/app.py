@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 import ketapath
 from ketapath.api import errors
+from ketapath.api.docs import docs_router
 from ketapath.api.routers import (
     admin,
     assessments,
@@ -60,7 +61,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             "limit-checked orders. Sign in at /api/v1/auth/token and send the bearer token."
         ),
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served by ketapath.api.docs from the app's own files, not a CDN
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.db = db
     errors.install(app)
     app.include_router(api_router())
+    app.include_router(docs_router(f"{API_PREFIX}/docs", f"{API_PREFIX}/openapi.json", app.title))
 
     # Web pages (Jinja2 + htmx): the same services, ketapath.api.deps.current_user / CSRF.
     from ketapath.web import install as install_web_pages
