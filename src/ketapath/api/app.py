@@ -23,6 +23,7 @@ from ketapath.api.routers import (
 from ketapath.config import Settings, get_settings
 from ketapath.knowledge.clinical import knowledge
 from ketapath.knowledge.instruments import load_instruments
+from ketapath.services.warmup import warm_up
 from ketapath.store.db import Database
 
 API_PREFIX = "/api/v1"
@@ -40,6 +41,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     The schema is not created here: run ``ketapath db upgrade`` (``serve`` does it).
     """
+    from ketapath.web import warm_up as warm_up_pages
+
     settings = settings or get_settings()
     db = database or Database(settings.database_url, echo=settings.sql_echo)
 
@@ -49,6 +52,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         # server here, and the first requests do not each pay for the loading.
         knowledge()
         load_instruments()
+        warm_up(db)  # the database's first connection, mappers and statements
+        warm_up_pages()  # the page templates
         yield
         if database is None:
             db.dispose()
