@@ -41,6 +41,7 @@ def _command_built_once() -> Iterator[None]:
         patch.setattr(typer.testing, "_get_command", lambda _app: command)
         yield
 
+
 ABSURD_NUMBERS = [
     "0",
     "-1",

@@ -540,12 +540,13 @@ def _grid(
     if until_min is not None and (not math.isfinite(until_min) or until_min < 0):
         _fail(f"--until-min must be a finite number of minutes, not negative (got {until_min})")
     end = regimen.end_min + DEFAULT_TAIL_MIN if until_min is None else until_min
-    count = math.floor(end / step + 1e-9) + 1
-    if count > MAX_OUTPUT_TIMES:
+    intervals = end / step  # inf when the step is tiny (5e-324)
+    if not intervals + 1 <= MAX_OUTPUT_TIMES:
         _fail(
-            f"--step-min {step:g} up to {end:g} min is {count:,} output times, more than "
-            f"{MAX_OUTPUT_TIMES:,}; give a larger --step-min"
+            f"--step-min {step:g} up to {end:g} min is {intervals + 1:,.0f} output times, more "
+            f"than {MAX_OUTPUT_TIMES:,}; give a larger --step-min"
         )
+    count = math.floor(intervals + 1e-9) + 1
     return np.arange(count, dtype=np.float64) * step
 
 

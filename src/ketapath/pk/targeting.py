@@ -28,6 +28,9 @@ from ketapath.pk.system import Propagator, build_system
 # A computing bound, not a clinical one: rate changes in one scheme (a change every minute
 # for a week).
 MAX_RATE_CHANGES = 10_080
+# The look-ahead grid has ~20 x interval x ke0 points (_responses): a day between changes keeps
+# it near 150,000 for the fastest model.
+MAX_INTERVAL_MIN = 1440.0
 
 FloatArray = NDArray[np.float64]
 Site = Literal["plasma", "effect_site"]
@@ -111,6 +114,12 @@ def target_concentration(
             "max_bolus_mg",
             f"{max_bolus_mg:g} mg is more than an infusion device delivers "
             f"({bounds.max_bolus_mg:g} mg)",
+        )
+    if interval_min > min(duration_min, MAX_INTERVAL_MIN):
+        raise PkInputError(
+            "interval_min",
+            f"must be at most the duration ({duration_min:g} min) and at most "
+            f"{MAX_INTERVAL_MIN:g} min, not {interval_min:g} min",
         )
     if duration_min / interval_min > MAX_RATE_CHANGES:
         raise PkInputError(
