@@ -116,3 +116,16 @@ def test_bisection_needs_a_sign_change() -> None:
     with pytest.raises(ValueError):
         bisect_root(lambda x: x * x + 1, -1.0, 1.0, xtol=1e-9)
     assert bisect_root(lambda x: x - 0.3, 0.0, 1.0, xtol=1e-14) == pytest.approx(0.3, abs=1e-13)
+
+
+def test_a_target_interval_of_5e_324_min_is_refused_not_divided_by() -> None:
+    with pytest.raises(PkInputError, match="interval_min"):
+        target_concentration(
+            "domino",
+            Covariates(weight_kg=72),
+            target_ng_per_ml=100,
+            duration_min=5e-324,
+            interval_min=5e-324,
+            max_rate_mg_per_h=0,
+            max_bolus_mg=0,
+        )

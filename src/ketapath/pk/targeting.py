@@ -31,6 +31,7 @@ MAX_RATE_CHANGES = 10_080
 # The look-ahead grid has ~20 x interval x ke0 points (_responses): a day between changes keeps
 # it near 150,000 for the fastest model.
 MAX_INTERVAL_MIN = 1440.0
+MIN_INTERVAL_MIN = 0.1  # 6 s between rate changes; below it the look-ahead step underflows
 
 FloatArray = NDArray[np.float64]
 Site = Literal["plasma", "effect_site"]
@@ -114,6 +115,10 @@ def target_concentration(
             "max_bolus_mg",
             f"{max_bolus_mg:g} mg is more than an infusion device delivers "
             f"({bounds.max_bolus_mg:g} mg)",
+        )
+    if interval_min < MIN_INTERVAL_MIN:
+        raise PkInputError(
+            "interval_min", f"must be at least {MIN_INTERVAL_MIN:g} min, not {interval_min:g}"
         )
     if interval_min > min(duration_min, MAX_INTERVAL_MIN):
         raise PkInputError(
