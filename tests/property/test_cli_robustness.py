@@ -411,6 +411,26 @@ def test_score_never_crashes_on_absurd_answers(
 @pytest.mark.parametrize(
     "args",
     [
+        ["plan", "crps-schwartzman-10day", "--weight-kg", "68", "--setting", "icu", "--json"],
+        ["plan", "titrate-goldberg-5day", "--weight-kg", "60"],
+        [
+            "opioid-taper",
+            *("--opioid", "morphine", "--route", "oral", "--daily-dose", "60", "--unit", "mg"),
+            *("--step-percent", "50", "--every-days", "7", "--json"),
+        ],
+    ],
+)
+def test_a_plan_that_needs_an_override_prints_it_and_says_so_in_one_line(
+    args: list[str],
+) -> None:
+    result = check_answer(args)
+    assert result.exit_code == 4
+    assert result.stdout  # the plan, to be read before the override is given
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
         ["protocols", "show", "nope"],
         ["protocols", "show", "nope", "--json"],
         ["plan", "nope", "--weight-kg", "70"],

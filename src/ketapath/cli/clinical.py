@@ -298,12 +298,14 @@ def plan_command(
     else:
         typer.echo(format_course(course))
     if status(course) == "needs_override":
-        typer.echo(
-            "error: the plan passes a soft limit; it needs --override-by NAME --reason "
-            "TEXT before it can be signed",
-            err=True,
+        fail(
+            "the plan passes a soft limit; it needs --override-by NAME --reason TEXT before it "
+            "can be signed",
+            code=EXIT_NEEDS_OVERRIDE,
+            as_json=as_json,
+            kind="needs_override",
+            field="override",
         )
-        raise typer.Exit(EXIT_NEEDS_OVERRIDE)
 
 
 def _check_human(dosing: DosingInputs, as_json: bool) -> None:

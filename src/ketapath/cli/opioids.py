@@ -213,12 +213,13 @@ def taper_command(
     else:
         typer.echo(format_taper(plan))
     if plan.status == "needs_override":
-        typer.echo(
-            "error: the taper is faster than a published rate; it needs --override-by NAME "
-            "--reason TEXT",
-            err=True,
+        fail(
+            "the taper is faster than a published rate; it needs --override-by NAME --reason TEXT",
+            code=EXIT_NEEDS_OVERRIDE,
+            as_json=as_json,
+            kind="needs_override",
+            field="override",
         )
-        raise typer.Exit(EXIT_NEEDS_OVERRIDE)
 
 
 def format_taper(p: TaperPlan) -> str:
