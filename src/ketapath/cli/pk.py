@@ -267,11 +267,11 @@ def target(
     concentration = concentration_mg_per_ml or pump.default_concentration_mg_per_ml
     if (
         not math.isfinite(concentration)
-        or not 0 < concentration <= pump.max_concentration_mg_per_ml
+        or not pump.min_concentration_mg_per_ml <= concentration <= pump.max_concentration_mg_per_ml
     ):
         _fail(
-            f"--concentration-mg-per-ml must be above 0 and at most "
-            f"{pump.max_concentration_mg_per_ml:g} mg/mL, not {concentration:g}"
+            f"--concentration-mg-per-ml must be at least {pump.min_concentration_mg_per_ml:g} "
+            f"and at most {pump.max_concentration_mg_per_ml:g} mg/mL, not {concentration:g}"
         )
     pk_model = _model(model)
     cov = _covariates(patient, weight_kg, age, sex, height_cm)
