@@ -15,6 +15,10 @@ one command after another):
   server, as the web page ``GET /patients/{id}/plan?protocol_id=...``. The time from
   starting the process to accepting connections is reported too (no target).
 
+Beside the wall time, each command's CPU time (user + system, from the operating system's
+accounting of the child process) is reported: on a machine that other jobs keep busy the
+wall time grows with the wait for a CPU, the CPU time much less.
+
 The commands run through the ``ketapath`` console script next to this Python (the one a
 clinician runs), so they import whatever ``ketapath`` that Python finds (``PYTHONPATH``).
 Every run must succeed (exit 0 / HTTP 200) or the benchmark fails.
@@ -31,6 +35,7 @@ import argparse
 import contextlib
 import os
 import platform
+import resource
 import secrets
 import shutil
 import socket
@@ -91,6 +96,7 @@ class Result:
     label: str
     seconds: list[float]
     target: float | None
+    cpu_seconds: list[float] | None = None
 
     @property
     def median(self) -> float:
@@ -99,9 +105,10 @@ class Result:
     def row(self) -> str:
         verdict = "" if self.target is None else ("pass" if self.median < self.target else "MISS")
         target = "-" if self.target is None else f"< {self.target:g}"
+        cpu = "-" if not self.cpu_seconds else f"{statistics.median(self.cpu_seconds):.3f}"
         return (
             f"| {self.label} | {self.median:.3f} | {min(self.seconds):.3f} | "
-            f"{max(self.seconds):.3f} | {len(self.seconds)} | {target} | {verdict} |"
+            f"{max(self.seconds):.3f} | {cpu} | {len(self.seconds)} | {target} | {verdict} |"
         )
 
 
@@ -110,14 +117,18 @@ def time_command(label: str, args: list[str], target: float, runs: int) -> Resul
     env = {**os.environ, "KETAPATH_SECRET_KEY": secrets.token_urlsafe(32)}
     # one untimed run: fills the file cache and the .pyc files, as a second command would find
     subprocess.run(command, env=env, capture_output=True, check=True, cwd=ROOT)
-    seconds = []
+    seconds: list[float] = []
+    cpu: list[float] = []
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run(command, env=env, capture_output=True, cwd=ROOT)
         seconds.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if done.returncode != 0:
             raise RuntimeError(f"{label}: exit {done.returncode}: {done.stderr.decode()[-500:]}")
-    return Result(label, seconds, target)
+    return Result(label, seconds, target, cpu)
 
 
 # -- the server -----------------------------------------------------------------------------
@@ -307,8 +318,8 @@ def main() -> int:
     if not args.no_server:
         results += time_server(server_runs)
     print()
-    print("| what | median s | min s | max s | runs | target s | |")
-    print("|---|---|---|---|---|---|---|")
+    print("| what | median s | min s | max s | CPU s (median) | runs | target s | |")
+    print("|---|---|---|---|---|---|---|---|")
     for result in results:
         print(result.row())
     missed = [r.label for r in results if r.target is not None and r.median >= r.target]
