@@ -164,6 +164,8 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ["opioids", "{file}", "--json"],
         ["simulate", "--model", "kamp", "--patient", "{file}", "--infusion", "0:60:10"],
         ["simulate", "--model", "kamp", "--patient", "{file}", "--protocol", "asra-initial"],
+        ["simulate", "--model", "kamp", "--patient", "{file}", "--infusion", "0:60:1", "--json"],
+        ["target", "--model", "kamp", "--patient", "{file}", "--target-ng-per-ml", "9", "--json"],
         ["score", "phq9", "--answers", "@{file}", "--json"],
     ],
 )
@@ -420,6 +422,20 @@ def test_score_never_crashes_on_absurd_answers(
         ],
     ],
 )
+def test_warnings_about_the_patient_file_go_into_the_json_not_beside_it(
+    write_patient: Any,
+) -> None:
+    path = write_patient(base_patient(favourite_colour="blue"))
+    args = ["simulate", "--model", "kamp", "--patient", str(path), "--infusion", "0:60:10"]
+    result = check_answer([*args, "--json"])
+    assert result.exit_code == 0 and result.stderr == ""
+    assert any("favourite_colour" in w for w in _strict_json(result.stdout)["warnings"])
+    refused = check_answer([*args, "--times", "-5", "--json"])
+    assert any("favourite_colour" in w for w in _strict_json(refused.stderr)["warnings"])
+    text = check_answer(args)
+    assert "warning: " in text.stderr and "favourite_colour" in text.stderr
+
+
 def test_a_plan_that_needs_an_override_prints_it_and_says_so_in_one_line(
     args: list[str],
 ) -> None:

@@ -38,8 +38,27 @@ MAX_INPUT_FILE_BYTES = 1_000_000
 DEBUG_ENV = "KETAPATH_DEBUG"
 
 
-# Whether the running command line has --json (set by CommandGroup.main for its run).
+# Whether the running command line has --json, and the warnings held for its JSON (set by
+# CommandGroup.main for its run).
 _json_mode: ContextVar[bool] = ContextVar("ketapath_cli_json", default=False)
+_held_warnings: ContextVar[list[str] | None] = ContextVar("ketapath_cli_warnings", default=None)
+
+
+def warn(message: str) -> None:
+    """A warning: a ``warning:`` line on stderr; with ``--json`` it goes into the JSON
+    printed (the result's ``warnings``, or the error's), so that stderr holds only JSON."""
+    held = _held_warnings.get()
+    if _json_mode.get() and held is not None:
+        held.append(message)
+    else:
+        typer.echo(f"warning: {message}", err=True)
+
+
+def _with_held_warnings(data: Any) -> Any:
+    held = _held_warnings.get()
+    if not held or not isinstance(data, dict):
+        return data
+    return {**data, "warnings": [*data.get("warnings", []), *held]}
 
 
 def fail(
@@ -62,7 +81,7 @@ def fail(
     if as_json:
         body: dict[str, Any] = {"error": kind, "message": one_line, "field": field}
         body.update(extra or {})
-        typer.echo(to_json(body, indent=2), err=True)
+        typer.echo(to_json(_with_held_warnings(body), indent=2), err=True)
     else:
         typer.echo(f"error: {one_line}", err=True)
     raise typer.Exit(code)
@@ -121,7 +140,7 @@ def require_finite(data: Any, *, what: str) -> None:
 def emit_json(data: Any, *, indent: int | None = 2) -> None:
     """Print ``data`` as strict JSON on stdout; a non-finite number is an internal error."""
     try:
-        text = to_json(data, indent=indent)
+        text = to_json(_with_held_warnings(data), indent=indent)
     except NonFiniteResult as exc:
         fail(
             f"{exc}; nothing was printed. This is a bug: please report the command.",
@@ -238,6 +257,7 @@ class CommandGroup(TyperGroup):
             )
         as_json = JSON_FLAG in argv[: argv.index("--")] if "--" in argv else JSON_FLAG in argv
         token = _json_mode.set(as_json)
+        held = _held_warnings.set([])
         try:
             code = super().main(argv, prog_name, complete_var, False, windows_expand_args, **extra)
         except typer.TyperException as exc:  # click's usage errors (typer vendors click)
@@ -253,6 +273,7 @@ class CommandGroup(TyperGroup):
             code = _report_internal(exc, as_json)
         finally:
             _json_mode.reset(token)
+            _held_warnings.reset(held)
         sys.exit(code if isinstance(code, int) else 0)
 
 

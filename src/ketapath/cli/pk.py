@@ -22,6 +22,7 @@ from ketapath.cli.output import (
     emit_json,
     fail,
     read_text_file,
+    warn,
     writable_output,
 )
 
@@ -552,7 +553,7 @@ def _grid(
 
 def _print_warnings(warnings: Sequence[str]) -> None:
     for warning in warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        warn(warning)
 
 
 def _plot(predictions: dict[str, pk.Prediction], path: Path) -> None:
