@@ -54,6 +54,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         load_instruments()
         warm_up(db)  # the database's first connection, mappers and statements
         warm_up_pages()  # the page templates
+        # FastAPI prepares each route (its dependencies, its models) the first time a request
+        # is matched against it, so the first page request paid for every API route before
+        # it; building the OpenAPI document prepares them all, and the document is then ready.
+        app.openapi()
         yield
         if database is None:
             db.dispose()
