@@ -410,18 +410,6 @@ def test_score_never_crashes_on_absurd_answers(
     check_answer(args + (["--json"] if as_json else []))
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["plan", "crps-schwartzman-10day", "--weight-kg", "68", "--setting", "icu", "--json"],
-        ["plan", "titrate-goldberg-5day", "--weight-kg", "60"],
-        [
-            "opioid-taper",
-            *("--opioid", "morphine", "--route", "oral", "--daily-dose", "60", "--unit", "mg"),
-            *("--step-percent", "50", "--every-days", "7", "--json"),
-        ],
-    ],
-)
 def test_warnings_about_the_patient_file_go_into_the_json_not_beside_it(
     write_patient: Any,
 ) -> None:
@@ -436,6 +424,18 @@ def test_warnings_about_the_patient_file_go_into_the_json_not_beside_it(
     assert "warning: " in text.stderr and "favourite_colour" in text.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["plan", "crps-schwartzman-10day", "--weight-kg", "68", "--setting", "icu", "--json"],
+        ["plan", "titrate-goldberg-5day", "--weight-kg", "60"],
+        [
+            "opioid-taper",
+            *("--opioid", "morphine", "--route", "oral", "--daily-dose", "60", "--unit", "mg"),
+            *("--step-percent", "50", "--every-days", "7", "--json"),
+        ],
+    ],
+)
 def test_a_plan_that_needs_an_override_prints_it_and_says_so_in_one_line(
     args: list[str],
 ) -> None:
