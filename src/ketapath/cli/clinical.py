@@ -459,12 +459,13 @@ def knowledge_check() -> None:
     from ketapath.knowledge.base import KnowledgeError
     from ketapath.knowledge.clinical import knowledge
     from ketapath.knowledge.instruments import load_instruments
-    from ketapath.knowledge.pk_models import load_pk_knowledge
+    from ketapath.knowledge.pk_models import load_pk_input_bounds, load_pk_knowledge
 
     try:
         kb = knowledge()
         instruments = load_instruments()
         pk_models, analgesia = load_pk_knowledge()
+        load_pk_input_bounds()
     except (KnowledgeError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -473,6 +474,7 @@ def knowledge_check() -> None:
         typer.echo(f"{name}: version {f.version}, {len(f.entries)} entries")
     typer.echo(f"instruments: {len(instruments)} instruments")
     typer.echo(f"pk_models: {len(pk_models)} models, {len(analgesia)} analgesia models")
+    typer.echo("pk_input_bounds: weight, age, height, rate, bolus and time bounds")
 
 
 @knowledge_app.command("adverse-effects")
