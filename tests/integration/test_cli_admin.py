@@ -127,3 +127,34 @@ def test_serve_demo_migrates_seeds_and_prints_a_password_for_each_role(
     engine = make_engine(f"sqlite:///{tmp_path / 'demo.sqlite3'}")
     assert migrate.current_revision(engine) == migrate.head_revision()
     engine.dispose()
+
+
+def _full_cli() -> typer.Typer:
+    from ketapath.cli import app
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("url", "args", "code", "says"),
+    [
+        ("sqlite:///{tmp}/k.sqlite3", ["db", "backup", "{tmp}/no/such/folder/b.db"], 2, "folder"),
+        ("sqlite:///{tmp}/k.sqlite3", ["db", "backup", "{tmp}"], 2, "is a folder"),
+        ("sqlite:///{tmp}/k.sqlite3", ["db", "upgrade", "--revision", "nope"], 2, "nope"),
+        ("nonsense", ["db", "current"], 2, "not a database URL"),
+        ("nonsense", ["users", "list"], 2, "not a database URL"),
+        ("postgresql+psycopg://nobody@127.0.0.1:1/x", ["db", "current"], 1, "cannot use"),
+        ("sqlite:///{tmp}/k.sqlite3", ["serve", "--port", "99999"], 2, "--port"),
+    ],
+)
+def test_an_admin_command_on_bad_input_or_an_unreachable_database_says_why_in_one_line(
+    tmp_path: Path, url: str, args: list[str], code: int, says: str
+) -> None:
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = CliRunner().invoke(
+        _full_cli(), args, env={"KETAPATH_DATABASE_URL": url.replace("{tmp}", str(tmp_path))}
+    )
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and says in errors[0], result.stderr

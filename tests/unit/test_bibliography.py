@@ -15,7 +15,7 @@ from ketapath.knowledge.bibliography import Bibliography, Reference, bibliograph
 from ketapath.knowledge.bounds import input_bounds
 from ketapath.knowledge.clinical import Knowledge, knowledge
 from ketapath.knowledge.instruments import load_instruments
-from ketapath.knowledge.pk_models import load_pk_knowledge
+from ketapath.knowledge.pk_models import load_pk_input_bounds, load_pk_knowledge
 
 DATA_DIR = data_path("bibliography.yaml").parent
 DOI = re.compile(r"^10\.\d{4,9}/[^\s]+$")
@@ -29,6 +29,7 @@ def _all_cites() -> list[Cite]:
     found += cites_in(load_instruments())
     found += cites_in(load_pk_knowledge())
     found += cites_in(list(input_bounds().by_id.values()))
+    found += cites_in(load_pk_input_bounds())
     return found
 
 

@@ -317,6 +317,7 @@ def test_an_override_needs_a_name_and_a_reason() -> None:
         ({"unit": "furlongs"}, "unit"),
         ({"opioid_id": "heroin"}, "opioid"),
         ({"step_percent": 0.001}, "step_percent"),
+        ({"every_days": 99_999_999}, "every_days"),  # past 9999-12-31 (was OverflowError)
     ],
 )
 def test_absurd_taper_inputs_are_errors_naming_the_field(change: dict, field: str) -> None:

@@ -140,3 +140,13 @@ def test_a_unit_that_measures_no_amount_is_refused_naming_the_medicine(unit: str
     medicine = {"name": "x", "dose": 5, "unit": unit}
     message = refused(base_patient(medications=[medicine]), "medications[0]")
     assert "does not measure an amount of medicine" in message
+
+
+def test_the_common_units_are_bounded_as_pint_converts_them() -> None:
+    from ketapath.domain.patient import _AMOUNT_BOUNDS, _COMMON_AMOUNTS
+    from ketapath.domain.units import parse_unit
+
+    targets = {(bound, shown): target for bound, shown, target in _AMOUNT_BOUNDS}
+    for unit, (bound_id, shown, factor) in _COMMON_AMOUNTS.items():
+        quantity = 1.0 * parse_unit(unit)
+        assert quantity.to(targets[(bound_id, shown)]).magnitude == pytest.approx(factor), unit

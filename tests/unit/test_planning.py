@@ -260,3 +260,11 @@ def test_a_tiny_ideal_weight_is_refused_cleanly_not_divided_by_zero() -> None:
             DosingInputs(1.0, 102.2, "female"),
             PlanOptions(weight_basis="ideal", concentration_mg_per_ml=0.5),
         )
+
+
+@pytest.mark.parametrize("concentration", [5e-324, 0.001, 101.0])
+def test_a_bag_concentration_outside_the_pump_library_is_refused(concentration: float) -> None:
+    # 5e-324 mg/mL gave an infinite rate in mL/h (and a 500 through the API)
+    with pytest.raises(InvalidInput) as refused:
+        plan("asra-initial", DosingInputs(72.0), PlanOptions(concentration_mg_per_ml=concentration))
+    assert refused.value.field == "concentration_mg_per_ml"

@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI
 import ketapath
 from ketapath.api import errors
 from ketapath.api.deps import StrictTransportSecurity
+from ketapath.api.docs import docs_router
 from ketapath.api.routers import (
     admin,
     assessments,
@@ -25,6 +26,7 @@ from ketapath.api.storable import StorableText
 from ketapath.config import Settings, get_settings
 from ketapath.knowledge.clinical import knowledge as load_knowledge
 from ketapath.knowledge.instruments import load_instruments
+from ketapath.services.warmup import warm_up
 from ketapath.store.db import Database
 
 API_PREFIX = "/api/v1"
@@ -45,6 +47,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     The schema is not created here: run ``ketapath db upgrade`` (``serve`` does it).
     """
+    from ketapath.web import warm_up as warm_up_pages
+
     settings = settings or get_settings()
     db = database or Database(settings.database_url, echo=settings.sql_echo)
 
@@ -54,6 +58,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         # server here, and the first requests do not each pay for the loading.
         load_knowledge()
         load_instruments()
+        warm_up(db)  # the database's first connection, mappers and statements
+        warm_up_pages()  # the page templates
+        # FastAPI prepares each route (its dependencies, its models) the first time a request
+        # is matched against it, so the first page request paid for every API route before
+        # it; building the OpenAPI document prepares them all, and the document is then ready.
+        app.openapi()
         yield
         if database is None:
             db.dispose()
@@ -66,7 +76,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             "limit-checked orders. Sign in at /api/v1/auth/token and send the bearer token."
         ),
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served by ketapath.api.docs from the app's own files, not a CDN
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -76,6 +86,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_middleware(StorableText, api_prefix=API_PREFIX)
     app.add_middleware(StrictTransportSecurity)  # HSTS while secure cookies are on
     app.include_router(api_router())
+    app.include_router(docs_router(f"{API_PREFIX}/docs", f"{API_PREFIX}/openapi.json", app.title))
 
     # Web pages (Jinja2 + htmx): the same services, ketapath.api.deps.current_user / CSRF.
     from ketapath.web import install as install_web_pages

@@ -4,11 +4,17 @@ Each area of the product registers its commands from its own module, so that the
 line stays a thin edge over the services and the domain:
 
 - ``clinical``: screen, protocols, plan, demo, knowledge
-- ``pk``: simulate, compare-protocols
+- ``pk``: simulate, compare-protocols, target, pk-models
 - ``instruments``: score
 - ``opioids``: opioids, opioid-taper
 - ``admin``: serve, db, users
 - ``audit``: audit verify, audit head
+
+A command imports only what it needs: the modules named here import typer and light things
+at module level, and each command imports the domain, the PK engine, the database or the
+web server inside its body (``tests/unit/test_cli_startup.py`` keeps it so). A new area is
+its module in the import and in the loop below. Errors, bounds and strict JSON:
+``ketapath.cli.output``.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import typer
 
 from ketapath.cli import admin, audit, clinical, instruments, opioids, pk
+from ketapath.cli.output import CommandGroup
 
 app = typer.Typer(
     name="ketapath",
@@ -23,6 +30,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=CommandGroup,
 )
 
 for _module in (clinical, pk, instruments, opioids, admin, audit):

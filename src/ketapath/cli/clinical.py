@@ -7,34 +7,31 @@ limit would be passed (nothing is produced); 4 the plan passes a soft limit and 
 
 from __future__ import annotations
 
-import json
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING
 
 import typer
 
-from ketapath.domain.errors import DomainError, HardLimitExceeded
-from ketapath.domain.findings import Finding, citation_text, sort_findings
-from ketapath.domain.orders import Course
-from ketapath.domain.patient import Patient, load_patient
-from ketapath.domain.planning import (
-    DosingInputs,
-    PlanOptions,
-    course_to_dict,
-    plan,
-    status,
+from ketapath.cli.output import (
+    EXIT_HARD_LIMIT,
+    EXIT_INVALID,
+    EXIT_NEEDS_OVERRIDE,
+    emit_json,
+    fail,
+    finding_lines,
+    read_text_file,
 )
-from ketapath.domain.screening import ScreeningResult, screen
-from ketapath.knowledge.base import KnowledgeError
-from ketapath.knowledge.clinical import Protocol, knowledge
-from ketapath.knowledge.instruments import load_instruments
-from ketapath.knowledge.pk_models import load_pk_knowledge
 
-EXIT_INVALID = 2
-EXIT_HARD_LIMIT = 3
-EXIT_NEEDS_OVERRIDE = 4
+if TYPE_CHECKING:  # the command bodies import these: the command line must start fast
+    from ketapath.domain.orders import Course
+    from ketapath.domain.patient import Patient
+    from ketapath.domain.planning import DosingInputs
+    from ketapath.domain.screening import ScreeningResult
+    from ketapath.knowledge.clinical import Protocol
+
+__all__ = ["EXIT_HARD_LIMIT", "EXIT_INVALID", "EXIT_NEEDS_OVERRIDE", "emit_json", "fail"]
 
 protocols_app = typer.Typer(help="List and show the infusion protocols.", no_args_is_help=True)
 knowledge_app = typer.Typer(help="The clinical knowledge base.", no_args_is_help=True)
@@ -51,49 +48,14 @@ def register(app: typer.Typer) -> None:
 # ------------------------------------------------------------------ helpers
 
 
-def fail(
-    message: str,
-    *,
-    code: int,
-    as_json: bool,
-    kind: str = "invalid_input",
-    field: str = "",
-    extra: dict[str, Any] | None = None,
-) -> NoReturn:
-    """Report an error on stderr (JSON with --json) and exit; stdout stays empty."""
-    if as_json:
-        body: dict[str, Any] = {"error": kind, "message": message, "field": field}
-        body.update(extra or {})
-        typer.echo(json.dumps(body, indent=2), err=True)
-    else:
-        typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-SEVERITY_WORDS = {
-    "hard": "NOT ALLOWED",
-    "soft": "needs override",
-    "warning": "check",
-    "info": "info",
-}
-
-
-def finding_lines(finding: Finding, indent: str = "  ") -> list[str]:
-    """A finding as text: plain words first, then its rule and citations, the code last."""
-    return [
-        f"{indent}[{SEVERITY_WORDS[finding.severity]}] {finding.message}",
-        f"{indent}    rule: {finding.rule}",
-        f"{indent}    source: {finding.citation}  (code {finding.code})",
-    ]
-
-
-def emit_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
-
-
 def _load(path: Path, as_json: bool) -> tuple[Patient, list[str]]:
+    """The patient in a patient file, or exit 2 naming what is wrong with the file."""
+    from ketapath.domain.errors import DomainError
+    from ketapath.domain.patient import patient_from_text
+
+    text = read_text_file(path, what="patient file")
     try:
-        return load_patient(path)
+        return patient_from_text(text, origin=str(path), suffix=path.suffix)
     except DomainError as exc:
         fail(exc.message, code=EXIT_INVALID, as_json=as_json, field=exc.field)
 
@@ -109,10 +71,15 @@ def screen_command(
 
     The file's ``questionnaires`` (PHQ-9, GAD-7, DASS-21 answers) are screened for self-harm
     and severe scores, as the clinic's recorded assessments are on the server."""
-    from ketapath.domain.mood import load_screening_file
+    from ketapath.domain.errors import DomainError
+    from ketapath.domain.mood import screening_from_document
+    from ketapath.domain.patient import document_from_text
+    from ketapath.domain.screening import screen
 
+    text = read_text_file(patient_file, what="patient file")
     try:
-        patient, warnings, questionnaires = load_screening_file(patient_file)
+        raw = document_from_text(text, origin=str(patient_file), suffix=patient_file.suffix)
+        patient, warnings, questionnaires = screening_from_document(raw, origin=str(patient_file))
     except DomainError as exc:
         fail(exc.message, code=EXIT_INVALID, as_json=as_json, field=exc.field)
     result = screen(patient, input_warnings=warnings, questionnaires=questionnaires)
@@ -123,6 +90,8 @@ def screen_command(
 
 
 def format_screening(result: ScreeningResult) -> str:
+    from ketapath.domain.findings import sort_findings
+
     lines = [f"Screening of {result.patient_id or 'patient'}: {result.decision.upper()}"]
     lines.append(
         "Purpose: " + (", ".join(p.replace("_", " ") for p in result.purpose) or "not stated")
@@ -151,6 +120,9 @@ def format_screening(result: ScreeningResult) -> str:
 @protocols_app.command("list")
 def protocols_list(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """List the protocols."""
+    from ketapath.domain.findings import citation_text
+    from ketapath.knowledge.clinical import knowledge
+
     protocols = knowledge().protocols.entries
     if as_json:
         emit_json(
@@ -178,6 +150,8 @@ def protocols_show(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Show one protocol as written, with its sources and local defaults."""
+    from ketapath.knowledge.clinical import knowledge
+
     try:
         protocol = knowledge().protocol(protocol_id)
     except KeyError as exc:
@@ -195,6 +169,8 @@ def protocols_show(
 
 
 def format_protocol(p: Protocol) -> str:
+    from ketapath.domain.findings import citation_text
+
     lines = [
         f"{p.id}: {p.name}",
         f"  {p.summary}",
@@ -290,6 +266,9 @@ def plan_command(
     as_json: bool = typer.Option(False, "--json", help="Print the course as JSON."),
 ) -> None:
     """Turn a protocol into a limit-checked course of pump orders for one patient."""
+    from ketapath.domain.errors import DomainError, HardLimitExceeded
+    from ketapath.domain.planning import DosingInputs, PlanOptions, course_to_dict, plan
+
     if (patient_file is None) == (weight_kg is None):
         fail(
             "give either --patient FILE or --weight-kg W",
@@ -310,6 +289,7 @@ def plan_command(
     else:
         assert weight_kg is not None
         dosing = DosingInputs(weight_kg, height_cm, _sex(sex), age)
+    _check_human(dosing, as_json)
     options = PlanOptions(
         setting=setting.lower() if setting else None,  # type: ignore[arg-type]
         weight_basis=weight_basis.lower() if weight_basis else None,  # type: ignore[arg-type]
@@ -337,12 +317,43 @@ def plan_command(
     else:
         typer.echo(format_course(course))
     if status(course) == "needs_override":
-        typer.echo(
-            "error: the plan passes a soft limit; it needs --override-by NAME --reason "
-            "TEXT before it can be signed",
-            err=True,
+        fail(
+            "the plan passes a soft limit; it needs --override-by NAME --reason TEXT before it "
+            "can be signed",
+            code=EXIT_NEEDS_OVERRIDE,
+            as_json=as_json,
+            kind="needs_override",
+            field="override",
         )
-        raise typer.Exit(EXIT_NEEDS_OVERRIDE)
+
+
+def _check_human(dosing: DosingInputs, as_json: bool) -> None:
+    """Refuse a weight, height or age no human body has (``pk_input_bounds.yaml``), typed or
+    read from the patient file: 5e-324 kg would give infinite doses per kg."""
+    from ketapath.knowledge.pk_models import load_pk_input_bounds
+
+    bounds = load_pk_input_bounds()
+    checks = (
+        ("weight_kg", dosing.weight_kg, bounds.weight_kg, "kg"),
+        ("height_cm", dosing.height_cm, bounds.height_cm, "cm"),
+        ("age_years", dosing.age_years, bounds.age_years, "years"),
+    )
+    for field, value, limits, unit in checks:
+        if value is not None and not limits.minimum <= value <= limits.maximum:
+            fail(
+                f"{field.replace('_', ' ')} {value:g} {unit} is outside what a human body has "
+                f"({limits.minimum:g}-{limits.maximum:g} {unit})",
+                code=EXIT_INVALID,
+                as_json=as_json,
+                field=field,
+            )
+
+
+def status(course: Course) -> str:
+    """The course's status (``domain.planning.status``, imported when a course exists)."""
+    from ketapath.domain.planning import status as course_status
+
+    return course_status(course)
 
 
 def _sex(text: str | None) -> str | None:
@@ -357,6 +368,8 @@ def _f(x: float) -> str:
 
 
 def format_course(c: Course) -> str:
+    from ketapath.domain.findings import sort_findings
+
     lines = [
         f"{c.protocol_name}",
         f"  protocol {c.protocol_id}; route {c.route.upper()}; setting {c.setting}; "
@@ -408,6 +421,11 @@ def demo_patient_path() -> Path:
 
 def demo_command() -> None:
     """Walk the demo patient (the published UCSF case) through screening and planning."""
+    from ketapath.domain.errors import HardLimitExceeded
+    from ketapath.domain.patient import load_patient
+    from ketapath.domain.planning import DosingInputs, PlanOptions, plan
+    from ketapath.domain.screening import screen
+
     path = demo_patient_path()
     patient, warnings = load_patient(path)
     typer.echo(
@@ -461,10 +479,16 @@ def demo_command() -> None:
 @knowledge_app.command("check")
 def knowledge_check() -> None:
     """Validate every knowledge file against its schema and print what was loaded."""
+    from ketapath.knowledge.base import KnowledgeError
+    from ketapath.knowledge.clinical import knowledge
+    from ketapath.knowledge.instruments import load_instruments
+    from ketapath.knowledge.pk_models import load_pk_input_bounds, load_pk_knowledge
+
     try:
         kb = knowledge()
         instruments = load_instruments()
         pk_models, analgesia = load_pk_knowledge()
+        load_pk_input_bounds()
     except (KnowledgeError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -473,6 +497,7 @@ def knowledge_check() -> None:
         typer.echo(f"{name}: version {f.version}, {len(f.entries)} entries")
     typer.echo(f"instruments: {len(instruments)} instruments")
     typer.echo(f"pk_models: {len(pk_models)} models, {len(analgesia)} analgesia models")
+    typer.echo("pk_input_bounds: weight, age, height, rate, bolus and time bounds")
 
 
 @knowledge_app.command("references")
@@ -481,6 +506,8 @@ def knowledge_references(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """The bibliography: every work a rule, limit or value cites, as full references."""
+    from ketapath.knowledge.clinical import knowledge
+
     refs = knowledge().bibliography
     if ref_id and ref_id not in refs:
         fail(f"no reference {ref_id!r}", code=EXIT_INVALID, as_json=as_json, field="ref_id")
@@ -494,6 +521,9 @@ def knowledge_references(
 
 def findings_markdown() -> str:
     """The catalogue of finding codes as the Markdown of docs/findings.md."""
+    from ketapath.domain.findings import citation_text
+    from ketapath.knowledge.clinical import knowledge
+
     kb = knowledge()
     lines = [
         "# Finding codes",
@@ -525,6 +555,9 @@ def knowledge_findings(
     markdown: bool = typer.Option(False, "--markdown", help="Print docs/findings.md."),
 ) -> None:
     """The catalogue of finding codes: meaning, severities, rule and source of each."""
+    from ketapath.domain.findings import citation_text
+    from ketapath.knowledge.clinical import knowledge
+
     kb = knowledge()
     if markdown:
         typer.echo(findings_markdown(), nl=False)
@@ -541,7 +574,9 @@ def knowledge_findings(
 
 def conditions_markdown() -> str:
     """The diagnosis vocabulary as the Markdown of docs/conditions.md."""
+    from ketapath.domain.findings import citation_text
     from ketapath.domain.vocabulary import describe
+    from ketapath.knowledge.clinical import knowledge
 
     kb = knowledge()
     lines = [
@@ -608,6 +643,7 @@ def knowledge_conditions(
 ) -> None:
     """The diagnosis vocabulary: names, synonyms, abbreviations, codes, screening role."""
     from ketapath.domain.vocabulary import describe
+    from ketapath.knowledge.clinical import knowledge
 
     kb = knowledge()
     if markdown:
@@ -643,6 +679,7 @@ def knowledge_diagnosis(
 ) -> None:
     """How ketapath reads written diagnoses: the condition, its codes, or why not."""
     from ketapath.domain.vocabulary import resolution_dict, resolve
+    from ketapath.knowledge.clinical import knowledge
 
     kb = knowledge()
     results = [resolution_dict(resolve(t, kb), kb) for t in texts]
@@ -662,6 +699,9 @@ def knowledge_diagnosis(
 @knowledge_app.command("adverse-effects")
 def knowledge_adverse_effects(as_json: bool = typer.Option(False, "--json")) -> None:
     """The adverse effects of subanaesthetic ketamine (ASRA/AAPM/ASA consensus, Table 4)."""
+    from ketapath.domain.findings import citation_text
+    from ketapath.knowledge.clinical import knowledge
+
     kb = knowledge()
     effects = kb.adverse_effects.entries
     if as_json:

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from ketapath.domain import instruments as scoring
-from ketapath.domain.findings import citation_text
-from ketapath.knowledge.base import KnowledgeError
-from ketapath.knowledge.instruments import Instrument
+from ketapath.cli.output import EXIT_INVALID, MAX_INPUT_FILE_BYTES, emit_json, fail
 
-EXIT_BAD_INPUT = 2
+if TYPE_CHECKING:  # the command imports these: the command line must start fast
+    from ketapath.domain import instruments as scoring
+    from ketapath.knowledge.instruments import Instrument
+
+EXIT_BAD_INPUT = EXIT_INVALID
 
 
 class AnswersFormatError(ValueError):
@@ -32,14 +33,26 @@ def parse_answers(text: str) -> dict[str, scoring.Answer]:
     text = text.strip()
     if text.startswith("@"):
         path = Path(text[1:])
-        try:
-            content = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise AnswersFormatError(f"cannot read answers file {path}: {exc.strerror}") from exc
-        return _parse_json(content, where=str(path))
+        return _parse_json(_read_answers_file(path), where=str(path))
     if text.startswith("{"):
         return _parse_json(text, where="--answers")
     return _parse_pairs(text)
+
+
+def _read_answers_file(path: Path) -> str:
+    try:
+        if path.is_dir():
+            raise AnswersFormatError(f"answers file {path} is a folder, not a file")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_INPUT_FILE_BYTES + 1)
+    except OSError as exc:
+        raise AnswersFormatError(f"cannot read answers file {path}: {exc.strerror}") from exc
+    if len(data) > MAX_INPUT_FILE_BYTES:
+        raise AnswersFormatError(f"answers file {path} is too large (an answers file is a few kB)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AnswersFormatError(f"answers file {path} is not a text file (not UTF-8)") from exc
 
 
 def _parse_json(content: str, *, where: str) -> dict[str, scoring.Answer]:
@@ -83,9 +96,9 @@ def _parse_pairs(text: str) -> dict[str, scoring.Answer]:
     return answers
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=EXIT_BAD_INPUT)
+def _fail(message: str) -> NoReturn:
+    """The message on stderr (a JSON object with --json) and exit 2."""
+    fail(message, code=EXIT_BAD_INPUT)
 
 
 def _fmt(value: float | None) -> str:
@@ -157,37 +170,42 @@ def score_command(
     ] = False,
 ) -> None:
     """Score an assessment instrument (NRS, BPI-SF, PSEQ, DN4, PCS, DASS-21, PHQ-9, GAD-7, PGIC)."""
+    from ketapath.domain import instruments as scoring
+    from ketapath.knowledge.base import KnowledgeError
+
     try:
         if list_all:
             instruments = scoring.list_instruments()
             if as_json:
-                typer.echo(json.dumps([_summary(i) for i in instruments], indent=2))
+                emit_json([_summary(i) for i in instruments])
             else:
                 _print_list(instruments)
             return
         if instrument is None:
-            raise _fail("name an instrument (see 'ketapath score --list')")
+            _fail("name an instrument (see 'ketapath score --list')")
         inst = scoring.get_instrument(instrument)
         if show_items:
             if as_json:
-                typer.echo(json.dumps(inst.model_dump(mode="json"), indent=2))
+                emit_json(inst.model_dump(mode="json"))
             else:
                 _print_items(inst)
             return
         if answers is None:
-            raise _fail(f"give the answers with --answers (see 'ketapath score {inst.id} --items')")
+            _fail(f"give the answers with --answers (see 'ketapath score {inst.id} --items')")
         result = scoring.score(inst.id, parse_answers(answers))
     except (scoring.InstrumentError, AnswersFormatError) as exc:
-        raise _fail(str(exc)) from exc
+        _fail(str(exc))
     except KnowledgeError as exc:
-        raise _fail(f"knowledge base: {exc}") from exc
+        _fail(f"knowledge base: {exc}")
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        emit_json(result.to_dict())
     else:
         _print_result(result)
 
 
 def _summary(inst: Instrument) -> dict[str, Any]:
+    from ketapath.domain.findings import citation_text
+
     return {
         "id": inst.id,
         "short_name": inst.short_name,

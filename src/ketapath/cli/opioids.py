@@ -14,29 +14,23 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from ketapath.cli.clinical import (
+from ketapath.cli.clinical import _load
+from ketapath.cli.output import (
     EXIT_INVALID,
     EXIT_NEEDS_OVERRIDE,
-    _load,
     emit_json,
     fail,
     finding_lines,
+    require_finite,
 )
-from ketapath.domain.errors import ConversionRefused, DomainError
-from ketapath.domain.findings import Finding
-from ketapath.domain.opioids import (
-    DEFAULT_TABLE,
-    Conversion,
-    OmeResult,
-    TaperPlan,
-    TaperRequest,
-    convert_medications,
-    oral_morphine_equivalents,
-    taper_plan,
-)
+
+if TYPE_CHECKING:  # the command bodies import the domain: the command line must start fast
+    from ketapath.domain.findings import Finding
+    from ketapath.domain.opioids import Conversion, OmeResult, TaperPlan
 
 
 def register(app: typer.Typer) -> None:
@@ -57,7 +51,9 @@ def _finding_lines(findings: tuple[Finding, ...], indent: str) -> list[str]:
 
 def opioids_command(
     patient_file: Path = typer.Argument(..., help="Patient file (.json, .yaml or .yml)."),
-    table: str = typer.Option(DEFAULT_TABLE, "--table", help="Conversion table id."),
+    table: str | None = typer.Option(
+        None, "--table", help="Conversion table id (default: cdc-2022, the CDC 2022 table)."
+    ),
     convert_to: str | None = typer.Option(
         None,
         "--convert-to",
@@ -72,6 +68,13 @@ def opioids_command(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Oral morphine equivalents of a patient's opioids, by a named table; optional conversion."""
+    from ketapath.domain.errors import ConversionRefused, DomainError
+    from ketapath.domain.opioids import (
+        DEFAULT_TABLE,
+        convert_medications,
+        oral_morphine_equivalents,
+    )
+
     conversion_options = (convert_to, route, reduce_percent)
     if any(v is not None for v in conversion_options) and any(
         v is None for v in conversion_options
@@ -93,7 +96,7 @@ def opioids_command(
     patient, _ = _load(patient_file, as_json)
     conversion: Conversion | None = None
     try:
-        result = oral_morphine_equivalents(patient.medications, table)
+        result = oral_morphine_equivalents(patient.medications, table or DEFAULT_TABLE)
         if convert_to is not None:
             assert route is not None and reduce_percent is not None
             conversion = convert_medications(result, convert_to, route, reduce_percent)
@@ -108,9 +111,10 @@ def opioids_command(
         )
     except DomainError as exc:
         fail(exc.message, code=EXIT_INVALID, as_json=as_json, field=exc.field)
+    data = result.to_dict()
+    data["conversion"] = conversion.to_dict() if conversion else None
+    require_finite(data, what="the oral morphine equivalents")
     if as_json:
-        data = result.to_dict()
-        data["conversion"] = conversion.to_dict() if conversion else None
         emit_json(data)
         return
     typer.echo(format_ome(result))
@@ -194,6 +198,9 @@ def taper_command(
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
 ) -> None:
     """A dated taper plan for one opioid, checked against published taper rates."""
+    from ketapath.domain.errors import DomainError
+    from ketapath.domain.opioids import TaperRequest, taper_plan
+
     try:
         start_date = date.fromisoformat(start) if start else date.today()
     except ValueError:
@@ -226,12 +233,13 @@ def taper_command(
     else:
         typer.echo(format_taper(plan))
     if plan.status == "needs_override":
-        typer.echo(
-            "error: the taper is faster than a published rate; it needs --override-by NAME "
-            "--reason TEXT",
-            err=True,
+        fail(
+            "the taper is faster than a published rate; it needs --override-by NAME --reason TEXT",
+            code=EXIT_NEEDS_OVERRIDE,
+            as_json=as_json,
+            kind="needs_override",
+            field="override",
         )
-        raise typer.Exit(EXIT_NEEDS_OVERRIDE)
 
 
 def format_taper(p: TaperPlan) -> str:

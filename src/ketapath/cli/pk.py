@@ -1,19 +1,35 @@
 """Commands of the pk area (registered by `ketapath.cli`): simulate, compare-protocols,
-target, pk-models."""
+target, pk-models.
+
+The PK engine (numpy, and scipy for some models) is imported inside each command, so that
+other commands do not pay for it. Every number is checked before it reaches the engine:
+options here (finite, within the grid and population bounds), the patient and the regimen by
+the engine itself (``pk_input_bounds.yaml``: what a human body and an infusion device can be).
+"""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
-import numpy as np
 import typer
 
-from ketapath import pk
-from ketapath.domain.findings import citation_text, full_references
+from ketapath.cli.output import (
+    EXIT_INVALID,
+    bounded,
+    emit_json,
+    fail,
+    read_text_file,
+    warn,
+    writable_output,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ketapath import pk
 
 T = TypeVar("T")
 
@@ -63,6 +79,14 @@ def simulate(
     seed: int | None = typer.Option(None, "--seed", help="Random seed for --population."),
 ) -> None:
     """Predict plasma, effect-site, norketamine and analgesia for one patient and regimen."""
+    from ketapath import pk
+
+    if plot is not None:
+        writable_output(plot, option="--plot", suffixes=PLOT_SUFFIXES)
+    if population is not None and population < 1:
+        _fail(f"--population must be at least 1, not {population}")
+    if seed is not None and seed < 0:
+        _fail(f"--seed must be 0 or more, not {seed}")
     pk_model = _model(model)
     cov = _covariates(patient, weight_kg, age, sex, height_cm)
     regimen = _regimen(protocol, infusion, bolus, cov)
@@ -70,8 +94,6 @@ def simulate(
     prediction = _run(lambda: pk.predict(pk_model, cov, regimen, grid))
     bands = None
     if population is not None:
-        if population < 1:
-            _fail(f"--population must be at least 1, not {population}")
         group = _run(
             lambda: pk.predict_population(
                 pk_model, cov, regimen, grid, n=population, seed=seed, analgesia=True
@@ -86,7 +108,7 @@ def simulate(
         data["summary"] = summary.as_dict()
         if bands is not None:
             data["population"] = {"n": population, "seed": seed, "centiles": bands}
-        typer.echo(json.dumps(data))
+        emit_json(data, indent=None)
         return
     if bands is not None:
         plasma = bands["plasma_mg_per_l"]
@@ -140,6 +162,11 @@ def compare_protocols(
     plot: Path | None = typer.Option(None, "--plot", help="Save a plot (.png or .svg)."),
 ) -> None:
     """Compare protocols (or ad-hoc regimens) side by side for one patient."""
+    from ketapath import pk
+
+    if plot is not None:
+        writable_output(plot, option="--plot", suffixes=PLOT_SUFFIXES)
+    bounded("--threshold-ng-per-ml", threshold_ng_per_ml, minimum=0, unit="ng/mL")
     pk_model = _model(model)
     cov = _covariates(patient, weight_kg, age, sex, height_cm)
     regimens: dict[str, pk.Regimen] = {}
@@ -179,8 +206,8 @@ def compare_protocols(
     if plot is not None:
         _plot(predictions, plot)
     if as_json:
-        typer.echo(
-            json.dumps({"model": pk_model.id, "analyte": pk_model.analyte, "protocols": rows})
+        emit_json(
+            {"model": pk_model.id, "analyte": pk_model.analyte, "protocols": rows}, indent=None
         )
         return
     _print_warnings(next(iter(predictions.values())).warnings)
@@ -234,17 +261,19 @@ def target(
     Rates and the bolus are rounded down to what the pump can be set to (knowledge
     pump.yaml: rate resolution in mL/h at the bag concentration, bolus resolution in mg).
     """
+    from ketapath import pk
+    from ketapath.domain.findings import citation_text
     from ketapath.knowledge.clinical import knowledge
 
     pump = knowledge().pump_settings
     concentration = concentration_mg_per_ml or pump.default_concentration_mg_per_ml
     if (
         not math.isfinite(concentration)
-        or not 0 < concentration <= pump.max_concentration_mg_per_ml
+        or not pump.min_concentration_mg_per_ml <= concentration <= pump.max_concentration_mg_per_ml
     ):
         _fail(
-            f"--concentration-mg-per-ml must be above 0 and at most "
-            f"{pump.max_concentration_mg_per_ml:g} mg/mL, not {concentration:g}"
+            f"--concentration-mg-per-ml must be at least {pump.min_concentration_mg_per_ml:g} "
+            f"and at most {pump.max_concentration_mg_per_ml:g} mg/mL, not {concentration:g}"
         )
     pk_model = _model(model)
     cov = _covariates(patient, weight_kg, age, sex, height_cm)
@@ -275,7 +304,7 @@ def target(
     for step in data["steps"]:
         step["rate_ml_per_h"] = round(step["rate_mg_per_h"] / concentration, 6)
     if as_json:
-        typer.echo(json.dumps(data))
+        emit_json(data, indent=None)
         return
     typer.echo(f"bolus {scheme.bolus_mg:.2f} mg at 0 min")
     for step in data["steps"]:
@@ -293,6 +322,9 @@ def target(
 
 def pk_models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List the PK models with their population and what was verified."""
+    from ketapath import pk
+    from ketapath.domain.findings import citation_text, full_references
+
     rows: list[dict[str, Any]] = []
     for mid in pk.model_ids():
         e = pk.get_model(mid).entry
@@ -309,7 +341,7 @@ def pk_models(as_json: bool = typer.Option(False, "--json", help="Print JSON."))
             }
         )
     if as_json:
-        typer.echo(json.dumps(rows))
+        emit_json(rows, indent=None)
         return
     for row in rows:
         typer.echo(
@@ -323,6 +355,8 @@ CENTILES = (5, 50, 95)
 
 
 def _centiles(group: pk.PopulationPrediction) -> dict[str, dict[str, list[float]]]:
+    from ketapath import pk
+
     names = {
         "plasma": "plasma_mg_per_l",
         "effect_site": "effect_site_mg_per_l",
@@ -371,11 +405,13 @@ def _limits(
 
 
 def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
+    """One line on stderr (a JSON object with --json) and exit 2."""
+    fail(message, code=EXIT_INVALID)
 
 
 def _run(action: Callable[[], T]) -> T:
+    from ketapath import pk
+
     try:
         return action()
     except pk.PkError as exc:
@@ -383,6 +419,8 @@ def _run(action: Callable[[], T]) -> T:
 
 
 def _model(model_id: str) -> pk.PkModel:
+    from ketapath import pk
+
     try:
         return pk.get_model(model_id)
     except pk.UnknownModelError as exc:
@@ -396,6 +434,8 @@ def _covariates(
     sex: str | None,
     height_cm: float | None,
 ) -> pk.Covariates:
+    from ketapath import pk
+
     if path is not None:
         if weight_kg is not None:
             _fail("give either --patient or --weight-kg, not both")
@@ -413,29 +453,36 @@ def _covariates(
 
 
 def _load_patient(path: Path) -> pk.Covariates:
+    from ketapath import pk
     from ketapath.domain.errors import DomainError
-    from ketapath.domain.patient import load_patient
+    from ketapath.domain.patient import patient_from_text
 
+    text = read_text_file(path, what="patient file", option="--patient")
     try:
-        patient, notes = load_patient(path)
+        patient, notes = patient_from_text(text, origin=str(path), suffix=path.suffix)
     except DomainError as exc:
         _fail(f"--patient: {exc.message}")
     _print_warnings(notes)
-    return pk.Covariates(
-        weight_kg=patient.weight_kg,
-        age_years=patient.age_on(),
-        sex=patient.sex,
-        height_cm=patient.height_cm,
+    return _run(
+        lambda: pk.Covariates(
+            weight_kg=patient.weight_kg,
+            age_years=patient.age_on(),
+            sex=patient.sex,
+            height_cm=patient.height_cm,
+        )
     )
 
 
 def _regimen(
     protocol: str | None, infusion: Sequence[str], bolus: Sequence[str], cov: pk.Covariates
 ) -> pk.Regimen:
+    from ketapath import pk
+
     if protocol is not None:
         if infusion or bolus:
             _fail("give either --protocol or --infusion/--bolus, not both")
-        return pk.Regimen.from_course(_plan(protocol, cov))
+        course = _plan(protocol, cov)
+        return _run(lambda: pk.Regimen.from_course(course))
     if not infusion and not bolus:
         _fail("give --protocol ID or at least one --infusion START_MIN:END_MIN:RATE_MG_PER_H")
     return _run(lambda: pk.Regimen.parse(infusion, bolus))
@@ -456,6 +503,8 @@ def _plan(protocol_id: str, cov: pk.Covariates) -> Any:
 
 
 def _labelled_regimen(text: str) -> tuple[str, pk.Regimen]:
+    from ketapath import pk
+
     label, sep, body = text.partition("=")
     if not sep or not label or not body:
         _fail(f"--regimen {text!r}: expected LABEL=S:E:R+S:E:R+@T:MG")
@@ -468,34 +517,50 @@ def _labelled_regimen(text: str) -> tuple[str, pk.Regimen]:
 def _grid(
     times: str | None, step_min: float | None, until_min: float | None, regimen: pk.Regimen
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """The output times: ``--times``, or every ``--step-min`` up to ``--until-min``.
+
+    Their bounds (finite, not negative, within a year, at most MAX_OUTPUT_TIMES) are the
+    engine's (``pk.simulate.check_times``); here only what must hold to build the grid.
+    """
+    import numpy as np
+
+    from ketapath.pk.simulate import MAX_OUTPUT_TIMES
+
     if times is not None:
-        if step_min is not None:
-            _fail("give either --times or --step-min, not both")
+        if step_min is not None or until_min is not None:
+            _fail("give either --times or --step-min/--until-min, not both")
         try:
             values = [float(t) for t in times.split(",") if t.strip()]
         except ValueError:
             _fail(f"--times {times!r}: expected numbers separated by commas")
-        if any(v < 0 for v in values):
-            _fail("--times: times must not be negative")
+        if not values:
+            _fail("--times: give at least one time in minutes, e.g. 0,60,240")
+        if any(not math.isfinite(v) or v < 0 for v in values):
+            _fail("--times: every time must be a finite number of minutes, not negative")
         return np.array(sorted(set(values)), dtype=np.float64)
     step = 1.0 if step_min is None else step_min
     if not math.isfinite(step) or step <= 0:
-        _fail(f"--step-min must be above zero, not {step}")
+        _fail(f"--step-min must be a finite number above zero, not {step}")
+    if until_min is not None and (not math.isfinite(until_min) or until_min < 0):
+        _fail(f"--until-min must be a finite number of minutes, not negative (got {until_min})")
     end = regimen.end_min + DEFAULT_TAIL_MIN if until_min is None else until_min
-    if until_min is not None and until_min < 0:
-        _fail("--until-min must not be negative")
-    count = math.floor(end / step + 1e-9) + 1
+    intervals = end / step  # inf when the step is tiny (5e-324)
+    if not intervals + 1 <= MAX_OUTPUT_TIMES:
+        _fail(
+            f"--step-min {step:g} up to {end:g} min is {intervals + 1:,.0f} output times, more "
+            f"than {MAX_OUTPUT_TIMES:,}; give a larger --step-min"
+        )
+    count = math.floor(intervals + 1e-9) + 1
     return np.arange(count, dtype=np.float64) * step
 
 
 def _print_warnings(warnings: Sequence[str]) -> None:
     for warning in warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        warn(warning)
 
 
 def _plot(predictions: dict[str, pk.Prediction], path: Path) -> None:
-    if path.suffix.lower() not in PLOT_SUFFIXES:
-        _fail(f"--plot: {path.name} must end in .png or .svg")
+    writable_output(path, option="--plot", suffixes=PLOT_SUFFIXES)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -530,5 +595,9 @@ def _plot(predictions: dict[str, pk.Prediction], path: Path) -> None:
         ax2.set_ylabel("analgesia (fraction of max)")
     axes[-1][0].set_xlabel("time, h")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        fig.savefig(path)
+    except OSError as exc:
+        _fail(f"--plot: cannot write {path}: {exc.strerror or exc}")
+    finally:
+        plt.close(fig)

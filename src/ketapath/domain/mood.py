@@ -268,10 +268,16 @@ def questionnaires_from_file(
 
 def load_screening_file(path: str | Path) -> tuple[Patient, list[str], list[RecordedScore]]:
     """A patient file with its questionnaires: the patient, input warnings, the scores."""
-    raw = read_patient_file(path)
-    patient, warnings = patient_from_dict(raw, origin=str(path))
+    return screening_from_document(read_patient_file(path), origin=str(path))
+
+
+def screening_from_document(
+    raw: Any, *, origin: str
+) -> tuple[Patient, list[str], list[RecordedScore]]:
+    """A patient document with its questionnaires (see :func:`load_screening_file`)."""
+    patient, warnings = patient_from_dict(raw, origin=origin)
     key = "questionnaires"
     if isinstance(raw, dict) and key not in raw and "assessments" in raw:
         key = "assessments"  # the clinic's name for them (the API's assessments)
     answered = raw.get(key) if isinstance(raw, dict) else None
-    return patient, warnings, questionnaires_from_file(answered, origin=str(path), key=key)
+    return patient, warnings, questionnaires_from_file(answered, origin=origin, key=key)

@@ -34,8 +34,6 @@ from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, Literal
 
-import pint
-
 from ketapath.domain.errors import ConversionRefused, InvalidInput, UnknownItem
 from ketapath.domain.findings import Citation, Finding, cite, finding
 from ketapath.domain.frequency import parse_frequency
@@ -513,6 +511,8 @@ def _factor_problem(
 
 def _in_unit(dose: DailyDose, factor_unit: str) -> float | None:
     """The daily dose in the factor's unit (mg/day or mcg/h), or None if it does not fit."""
+    import pint  # parse_unit has imported it already; here only for its error type
+
     have = parse_unit(dose.unit.replace("/day", "/d"))
     want = parse_unit(factor_unit.replace("/day", "/d"))
     try:
@@ -767,6 +767,7 @@ def taper_plan(
     _check_taper(request, kb)
     exact = _unrounded_doses(request)
     doses = [_rounded(d, request) for d in exact]
+    _check_last_date(request, len(doses))
     route = normalise_route(request.route)
     table = _table(table_id, kb)
     factor = table.factor_for(request.opioid_id, route)
@@ -824,6 +825,18 @@ def _taper_unit(request: TaperRequest) -> tuple[str, str]:
         "per day (mg, mcg) for oral opioids, or a patch rate (mcg/h) for transdermal ones",
         field="unit",
     )
+
+
+def _check_last_date(request: TaperRequest, steps: int) -> None:
+    """The calendar ends at 9999-12-31: a plan whose last step falls after it is refused."""
+    try:
+        request.start_date + timedelta(days=(steps - 1) * request.every_days)
+    except OverflowError:
+        raise InvalidInput(
+            f"{steps} steps every {request.every_days} days from {request.start_date} run past "
+            "the last date the calendar has (9999-12-31)",
+            field="every_days",
+        ) from None
 
 
 def _check_taper(request: TaperRequest, kb: Knowledge) -> None:

@@ -36,7 +36,8 @@ from pydantic import (
 from ketapath.domain.errors import InvalidInput
 from ketapath.domain.findings import citation_text
 from ketapath.domain.medicines import is_count_unit
-from ketapath.domain.units import parse_unit
+from ketapath.domain.units import check_unit, parse_unit
+from ketapath.knowledge.base import safe_load
 from ketapath.knowledge.bounds import input_bounds
 
 Sex = Literal["male", "female"]
@@ -125,7 +126,7 @@ class Medication(_Strict):
         if value is None or value == "":
             return None
         try:
-            parse_unit(value)
+            check_unit(value)
         except InvalidInput as exc:
             if is_count_unit(value):  # "tablets", "caps", "patch": read with the product
                 return value
@@ -150,6 +151,29 @@ class Medication(_Strict):
 
 
 # (bound id, unit the bound is in, pint unit to convert an amount to)
+# unit -> (bound, shown unit, factor to it); the same conversions pint makes (a test checks)
+_COMMON_AMOUNTS: dict[str, tuple[str, str, float]] = {
+    "kg": ("medicine_mass_g", "g", 1e3),
+    "g": ("medicine_mass_g", "g", 1.0),
+    "mg": ("medicine_mass_g", "g", 1e-3),
+    "mcg": ("medicine_mass_g", "g", 1e-6),
+    "ug": ("medicine_mass_g", "g", 1e-6),
+    "ng": ("medicine_mass_g", "g", 1e-9),
+    "mg/h": ("medicine_mass_g", "g/day", 24e-3),
+    "mcg/h": ("medicine_mass_g", "g/day", 24e-6),
+    "ug/h": ("medicine_mass_g", "g/day", 24e-6),
+    "mg/d": ("medicine_mass_g", "g/day", 1e-3),
+    "mg/day": ("medicine_mass_g", "g/day", 1e-3),
+    "mcg/d": ("medicine_mass_g", "g/day", 1e-6),
+    "mcg/day": ("medicine_mass_g", "g/day", 1e-6),
+    "L": ("medicine_volume_l", "L", 1.0),
+    "l": ("medicine_volume_l", "L", 1.0),
+    "mL": ("medicine_volume_l", "L", 1e-3),
+    "ml": ("medicine_volume_l", "L", 1e-3),
+    "unit": ("medicine_units", "units", 1.0),
+    "units": ("medicine_units", "units", 1.0),
+    "U": ("medicine_units", "units", 1.0),
+}
 _AMOUNT_BOUNDS = (
     ("medicine_mass_g", "g", "g"),
     ("medicine_mass_g", "g/day", "g/day"),
@@ -165,6 +189,17 @@ def implausible_amount(amount: float, unit: str) -> str:
     Masses (mg, mcg, g) and mass rates (mcg/h, taken over a day) are held to the mass bound,
     volumes to the volume bound, counts (units) to the unit bound of ``input_bounds.yaml``.
     """
+    common = _COMMON_AMOUNTS.get(unit.strip().replace("µ", "u").replace("μ", "u"))
+    if common is not None:  # the usual units, without building pint's registry (slow start)
+        bound_id, shown, factor = common
+        bound = BOUNDS[bound_id]
+        value = amount * factor
+        if not math.isfinite(value) or value > bound.maximum:
+            return (
+                f"more than {bound.maximum:g} {shown}, above any medicine dose; "
+                f"check the number and the unit (source: {citation_text(bound.source)})"
+            )
+        return ""
     if is_count_unit(unit):  # tablets, capsules, patches: the product gives the amount
         if amount > MAX_ANY_AMOUNT:
             return f"more than {MAX_ANY_AMOUNT:g} {unit}; check the number and the unit"
@@ -388,10 +423,30 @@ def read_patient_file(path: str | Path) -> Any:
         raise InvalidInput(
             f"cannot read patient file {path}: {exc.strerror}", field="(file)"
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path}: not a text file (not UTF-8)", field="(file)") from exc
+    return document_from_text(text, origin=str(path), suffix=path.suffix)
+
+
+def patient_from_text(
+    text: str, *, origin: str, suffix: str = ".yaml", today: date | None = None
+) -> tuple[Patient, list[str]]:
+    """A patient document given as JSON (``suffix`` .json) or YAML text."""
+    return patient_from_dict(
+        document_from_text(text, origin=origin, suffix=suffix), origin=origin, today=today
+    )
+
+
+def document_from_text(text: str, *, origin: str, suffix: str = ".yaml") -> Any:
+    """The document of a patient file's text (JSON for ``suffix`` .json, else YAML), read but
+    not yet validated."""
     try:
-        raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        raw = json.loads(text) if suffix.lower() == ".json" else safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise InvalidInput(f"{path}: not valid JSON/YAML: {exc}", field="(file)") from exc
+        raise InvalidInput(f"{origin}: not valid JSON/YAML: {exc}", field="(file)") from exc
+    except (ValueError, RecursionError) as exc:
+        # e.g. an integer of thousands of digits, or nesting deeper than Python's stack
+        raise InvalidInput(f"{origin}: not usable JSON/YAML ({exc})", field="(file)") from exc
     return raw
 
 

@@ -148,9 +148,10 @@ def _concentration(options: PlanOptions, kb: Knowledge) -> float:
     c = options.concentration_mg_per_ml
     if c is None:
         return pump.default_concentration_mg_per_ml
-    if not c > 0 or c > pump.max_concentration_mg_per_ml:
+    if not pump.min_concentration_mg_per_ml <= c <= pump.max_concentration_mg_per_ml:
         raise InvalidInput(
-            f"concentration must be above 0 and at most {pump.max_concentration_mg_per_ml:g} mg/mL "
+            f"concentration must be at least {pump.min_concentration_mg_per_ml:g} and at most "
+            f"{pump.max_concentration_mg_per_ml:g} mg/mL "
             f"(got {c:g} mg/mL)",
             field="concentration_mg_per_ml",
         )

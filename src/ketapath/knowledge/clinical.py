@@ -267,6 +267,7 @@ class PumpSettings(Entry):
     bolus_resolution_mg: float = Field(gt=0)
     default_concentration_mg_per_ml: float = Field(gt=0)
     concentrations_mg_per_ml: list[float] = Field(min_length=1)
+    min_concentration_mg_per_ml: float = Field(gt=0)
     max_concentration_mg_per_ml: float = Field(gt=0)
 
 

@@ -14,10 +14,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from ketapath.knowledge.base import Entry, Strict, cites_in, load_entries
+from ketapath.knowledge.base import Entry, KnowledgeError, Source, Strict, cites_in, load_entries
 from ketapath.knowledge.bibliography import bibliography
 
 PK_MODELS_FILE = "pk_models.yaml"
+PK_INPUT_BOUNDS_FILE = "pk_input_bounds.yaml"
 
 
 class ScaledValue(Strict):
@@ -223,3 +224,45 @@ def load_pk_knowledge() -> tuple[tuple[PkModelEntry, ...], tuple[AnalgesiaEntry,
     models = tuple(e for e in entries if isinstance(e, PkModelEntry))
     analgesia = tuple(e for e in entries if isinstance(e, AnalgesiaEntry))
     return models, analgesia
+
+
+class Bounds(Strict):
+    """An inclusive range."""
+
+    minimum: float = Field(ge=0)
+    maximum: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Bounds:
+        if self.minimum >= self.maximum:
+            raise ValueError(f"minimum {self.minimum:g} must be below maximum {self.maximum:g}")
+        return self
+
+
+class PkInputBounds(Entry):
+    """What the PK engine accepts: a human body and an infusion device, not clinical limits."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    weight_kg: Bounds
+    weight_source: Source
+    age_years: Bounds
+    age_source: Source
+    height_cm: Bounds
+    height_source: Source
+    max_rate_mg_per_h: float = Field(gt=0)
+    rate_source: Source
+    max_bolus_mg: float = Field(gt=0)
+    bolus_source: Source
+    max_time_min: float = Field(gt=0)
+    time_source: Source
+
+
+@lru_cache(maxsize=1)
+def load_pk_input_bounds() -> PkInputBounds:
+    """The PK engine's input bounds (``pk_input_bounds.yaml``; one entry)."""
+    parsed: Any = load_entries(PK_INPUT_BOUNDS_FILE, PkInputBounds, kind="pk_input_bounds")
+    if len(parsed.entries) != 1:
+        raise KnowledgeError(f"{PK_INPUT_BOUNDS_FILE}: expected one entry")
+    bibliography().check(cites_in(parsed), PK_INPUT_BOUNDS_FILE)
+    bounds: PkInputBounds = parsed.entries[0]
+    return bounds

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ketapath.knowledge.pk_models import Bounds, load_pk_input_bounds
 from ketapath.pk.errors import PkInputError
 
 Sex = Literal["male", "female"]
@@ -13,7 +14,11 @@ Sex = Literal["male", "female"]
 
 @dataclass(frozen=True)
 class Covariates:
-    """Weight (required), age, sex and height of one patient."""
+    """Weight (required), age, sex and height of one patient.
+
+    Each must be a number a human body can have (``pk_input_bounds.yaml``): outside that, no
+    model gives a meaningful prediction (a weight of 5e-324 kg gives NaN).
+    """
 
     weight_kg: float
     age_years: float | None = None
@@ -21,11 +26,15 @@ class Covariates:
     height_cm: float | None = None
 
     def __post_init__(self) -> None:
+        bounds = load_pk_input_bounds()
         _positive("weight_kg", self.weight_kg)
+        _human("weight_kg", self.weight_kg, bounds.weight_kg, "kg", "what a human weighs")
         if self.age_years is not None:
             _positive("age_years", self.age_years, allow_zero=True)
+            _human("age_years", self.age_years, bounds.age_years, "years", "a human age")
         if self.height_cm is not None:
             _positive("height_cm", self.height_cm)
+            _human("height_cm", self.height_cm, bounds.height_cm, "cm", "a human height")
         if self.sex is not None and self.sex not in ("male", "female"):
             raise PkInputError("sex", f"must be 'male' or 'female', not {self.sex!r}")
 
@@ -56,3 +65,11 @@ def _positive(field: str, value: float, *, allow_zero: bool = False) -> None:
         raise PkInputError(field, f"must be a finite number, not {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
         raise PkInputError(field, f"must be greater than zero, not {value}")
+
+
+def _human(field: str, value: float, bounds: Bounds, unit: str, what: str) -> None:
+    if not bounds.minimum <= value <= bounds.maximum:
+        raise PkInputError(
+            field,
+            f"{value:g} {unit} is outside {what} ({bounds.minimum:g}-{bounds.maximum:g} {unit})",
+        )

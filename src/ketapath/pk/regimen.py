@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from ketapath.knowledge.pk_models import load_pk_input_bounds
 from ketapath.pk.errors import PkInputError
 
 Route = Literal["iv", "sc"]
@@ -30,6 +31,7 @@ class Bolus:
     def __post_init__(self) -> None:
         _check_time("bolus time_min", self.time_min)
         _check_amount("bolus dose_mg", self.dose_mg)
+        _check_device("bolus dose_mg", self.dose_mg, "max_bolus_mg", "mg")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class Infusion:
                 f"must be after start_min ({self.start_min} min), not {self.end_min} min",
             )
         _check_amount("infusion rate_mg_per_h", self.rate_mg_per_h)
+        _check_device("infusion rate_mg_per_h", self.rate_mg_per_h, "max_rate_mg_per_h", "mg/h")
 
     @property
     def amount_mg(self) -> float:
@@ -265,6 +268,25 @@ def _check_time(name: str, value: float) -> None:
         raise PkInputError(name, f"must be a finite number of minutes, not {value}")
     if value < 0:
         raise PkInputError(name, f"must not be negative, not {value} min")
+    check_horizon(name, value)
+
+
+def check_horizon(name: str, value: float) -> None:
+    """Times are at most a year after the first dose (``pk_input_bounds.yaml``)."""
+    limit = load_pk_input_bounds().max_time_min
+    if value > limit:
+        raise PkInputError(
+            name, f"{value:g} min is more than {limit:g} min (366 days) after the first dose"
+        )
+
+
+def _check_device(name: str, value: float, bound: str, unit: str) -> None:
+    """At most what an infusion device can deliver (``pk_input_bounds.yaml``)."""
+    limit = float(getattr(load_pk_input_bounds(), bound))
+    if value > limit:
+        raise PkInputError(
+            name, f"{value:g} {unit} is more than an infusion device delivers ({limit:g} {unit})"
+        )
 
 
 def _check_amount(name: str, value: float) -> None:

@@ -17,12 +17,16 @@ from numpy.typing import NDArray
 from ketapath.pk.errors import PkInputError
 from ketapath.pk.models import Parameters, PkModel, get_model
 from ketapath.pk.patient import Covariates
-from ketapath.pk.regimen import Regimen
+from ketapath.pk.regimen import Regimen, check_horizon
 from ketapath.pk.system import Propagator, build_system
 
 FloatArray = NDArray[np.float64]
 
 MINUTES_PER_DAY = 1440.0
+# Computing bounds, not clinical ones: a year at one-minute resolution per patient, and the
+# values of one output series of a population (30 million float64 = 240 MB).
+MAX_OUTPUT_TIMES = 600_000
+MAX_POPULATION_VALUES = 30_000_000
 WEEKS_AFTER_COURSE = (1.0, 2.0, 4.0, 8.0, 12.0)
 
 
@@ -147,6 +151,12 @@ def check_times(times_min: Sequence[float] | FloatArray) -> FloatArray:
         raise PkInputError("times_min", f"times must not be negative (got {times.min():g} min)")
     if np.any(np.diff(times) <= 0):
         raise PkInputError("times_min", "times must be strictly increasing")
+    check_horizon("times_min", float(times[-1]))
+    if times.size > MAX_OUTPUT_TIMES:
+        raise PkInputError(
+            "times_min",
+            f"{times.size} output times is more than {MAX_OUTPUT_TIMES:,}; use a coarser grid",
+        )
     return times
 
 
@@ -243,6 +253,15 @@ def predict_population(
     model = get_model(model) if isinstance(model, str) else model
     times = check_times(times_min)
     group = [patients] if isinstance(patients, Covariates) else list(patients)
+    if n is not None and n < 1:
+        raise PkInputError("n", f"must be at least 1, not {n}")
+    size = len(group) * (n or 1)
+    if size * times.size > MAX_POPULATION_VALUES:
+        raise PkInputError(
+            "n",
+            f"{size:,} patients x {times.size:,} times is more than "
+            f"{MAX_POPULATION_VALUES:,} values per output; use fewer patients or a coarser grid",
+        )
     if n is not None:
         group = group * n
     params = model.sample(patients, n, seed=seed) if variability else model.parameters(group)

@@ -17,12 +17,21 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from ketapath.knowledge.pk_models import load_pk_input_bounds
 from ketapath.pk.errors import PkInputError
 from ketapath.pk.models import PkModel, get_model
 from ketapath.pk.patient import Covariates
-from ketapath.pk.regimen import Bolus, Infusion, Regimen
+from ketapath.pk.regimen import Bolus, Infusion, Regimen, check_horizon
 from ketapath.pk.simulate import Prediction, predict
 from ketapath.pk.system import Propagator, build_system
+
+# A computing bound, not a clinical one: rate changes in one scheme (a change every minute
+# for a week).
+MAX_RATE_CHANGES = 10_080
+# The look-ahead grid has ~20 x interval x ke0 points (_responses): a day between changes keeps
+# it near 150,000 for the fastest model.
+MAX_INTERVAL_MIN = 1440.0
+MIN_INTERVAL_MIN = 0.1  # 6 s between rate changes; below it the look-ahead step underflows
 
 FloatArray = NDArray[np.float64]
 Site = Literal["plasma", "effect_site"]
@@ -93,6 +102,36 @@ def target_concentration(
     _check("max_rate_mg_per_h", max_rate_mg_per_h, positive=False)
     _check("max_bolus_mg", max_bolus_mg, positive=False)
     _check("interval_min", interval_min, positive=True)
+    check_horizon("duration_min", duration_min)
+    bounds = load_pk_input_bounds()
+    if max_rate_mg_per_h > bounds.max_rate_mg_per_h:
+        raise PkInputError(
+            "max_rate_mg_per_h",
+            f"{max_rate_mg_per_h:g} mg/h is more than an infusion device delivers "
+            f"({bounds.max_rate_mg_per_h:g} mg/h)",
+        )
+    if max_bolus_mg > bounds.max_bolus_mg:
+        raise PkInputError(
+            "max_bolus_mg",
+            f"{max_bolus_mg:g} mg is more than an infusion device delivers "
+            f"({bounds.max_bolus_mg:g} mg)",
+        )
+    if interval_min < MIN_INTERVAL_MIN:
+        raise PkInputError(
+            "interval_min", f"must be at least {MIN_INTERVAL_MIN:g} min, not {interval_min:g}"
+        )
+    if interval_min > min(duration_min, MAX_INTERVAL_MIN):
+        raise PkInputError(
+            "interval_min",
+            f"must be at most the duration ({duration_min:g} min) and at most "
+            f"{MAX_INTERVAL_MIN:g} min, not {interval_min:g} min",
+        )
+    if duration_min / interval_min > MAX_RATE_CHANGES:
+        raise PkInputError(
+            "interval_min",
+            f"{interval_min:g} min over {duration_min:g} min is more than {MAX_RATE_CHANGES:,} "
+            "rate changes; give a longer interval",
+        )
     for field, step in (
         ("rate_step_mg_per_h", rate_step_mg_per_h),
         ("bolus_step_mg", bolus_step_mg),

@@ -12,6 +12,14 @@ from fastapi.staticfiles import StaticFiles
 from ketapath.web.pages import HERE
 
 
+def warm_up() -> None:
+    """Compile every page template now, not on the first request that shows it."""
+    from ketapath.web.pages import templates
+
+    for name in templates.env.list_templates(extensions=["html"]):
+        templates.env.get_template(name)
+
+
 def install(app: FastAPI) -> None:
     """Mount the pages at / and their static files at /static."""
     from ketapath.web.routes import router
