@@ -30,6 +30,7 @@ from ketapath.domain.screening import ScreeningResult, screen
 from ketapath.knowledge.base import KnowledgeError
 from ketapath.knowledge.clinical import Protocol, knowledge
 from ketapath.knowledge.instruments import load_instruments
+from ketapath.knowledge.library import DrugLibrary, default_library, read_library
 from ketapath.knowledge.pk_models import load_pk_knowledge
 
 EXIT_INVALID = 2
@@ -279,9 +280,19 @@ def plan_command(
     ladder_ceiling: float | None = typer.Option(
         None, "--ladder-ceiling", help="dose-ladder ceiling, mg/kg/h."
     ),
+    library_file: Path | None = typer.Option(
+        None,
+        "--library",
+        help="A drug library file to plan against (default: the one packaged with ketapath).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the course as JSON."),
 ) -> None:
-    """Turn a protocol into a limit-checked course of pump orders for one patient."""
+    """Turn a protocol into a limit-checked course of pump orders for one patient.
+
+    The course is checked against the drug library: the packaged default, or --library FILE
+    (a clinic's library, as `ketapath library export` writes it). A clinic server plans
+    against the library loaded into its database (`ketapath library load`).
+    """
     if (patient_file is None) == (weight_kg is None):
         fail(
             "give either --patient FILE or --weight-kg W",
@@ -298,10 +309,17 @@ def plan_command(
                 field="patient",
             )
         patient, _ = _load(patient_file, as_json)
-        dosing = DosingInputs(patient.weight_kg, patient.height_cm, patient.sex, patient.age_on())
+        dosing = DosingInputs(
+            patient.weight_kg,
+            patient.height_cm,
+            patient.sex,
+            patient.age_on(),
+            medicines=tuple(m.name for m in patient.medications),
+        )
     else:
         assert weight_kg is not None
         dosing = DosingInputs(weight_kg, height_cm, _sex(sex), age)
+    library = _library(library_file, as_json)
     options = PlanOptions(
         setting=setting.lower() if setting else None,  # type: ignore[arg-type]
         weight_basis=weight_basis.lower() if weight_basis else None,  # type: ignore[arg-type]
@@ -312,7 +330,7 @@ def plan_command(
         override_reason=reason,
     )
     try:
-        course = plan(protocol_id, dosing, options)
+        course = plan(protocol_id, dosing, options, library=library)
     except HardLimitExceeded as exc:
         fail(
             exc.message,
@@ -337,6 +355,16 @@ def plan_command(
         raise typer.Exit(EXIT_NEEDS_OVERRIDE)
 
 
+def _library(path: Path | None, as_json: bool) -> DrugLibrary:
+    """The drug library to plan against: a file, or the packaged default."""
+    if path is None:
+        return default_library()
+    try:
+        return read_library(path)
+    except KnowledgeError as exc:
+        fail(str(exc), code=EXIT_INVALID, as_json=as_json, field="library")
+
+
 def _sex(text: str | None) -> str | None:
     if text is None:
         return None
@@ -352,11 +380,17 @@ def format_course(c: Course) -> str:
     lines = [
         f"{c.protocol_name}",
         f"  protocol {c.protocol_id}; route {c.route.upper()}; setting {c.setting}; "
-        f"bag {_f(c.concentration_mg_per_ml)} mg/mL",
+        f"bag {_f(c.concentration_mg_per_ml)} mg/mL; pump {c.pump_name}",
         f"  dosing weight {_f(c.dosing_weight_kg)} kg ({c.weight_basis}; actual "
         f"{_f(c.actual_weight_kg)} kg)",
         f"  status: {status(c)}",
     ]
+    if c.library is not None:
+        lines.insert(
+            3,
+            f"  drug library {c.library.name}, version {c.library.version} "
+            f"(digest {c.library.digest[:12]})",
+        )
     for s in c.sessions:
         head = f"  Session {s.number} (day {s.day})"
         if s.condition:
@@ -368,15 +402,25 @@ def format_course(c: Course) -> str:
             lines.append(
                 f"    {_f(st.start_min):>8}-{_f(st.end_min):<8} min  "
                 f"{_f(st.rate_mg_per_h):>7} mg/h = {_f(st.rate_ml_per_h):>7} mL/h  "
-                f"({st.rate_mg_per_kg_per_h:.3f} mg/kg/h)" + (f"  {st.note}" if st.note else "")
+                f"({st.rate_mg_per_kg_per_h:.3f} mg/kg/h)  VTBI {_f(st.volume_ml)} mL"
+                + (f"  {st.note}" if st.note else "")
             )
-        lines.append(f"    session total {_f(s.total_mg)} mg")
+        lines.append(
+            f"    session total {_f(s.total_mg)} mg; volume to be infused "
+            f"{_f(s.infusion_volume_ml)} mL"
+        )
     lines.append(f"  Course total {_f(c.course_total_mg)} mg over {len(c.sessions)} session(s)")
     for a in c.adjuncts:
         dose = _f(a.dose) + (f"-{_f(a.dose_max)}" if a.dose_max else "")
+        per_session = (
+            f"; up to {_f(a.session_total)} {a.session_unit} a session"
+            if a.session_unit and (a.doses_per_session > 1 or a.unit == "mg/day")
+            else ""
+        )
         lines.append(
             f"  Adjunct: {a.drug} {dose} {a.unit} {a.route}, {a.timing}"
             + (f" ({a.basis})" if a.basis else "")
+            + per_session
             + f"  [{'; '.join(x.text for x in a.citations)}]"
         )
     for f in sort_findings(c.findings):
@@ -414,9 +458,17 @@ def demo_command() -> None:
         "ketamine exposure) and accepts it with a reason.\n"
     )
     typer.echo(f"$ ketapath plan asra-initial --patient {path.name}")
+    library = default_library()
     course = plan(
         "asra-initial",
-        DosingInputs(patient.weight_kg, patient.height_cm, patient.sex, patient.age_on()),
+        DosingInputs(
+            patient.weight_kg,
+            patient.height_cm,
+            patient.sex,
+            patient.age_on(),
+            medicines=tuple(m.name for m in patient.medications),
+        ),
+        library=library,
     )
     typer.echo(format_course(course))
     typer.echo(
@@ -428,7 +480,9 @@ def demo_command() -> None:
     typer.echo(
         "(a CRPS protocol outside its setting is a protocol deviation: it needs an override)"
     )
-    deviation = plan("crps-schwartzman-10day", DosingInputs(68.0), PlanOptions(setting="icu"))
+    deviation = plan(
+        "crps-schwartzman-10day", DosingInputs(68.0), PlanOptions(setting="icu"), library=library
+    )
     typer.echo(
         f"  status: {status(deviation)}; "
         + "; ".join(
@@ -445,6 +499,7 @@ def demo_command() -> None:
             PlanOptions(
                 ladder_steps_mg_per_kg_per_h=(0.5, 1.0, 2.5), ladder_ceiling_mg_per_kg_per_h=3.0
             ),
+            library=library,
         )
     except HardLimitExceeded as exc:
         typer.echo(f"  {exc.message}")
