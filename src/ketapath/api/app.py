@@ -16,6 +16,7 @@ from ketapath.api.routers import (
     auth,
     clinical,
     knowledge,
+    library,
     opioids,
     patients,
     research,
@@ -30,7 +31,17 @@ API_PREFIX = "/api/v1"
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (auth, patients, assessments, clinical, opioids, research, knowledge, admin):
+    for module in (
+        auth,
+        patients,
+        assessments,
+        clinical,
+        opioids,
+        research,
+        knowledge,
+        library,
+        admin,
+    ):
         router.include_router(module.router)
     return router
 

@@ -8,13 +8,14 @@ line stays a thin edge over the services and the domain:
 - ``instruments``: score
 - ``opioids``: opioids, opioid-taper
 - ``admin``: serve, db, users
+- ``library``: the clinic's drug library (show, history, export, check, load)
 """
 
 from __future__ import annotations
 
 import typer
 
-from ketapath.cli import admin, clinical, instruments, opioids, pk
+from ketapath.cli import admin, clinical, instruments, library, opioids, pk
 
 app = typer.Typer(
     name="ketapath",
@@ -24,7 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (clinical, pk, instruments, opioids, admin):
+for _module in (clinical, pk, instruments, opioids, library, admin):
     _module.register(app)
 
 
