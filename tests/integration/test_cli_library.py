@@ -89,6 +89,10 @@ def test_load_needs_a_pharmacist_or_admin_and_then_becomes_the_active_library(
     shown = run(cli, database.url, "library", "show")
     assert "'Our clinic', version 1 (active; approved by pharmacist)" in shown.output
     history = run(cli, database.url, "library", "history")
-    assert "version 1: Our clinic  (active)" in history.output and "why: our pumps" in history.output
+    assert (
+        "version 1: Our clinic  (active)" in history.output and "why: our pumps" in history.output
+    )
     exported = run(cli, database.url, "library", "export")
-    assert exported.output.startswith("kind: clinic_drug_library") and "version: 1" in exported.output
+    assert (
+        exported.output.startswith("kind: clinic_drug_library") and "version: 1" in exported.output
+    )

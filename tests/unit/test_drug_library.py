@@ -241,3 +241,14 @@ def test_no_session_of_the_dose_ladder_is_below_the_dose_with_evidence(weight: f
     assert "dose:below-evidence" not in codes(course)
     totals = [s.total_mg for s in course.sessions]
     assert totals == sorted(totals) and totals[0] == pytest.approx(max(80, 0.5 * weight))
+
+
+def test_the_docs_table_of_every_protocol_at_light_and_heavy_weights_is_current() -> None:
+    from pathlib import Path
+
+    from ketapath.domain.library_check import outcomes_markdown, protocol_outcomes
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "clinical-core.md"
+    table = outcomes_markdown(protocol_outcomes(LIBRARY, KB))
+    assert table in docs.read_text(encoding="utf-8")
+    assert "REFUSED" not in table and "invalid" not in table
