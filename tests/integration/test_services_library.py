@@ -229,3 +229,21 @@ def test_over_the_api_a_pharmacist_checks_and_loads_a_library_and_everyone_sees_
     assert [s["concentration_mg_per_ml"] for s in strengths] == [1, 2, 10]
     missing = client.get(f"{API}/library/versions/9", headers=headers["physician"])
     assert missing.status_code == 404
+
+
+def test_text_no_database_holds_and_infinite_numbers_are_422_not_500(
+    client: TestClient, headers: dict[str, dict[str, str]]
+) -> None:
+    nul = {**document(1), "name": "bad\x00name"}
+    response = client.post(
+        f"{API}/library", json={"document": nul, "reason": "x"}, headers=headers["pharmacist"]
+    )
+    assert response.status_code == 422 and response.json()["field"] == "document.name"
+    infinite = document(1)
+    infinite["settings"][0]["rate_mg_per_kg_per_h"]["published"][0]["high"] = "Infinity"
+    response = client.post(
+        f"{API}/library",
+        json={"document": infinite, "reason": "x"},
+        headers=headers["pharmacist"],
+    )
+    assert response.status_code == 422

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ketapath.knowledge.base import (
     Entry,
@@ -47,10 +47,14 @@ SETTING_IDS: tuple[SettingId, ...] = ("clinic", "ward", "icu")
 LIBRARY_KIND: Literal["clinic_drug_library"] = "clinic_drug_library"
 DEFAULT_LIBRARY_NAME = "ketapath default drug library"
 ID_PATTERN = r"^[a-z][a-z0-9-]*$"
+# A library is also a document clinics upload: no infinite or not-a-number value is a limit.
+FINITE = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class PublishedRange(Strict):
     """A range a source publishes for the quantity a limit bounds, and where it applies."""
+
+    model_config = FINITE
 
     low: float | None = Field(default=None, ge=0)
     high: float = Field(gt=0)
@@ -74,6 +78,8 @@ class PublishedRange(Strict):
 
 class Limit(Entry):
     """A soft and a hard limit for one quantity in one care setting."""
+
+    model_config = FINITE
 
     soft: float | None = Field(default=None, gt=0)
     hard: float = Field(gt=0)
@@ -105,6 +111,8 @@ class Limit(Entry):
 class AdjunctLimit(Strict):
     """Limits of one adjunct medicine (by generic name and route) in one care setting."""
 
+    model_config = FINITE
+
     drug: str = Field(pattern=ID_PATTERN, max_length=60)
     route: str = Field(pattern=ID_PATTERN, max_length=20)
     dose_unit: Literal["mg", "mg/day"] = "mg"
@@ -117,6 +125,8 @@ class SettingLimits(Strict):
 
     Each limit carries its own source.
     """
+
+    model_config = FINITE
 
     id: SettingId
     bolus_mg_per_kg: Limit
@@ -144,6 +154,8 @@ class SettingLimits(Strict):
 
 class PumpType(Entry):
     """A pump the clinic programmes, and the ketamine strengths stocked for it."""
+
+    model_config = FINITE
 
     id: str = Field(pattern=ID_PATTERN, max_length=60)
     name: str = Field(min_length=3, max_length=120)
@@ -198,6 +210,8 @@ class DrugLibrary(Strict):
     ``version`` 0 is the default packaged with ketapath; a clinic's libraries are numbered
     from 1, each load higher than the last.
     """
+
+    model_config = FINITE
 
     kind: Literal["clinic_drug_library"] = LIBRARY_KIND
     version: int = Field(ge=0, le=2**31 - 1)

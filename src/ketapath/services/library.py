@@ -271,8 +271,31 @@ def document_from_text(text: str, filename: str = "library.yaml") -> dict[str, A
     return library.document()
 
 
+def _unstorable(value: Any, path: str = "document") -> str | None:
+    """The first text no database can hold (NUL, lone surrogates), by its path, if any."""
+    if isinstance(value, str):
+        if "\x00" in value or any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+            return path
+        return None
+    if isinstance(value, dict):
+        items: list[tuple[str, Any]] = [(f"{path}.{k}", v) for k, v in value.items()]
+        items += [(path, k) for k in value]
+    elif isinstance(value, list | tuple):
+        items = [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+    else:
+        return None
+    for where, item in items:
+        found = _unstorable(item, where)
+        if found:
+            return found
+    return None
+
+
 def _validated(document: DrugLibrary | dict[str, Any]) -> DrugLibrary:
     raw = document.document() if isinstance(document, DrugLibrary) else document
+    bad = _unstorable(raw)
+    if bad:
+        raise InvalidInput(f"{bad}: text with a NUL or an unpaired surrogate.", field=bad)
     try:
         return parse_library(raw, origin="document")
     except KnowledgeError as error:
@@ -360,6 +383,8 @@ def load_library(
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput("reason: say what changed in this library, and why.", field="reason")
+    if _unstorable(reason):
+        raise InvalidInput("reason: text with a NUL or an unpaired surrogate.", field="reason")
     library = _validated(document)
     stored = library.document()
     digest = library.digest()

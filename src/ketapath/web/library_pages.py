@@ -101,6 +101,11 @@ async def _document(upload: UploadFile | None) -> dict[str, Any]:
     if upload is None or not upload.filename:
         raise InvalidInput("file: choose the drug library file (.yaml or .json).", field="file")
     raw = await upload.read(library.MAX_LIBRARY_BYTES + 1)
+    if len(raw) > library.MAX_LIBRARY_BYTES:
+        raise InvalidInput(
+            f"file: a drug library file is at most {library.MAX_LIBRARY_BYTES // 1000} kB.",
+            field="file",
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
