@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -255,12 +255,13 @@ class DrugLibrary(Strict):
 
     def digest(self) -> str:
         """SHA-256 of the library's content, canonical JSON (what an order is checked against)."""
-        return _digest(json.dumps(self.document(), sort_keys=True, separators=(",", ":")))
+        return self.content_digest
 
-
-@cache
-def _digest(canonical: str) -> str:
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    @cached_property
+    def content_digest(self) -> str:
+        """The digest, computed once per library (it is immutable)."""
+        canonical = json.dumps(self.document(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def default_library() -> DrugLibrary:
