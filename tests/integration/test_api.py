@@ -123,7 +123,7 @@ def test_a_missing_field_in_a_nested_body_is_named_with_its_path(
     del document["sex"]
     response = client.post(
         f"{API}/patients/1/amendments",
-        json={"document": document, "reason": "x"},
+        json={"document": document, "reason": "x", "expected_version": 1},
         headers=headers["nurse"],
     )
     assert response.status_code == 422

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from ketapath.knowledge.library import default_library
-from ketapath.services import assessments, opioids, orders, patients, screening
+from ketapath.services import assessments, library, opioids, orders, patients, screening
 from ketapath.services.assessments import AssessmentInput
 from ketapath.services.opioids import AgreeInput, DoseInput
 from ketapath.services.orders import SignRequest
@@ -101,6 +101,14 @@ class Context:
             DoseInput.model_validate(OPIOID_DOSE),
         ).id
 
+    def library_version(self) -> int:
+        """A stored library version (one is loaded if there is none)."""
+        document = self.library_document()
+        if document["version"] == 1:
+            library.load_library(self.database, self.users[PHARMACIST], document, reason="matrix")
+            return 1
+        return int(document["version"]) - 1
+
     def library_document(self) -> dict[str, Any]:
         """The default library as the next version this database accepts."""
         with self.database.transaction() as session:
@@ -171,7 +179,7 @@ ENDPOINTS = [
         lambda c: (
             "POST",
             f"/patients/{c.patient()}/amendments",
-            {"document": DOCUMENT, "reason": "matrix"},
+            {"document": DOCUMENT, "reason": "matrix", "expected_version": 1},
         ),
     ),
     _e(
@@ -298,11 +306,12 @@ ENDPOINTS = [
     _e("GET", "/library", LIBRARY_READERS, lambda c: ("GET", "/library", None)),
     _e("GET", "/library/strengths", LIBRARY_READERS, lambda c: ("GET", "/library/strengths", None)),
     _e("GET", "/library/versions", LIBRARY_READERS, lambda c: ("GET", "/library/versions", None)),
+    _e("GET", "/library/default", LIBRARY_READERS, lambda c: ("GET", "/library/default", None)),
     _e(
         "GET",
         "/library/versions/{version}",
         LIBRARY_READERS,
-        lambda c: ("GET", "/library/versions/0", None),
+        lambda c: ("GET", f"/library/versions/{c.library_version()}", None),
     ),
     _e(
         "POST",

@@ -223,8 +223,10 @@ def test_over_the_api_a_pharmacist_checks_and_loads_a_library_and_everyone_sees_
     assert loaded.json()["approved_by"] == "admin"
     active = client.get(f"{API}/library", headers=headers["nurse"]).json()
     assert active["version"] == 1 and active["document"]["name"] == "Clinic library 1"
-    default = client.get(f"{API}/library/versions/0", headers=headers["physician"]).json()
+    default = client.get(f"{API}/library/default", headers=headers["physician"]).json()
     assert default["packaged"] is True and default["active"] is False
+    first = client.get(f"{API}/library/versions/1", headers=headers["physician"]).json()
+    assert first["version"] == 1 and first["approved_by"] == "admin"
     strengths = client.get(f"{API}/library/strengths", headers=headers["pharmacist"]).json()
     assert [s["concentration_mg_per_ml"] for s in strengths] == [1, 2, 10]
     missing = client.get(f"{API}/library/versions/9", headers=headers["physician"])
@@ -232,13 +234,20 @@ def test_over_the_api_a_pharmacist_checks_and_loads_a_library_and_everyone_sees_
 
 
 def test_text_no_database_holds_and_infinite_numbers_are_422_not_500(
-    client: TestClient, headers: dict[str, dict[str, str]]
+    client: TestClient,
+    database: Database,
+    users: dict[str, Actor],
+    headers: dict[str, dict[str, str]],
 ) -> None:
     nul = {**document(1), "name": "bad\x00name"}
     response = client.post(
         f"{API}/library", json={"document": nul, "reason": "x"}, headers=headers["pharmacist"]
     )
-    assert response.status_code == 422 and response.json()["field"] == "document.name"
+    assert response.status_code == 422
+    # the service refuses it too (a file uploaded on the page, or loaded on the command line)
+    with pytest.raises(InvalidInput) as refused:
+        library.load_library(database, users["pharmacist"], nul, reason="x")
+    assert refused.value.field == "document.name"
     infinite = document(1)
     infinite["settings"][0]["rate_mg_per_kg_per_h"]["published"][0]["high"] = "Infinity"
     response = client.post(

@@ -174,7 +174,12 @@ def test_a_plan_reviewed_on_an_older_record_version_is_refused(
     database: Database, users: dict[str, Actor], patient_id: int
 ) -> None:
     patients.amend_patient(
-        database, users["nurse"], patient_id, {**TWO_OPIOIDS, "weight_kg": 80}, reason="weighed"
+        database,
+        users["nurse"],
+        patient_id,
+        {**TWO_OPIOIDS, "weight_kg": 80},
+        reason="weighed",
+        expected_version=1,
     )
     with pytest.raises(Conflict, match="patient_version"):
         agree(

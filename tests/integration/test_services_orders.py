@@ -69,7 +69,12 @@ def test_a_screen_of_an_older_version_is_no_longer_current(
 ) -> None:
     patient_id = screened(database, users)
     patients.amend_patient(
-        database, users["nurse"], patient_id, {**ELIGIBLE, "weight_kg": 72}, reason="re-weighed"
+        database,
+        users["nurse"],
+        patient_id,
+        {**ELIGIBLE, "weight_kg": 72},
+        reason="re-weighed",
+        expected_version=1,
     )
     (listed,) = screening.list_screenings(database, users["nurse"], patient_id)
     assert not listed.current
@@ -150,7 +155,12 @@ def test_a_record_amended_after_screening_must_be_screened_again(
 ) -> None:
     patient_id = screened(database, users)
     patients.amend_patient(
-        database, users["nurse"], patient_id, {**ELIGIBLE, "weight_kg": 90}, reason="re-weighed"
+        database,
+        users["nurse"],
+        patient_id,
+        {**ELIGIBLE, "weight_kg": 90},
+        reason="re-weighed",
+        expected_version=1,
     )
     with pytest.raises(OrderRefused, match="not been screened"):
         orders.sign_order(database, users["physician"], patient_id, CLINIC_COURSE)
@@ -291,7 +301,12 @@ def test_the_timeline_shows_record_screen_order_and_cancellation_in_order(
 ) -> None:
     patient_id = screened(database, users)
     patients.amend_patient(
-        database, users["nurse"], patient_id, {**ELIGIBLE, "weight_kg": 71}, reason="re-weighed"
+        database,
+        users["nurse"],
+        patient_id,
+        {**ELIGIBLE, "weight_kg": 71},
+        reason="re-weighed",
+        expected_version=1,
     )
     screening.run_screening(database, users["physician"], patient_id)
     signed = orders.sign_order(database, users["physician"], patient_id, CLINIC_COURSE)

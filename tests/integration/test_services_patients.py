@@ -112,7 +112,9 @@ def test_an_amendment_is_a_new_version_and_the_old_one_stays(
 def test_an_amendment_needs_a_reason(database: Database, users: dict[str, Actor]) -> None:
     created = patients.create_patient(database, users["nurse"], a_patient())
     with pytest.raises(InvalidInput, match="reason"):
-        patients.amend_patient(database, users["nurse"], created.id, a_patient(), reason=" ")
+        patients.amend_patient(
+            database, users["nurse"], created.id, a_patient(), reason=" ", expected_version=1
+        )
 
 
 def test_an_amendment_of_a_stale_version_is_refused(
@@ -120,7 +122,12 @@ def test_an_amendment_of_a_stale_version_is_refused(
 ) -> None:
     created = patients.create_patient(database, users["nurse"], a_patient())
     patients.amend_patient(
-        database, users["nurse"], created.id, a_patient(weight_kg=71), reason="re-weighed"
+        database,
+        users["nurse"],
+        created.id,
+        a_patient(weight_kg=71),
+        reason="re-weighed",
+        expected_version=1,
     )
     with pytest.raises(Conflict, match="version 2"):
         patients.amend_patient(
@@ -159,7 +166,12 @@ def test_search_finds_patients_by_part_of_the_current_name(
     alex = patients.create_patient(database, users["nurse"], a_patient())
     patients.create_patient(database, users["nurse"], a_patient(name="Sam Other"))
     patients.amend_patient(
-        database, users["nurse"], alex.id, a_patient(name="Alexandra Example"), reason="full name"
+        database,
+        users["nurse"],
+        alex.id,
+        a_patient(name="Alexandra Example"),
+        reason="full name",
+        expected_version=1,
     )
     found = patients.search_patients(database, users["physician"], "alexandra")
     assert [(p.id, p.name, p.version) for p in found] == [(alex.id, "Alexandra Example", 2)]

@@ -12,6 +12,7 @@ import yaml
 
 from ketapath.knowledge.base import Cite, KnowledgeError, Source, cites_in, data_path
 from ketapath.knowledge.bibliography import Bibliography, Reference, bibliography
+from ketapath.knowledge.bounds import input_bounds
 from ketapath.knowledge.clinical import Knowledge, knowledge
 from ketapath.knowledge.instruments import load_instruments
 from ketapath.knowledge.pk_models import load_pk_knowledge
@@ -27,6 +28,7 @@ def _all_cites() -> list[Cite]:
         found += cites_in(getattr(kb, name))
     found += cites_in(load_instruments())
     found += cites_in(load_pk_knowledge())
+    found += cites_in(list(input_bounds().by_id.values()))
     return found
 
 

@@ -24,7 +24,7 @@ def test_an_invalid_field_is_named_with_the_problem() -> None:
     with pytest.raises(InvalidInput) as info:
         patient_from_dict(base_patient(weight_kg=-3))
     assert "weight_kg" in info.value.message
-    assert "greater than 0" in info.value.message
+    assert "greater than or equal to 0.2" in info.value.message
     assert info.value.field == "weight_kg"
 
 

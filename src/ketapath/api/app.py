@@ -21,6 +21,7 @@ from ketapath.api.routers import (
     patients,
     research,
 )
+from ketapath.api.storable import StorableText
 from ketapath.config import Settings, get_settings
 from ketapath.knowledge.clinical import knowledge as load_knowledge
 from ketapath.knowledge.instruments import load_instruments
@@ -31,17 +32,10 @@ API_PREFIX = "/api/v1"
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (
-        auth,
-        patients,
-        assessments,
-        clinical,
-        opioids,
-        research,
-        knowledge,
-        library,
-        admin,
-    ):
+    # Sign-in answers 400 (a form that cannot be read), 401 (wrong password, no token), 403
+    # (CSRF), 422 (a field missing) and 423 (locked).
+    router.include_router(auth.router, responses=errors.responses(400, 401, 403, 422, 423))
+    for module in (patients, assessments, clinical, opioids, research, knowledge, library, admin):
         router.include_router(module.router)
     return router
 
@@ -78,7 +72,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     )
     app.state.settings = settings
     app.state.db = db
-    errors.install(app)
+    errors.install(app, api_prefix=API_PREFIX)
+    app.add_middleware(StorableText, api_prefix=API_PREFIX)
     app.include_router(api_router())
 
     # Web pages (Jinja2 + htmx): the same services, ketapath.api.deps.current_user / CSRF.

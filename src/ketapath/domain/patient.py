@@ -2,11 +2,21 @@
 
 A patient file is JSON or YAML (see docs/patient-file.md). Validation errors name the field
 and the problem; unknown top-level fields are reported as warnings, never silently dropped.
+
+Every number is bounded: weight, height, age and medicine amounts by the physiological bounds
+of ``knowledge/data/input_bounds.yaml`` (with their sources), dates by ``EARLIEST_DATE`` and
+by the clinic's today, text by the columns that store it. Only finite numbers are accepted.
+
+"Today" comes from the caller, never from the computer the code runs on: validate with
+``patient_from_dict(raw, today=...)`` or ``Patient.model_validate(data, context={"today":
+day})``. Without a today (``Patient.model_validate(data)``, e.g. an API body before the
+service sees it) the checks against today are left to whoever validates with one.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -16,13 +26,17 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from ketapath.domain.errors import InvalidInput
+from ketapath.domain.findings import citation_text
 from ketapath.domain.units import parse_unit
+from ketapath.knowledge.bounds import input_bounds
 
 Sex = Literal["male", "female"]
 Pregnancy = Literal["pregnant", "not_pregnant", "unknown", "not_applicable"]
@@ -31,17 +45,57 @@ Purpose = Literal["pain_relief", "opioid_reduction", "multidisciplinary_plan", "
 
 _SEX_ALIASES = {"m": "male", "f": "female", "man": "male", "woman": "female"}
 
+# The earliest date a record accepts (birth dates, assessments, doses): no patient alive was
+# born before it, and a date before it is a typing error. A bound of the record, not clinical.
+EARLIEST_DATE = date(1900, 1, 1)
+# Text lengths. Where a value is also stored in a column, the column's length (store/models.py:
+# patient_versions.full_name 200, diagnoses.code 60, medications.name 120, .unit 20,
+# .frequency 40, .route 20) is the limit, so that a longer value is refused naming the field
+# instead of failing in the database; other free text is limited to what a form can usefully
+# hold. Lists are limited so that one request cannot carry an unbounded record.
+NAME_LENGTH = 200
+CODE_LENGTH = 60
+MEDICINE_NAME_LENGTH = 120
+UNIT_LENGTH = 20
+FREQUENCY_LENGTH = 40
+ROUTE_LENGTH = 20
+NOTE_LENGTH = 2000
+MAX_ITEMS = 100
+# No medicine amount in any unit reaches a billion; a unit that is neither a mass, a volume nor
+# a count (and so has no physiological bound of its own) is held to this.
+MAX_ANY_AMOUNT = 1e9
+
+BOUNDS = input_bounds()
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+
+
+def given_today(info: ValidationInfo) -> date | None:
+    """The caller's today from the validation context (``{"today": date}``), if given."""
+    context = info.context if isinstance(info.context, dict) else {}
+    today = context.get("today")
+    return today if isinstance(today, date) else None
+
+
+def check_day(day: date, today: date | None, what: str, *, birth: date | None = None) -> None:
+    """A recorded day (birth, assessment, dose) is not before 1900, nor before the birth date,
+    nor after today. Raises ValueError naming the problem."""
+    if day < EARLIEST_DATE:
+        raise ValueError(f"{what} {day.isoformat()} is before {EARLIEST_DATE.isoformat()}")
+    if birth is not None and day < birth:
+        raise ValueError(f"{what} {day.isoformat()} is before the birth date {birth.isoformat()}")
+    if today is not None and day > today:
+        raise ValueError(f"{what} {day.isoformat()} is in the future (today is {today})")
 
 
 class CodedItem(_Strict):
     """A diagnosis or comorbidity: a vocabulary id or an ICD-10-CM code, with optional text."""
 
-    code: str = Field(min_length=1)
-    name: str = ""
-    note: str = ""
+    code: str = Field(min_length=1, max_length=CODE_LENGTH)
+    name: str = Field(default="", max_length=NAME_LENGTH)
+    note: str = Field(default="", max_length=NOTE_LENGTH)
 
 
 class Medication(_Strict):
@@ -51,13 +105,13 @@ class Medication(_Strict):
     is used instead of ``dose`` x ``frequency`` (for example for an as-needed medicine).
     """
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=MEDICINE_NAME_LENGTH)
     dose: float | None = Field(default=None, ge=0)
-    unit: str | None = None
+    unit: str | None = Field(default=None, max_length=UNIT_LENGTH)
     daily_dose: float | None = Field(default=None, ge=0)
-    frequency: str = ""
-    route: str = ""
-    indication: str = ""
+    frequency: str = Field(default="", max_length=FREQUENCY_LENGTH)
+    route: str = Field(default="", max_length=ROUTE_LENGTH)
+    indication: str = Field(default="", max_length=NAME_LENGTH)
 
     @field_validator("unit")
     @classmethod
@@ -76,12 +130,52 @@ class Medication(_Strict):
             raise ValueError("a dose needs its unit (for example 'mg' or 'mcg/h')")
         if self.daily_dose is not None and self.unit is None:
             raise ValueError("a daily_dose needs its unit (for example 'mg')")
+        for what, amount in (("dose", self.dose), ("daily_dose", self.daily_dose)):
+            if amount is not None and self.unit is not None:
+                problem = implausible_amount(amount, self.unit)
+                if problem:
+                    raise ValueError(f"{what} {amount:g} {self.unit}: {problem}")
         return self
 
 
+# (bound id, unit the bound is in, pint unit to convert an amount to)
+_AMOUNT_BOUNDS = (
+    ("medicine_mass_g", "g", "g"),
+    ("medicine_mass_g", "g/day", "g/day"),
+    ("medicine_volume_l", "L", "L"),
+    ("medicine_volume_l", "L/day", "L/day"),
+    ("medicine_units", "units", "dimensionless"),
+)
+
+
+def implausible_amount(amount: float, unit: str) -> str:
+    """Why ``amount`` in ``unit`` cannot be a medicine's dose (empty if it can be).
+
+    Masses (mg, mcg, g) and mass rates (mcg/h, taken over a day) are held to the mass bound,
+    volumes to the volume bound, counts (units) to the unit bound of ``input_bounds.yaml``.
+    """
+    try:
+        quantity = amount * parse_unit(unit)
+    except Exception:  # pint refuses arithmetic with offset units (degC, dB), any such error
+        return f"{unit!r} does not measure an amount of medicine"
+    for bound_id, shown, target in _AMOUNT_BOUNDS:
+        if quantity.is_compatible_with(target):
+            bound = BOUNDS[bound_id]
+            value = float(quantity.to(target).magnitude)
+            if not math.isfinite(value) or value > bound.maximum:
+                return (
+                    f"more than {bound.maximum:g} {shown}, above any medicine dose; "
+                    f"check the number and the unit (source: {citation_text(bound.source)})"
+                )
+            return ""
+    if amount > MAX_ANY_AMOUNT:
+        return f"more than {MAX_ANY_AMOUNT:g} in any unit; check the number and the unit"
+    return ""
+
+
 class Allergy(_Strict):
-    substance: str = Field(min_length=1)
-    reaction: str = ""
+    substance: str = Field(min_length=1, max_length=MEDICINE_NAME_LENGTH)
+    reaction: str = Field(default="", max_length=NAME_LENGTH)
 
 
 class OpioidContext(_Strict):
@@ -96,35 +190,46 @@ class Assessment(_Strict):
     """Assessment facts used by the selection criteria (FPM (ANZCA) 2016 proposal, sections 2-3)."""
 
     central_sensitisation: bool | None = None
-    central_sensitisation_evidence: str = ""
+    central_sensitisation_evidence: str = Field(default="", max_length=NOTE_LENGTH)
     opioid_context: OpioidContext = OpioidContext()
     multidisciplinary_care: bool | None = None
-    expectancy: str = ""
-    goals: str = ""
+    expectancy: str = Field(default="", max_length=NOTE_LENGTH)
+    goals: str = Field(default="", max_length=NOTE_LENGTH)
     intoxicated_today: bool | None = None
     fasted: bool | None = None
 
 
 class Patient(_Strict):
-    """One patient, as the clinical logic sees them. Weights in kg, heights in cm."""
+    """One patient, as the clinical logic sees them. Weights in kg, heights in cm.
 
-    id: str = ""
-    name: str = ""
+    Validated with a today (see the module docstring), the birth date is checked against it
+    and ``age_on()`` counts from it.
+    """
+
+    id: str = Field(default="", max_length=40)
+    name: str = Field(default="", max_length=NAME_LENGTH)
     birth_date: date | None = None
-    age_years: float | None = Field(default=None, ge=0, le=130)
+    # the bounds show in the JSON schema (and so in the OpenAPI document)
+    age_years: float | None = Field(
+        default=None, ge=BOUNDS.age_years.minimum, le=BOUNDS.age_years.maximum
+    )
     sex: Sex
-    weight_kg: float = Field(gt=0, le=400)
-    height_cm: float | None = Field(default=None, gt=30, le=260)
+    weight_kg: float = Field(ge=BOUNDS.weight_kg.minimum, le=BOUNDS.weight_kg.maximum)
+    height_cm: float | None = Field(
+        default=None, ge=BOUNDS.height_cm.minimum, le=BOUNDS.height_cm.maximum
+    )
     pregnancy: Pregnancy = "unknown"
-    diagnoses: list[CodedItem] = []
-    comorbidities: list[CodedItem] = []
-    medications: list[Medication] = []
-    allergies: list[Allergy] = []
+    diagnoses: list[CodedItem] = Field(default=[], max_length=MAX_ITEMS)
+    comorbidities: list[CodedItem] = Field(default=[], max_length=MAX_ITEMS)
+    medications: list[Medication] = Field(default=[], max_length=MAX_ITEMS)
+    allergies: list[Allergy] = Field(default=[], max_length=MAX_ITEMS)
     consent: Consent = "pending"
     assessment: Assessment = Assessment()
-    purpose: list[Purpose] = []
-    gp: str = ""
-    referrer: str = ""
+    purpose: list[Purpose] = Field(default=[], max_length=MAX_ITEMS)
+    gp: str = Field(default="", max_length=NAME_LENGTH)
+    referrer: str = Field(default="", max_length=NAME_LENGTH)
+
+    _today: date | None = PrivateAttr(default=None)
 
     @field_validator("sex", mode="before")
     @classmethod
@@ -153,22 +258,45 @@ class Patient(_Strict):
     def _purpose_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
+    @field_validator("birth_date")
+    @classmethod
+    def _birth_date_bounded(cls, value: date | None, info: ValidationInfo) -> date | None:
+        if value is not None:
+            check_day(value, given_today(info), "birth_date")
+        return value
+
     @model_validator(mode="after")
-    def _age_known(self) -> Patient:
+    def _age_known(self, info: ValidationInfo) -> Patient:
         if self.age_years is None and self.birth_date is None:
             raise ValueError("give age_years or birth_date")
-        if self.birth_date is not None and self.birth_date > date.today():
-            raise ValueError("birth_date is in the future")
         if self.sex == "male" and self.pregnancy == "pregnant":
             raise ValueError("pregnancy 'pregnant' conflicts with sex 'male'")
+        today = given_today(info)
+        if today is not None and self.birth_date is not None:
+            oldest = BOUNDS.age_years
+            if self.age_on(today) > oldest.maximum:
+                raise ValueError(
+                    f"birth_date {self.birth_date.isoformat()} gives an age above "
+                    f"{oldest.maximum:g} years, longer than any verified human life "
+                    f"(source: {citation_text(oldest.source)})"
+                )
+        self._today = today
         return self
 
+    def as_of(self, today: date) -> Patient:
+        """The same patient with ages counted on ``today`` (a stored record read again: its
+        birth date was checked when it was recorded)."""
+        copy = self.model_copy()
+        copy._today = today
+        return copy
+
     def age_on(self, day: date | None = None) -> float:
-        """Age in whole years on ``day`` (today by default)."""
+        """Age in whole years on ``day``; by default on the today the patient was validated
+        against (the clinic's), else on this computer's date (the command line)."""
         if self.birth_date is None:
             assert self.age_years is not None
             return self.age_years
-        day = day or date.today()
+        day = day or self._today or date.today()
         before_birthday = (day.month, day.day) < (self.birth_date.month, self.birth_date.day)
         return float(day.year - self.birth_date.year - int(before_birthday))
 
@@ -183,10 +311,14 @@ FIELD_ALIASES = {
 }
 
 
-def patient_from_dict(raw: Any, *, origin: str = "patient") -> tuple[Patient, list[str]]:
+def patient_from_dict(
+    raw: Any, *, origin: str = "patient", today: date | None = None
+) -> tuple[Patient, list[str]]:
     """Validate a patient document. Returns the patient and warnings for ignored fields.
 
-    Raises ``InvalidInput`` naming every field at fault.
+    ``today`` is the caller's date (the clinic's on a server); by default this computer's
+    date, which is right for the command line. Raises ``InvalidInput`` naming every field at
+    fault.
     """
     if not isinstance(raw, dict):
         raise InvalidInput(f"{origin}: a patient file must be an object of fields", field="(file)")
@@ -199,13 +331,14 @@ def patient_from_dict(raw: Any, *, origin: str = "patient") -> tuple[Patient, li
         else:
             warnings.append(f"{origin}: field {key!r} is not part of the patient format; ignored")
     try:
-        return Patient.model_validate(data), warnings
+        context = {"today": today or date.today()}
+        return Patient.model_validate(data, context=context), warnings
     except ValidationError as exc:
         raise InvalidInput(_describe(exc, origin), field=_first_field(exc)) from exc
 
 
-def load_patient(path: str | Path) -> tuple[Patient, list[str]]:
-    """Read a patient file (.json, .yaml or .yml)."""
+def load_patient(path: str | Path, *, today: date | None = None) -> tuple[Patient, list[str]]:
+    """Read a patient file (.json, .yaml or .yml); ``today`` as in ``patient_from_dict``."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -217,7 +350,7 @@ def load_patient(path: str | Path) -> tuple[Patient, list[str]]:
         raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise InvalidInput(f"{path}: not valid JSON/YAML: {exc}", field="(file)") from exc
-    return patient_from_dict(raw, origin=str(path))
+    return patient_from_dict(raw, origin=str(path), today=today)
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:

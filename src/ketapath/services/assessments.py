@@ -6,16 +6,18 @@ the current version of each assessment, and the history of any one is available.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from ketapath.domain import instruments
+from ketapath.domain.patient import EARLIEST_DATE, check_day
 from ketapath.knowledge.instruments import Instrument
 from ketapath.services import audit
+from ketapath.services.clock import ClinicClock, clinic_clock
 from ketapath.services.errors import Conflict, InvalidInput, NotFound
 from ketapath.services.patients import load_patient
 from ketapath.services.people import username_of, usernames_of
@@ -24,14 +26,27 @@ from ketapath.services.unit import action
 from ketapath.store.db import Database
 from ketapath.store.models import Assessment, utcnow
 
+# More answers than any instrument has items (DASS-21 has 21) cannot be one assessment.
+MAX_ANSWERS = 200
+
 
 class AssessmentInput(BaseModel):
     """What the clinician enters: the instrument, the answers item by item, and when."""
 
+    model_config = ConfigDict(allow_inf_nan=False)
+
     instrument_id: str = Field(min_length=1, max_length=40, examples=["nrs"])
-    answers: dict[str, Any] = Field(examples=[{"pain": 7}])
+    answers: dict[str, instruments.Answer] = Field(
+        examples=[{"pain": 7}],
+        max_length=MAX_ANSWERS,
+        description="Item id to answer: a number, a text such as 'yes', or null (missing).",
+    )
     administered_at: datetime | None = Field(
-        default=None, description="When the patient answered (UTC); default: now."
+        default=None,
+        description=(
+            "When the patient answered, with its time zone; default: now. Not in the future, "
+            "not before 1900 nor before the patient's birth date (the clinic's date)."
+        ),
     )
 
 
@@ -103,7 +118,7 @@ def _view(
     )
 
 
-def _administered_at(value: datetime | None) -> datetime:
+def _administered_at(value: datetime | None, clock: ClinicClock, birth: date | None) -> datetime:
     if value is None:
         return utcnow()
     if value.tzinfo is None:
@@ -111,8 +126,19 @@ def _administered_at(value: datetime | None) -> datetime:
             "administered_at: give the time zone (e.g. 2026-03-01T09:30:00Z).",
             field="administered_at",
         )
-    if value > utcnow():
+    # The year is checked before any comparison or conversion between zones, which overflows
+    # at the ends of the calendar (year 1 or 9999 with an offset).
+    if value.year < EARLIEST_DATE.year:
+        raise InvalidInput(
+            f"administered_at: {value.date().isoformat()} is before {EARLIEST_DATE.isoformat()}.",
+            field="administered_at",
+        )
+    if value.year > clock.today().year + 1 or value > utcnow():
         raise InvalidInput("administered_at: is in the future.", field="administered_at")
+    try:
+        check_day(clock.date_of(value), None, "administered_at", birth=birth)
+    except ValueError as error:
+        raise InvalidInput(f"{error}.", field="administered_at") from error
     return value
 
 
@@ -120,6 +146,8 @@ def _new_row(
     actor: Actor,
     patient_id: int,
     data: AssessmentInput,
+    clock: ClinicClock,
+    birth: date | None,
     *,
     amends: Assessment | None = None,
     reason: str | None = None,
@@ -132,7 +160,7 @@ def _new_row(
         answers=data.answers,
         score=score,
         total=float(total) if isinstance(total, int | float) else None,
-        administered_at=_administered_at(data.administered_at),
+        administered_at=_administered_at(data.administered_at, clock, birth),
         recorded_at=utcnow(),
         recorded_by_id=actor.user_id,
         amends_id=amends.id if amends else None,
@@ -141,14 +169,20 @@ def _new_row(
 
 
 def record_assessment(
-    db: Database, actor: Actor, patient_id: int, data: AssessmentInput
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    data: AssessmentInput,
+    *,
+    clock: ClinicClock | None = None,
 ) -> AssessmentView:
-    """Record an administered instrument for a patient (scored on the way in)."""
+    """Record an administered instrument for a patient (scored on the way in); its time is
+    checked against the clinic's calendar (``clock``) and the patient's birth date."""
     with action(
         db, actor, "assessment.record", entity="assessment", patient_id=patient_id
     ) as session:
-        load_patient(session, patient_id)
-        row = _new_row(actor, patient_id, data)
+        _, version = load_patient(session, patient_id)
+        row = _new_row(actor, patient_id, data, clock or clinic_clock(), version.birth_date)
         session.add(row)
         session.flush()
         audit.record(
@@ -164,7 +198,13 @@ def record_assessment(
 
 
 def amend_assessment(
-    db: Database, actor: Actor, assessment_id: int, data: AssessmentInput, *, reason: str
+    db: Database,
+    actor: Actor,
+    assessment_id: int,
+    data: AssessmentInput,
+    *,
+    reason: str,
+    clock: ClinicClock | None = None,
 ) -> AssessmentView:
     """Correct an assessment: a new row amending the current one; the old one stays."""
     if not reason or not reason.strip():
@@ -182,7 +222,16 @@ def amend_assessment(
                 f"{newer}; amend the current version.",
                 field="assessment_id",
             )
-        row = _new_row(actor, current.patient_id, data, amends=current, reason=reason.strip())
+        _, version = load_patient(session, current.patient_id)
+        row = _new_row(
+            actor,
+            current.patient_id,
+            data,
+            clock or clinic_clock(),
+            version.birth_date,
+            amends=current,
+            reason=reason.strip(),
+        )
         if row.instrument_id != current.instrument_id:
             raise InvalidInput(
                 "instrument_id: an amendment keeps the instrument; record a new assessment.",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from importlib import resources
 from typing import Any
 
@@ -15,6 +15,7 @@ import yaml
 
 from ketapath.services import assessments, auth, opioids, patients, screening
 from ketapath.services.assessments import AssessmentInput
+from ketapath.services.clock import clinic_clock
 from ketapath.services.opioids import AgreeInput, DoseInput
 from ketapath.services.permissions import ROLES, SYSTEM, Actor
 from ketapath.store.db import Database
@@ -120,7 +121,7 @@ def _demo_opioid_plan(db: Database, physician: Actor, nurse: Actor, patient_id: 
     The taper (10% of the current dose a week) is within the CDC 2022 rate for shorter use;
     the doses taken are invented demo values.
     """
-    started = date.today() - timedelta(days=28)
+    started = clinic_clock().today() - timedelta(days=28)
     opioids.agree_opioid_plan(
         db,
         physician,
@@ -145,7 +146,7 @@ def _demo_opioid_plan(db: Database, physician: Actor, nurse: Actor, patient_id: 
             patient_id,
             DoseInput.model_validate(
                 {
-                    "taken_on": (date.today() - timedelta(days=days_ago)).isoformat(),
+                    "taken_on": (started + timedelta(days=28 - days_ago)).isoformat(),
                     "medications": [
                         {"name": "oxycodone", "daily_dose": daily_mg, "unit": "mg", "route": "oral"}
                     ],

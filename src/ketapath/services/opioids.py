@@ -17,7 +17,7 @@ transaction, the audit entry and what is kept.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,8 +26,9 @@ from sqlalchemy.orm import Session
 
 from ketapath.domain import opioids
 from ketapath.domain.errors import DomainError
-from ketapath.domain.patient import Medication
+from ketapath.domain.patient import EARLIEST_DATE, ROUTE_LENGTH, Medication, check_day
 from ketapath.services import audit
+from ketapath.services.clock import ClinicClock, clinic_clock
 from ketapath.services.errors import Conflict, InvalidInput, NotFound, OrderRefused
 from ketapath.services.patients import as_patient, load_patient
 from ketapath.services.people import username_of, usernames_of
@@ -37,11 +38,15 @@ from ketapath.services.validation import validate
 from ketapath.store.db import Database
 from ketapath.store.models import OpioidDose, OpioidPlan, PatientVersion, utcnow
 
+# A taper agreed now starts within this many days (a bound of the record: a later start is a
+# typing error, and dates must stay inside the calendar for up to 1,000 steps of a year).
+TAPER_START_HORIZON_DAYS = 366
+
 
 class ConversionInput(BaseModel):
     """Convert the current opioids to one opioid species (FPM (ANZCA) 2016 proposal, section 6)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     opioid_id: str = Field(min_length=1, max_length=40, examples=["oxycodone"])
     route: str = Field(default="oral", min_length=1, max_length=40)
@@ -56,11 +61,15 @@ class TaperInput(BaseModel):
     """A reduction plan. Without a conversion, the opioid and its start dose must be given
     (or the patient must take exactly one opioid, which is then used)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     step_percent: float = Field(gt=0, le=100)
     every_days: int = Field(ge=1, le=365)
-    start_date: date
+    start_date: date = Field(
+        description=(
+            "The first step's day: not before 1900, and within a year of the clinic's today."
+        )
+    )
     basis: Literal["original", "current"] = "original"
     round_to: float | None = Field(default=None, gt=0)
     floor: float = Field(default=0.0, ge=0)
@@ -71,7 +80,7 @@ class TaperInput(BaseModel):
 
 
 class PlanInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     table_id: str = Field(default=opioids.DEFAULT_TABLE, max_length=40)
     convert_to: ConversionInput | None = None
@@ -126,20 +135,22 @@ class PlanView(BaseModel):
 class DoseMedicine(BaseModel):
     """One opioid as actually taken: a daily total, or a dose and how often."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(min_length=1, max_length=120)
     daily_dose: float | None = Field(default=None, ge=0)
     dose: float | None = Field(default=None, ge=0)
     unit: str = Field(min_length=1, max_length=20)
     frequency: str = Field(default="", max_length=40)
-    route: str = Field(default="", max_length=40)
+    route: str = Field(default="", max_length=ROUTE_LENGTH)
 
 
 class DoseInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    taken_on: date
+    taken_on: date = Field(
+        description="The day: not in the future, not before 1900 nor before the birth date."
+    )
     medications: list[DoseMedicine] = Field(
         max_length=30, description="Every opioid taken that day; an empty list means none."
     )
@@ -208,6 +219,19 @@ def opioid_summary(
         )
         return OmeSummary(
             patient_id=patient_id, patient_version=version.version, ome=_plain(result.to_dict())
+        )
+
+
+def _check_start(request: PlanInput, clock: ClinicClock | None) -> None:
+    if request.taper is None:
+        return
+    start = request.taper.start_date
+    latest = (clock or clinic_clock()).today() + timedelta(days=TAPER_START_HORIZON_DAYS)
+    if not EARLIEST_DATE <= start <= latest:
+        raise InvalidInput(
+            f"taper.start_date: {start.isoformat()} is not a day a taper agreed now can start "
+            f"(from {EARLIEST_DATE.isoformat()} to {latest.isoformat()}).",
+            field="taper.start_date",
         )
 
 
@@ -299,9 +323,15 @@ def _taper(
 
 
 def preview_opioid_plan(
-    db: Database, actor: Actor, patient_id: int, request: PlanInput
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    request: PlanInput,
+    *,
+    clock: ClinicClock | None = None,
 ) -> PlanPreview:
     """The plan the inputs give for the current record (not stored)."""
+    _check_start(request, clock)
     with action(db, actor, "opioid.read", entity="opioid_plan", patient_id=patient_id) as s:
         _, version = load_patient(s, patient_id)
         plan = _compute(version, request)
@@ -322,9 +352,17 @@ def preview_opioid_plan(
         )
 
 
-def agree_opioid_plan(db: Database, actor: Actor, patient_id: int, request: AgreeInput) -> PlanView:
+def agree_opioid_plan(
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    request: AgreeInput,
+    *,
+    clock: ClinicClock | None = None,
+) -> PlanView:
     """Agree the plan (physician); a taper faster than a published rate needs a reason."""
     reason = (request.override_reason or "").strip() or None
+    _check_start(request, clock)
     with action(db, actor, "opioid.plan", entity="opioid_plan", patient_id=patient_id) as s:
         _, version = load_patient(s, patient_id)
         if request.patient_version is not None and request.patient_version != version.version:
@@ -544,16 +582,28 @@ def _dose_views(session: Session, patient_id: int, rows: list[OpioidDose]) -> li
     ]
 
 
-def _check_day(data: DoseInput) -> None:
-    if data.taken_on > date.today():
-        raise InvalidInput("taken_on: the day cannot be in the future.", field="taken_on")
+def _check_day(data: DoseInput, clock: ClinicClock | None, birth: date | None) -> None:
+    """The day a dose was taken: not in the future (the clinic's today), not before 1900 nor
+    before the patient's birth date."""
+    try:
+        check_day(data.taken_on, (clock or clinic_clock()).today(), "taken_on", birth=birth)
+    except ValueError as error:
+        raise InvalidInput(f"{error}.", field="taken_on") from error
 
 
-def record_opioid_dose(db: Database, actor: Actor, patient_id: int, data: DoseInput) -> DoseView:
+def record_opioid_dose(
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    data: DoseInput,
+    *,
+    clock: ClinicClock | None = None,
+) -> DoseView:
     """Record the opioids the patient actually took per day, at a follow-up."""
-    _check_day(data)
+    _check_day(data, clock, None)
     with action(db, actor, "opioid.record", entity="opioid_dose", patient_id=patient_id) as s:
-        load_patient(s, patient_id)
+        _, version = load_patient(s, patient_id)
+        _check_day(data, clock, version.birth_date)
         row = _dose_row(actor, patient_id, data, amends=None, reason=None)
         s.add(row)
         s.flush()
@@ -570,12 +620,18 @@ def record_opioid_dose(db: Database, actor: Actor, patient_id: int, data: DoseIn
 
 
 def amend_opioid_dose(
-    db: Database, actor: Actor, dose_id: int, data: DoseInput, *, reason: str
+    db: Database,
+    actor: Actor,
+    dose_id: int,
+    data: DoseInput,
+    *,
+    reason: str,
+    clock: ClinicClock | None = None,
 ) -> DoseView:
     """Correct a recorded dose: a new row amends it; the first one stays."""
     if not reason or not reason.strip():
         raise InvalidInput("reason: say why the record is corrected.", field="reason")
-    _check_day(data)
+    _check_day(data, clock, None)
     with action(db, actor, "opioid.record", entity="opioid_dose", entity_id=dose_id) as s:
         old = s.get(OpioidDose, dose_id)
         if old is None:
@@ -585,6 +641,8 @@ def amend_opioid_dose(
                 f"dose_id: record {dose_id} was already corrected; correct the newest version.",
                 field="dose_id",
             )
+        _, version = load_patient(s, old.patient_id)
+        _check_day(data, clock, version.birth_date)
         row = _dose_row(actor, old.patient_id, data, amends=old, reason=reason.strip())
         s.add(row)
         s.flush()

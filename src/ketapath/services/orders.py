@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -37,6 +37,7 @@ from ketapath.domain.orders import Course
 from ketapath.domain.planning import DosingInputs, PlanOptions, course_to_dict, plan, status
 from ketapath.knowledge.library import DrugLibrary
 from ketapath.services import audit
+from ketapath.services.clock import ClinicClock, clinic_clock
 from ketapath.services.errors import Conflict, InvalidInput, NotFound, OrderRefused
 from ketapath.services.library import active_library
 from ketapath.services.patients import as_patient, load_patient
@@ -50,18 +51,23 @@ from ketapath.store.models import CourseRecord, Order, PatientVersion, utcnow
 # Severities of screening findings that need the physician's override reason. Screens stored
 # before the one severity vocabulary used "relative" and "precaution" for the same thing.
 SCREENING_GATING = ("soft", "relative", "precaution")
+MAX_LADDER_STEPS = 100
 
 
 class PlanRequest(BaseModel):
     """A protocol and the choices that turn it into a course for this patient."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     protocol_id: str = Field(min_length=1, max_length=80, examples=["asra-initial"])
     setting: Literal["clinic", "ward", "icu"] | None = None
     weight_basis: Literal["actual", "ideal", "adjusted"] | None = None
     concentration_mg_per_ml: float | None = Field(default=None, gt=0)
-    ladder_steps_mg_per_kg_per_h: list[float] | None = None
+    # The drug library's limits (knowledge) bound the doses; here only that they are positive
+    # finite numbers, and no more steps than a course has sessions.
+    ladder_steps_mg_per_kg_per_h: list[Annotated[float, Field(gt=0)]] | None = Field(
+        default=None, max_length=MAX_LADDER_STEPS
+    )
     ladder_ceiling_mg_per_kg_per_h: float | None = Field(default=None, gt=0)
 
     def options(self, *, override_by: str | None = None, reason: str | None = None) -> PlanOptions:
@@ -151,8 +157,8 @@ def course_digest(course: Course) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _dosing(version: PatientVersion) -> DosingInputs:
-    patient = as_patient(version.document)
+def _dosing(version: PatientVersion, clock: ClinicClock | None) -> DosingInputs:
+    patient = as_patient(version.document, (clock or clinic_clock()).today())
     return DosingInputs(
         patient.weight_kg,
         patient.height_cm,
@@ -192,13 +198,18 @@ def _screening_summary(session: Session, version: PatientVersion) -> ScreeningSu
 
 
 def preview_course(
-    db: Database, actor: Actor, patient_id: int, request: PlanRequest
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    request: PlanRequest,
+    *,
+    clock: ClinicClock | None = None,
 ) -> CoursePreview:
     """The course the protocol gives for this patient, with its limit findings (not stored)."""
     with action(db, actor, "plan.preview", entity="course", patient_id=patient_id) as session:
         _, version = load_patient(session, patient_id)
         library = active_library(session)
-        course = _plan(request, _dosing(version), request.options(), library)
+        course = _plan(request, _dosing(version, clock), request.options(), library)
         audit.record(
             session,
             actor,
@@ -221,7 +232,14 @@ def preview_course(
         )
 
 
-def sign_order(db: Database, actor: Actor, patient_id: int, request: SignRequest) -> OrderView:
+def sign_order(
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    request: SignRequest,
+    *,
+    clock: ClinicClock | None = None,
+) -> OrderView:
     """Sign a course for the patient (physician), with an override reason where needed."""
     reason = (request.override_reason or "").strip() or None
     if reason is not None:
@@ -247,7 +265,7 @@ def sign_order(db: Database, actor: Actor, patient_id: int, request: SignRequest
                 "contraindication); this course cannot be signed.",
                 field="screening",
             )
-        dosing = _dosing(version)
+        dosing = _dosing(version, clock)
         library = active_library(session)
         unsigned = _plan(request, dosing, request.options(), library)
         digest = course_digest(unsigned)

@@ -12,33 +12,53 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ketapath.domain.patient import Patient
 from ketapath.services import audit
+from ketapath.services.clock import ClinicClock, clinic_clock
 from ketapath.services.errors import Conflict, InvalidInput, NotFound
 from ketapath.services.people import username_of
 from ketapath.services.permissions import Actor
 from ketapath.services.unit import action
-from ketapath.services.validation import validate
+from ketapath.services.validation import describe, is_record_id, validate
 from ketapath.store.db import Database
 from ketapath.store.models import Diagnosis, Medication, PatientVersion, utcnow
 from ketapath.store.models import Patient as PatientRow
 
 
-def validate_document(document: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
-    """The validated patient document (``ketapath.domain.patient.Patient``) as JSON data.
+def validate_document(
+    document: Mapping[str, Any] | BaseModel, today: date | None = None
+) -> dict[str, Any]:
+    """The validated patient document (``ketapath.domain.patient.Patient``) as JSON data,
+    its dates checked against ``today`` (the clinic's; default: from the process settings).
 
     An invalid field raises ``InvalidInput`` naming it (``patient.weight_kg``).
     """
-    return validate(Patient, document, prefix="patient").model_dump(mode="json")
+    today = today or clinic_clock().today()
+    patient = validate(Patient, document, prefix="patient", context={"today": today})
+    return patient.model_dump(mode="json")
 
 
-def as_patient(document: dict[str, Any]) -> Patient:
-    """The stored document as the clinical domain's ``Patient``."""
-    return Patient.model_validate(document)
+def as_patient(document: dict[str, Any], today: date | None = None) -> Patient:
+    """The stored document as the clinical domain's ``Patient``, ages counted on ``today``
+    (the clinic's; default: from the process settings).
+
+    A version stored before a bound was introduced (a weight of 5e-324 kg, a name longer than
+    its column) is refused naming the field, so that it is amended rather than computed with.
+    """
+    try:
+        patient = Patient.model_validate(document)
+    except ValidationError as error:
+        problem = describe(error, "patient")
+        raise InvalidInput(
+            f"{problem.message}: the stored record does not pass the record's bounds; "
+            "amend it before using it.",
+            field=problem.field,
+        ) from error
+    return patient.as_of(today or clinic_clock().today())
 
 
 class PatientRecord(BaseModel):
@@ -149,10 +169,15 @@ def load_patient(session: Session, patient_id: int) -> tuple[PatientRow, Patient
 
 
 def create_patient(
-    db: Database, actor: Actor, document: Mapping[str, Any] | BaseModel
+    db: Database,
+    actor: Actor,
+    document: Mapping[str, Any] | BaseModel,
+    *,
+    clock: ClinicClock | None = None,
 ) -> PatientRecord:
-    """Register a new patient (version 1 of the record)."""
-    data = validate_document(document)
+    """Register a new patient (version 1 of the record); dates are checked against the
+    clinic's today (``clock``)."""
+    data = validate_document(document, (clock or clinic_clock()).today())
     with action(db, actor, "patient.create", entity="patient") as session:
         patient = PatientRow(
             pseudonym=_new_pseudonym(), created_at=utcnow(), created_by_id=actor.user_id
@@ -179,19 +204,21 @@ def amend_patient(
     document: Mapping[str, Any] | BaseModel,
     *,
     reason: str,
-    expected_version: int | None = None,
+    expected_version: int,
+    clock: ClinicClock | None = None,
 ) -> PatientRecord:
     """Record a new version of the patient's record; the old one stays in the history.
 
-    ``expected_version`` is the version the user was looking at: if someone else amended the
-    record since, the amendment is refused (``Conflict``) instead of silently replacing theirs.
+    ``expected_version`` is the version the user was looking at and amends (required on every
+    interface): if someone else amended the record since, the amendment is refused
+    (``Conflict``) instead of silently replacing theirs. There is no "last writer wins".
     """
     if not reason or not reason.strip():
         raise InvalidInput("reason: say why the record is amended.", field="reason")
-    data = validate_document(document)
+    data = validate_document(document, (clock or clinic_clock()).today())
     with action(db, actor, "patient.amend", entity="patient", entity_id=patient_id) as session:
         patient, current = load_patient(session, patient_id)
-        if expected_version is not None and expected_version != current.version:
+        if expected_version != current.version:
             raise Conflict(
                 f"expected_version: the record is at version {current.version}, not "
                 f"{expected_version}; someone amended it meanwhile. Reload and try again.",
@@ -281,7 +308,7 @@ def search_patients(
             conditions = [
                 func.lower(PatientVersion.full_name).contains(text.lower(), autoescape=True)
             ]
-            if text.isdigit():
+            if text.isdigit() and is_record_id(int(text)):
                 conditions.append(PatientVersion.patient_id == int(text))
             pseudonym_ids = select(PatientRow.id).where(PatientRow.pseudonym == text.upper())
             conditions.append(PatientVersion.patient_id.in_(pseudonym_ids))

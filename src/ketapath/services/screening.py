@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ketapath.domain.screening import screen
 from ketapath.services import audit
+from ketapath.services.clock import ClinicClock, clinic_clock
 from ketapath.services.patients import as_patient, load_patient
 from ketapath.services.people import usernames_of
 from ketapath.services.permissions import Actor
@@ -66,11 +67,13 @@ def _views(
     ]
 
 
-def run_screening(db: Database, actor: Actor, patient_id: int) -> ScreeningView:
-    """Screen the patient's current record and store the result."""
+def run_screening(
+    db: Database, actor: Actor, patient_id: int, *, clock: ClinicClock | None = None
+) -> ScreeningView:
+    """Screen the patient's current record and store the result (ages on the clinic's today)."""
     with action(db, actor, "screening.run", entity="screening", patient_id=patient_id) as session:
         _, current = load_patient(session, patient_id)
-        result = screen(as_patient(current.document))
+        result = screen(as_patient(current.document, (clock or clinic_clock()).today()))
         row = ScreeningResult(
             patient_id=patient_id,
             patient_version_id=current.id,

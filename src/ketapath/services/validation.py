@@ -11,6 +11,17 @@ from ketapath.services.errors import InvalidInput
 
 M = TypeVar("M", bound=BaseModel)
 
+# Record ids are the tables' integer primary keys, which start at 1. Their columns are 32-bit
+# on PostgreSQL (``Integer``: SERIAL) and 64-bit on SQLite, so the largest id both can hold is
+# 2**31 - 1; a larger number cannot name a record, and sent to the database it fails
+# (PostgreSQL: "integer out of range"; SQLite beyond 64 bits: OverflowError in the driver).
+MAX_RECORD_ID = 2**31 - 1
+
+
+def is_record_id(value: int) -> bool:
+    """Whether ``value`` can be a record id (and so may be sent to the database as one)."""
+    return 1 <= value <= MAX_RECORD_ID
+
 
 def field_path(location: tuple[int | str, ...]) -> str:
     path = ""
@@ -32,11 +43,18 @@ def describe(error: ValidationError, prefix: str = "") -> InvalidInput:
     return InvalidInput(f"{path}: {first['msg']}{suffix}", field=path or None)
 
 
-def validate(model: type[M], data: Mapping[str, Any] | BaseModel, prefix: str = "") -> M:
-    """Validate ``data`` as ``model``; an invalid field raises ``InvalidInput`` naming it."""
+def validate(
+    model: type[M],
+    data: Mapping[str, Any] | BaseModel,
+    prefix: str = "",
+    *,
+    context: dict[str, Any] | None = None,
+) -> M:
+    """Validate ``data`` as ``model`` (with a validation ``context``, e.g. the clinic's
+    ``{"today": date}``); an invalid field raises ``InvalidInput`` naming it."""
     if isinstance(data, BaseModel):
         data = data.model_dump(mode="json")
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as error:
         raise describe(error, prefix) from error

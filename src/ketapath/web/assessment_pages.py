@@ -10,6 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ketapath.api.deps import DatabaseDep
+from ketapath.api.params import RecordId
+from ketapath.domain.patient import EARLIEST_DATE
 from ketapath.services import assessments
 from ketapath.services.assessments import AssessmentInput
 from ketapath.services.errors import InvalidInput
@@ -17,7 +19,14 @@ from ketapath.services.permissions import Actor
 from ketapath.services.unit import check
 from ketapath.store.db import Database
 from ketapath.web.instrument_forms import InstrumentForm, find_form, instrument_forms
-from ketapath.web.pages import PageRoute, PageUser, clinic_zone, posted_form, render
+from ketapath.web.pages import (
+    PageRoute,
+    PageUser,
+    clinic_clock_for,
+    clinic_zone,
+    posted_form,
+    render,
+)
 from ketapath.web.patient_pages import patient_context
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -39,6 +48,12 @@ def parse_given_at(text: str, zone: tzinfo | None = None) -> datetime | None:
         raise InvalidInput(
             "administered_at: give the date and time as YYYY-MM-DD HH:MM.", field="administered_at"
         ) from error
+    if not EARLIEST_DATE.year <= value.year < 9999:  # converting zones would overflow
+        raise InvalidInput(
+            f"administered_at: {value.date().isoformat()} is not a date an assessment can have "
+            f"been given (not before {EARLIEST_DATE.isoformat()}, not in the future).",
+            field="administered_at",
+        )
     if value.tzinfo is None:  # the clinic's local time, as the form shows it
         value = value.replace(tzinfo=zone) if zone is not None else value.astimezone()
     return value.astimezone(UTC)
@@ -100,7 +115,7 @@ def _form_page(
 @router.get("/patients/{patient_id}/assessments/new", response_class=HTMLResponse)
 def new_assessment(
     request: Request,
-    patient_id: int,
+    patient_id: RecordId,
     actor: PageUser,
     db: DatabaseDep,
     instrument_id: Annotated[str, Query(max_length=40)] = "",
@@ -112,7 +127,7 @@ def new_assessment(
 
 @router.post("/patients/{patient_id}/assessments", response_model=None)
 async def record_assessment(
-    request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
+    request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep
 ) -> Response:
     posted = await posted_form(request)
     return await run_in_threadpool(_save, request, db, actor, patient_id, posted)
@@ -134,7 +149,7 @@ def _save(
             answers=parse_answers(form, posted),
             administered_at=parse_given_at(posted.get("administered_at", ""), clinic_zone(request)),
         )
-        assessments.record_assessment(db, actor, patient_id, data)
+        assessments.record_assessment(db, actor, patient_id, data, clock=clinic_clock_for(request))
     except InvalidInput as error:
         return _form_page(
             request,

@@ -10,7 +10,7 @@ taken, recorded at follow-ups, charted against the plan. Every number comes from
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ketapath.api.deps import DatabaseDep
+from ketapath.api.params import RecordId, record_id
 from ketapath.domain.opioids import DEFAULT_TABLE
 from ketapath.knowledge.clinical import knowledge
 from ketapath.services import opioids
@@ -27,7 +28,7 @@ from ketapath.services.permissions import Actor
 from ketapath.services.validation import validate
 from ketapath.store.db import Database
 from ketapath.web import charts
-from ketapath.web.pages import PageRoute, PageUser, posted_form, render
+from ketapath.web.pages import PageRoute, PageUser, clinic_clock_for, posted_form, render
 from ketapath.web.patient_pages import patient_context
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -163,7 +164,11 @@ def _page(
     if error is None and any(form.get(k) for k in PLAN_FIELDS if k != "notes"):
         try:
             preview = opioids.preview_opioid_plan(
-                db, actor, patient_id, validate(PlanInput, plan_request(form))
+                db,
+                actor,
+                patient_id,
+                validate(PlanInput, plan_request(form)),
+                clock=clinic_clock_for(request),
             )
         except InvalidInput as problem:
             error, status_code = problem, problem.status_code
@@ -183,7 +188,7 @@ def _page(
             "preview": preview,
             "error": error,
             "error_field": (error.field or "") if error else "",
-            "dose_form": dose_form or {"taken_on": date.today().isoformat()},
+            "dose_form": dose_form or {"taken_on": clinic_clock_for(request).today().isoformat()},
             "dose_error": dose_error,
             "dose_rows": DOSE_ROWS,
         }
@@ -193,7 +198,7 @@ def _page(
 
 @router.get("/patients/{patient_id}/opioids", response_class=HTMLResponse)
 def opioid_page(
-    request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
+    request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep
 ) -> HTMLResponse:
     form = {k: v for k, v in request.query_params.items() if k in PLAN_FIELDS}
     correct = request.query_params.get("correct", "")
@@ -203,7 +208,7 @@ def opioid_page(
         actor,
         patient_id,
         form=form,
-        correct=int(correct) if correct.isdigit() else None,
+        correct=record_id(correct),
     )
 
 
@@ -227,7 +232,7 @@ def correction_form(doses: list[DoseView], dose_id: int) -> dict[str, str] | Non
 
 @router.post("/patients/{patient_id}/opioid-plans", response_model=None)
 async def agree_plan(
-    request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
+    request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep
 ) -> Response:
     form = await posted_form(request)
     return await run_in_threadpool(_agree, request, db, actor, patient_id, form)
@@ -240,8 +245,10 @@ def _agree(
         body = plan_request(form)
         body["override_reason"] = _opt(form.get("override_reason", ""))
         version = form.get("patient_version", "").strip()
-        body["patient_version"] = int(version) if version.isdigit() else None
-        opioids.agree_opioid_plan(db, actor, patient_id, validate(AgreeInput, body))
+        body["patient_version"] = record_id(version)  # a version number: same column bound
+        opioids.agree_opioid_plan(
+            db, actor, patient_id, validate(AgreeInput, body), clock=clinic_clock_for(request)
+        )
     except (InvalidInput, OrderRefused, Conflict) as error:
         return _page(
             request, db, actor, patient_id, form=form, error=error, status_code=error.status_code
@@ -251,7 +258,7 @@ def _agree(
 
 @router.post("/opioid-plans/{plan_id}/withdraw", response_model=None)
 async def withdraw_plan(
-    request: Request, plan_id: int, actor: PageUser, db: DatabaseDep
+    request: Request, plan_id: RecordId, actor: PageUser, db: DatabaseDep
 ) -> Response:
     form = await posted_form(request)
     view = await run_in_threadpool(
@@ -262,7 +269,7 @@ async def withdraw_plan(
 
 @router.post("/patients/{patient_id}/opioid-doses", response_model=None)
 async def record_dose(
-    request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
+    request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep
 ) -> Response:
     form = await posted_form(request)
     return await run_in_threadpool(_record, request, db, actor, patient_id, form)
@@ -274,12 +281,23 @@ def _record(
     try:
         data = validate(DoseInput, dose_request(form))
         correcting = form.get("amends", "").strip()
-        if correcting.isdigit():
+        if correcting:
+            dose_id = record_id(correcting)
+            if dose_id is None:
+                raise InvalidInput(
+                    "amends: the form names no recorded dose to correct; reload it.",
+                    field="amends",
+                )
             opioids.amend_opioid_dose(
-                db, actor, int(correcting), data, reason=form.get("reason", "")
+                db,
+                actor,
+                dose_id,
+                data,
+                reason=form.get("reason", ""),
+                clock=clinic_clock_for(request),
             )
         else:
-            opioids.record_opioid_dose(db, actor, patient_id, data)
+            opioids.record_opioid_dose(db, actor, patient_id, data, clock=clinic_clock_for(request))
     except (InvalidInput, Conflict) as error:
         return _page(
             request,

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ketapath.api.deps import DatabaseDep
+from ketapath.api.params import RecordId
 from ketapath.knowledge.clinical import knowledge
 from ketapath.services import library, orders
 from ketapath.services.errors import Conflict, InvalidInput, OrderRefused, ServiceError
@@ -21,7 +22,7 @@ from ketapath.services.orders import PlanRequest, SignRequest
 from ketapath.services.permissions import Actor
 from ketapath.services.validation import validate
 from ketapath.store.db import Database
-from ketapath.web.pages import PageRoute, PageUser, render
+from ketapath.web.pages import PageRoute, PageUser, clinic_clock_for, render
 from ketapath.web.patient_pages import patient_context
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -150,7 +151,7 @@ def _course_context(
 @router.get("/patients/{patient_id}/plan", response_class=HTMLResponse)
 def plan_page(
     request: Request,
-    patient_id: int,
+    patient_id: RecordId,
     actor: PageUser,
     db: DatabaseDep,
     protocol_id: Annotated[str, Query(max_length=80)] = "",
@@ -172,7 +173,7 @@ def plan_page(
 @router.post("/patients/{patient_id}/orders", response_model=None)
 def sign_course(
     request: Request,
-    patient_id: int,
+    patient_id: RecordId,
     actor: PageUser,
     db: DatabaseDep,
     protocol_id: Annotated[str, Form(max_length=80)] = "",
@@ -198,7 +199,7 @@ def sign_course(
                 "patient_version": patient_version or None,
             },
         )
-        order = orders.sign_order(db, actor, patient_id, sign)
+        order = orders.sign_order(db, actor, patient_id, sign, clock=clinic_clock_for(request))
     except (OrderRefused, Conflict, InvalidInput) as error:
         context = _course_context(db, actor, patient_id, choice, error, override_reason)
         return render(request, "plan.html", context, status_code=error.status_code)
@@ -206,7 +207,9 @@ def sign_course(
 
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse)
-def order_page(request: Request, order_id: int, actor: PageUser, db: DatabaseDep) -> HTMLResponse:
+def order_page(
+    request: Request, order_id: RecordId, actor: PageUser, db: DatabaseDep
+) -> HTMLResponse:
     order = orders.get_order(db, actor, order_id)
     context = patient_context(db, actor, order.patient_id)
     context.update({"order": order, "course": order.course, "settings": SETTING_LABELS})
@@ -215,7 +218,7 @@ def order_page(request: Request, order_id: int, actor: PageUser, db: DatabaseDep
 
 @router.post("/orders/{order_id}/cancel", response_model=None)
 def cancel_order(
-    order_id: int,
+    order_id: RecordId,
     actor: PageUser,
     db: DatabaseDep,
     reason: Annotated[str, Form(max_length=2000)] = "",

@@ -30,6 +30,7 @@ from ketapath.config import Settings
 from ketapath.domain.errors import DomainError
 from ketapath.domain.findings import SEVERITY_LABELS, cite
 from ketapath.knowledge.bibliography import bibliography
+from ketapath.services.clock import ClinicClock
 from ketapath.services.errors import AuthenticationFailed, ServiceError
 from ketapath.services.permissions import Actor
 from ketapath.services.validation import field_path
@@ -65,6 +66,11 @@ def clinic_zone(request: Request | None) -> tzinfo | None:
     settings = getattr(getattr(request, "app", None), "state", None)
     settings = getattr(settings, "settings", None)
     return settings.zone() if isinstance(settings, Settings) else None
+
+
+def clinic_clock_for(request: Request) -> ClinicClock:
+    """The clinic's calendar ("today" in its zone) for the services a page calls."""
+    return ClinicClock(clinic_zone(request))
 
 
 def in_zone(value: datetime, zone: tzinfo | None) -> datetime:

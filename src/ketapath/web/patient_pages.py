@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from ketapath.api.deps import DatabaseDep
+from ketapath.api.params import RecordId
 from ketapath.domain.vocabulary import resolve
 from ketapath.knowledge.clinical import knowledge
 from ketapath.services import assessments, auth, patients, research, timeline
@@ -191,7 +192,7 @@ def patient_context(db: Any, actor: Any, patient_id: int) -> dict[str, Any]:
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
 def patient_page(
-    request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
+    request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep
 ) -> HTMLResponse:
     context = patient_context(db, actor, patient_id)
     recorded = (

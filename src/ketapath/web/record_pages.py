@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ketapath.api.deps import DatabaseDep
+from ketapath.api.params import RecordId, record_id
 from ketapath.domain.vocabulary import resolve
 from ketapath.knowledge.clinical import knowledge
 from ketapath.services import patients
@@ -32,7 +33,7 @@ from ketapath.services.patients import PatientRecord
 from ketapath.services.permissions import Actor
 from ketapath.services.unit import check
 from ketapath.store.db import Database
-from ketapath.web.pages import PageRoute, PageUser, posted_form, render
+from ketapath.web.pages import PageRoute, PageUser, clinic_clock_for, posted_form, render
 from ketapath.web.patient_pages import coded_items, patient_context
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -365,7 +366,7 @@ def _create(request: Request, db: Database, actor: Actor, posted: dict[str, str]
     try:
         document = document_from_form(posted)
         _check_codes(document, posted)
-        record = patients.create_patient(db, actor, document)
+        record = patients.create_patient(db, actor, document, clock=clinic_clock_for(request))
     except InvalidInput as error:
         return _form_page(
             request,
@@ -379,7 +380,7 @@ def _create(request: Request, db: Database, actor: Actor, posted: dict[str, str]
 
 @router.get("/patients/{patient_id}/edit", response_class=HTMLResponse)
 def edit_patient(
-    request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
+    request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep
 ) -> HTMLResponse:
     check(db, actor, "patient.amend", entity="patient", patient_id=patient_id)
     context = patient_context(db, actor, patient_id)
@@ -391,7 +392,7 @@ def edit_patient(
 
 @router.post("/patients/{patient_id}/record", response_model=None)
 async def amend_patient(
-    request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
+    request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep
 ) -> Response:
     posted = await posted_form(request)
     return await run_in_threadpool(_amend, request, db, actor, patient_id, posted)
@@ -405,8 +406,8 @@ def _amend(
     if posted.get("more_rows"):
         return _form_page(request, values=_more_rows(posted), context=context)
     try:
-        expected_text = posted.get("expected_version", "").strip()
-        if not expected_text.isdigit():
+        expected_version = record_id(posted.get("expected_version", ""))
+        if expected_version is None:  # a version number has the bound of a record id
             raise InvalidInput(
                 "expected_version: the form does not say which version it amends; reload it.",
                 field="expected_version",
@@ -420,7 +421,8 @@ def _amend(
             patient_id,
             document,
             reason=posted.get("reason", ""),
-            expected_version=int(expected_text),
+            expected_version=expected_version,
+            clock=clinic_clock_for(request),
         )
     except (InvalidInput, Conflict) as error:
         shown = on_form(error, posted) if isinstance(error, InvalidInput) else error
@@ -440,7 +442,7 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
 
 @router.get("/patients/{patient_id}/history", response_class=HTMLResponse)
 def record_history(
-    request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
+    request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep
 ) -> HTMLResponse:
     context = patient_context(db, actor, patient_id)
     versions = patients.patient_history(db, actor, patient_id)

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from ketapath.api.deps import DatabaseDep
+from ketapath.api.params import RecordId
 from ketapath.services import screening
-from ketapath.web.pages import PageRoute, PageUser, render
+from ketapath.web.pages import PageRoute, PageUser, clinic_clock_for, render
 from ketapath.web.patient_pages import patient_context
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -40,7 +41,7 @@ def grouped_findings(result: dict[str, object]) -> list[tuple[str, str, list[dic
 
 @router.get("/patients/{patient_id}/screening", response_class=HTMLResponse)
 def screening_page(
-    request: Request, patient_id: int, actor: PageUser, db: DatabaseDep
+    request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep
 ) -> HTMLResponse:
     context = patient_context(db, actor, patient_id)
     results = screening.list_screenings(db, actor, patient_id)
@@ -57,6 +58,8 @@ def screening_page(
 
 
 @router.post("/patients/{patient_id}/screening", response_model=None)
-def run_screening(patient_id: int, actor: PageUser, db: DatabaseDep) -> RedirectResponse:
-    screening.run_screening(db, actor, patient_id)
+def run_screening(
+    request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep
+) -> RedirectResponse:
+    screening.run_screening(db, actor, patient_id, clock=clinic_clock_for(request))
     return RedirectResponse(f"/patients/{patient_id}/screening", status_code=303)

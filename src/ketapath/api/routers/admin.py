@@ -8,12 +8,14 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from ketapath.api.deps import CurrentUser, DatabaseDep
+from ketapath.api.errors import SIGNED_IN, responses
+from ketapath.api.params import RecordId
 from ketapath.services import audit, auth
 from ketapath.services.audit import AuditView
 from ketapath.services.auth import UserView
 from ketapath.services.unit import action
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"], responses=SIGNED_IN)
 
 
 class NewUser(BaseModel):
@@ -28,23 +30,32 @@ def list_users(actor: CurrentUser, db: DatabaseDep) -> list[UserView]:
     return auth.list_users(db, actor)
 
 
-@router.post("/users", response_model=UserView, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/users",
+    response_model=UserView,
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(400, 409, 422),
+)
 def add_user(body: NewUser, actor: CurrentUser, db: DatabaseDep) -> UserView:
     return auth.add_user(
         db, actor, body.username, body.role, body.password, full_name=body.full_name
     )
 
 
-@router.post("/users/{username}/unlock", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/users/{username}/unlock",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(404, 422),
+)
 def unlock_user(username: str, actor: CurrentUser, db: DatabaseDep) -> None:
     auth.unlock_user(db, actor, username)
 
 
-@router.get("/audit", response_model=list[AuditView])
+@router.get("/audit", response_model=list[AuditView], responses=responses(422))
 def read_audit(
     actor: CurrentUser,
     db: DatabaseDep,
-    patient_id: Annotated[int | None, Query()] = None,
+    patient_id: Annotated[RecordId | None, Query()] = None,
     username: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> list[AuditView]:

@@ -6,11 +6,13 @@ from fastapi import APIRouter, status
 from pydantic import Field
 
 from ketapath.api.deps import CurrentUser, DatabaseDep
+from ketapath.api.errors import SIGNED_IN, responses
+from ketapath.api.params import ClockDep, RecordId
 from ketapath.knowledge.instruments import Instrument
 from ketapath.services import assessments
 from ketapath.services.assessments import AssessmentInput, AssessmentView
 
-router = APIRouter(tags=["assessments"])
+router = APIRouter(tags=["assessments"], responses=SIGNED_IN)
 
 
 class AssessmentAmendment(AssessmentInput):
@@ -30,21 +32,36 @@ def list_instruments(actor: CurrentUser) -> list[Instrument]:
     "/patients/{patient_id}/assessments",
     response_model=AssessmentView,
     status_code=status.HTTP_201_CREATED,
+    responses=responses(400, 404, 422),
 )
 def record_assessment(
-    patient_id: int, body: AssessmentInput, actor: CurrentUser, db: DatabaseDep
+    patient_id: RecordId,
+    body: AssessmentInput,
+    actor: CurrentUser,
+    db: DatabaseDep,
+    clock: ClockDep,
 ) -> AssessmentView:
-    return assessments.record_assessment(db, actor, patient_id, body)
+    return assessments.record_assessment(db, actor, patient_id, body, clock=clock)
 
 
-@router.get("/patients/{patient_id}/assessments", response_model=list[AssessmentView])
-def list_assessments(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> list[AssessmentView]:
+@router.get(
+    "/patients/{patient_id}/assessments",
+    response_model=list[AssessmentView],
+    responses=responses(404, 422),
+)
+def list_assessments(
+    patient_id: RecordId, actor: CurrentUser, db: DatabaseDep
+) -> list[AssessmentView]:
     return assessments.list_assessments(db, actor, patient_id)
 
 
-@router.get("/assessments/{assessment_id}/history", response_model=list[AssessmentView])
+@router.get(
+    "/assessments/{assessment_id}/history",
+    response_model=list[AssessmentView],
+    responses=responses(404, 422),
+)
 def assessment_history(
-    assessment_id: int, actor: CurrentUser, db: DatabaseDep
+    assessment_id: RecordId, actor: CurrentUser, db: DatabaseDep
 ) -> list[AssessmentView]:
     return assessments.assessment_history(db, actor, assessment_id)
 
@@ -53,9 +70,16 @@ def assessment_history(
     "/assessments/{assessment_id}/amendments",
     response_model=AssessmentView,
     status_code=status.HTTP_201_CREATED,
+    responses=responses(400, 404, 409, 422),
 )
 def amend_assessment(
-    assessment_id: int, body: AssessmentAmendment, actor: CurrentUser, db: DatabaseDep
+    assessment_id: RecordId,
+    body: AssessmentAmendment,
+    actor: CurrentUser,
+    db: DatabaseDep,
+    clock: ClockDep,
 ) -> AssessmentView:
     data = AssessmentInput.model_validate(body.model_dump(exclude={"reason"}))
-    return assessments.amend_assessment(db, actor, assessment_id, data, reason=body.reason)
+    return assessments.amend_assessment(
+        db, actor, assessment_id, data, reason=body.reason, clock=clock
+    )

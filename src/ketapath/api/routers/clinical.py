@@ -6,11 +6,13 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from ketapath.api.deps import CurrentUser, DatabaseDep
+from ketapath.api.errors import SIGNED_IN, responses
+from ketapath.api.params import ClockDep, RecordId
 from ketapath.services import orders, screening
 from ketapath.services.orders import CoursePreview, OrderView, PlanRequest, SignRequest
 from ketapath.services.screening import ScreeningView
 
-router = APIRouter(tags=["screening and orders"])
+router = APIRouter(tags=["screening and orders"], responses=SIGNED_IN)
 
 
 class Cancellation(BaseModel):
@@ -22,13 +24,22 @@ class Cancellation(BaseModel):
     response_model=ScreeningView,
     status_code=status.HTTP_201_CREATED,
     summary="Screen the current record (eligibility and safety) and store the result",
+    responses=responses(404, 422),
 )
-def run_screening(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> ScreeningView:
-    return screening.run_screening(db, actor, patient_id)
+def run_screening(
+    patient_id: RecordId, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
+) -> ScreeningView:
+    return screening.run_screening(db, actor, patient_id, clock=clock)
 
 
-@router.get("/patients/{patient_id}/screenings", response_model=list[ScreeningView])
-def list_screenings(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> list[ScreeningView]:
+@router.get(
+    "/patients/{patient_id}/screenings",
+    response_model=list[ScreeningView],
+    responses=responses(404, 422),
+)
+def list_screenings(
+    patient_id: RecordId, actor: CurrentUser, db: DatabaseDep
+) -> list[ScreeningView]:
     return screening.list_screenings(db, actor, patient_id)
 
 
@@ -36,11 +47,12 @@ def list_screenings(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> lis
     "/patients/{patient_id}/plans",
     response_model=CoursePreview,
     summary="Compute the course a protocol gives for this patient (not stored)",
+    responses=responses(400, 404, 422),
 )
 def preview_course(
-    patient_id: int, body: PlanRequest, actor: CurrentUser, db: DatabaseDep
+    patient_id: RecordId, body: PlanRequest, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
 ) -> CoursePreview:
-    return orders.preview_course(db, actor, patient_id, body)
+    return orders.preview_course(db, actor, patient_id, body, clock=clock)
 
 
 @router.post(
@@ -48,25 +60,30 @@ def preview_course(
     response_model=OrderView,
     status_code=status.HTTP_201_CREATED,
     summary="Sign a course (physician), with an override reason where findings need one",
+    responses=responses(400, 404, 409, 422),
 )
 def sign_order(
-    patient_id: int, body: SignRequest, actor: CurrentUser, db: DatabaseDep
+    patient_id: RecordId, body: SignRequest, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
 ) -> OrderView:
-    return orders.sign_order(db, actor, patient_id, body)
+    return orders.sign_order(db, actor, patient_id, body, clock=clock)
 
 
-@router.get("/patients/{patient_id}/orders", response_model=list[OrderView])
-def list_orders(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> list[OrderView]:
+@router.get(
+    "/patients/{patient_id}/orders", response_model=list[OrderView], responses=responses(404, 422)
+)
+def list_orders(patient_id: RecordId, actor: CurrentUser, db: DatabaseDep) -> list[OrderView]:
     return orders.list_orders(db, actor, patient_id)
 
 
-@router.get("/orders/{order_id}", response_model=OrderView)
-def get_order(order_id: int, actor: CurrentUser, db: DatabaseDep) -> OrderView:
+@router.get("/orders/{order_id}", response_model=OrderView, responses=responses(404, 422))
+def get_order(order_id: RecordId, actor: CurrentUser, db: DatabaseDep) -> OrderView:
     return orders.get_order(db, actor, order_id)
 
 
-@router.post("/orders/{order_id}/cancel", response_model=OrderView)
+@router.post(
+    "/orders/{order_id}/cancel", response_model=OrderView, responses=responses(400, 404, 409, 422)
+)
 def cancel_order(
-    order_id: int, body: Cancellation, actor: CurrentUser, db: DatabaseDep
+    order_id: RecordId, body: Cancellation, actor: CurrentUser, db: DatabaseDep
 ) -> OrderView:
     return orders.cancel_order(db, actor, order_id, reason=body.reason)

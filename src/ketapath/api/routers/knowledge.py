@@ -5,15 +5,18 @@ Readable by every signed-in role: it is published literature and ketapath's own 
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
 from ketapath.api.deps import CurrentUser
+from ketapath.api.errors import SIGNED_IN, responses
 from ketapath.domain.findings import citation_text
 from ketapath.knowledge.clinical import knowledge
 from ketapath.services.errors import NotFound
 
-router = APIRouter(tags=["knowledge"])
+router = APIRouter(tags=["knowledge"], responses=SIGNED_IN)
 
 
 class ReferenceView(BaseModel):
@@ -63,8 +66,11 @@ def list_references(actor: CurrentUser) -> list[ReferenceView]:
     return [_reference(r.id) for r in knowledge().bibliography.references]
 
 
-@router.get("/references/{ref_id}", response_model=ReferenceView)
-def get_reference(ref_id: str, actor: CurrentUser) -> ReferenceView:
+@router.get("/references/{ref_id}", response_model=ReferenceView, responses=responses(404, 422))
+def get_reference(
+    ref_id: Annotated[str, Path(max_length=80, pattern=r"^[a-z0-9][a-z0-9-]*$")],
+    actor: CurrentUser,
+) -> ReferenceView:
     if ref_id not in knowledge().bibliography:
         raise NotFound(f"ref_id: no reference {ref_id!r}.", field="ref_id")
     return _reference(ref_id)

@@ -8,28 +8,41 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from ketapath.api.deps import CurrentUser, DatabaseDep
+from ketapath.api.errors import SIGNED_IN, responses
+from ketapath.api.params import ClockDep, RecordId
 from ketapath.domain.patient import Patient
 from ketapath.services import patients, timeline
 from ketapath.services.patients import PatientRecord, PatientSummary
 from ketapath.services.timeline import TimelineEvent
 
-router = APIRouter(prefix="/patients", tags=["patients"])
+router = APIRouter(prefix="/patients", tags=["patients"], responses=SIGNED_IN)
 
 
 class Amendment(BaseModel):
     document: Patient
     reason: str = Field(min_length=1, max_length=2000)
-    expected_version: int | None = Field(
-        default=None, ge=1, description="The version you amend; refused if it is not current."
+    expected_version: int = Field(
+        ge=1,
+        description=(
+            "The version you amend (required); refused with 409 if it is no longer the current "
+            "one, so that an amendment never silently replaces someone else's."
+        ),
     )
 
 
-@router.post("", response_model=PatientRecord, status_code=status.HTTP_201_CREATED)
-def create_patient(body: Patient, actor: CurrentUser, db: DatabaseDep) -> PatientRecord:
-    return patients.create_patient(db, actor, body)
+@router.post(
+    "",
+    response_model=PatientRecord,
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(400, 422),
+)
+def create_patient(
+    body: Patient, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
+) -> PatientRecord:
+    return patients.create_patient(db, actor, body, clock=clock)
 
 
-@router.get("", response_model=list[PatientSummary])
+@router.get("", response_model=list[PatientSummary], responses=responses(422))
 def search_patients(
     actor: CurrentUser,
     db: DatabaseDep,
@@ -39,21 +52,28 @@ def search_patients(
     return patients.search_patients(db, actor, q, limit=limit)
 
 
-@router.get("/{patient_id}", response_model=PatientRecord)
-def get_patient(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> PatientRecord:
+@router.get("/{patient_id}", response_model=PatientRecord, responses=responses(404, 422))
+def get_patient(patient_id: RecordId, actor: CurrentUser, db: DatabaseDep) -> PatientRecord:
     return patients.get_patient(db, actor, patient_id)
 
 
-@router.get("/{patient_id}/history", response_model=list[PatientRecord])
-def patient_history(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> list[PatientRecord]:
+@router.get(
+    "/{patient_id}/history", response_model=list[PatientRecord], responses=responses(404, 422)
+)
+def patient_history(
+    patient_id: RecordId, actor: CurrentUser, db: DatabaseDep
+) -> list[PatientRecord]:
     return patients.patient_history(db, actor, patient_id)
 
 
 @router.post(
-    "/{patient_id}/amendments", response_model=PatientRecord, status_code=status.HTTP_201_CREATED
+    "/{patient_id}/amendments",
+    response_model=PatientRecord,
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(400, 404, 409, 422),
 )
 def amend_patient(
-    patient_id: int, body: Amendment, actor: CurrentUser, db: DatabaseDep
+    patient_id: RecordId, body: Amendment, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
 ) -> PatientRecord:
     return patients.amend_patient(
         db,
@@ -62,9 +82,14 @@ def amend_patient(
         body.document,
         reason=body.reason,
         expected_version=body.expected_version,
+        clock=clock,
     )
 
 
-@router.get("/{patient_id}/timeline", response_model=list[TimelineEvent])
-def patient_timeline(patient_id: int, actor: CurrentUser, db: DatabaseDep) -> list[TimelineEvent]:
+@router.get(
+    "/{patient_id}/timeline", response_model=list[TimelineEvent], responses=responses(404, 422)
+)
+def patient_timeline(
+    patient_id: RecordId, actor: CurrentUser, db: DatabaseDep
+) -> list[TimelineEvent]:
     return timeline.patient_timeline(db, actor, patient_id)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from ketapath.api.deps import CurrentUser, DatabaseDep
+from ketapath.api.errors import SIGNED_IN
 from ketapath.services import research
 from ketapath.services.research import DeidentifiedAssessment, DeidentifiedPatient
 
-router = APIRouter(prefix="/research", tags=["research"])
+router = APIRouter(prefix="/research", tags=["research"], responses=SIGNED_IN)
 
 
 @router.get("/patients", response_model=list[DeidentifiedPatient])
