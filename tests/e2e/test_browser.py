@@ -57,13 +57,14 @@ def test_a_physician_screens_a_patient_and_signs_a_course_over_a_soft_limit_with
     expect(page.get_by_role("button", name="Sign the course")).to_have_count(0)
     screens.shot(page, "hard-limit-refused")
 
-    page.get_by_label("Protocol", exact=True).select_option("titrate-goldberg-5day")
-    page.get_by_label("Care setting").select_option("ward")
+    # Kang's midazolam loading dose, 0.1 mg/kg, is 7.2 mg at 72 kg: over the 5 mg soft limit
+    page.get_by_label("Protocol", exact=True).select_option("mixed-kang-3session")
+    page.get_by_label("Care setting").select_option("clinic")
     expect(page.locator("#course-status")).to_have_text("Needs a physician's override")
     expect(page.locator("#limit-findings")).to_contain_text("soft limit")
     expect(page.locator("#sessions")).to_contain_text("mL/h")
     expect(page.get_by_test_id("override-physician")).to_have_text("physician")
-    page.get_by_label("Reason for override").fill("Tolerated 40 mg/h on the ward in 2025")
+    page.get_by_label("Reason for override").fill("Tolerated 7.5 mg midazolam in 2025")
     assert_accessible_basics(page)
     screens.shot(page, "soft-limit-override")
     page.get_by_role("button", name="Sign the course").click()
@@ -71,7 +72,7 @@ def test_a_physician_screens_a_patient_and_signs_a_course_over_a_soft_limit_with
     expect(page).to_have_url(re.compile(r"/orders/\d+$"))
     expect(page.locator("#order-status")).to_have_text("signed")
     expect(page.locator("#signature")).to_contain_text("Signed by physician")
-    expect(page.locator("#override")).to_contain_text("Tolerated 40 mg/h on the ward in 2025")
+    expect(page.locator("#override")).to_contain_text("Tolerated 7.5 mg midazolam in 2025")
     screens.shot(page, "signed-order")
 
 

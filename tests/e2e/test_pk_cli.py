@@ -226,9 +226,9 @@ def test_target_rounds_to_the_pump_at_the_given_concentration(app: typer.Typer) 
         "--max-rate-mg-per-h",
         "60",
         "--concentration-mg-per-ml",
-        "500",
+        "5",
     )
-    assert code != 0 and "concentration" in out
+    assert code != 0 and "not a strength the drug library stocks" in out
 
 
 def test_pk_models_lists_every_model_with_its_verification(app: typer.Typer) -> None:
@@ -317,8 +317,14 @@ def test_target_takes_its_limits_from_the_drug_library_setting(app: typer.Typer)
     )
     assert code == 0, out
     data = json.loads(out)
-    assert all(s["rate_mg_per_h"] <= 0.5 * 70 + 1e-9 for s in data["steps"])
-    assert data["bolus_mg"] <= 0.2 * 70 + 1e-9
+    from ketapath.knowledge.library import default_library
+
+    clinic = default_library().setting("clinic")
+    soft_rate = clinic.rate_mg_per_kg_per_h.soft
+    soft_bolus = clinic.bolus_mg_per_kg.soft
+    assert soft_rate is not None and soft_bolus is not None
+    assert all(s["rate_mg_per_h"] <= soft_rate * 70 + 1e-9 for s in data["steps"])
+    assert data["bolus_mg"] <= soft_bolus * 70 + 1e-9
 
 
 def test_target_refuses_a_rate_above_the_hard_limit(app: typer.Typer) -> None:

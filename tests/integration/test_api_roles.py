@@ -14,18 +14,25 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
-from ketapath.services import assessments, opioids, orders, patients, screening
+from ketapath.knowledge.library import default_library
+from ketapath.services import assessments, library, opioids, orders, patients, screening
 from ketapath.services.assessments import AssessmentInput
 from ketapath.services.opioids import AgreeInput, DoseInput
 from ketapath.services.orders import SignRequest
 from ketapath.services.permissions import ROLES, Actor
 from ketapath.store.db import Database
+from ketapath.store.models import DrugLibraryVersion
 
 API = "/api/v1"
 PHYSICIAN, NURSE, PHARMACIST, RESEARCHER, ADMIN = ROLES
 CLINICAL_TEAM = {PHYSICIAN, NURSE, PHARMACIST}
 RECORDERS = {PHYSICIAN, NURSE}
+# The drug library: the clinical team reads it (orders are checked against it); a pharmacist
+# or an administrator approves and loads a new version, and reads what they manage.
+LIBRARY_READERS = CLINICAL_TEAM | {ADMIN}
+LIBRARY_MANAGERS = {PHARMACIST, ADMIN}
 
 DOCUMENT: dict[str, Any] = {
     "name": "Matrix Patient",
@@ -110,6 +117,20 @@ class Context:
             self.patient(),
             DoseInput.model_validate(OPIOID_DOSE),
         ).id
+
+    def library_version(self) -> int:
+        """A stored library version (one is loaded if there is none)."""
+        document = self.library_document()
+        if document["version"] == 1:
+            library.load_library(self.database, self.users[PHARMACIST], document, reason="matrix")
+            return 1
+        return int(document["version"]) - 1
+
+    def library_document(self) -> dict[str, Any]:
+        """The default library as the next version this database accepts."""
+        with self.database.transaction() as session:
+            latest = session.scalar(select(func.max(DrugLibraryVersion.version))) or 0
+        return {**default_library().document(), "version": latest + 1, "name": "Matrix library"}
 
     def assessment(self) -> int:
         return assessments.record_assessment(
@@ -310,6 +331,32 @@ ENDPOINTS = [
             "POST",
             f"/opioid-doses/{c.opioid_dose()}/amend",
             {**OPIOID_DOSE, "reason": "matrix"},
+        ),
+    ),
+    _e("GET", "/library", LIBRARY_READERS, lambda c: ("GET", "/library", None)),
+    _e("GET", "/library/strengths", LIBRARY_READERS, lambda c: ("GET", "/library/strengths", None)),
+    _e("GET", "/library/versions", LIBRARY_READERS, lambda c: ("GET", "/library/versions", None)),
+    _e("GET", "/library/default", LIBRARY_READERS, lambda c: ("GET", "/library/default", None)),
+    _e(
+        "GET",
+        "/library/versions/{version}",
+        LIBRARY_READERS,
+        lambda c: ("GET", f"/library/versions/{c.library_version()}", None),
+    ),
+    _e(
+        "POST",
+        "/library/check",
+        LIBRARY_MANAGERS,
+        lambda c: ("POST", "/library/check", {"document": c.library_document()}),
+    ),
+    _e(
+        "POST",
+        "/library",
+        LIBRARY_MANAGERS,
+        lambda c: (
+            "POST",
+            "/library",
+            {"document": c.library_document(), "reason": "matrix"},
         ),
     ),
     _e("GET", "/research/patients", {RESEARCHER}, lambda c: ("GET", "/research/patients", None)),

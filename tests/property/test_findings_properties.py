@@ -18,6 +18,7 @@ from ketapath.domain.patient import Medication, Patient
 from ketapath.domain.planning import DosingInputs, PlanOptions, plan
 from ketapath.domain.screening import screen
 from ketapath.knowledge.clinical import knowledge
+from ketapath.knowledge.library import default_library
 
 KB = knowledge()
 CONDITION_IDS = [c.id for c in KB.conditions.entries]
@@ -96,6 +97,7 @@ def test_every_order_finding_cites_a_bibliography_entry(protocol_id, weight, set
             protocol_id,
             DosingInputs(weight, 170, "female"),
             PlanOptions(setting=setting, weight_basis=basis),
+            library=default_library(),
         )
     except HardLimitExceeded as refused:
         _cited(list(refused.findings))

@@ -102,15 +102,15 @@ def test_plan_over_a_hard_limit_is_refused_with_nothing_produced() -> None:
 
 
 def test_plan_over_a_soft_limit_exits_4_until_overridden() -> None:
-    refused = invoke("plan", "titrate-goldberg-5day", "--weight-kg", "60", "--json")
+    refused = invoke("plan", "mixed-kang-3session", "--weight-kg", "70", "--json")
     assert refused.exit_code == 4
     assert json.loads(refused.stdout)["status"] == "needs_override"
     assert "--override-by" in refused.stderr
     accepted = invoke(
         "plan",
-        "titrate-goldberg-5day",
+        "mixed-kang-3session",
         "--weight-kg",
-        "60",
+        "70",
         "--override-by",
         "Dr Smith",
         "--reason",
@@ -122,6 +122,46 @@ def test_plan_over_a_soft_limit_exits_4_until_overridden() -> None:
     assert data["override"]["physician"] == "Dr Smith"
     assert data["override"]["reason"] == "tolerated 40 mg/h in 2025"
     assert data["status"] == "ready"
+
+
+def test_plan_refuses_a_strength_the_library_does_not_stock_with_exit_2_and_the_list() -> None:
+    # issue 8: this printed "status: ready" at 26,666 mL/h
+    text = invoke("plan", "asra-initial", "--weight-kg", "70", "--concentration-mg-per-ml", "0.001")
+    assert text.exit_code == 2 and text.stdout == ""
+    assert "not a strength the drug library stocks" in text.stderr
+    assert "1, 2, 10 mg/mL" in text.stderr
+    as_json = invoke(
+        "plan", "asra-initial", "--weight-kg", "70", "--concentration-mg-per-ml", "0.001", "--json"
+    )
+    assert as_json.exit_code == 2
+    assert json.loads(as_json.stderr)["field"] == "concentration_mg_per_ml"
+
+
+def test_plan_text_shows_the_pump_the_library_and_each_steps_volume_to_be_infused() -> None:
+    result = invoke("plan", "asra-initial", "--weight-kg", "70")
+    assert result.exit_code == 0, result.output
+    assert "pump Volumetric infusion pump (IV line)" in result.stdout
+    assert "drug library ketapath default drug library, version 0" in result.stdout
+    assert "VTBI 80 mL" in result.stdout and "volume to be infused 80 mL" in result.stdout
+    data = json.loads(invoke("plan", "asra-initial", "--weight-kg", "70", "--json").stdout)
+    assert data["sessions"][0]["steps"][0]["volume_ml"] == pytest.approx(80)
+    assert data["library"]["version"] == 0 and len(data["library"]["digest"]) == 64
+    assert data["pump_id"] == "volumetric-iv"
+
+
+def test_plan_against_a_library_file(tmp_path) -> None:
+    from ketapath.knowledge.library import default_library, library_yaml
+
+    text = library_yaml(default_library()).replace("version: 0", "version: 7", 1)
+    path = tmp_path / "library.yaml"
+    path.write_text(text)
+    data = json.loads(
+        invoke("plan", "asra-initial", "--weight-kg", "70", "--library", str(path), "--json").stdout
+    )
+    assert data["library"]["version"] == 7
+    path.write_text("kind: clinic_drug_library\nversion: 1\n")
+    broken = invoke("plan", "asra-initial", "--weight-kg", "70", "--library", str(path))
+    assert broken.exit_code == 2 and "name" in broken.stderr
 
 
 @pytest.mark.parametrize(

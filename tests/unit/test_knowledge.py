@@ -4,7 +4,8 @@ import pytest
 from pydantic import ValidationError
 
 from ketapath.knowledge.base import KnowledgeFile, cites_in, format_validation_error
-from ketapath.knowledge.clinical import Knowledge, Limit, Protocol, knowledge
+from ketapath.knowledge.clinical import Knowledge, Protocol, knowledge
+from ketapath.knowledge.library import Limit, default_library
 
 FILES = Knowledge.FILES
 
@@ -44,13 +45,44 @@ def test_the_protocols_of_the_clinical_core_exist() -> None:
 
 
 def test_the_drug_library_holds_the_consensus_limits() -> None:
-    kb = knowledge()
+    library = default_library()
     for setting in ("clinic", "ward", "icu"):
-        assert kb.limits(setting).bolus_mg_per_kg.hard == 0.35
-    assert kb.limits("clinic").rate_mg_per_kg_per_h.soft == 0.5
-    assert kb.limits("clinic").rate_mg_per_kg_per_h.hard == 2
-    assert kb.limits("ward").rate_mg_per_kg_per_h.hard == 2
-    assert kb.limits("icu").rate_mg_per_kg_per_h.hard == 7
+        assert library.setting(setting).bolus_mg_per_kg.hard == 0.35
+    assert library.setting("clinic").rate_mg_per_kg_per_h.hard == 2
+    assert library.setting("ward").rate_mg_per_kg_per_h.hard == 2
+    assert library.setting("icu").rate_mg_per_kg_per_h.hard == 7
+
+
+def test_where_sources_disagree_the_clinic_rate_limit_shows_both_and_says_which_it_follows() -> (
+    None
+):
+    rate = default_library().setting("clinic").rate_mg_per_kg_per_h
+    shown = {(r.text, c.ref) for r in rate.published for c in r.source.cite}
+    assert ("0.5-2 mg/kg/h", "cohen-2018-ketamine-consensus") in shown
+    assert ("0.1-0.5 mg/kg/h", "maher-2017-iv-ketamine-review") in shown
+    assert "consensus" in rate.follows.lower() and "Maher" in rate.follows
+
+
+def test_the_session_limit_rests_on_the_5_hour_spinal_cord_injury_session_not_4_hours() -> None:
+    session = default_library().setting("clinic").session_total_mg_per_kg
+    assert "5 h" in session.source.note and "4-hour" not in session.source.note
+    assert "amr-2010-sci" in {c.ref for c in session.source.cite}
+    assert (session.soft, session.hard) == (5, 10)
+
+
+def test_the_clinic_course_limits_rest_on_outpatient_figures_only() -> None:
+    course = default_library().setting("clinic").course_total_mg_per_kg
+    assert "6800" not in course.source.note and "kiefer-2008-crps" not in {
+        c.ref for c in course.source.cite
+    }
+    assert {"amr-2010-sci", "schwartzman-2009-crps"} <= {c.ref for c in course.source.cite}
+
+
+def test_a_limit_listing_several_published_ranges_must_say_which_it_follows() -> None:
+    raw = default_library().setting("clinic").rate_mg_per_kg_per_h.model_dump()
+    raw["follows"] = ""
+    with pytest.raises(ValidationError, match="follows"):
+        Limit.model_validate(raw)
 
 
 def test_the_adverse_effects_of_table_4_are_all_there() -> None:

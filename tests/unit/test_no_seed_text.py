@@ -72,6 +72,9 @@ def test_no_screen_opioid_or_knowledge_text_says_seed(write_patient) -> None:
         "pk models": _cli("pk-models", "--json"),
         "instruments": _cli("score", "--list", "--json"),
         "demo": _cli("demo"),
+        "library": _cli("library", "show", "--default", "--outcomes"),
+        "library json": _cli("library", "show", "--default", "--json"),
+        "library export": _cli("library", "export", "--default"),
     }
     for where, text in outputs.items():
         assert text.strip(), where
@@ -82,13 +85,19 @@ def test_no_page_or_api_answer_says_seed(client: TestClient) -> None:  # noqa: F
     token = signed_in(client, "physician")
     client.post("/patients/2/screening", data={"csrf_token": token})
     pages = ["/patients/2", "/patients/2/screening", "/patients/2/opioids", "/references"]
+    pages += ["/library"]
     pages += [f"/patients/2/plan?protocol_id={p}" for p in PROTOCOLS]
     for page in pages:
         response = client.get(page)
         assert response.status_code == 200, page
         _clean(response.text, page)
     _clean(client.get("/api/v1/openapi.json").text, "openapi")
-    for path in ("/api/v1/patients/2/screenings", "/api/v1/references", "/api/v1/instruments"):
+    for path in (
+        "/api/v1/patients/2/screenings",
+        "/api/v1/references",
+        "/api/v1/instruments",
+        "/api/v1/library",
+    ):
         response = client.get(path)
         assert response.status_code == 200, path
         _clean(response.text, path)

@@ -12,8 +12,8 @@ from ketapath.pk import Bolus, Infusion, PkInputError, Regimen
 
 def _course(route: str = "iv") -> Course:
     steps = (
-        RateStep(0, 60, 10.0, 1.0, 0.14),
-        RateStep(60, 240, 20.0, 2.0, 0.28),
+        RateStep(0, 60, 10.0, 1.0, 0.14, 1.0),
+        RateStep(60, 240, 20.0, 2.0, 0.28, 6.0),
     )
     sessions = tuple(
         SessionOrder(
@@ -24,6 +24,7 @@ def _course(route: str = "iv") -> Course:
             bolus_ml=0.5 * (d == 0),
             steps=steps,
             total_mg=65.0,
+            infusion_volume_ml=7.0,
         )
         for d in range(3)
     )
@@ -98,9 +99,12 @@ def test_an_infusion_record_of_dicts_or_tuples_is_accepted() -> None:
 @pytest.mark.parametrize("protocol_id", ["crps-schwartzman-10day", "asra-initial", "sci-amr-7day"])
 def test_a_planned_course_becomes_a_regimen_with_the_same_total_dose(protocol_id: str) -> None:
     from ketapath.domain.planning import DosingInputs, plan
+    from ketapath.knowledge.library import default_library
 
     course = plan(
-        protocol_id, DosingInputs(weight_kg=70, height_cm=170, sex="female", age_years=40)
+        protocol_id,
+        DosingInputs(weight_kg=70, height_cm=170, sex="female", age_years=40),
+        library=default_library(),
     )
     regimen = Regimen.from_course(course)
     assert regimen.total_mg == pytest.approx(course.course_total_mg, rel=1e-3, abs=0.5)

@@ -1,11 +1,22 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
 from ketapath.domain.errors import HardLimitExceeded, InvalidInput, UnknownItem
-from ketapath.domain.planning import DosingInputs, PlanOptions, course_to_dict, plan, status
+from ketapath.domain.orders import Course
+from ketapath.domain.planning import DosingInputs, PlanOptions, course_to_dict, status
+from ketapath.domain.planning import plan as plan_against
+from ketapath.knowledge.library import default_library
+
+LIBRARY = default_library()
+
+
+def plan(protocol_id: str, dosing: DosingInputs, options: PlanOptions | None = None) -> Course:
+    """Plan against the packaged default drug library."""
+    return plan_against(protocol_id, dosing, options, library=LIBRARY)
 
 
 def codes(course) -> set[str]:
@@ -103,12 +114,28 @@ def test_the_subcutaneous_regimen_inducts_low_and_weans_at_half_rate() -> None:
     assert any("4 h" in n or "240" in n for n in course.notes)
 
 
-def test_the_dose_ladder_climbs_one_step_per_session() -> None:
+def test_the_dose_ladder_starts_at_the_guideline_starting_dose_and_climbs_one_step_per_session():
     course = plan("dose-ladder", DosingInputs(70))
+    first = course.sessions[0]
+    assert first.total_mg == pytest.approx(80) and first.duration_min > 120
     per_kg = [s.steps[0].rate_mg_per_kg_per_h for s in course.sessions]
-    assert per_kg == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])
+    assert per_kg == pytest.approx([80 / 4 / 70, 0.35, 0.5, 0.75, 1.0])
+    assert per_kg == sorted(per_kg)
     assert course.sessions[0].condition == ""
     assert all("tolerated" in s.condition for s in course.sessions[1:])
+    assert status(course) == "ready"
+
+
+def test_a_heavy_patient_starts_the_ladder_at_half_a_mg_per_kg() -> None:
+    course = plan("dose-ladder", DosingInputs(200))
+    assert course.sessions[0].total_mg == pytest.approx(100)
+
+
+def test_the_ladder_leaves_out_steps_above_the_library_soft_rate_for_a_heavy_patient() -> None:
+    course = plan("dose-ladder", DosingInputs(150))
+    assert max(s.steps[0].rate_mg_per_h for s in course.sessions) <= 100
+    assert "protocol:ladder-adjusted" in codes(course)
+    assert status(course) == "ready"
 
 
 def test_the_dose_ladder_steps_and_ceiling_are_configurable() -> None:
@@ -119,8 +146,17 @@ def test_the_dose_ladder_steps_and_ceiling_are_configurable() -> None:
             ladder_steps_mg_per_kg_per_h=(0.15, 0.3, 0.45), ladder_ceiling_mg_per_kg_per_h=0.3
         ),
     )
-    assert [s.steps[0].rate_mg_per_kg_per_h for s in course.sessions] == pytest.approx([0.15, 0.3])
-    assert any("ceiling" in c for c in course.caps_applied)
+    assert [s.steps[0].rate_mg_per_kg_per_h for s in course.sessions] == pytest.approx(
+        [80 / 4 / 70, 0.3]
+    )
+    adjusted = [f.message for f in course.findings if f.code == "protocol:ladder-adjusted"]
+    assert any("ceiling" in m for m in adjusted) and any("skipped (0.15" in m for m in adjusted)
+
+
+def test_a_ladder_ceiling_below_the_starting_dose_is_refused_naming_it() -> None:
+    with pytest.raises(InvalidInput, match="below the guideline starting dose") as refused:
+        plan("dose-ladder", DosingInputs(70), PlanOptions(ladder_ceiling_mg_per_kg_per_h=0.1))
+    assert refused.value.field == "ladder_ceiling"
 
 
 def test_descending_ladder_steps_are_refused() -> None:
@@ -147,21 +183,24 @@ def test_the_icu_allows_rates_refused_elsewhere() -> None:
         DosingInputs(40),
         PlanOptions(setting="icu", override_by="Dr A", override_reason="ICU trial", **options),
     )
-    assert course.sessions[0].steps[0].rate_mg_per_kg_per_h == pytest.approx(2.5)
+    assert course.sessions[1].steps[0].rate_mg_per_kg_per_h == pytest.approx(2.5)
     assert "protocol:setting-deviation" in course.override.codes
 
 
+OVER_SOFT = PlanOptions(ladder_steps_mg_per_kg_per_h=(1.5,), ladder_ceiling_mg_per_kg_per_h=1.5)
+
+
 def test_a_plan_over_a_soft_limit_needs_an_override() -> None:
-    course = plan("titrate-goldberg-5day", DosingInputs(60))
+    course = plan("dose-ladder", DosingInputs(60), OVER_SOFT)
     assert status(course) == "needs_override"
     assert "limit:rate_mg_per_kg_per_h:soft" in codes(course)
 
 
 def test_an_override_is_recorded_with_name_reason_and_the_findings_it_accepts() -> None:
     course = plan(
-        "titrate-goldberg-5day",
+        "dose-ladder",
         DosingInputs(60),
-        PlanOptions(override_by="Dr Jane Smith", override_reason="tolerated before"),
+        replace(OVER_SOFT, override_by="Dr Jane Smith", override_reason="tolerated before"),
     )
     assert status(course) == "ready"
     assert course.override is not None
@@ -172,7 +211,7 @@ def test_an_override_is_recorded_with_name_reason_and_the_findings_it_accepts() 
 
 def test_an_override_without_a_reason_is_refused() -> None:
     with pytest.raises(InvalidInput, match="both the physician's name and a reason"):
-        plan("titrate-goldberg-5day", DosingInputs(60), PlanOptions(override_by="Dr A"))
+        plan("dose-ladder", DosingInputs(60), PlanOptions(override_by="Dr A"))
 
 
 def test_a_setting_outside_the_protocol_is_a_deviation_needing_an_override() -> None:
@@ -211,15 +250,20 @@ def test_ideal_weight_needs_height_and_sex() -> None:
         plan("asra-initial", DosingInputs(70), PlanOptions(weight_basis="ideal"))
 
 
-@pytest.mark.parametrize("concentration", [0, -1, 150])
-def test_an_impossible_concentration_is_refused(concentration) -> None:
-    with pytest.raises(InvalidInput, match="concentration"):
+@pytest.mark.parametrize("concentration", [0, -1, 150, 0.001, 5, float("nan")])
+def test_a_strength_the_library_does_not_stock_is_refused_listing_the_stocked_ones(
+    concentration,
+) -> None:
+    with pytest.raises(InvalidInput, match="choose one of 1, 2, 10 mg/mL") as refused:
         plan("asra-initial", DosingInputs(70), PlanOptions(concentration_mg_per_ml=concentration))
+    assert refused.value.field == "concentration_mg_per_ml"
 
 
-def test_a_rate_below_the_pump_resolution_is_refused() -> None:
-    with pytest.raises(InvalidInput, match="resolution"):
-        plan("inpatient-sc-anzca", DosingInputs(2), PlanOptions(concentration_mg_per_ml=100))
+def test_a_step_below_the_pumps_minimum_rate_is_refused_saying_no_strength_fits() -> None:
+    # 0.05 mg/kg/h x 2 kg = 0.1 mg/h is 0.01 mL/h at 10 mg/mL: below the syringe driver's 0.1
+    with pytest.raises(HardLimitExceeded, match="No stocked strength fits") as refused:
+        plan("inpatient-sc-anzca", DosingInputs(2))
+    assert {f.code for f in refused.value.findings} == {"pump:below-minimum"}
 
 
 def test_an_unknown_protocol_lists_the_known_ones() -> None:

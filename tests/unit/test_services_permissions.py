@@ -31,7 +31,7 @@ def test_a_researcher_sees_nothing_but_the_de_identified_views() -> None:
 
 def test_an_admin_manages_users_but_reads_no_patient_record() -> None:
     allowed = {action for action, roles in PERMISSIONS.items() if "admin" in roles}
-    assert allowed == {"user.manage", "user.list", "audit.read"}
+    assert allowed == {"user.manage", "user.list", "audit.read", "library.read", "library.manage"}
 
 
 def test_a_nurse_records_but_cannot_sign_or_override() -> None:
@@ -48,3 +48,10 @@ def test_the_pharmacist_handles_stock_and_reads_orders_but_records_nothing_clini
     assert pharmacist.may("order.read")
     assert not pharmacist.may("patient.create")
     assert not pharmacist.may("assessment.record")
+
+
+def test_a_pharmacist_or_an_admin_approves_the_drug_library_and_the_clinical_team_reads_it() -> (
+    None
+):
+    assert roles_that_may("library.manage") == {"pharmacist", "admin"}
+    assert roles_that_may("library.read") == {"physician", "nurse", "pharmacist", "admin"}

@@ -14,7 +14,9 @@ from ketapath.web.pages import clock, number
 
 __all__ = ["client", "database", "migrated"]  # fixtures used by the tests below
 
-SOFT = {"protocol_id": "titrate-goldberg-5day", "setting": "ward"}
+# Kang's midazolam loading dose (0.1 mg/kg) is 7.2 mg for patient 1 (72 kg): over the soft
+# limit of 5 mg per dose.
+SOFT = {"protocol_id": "mixed-kang-3session", "setting": "clinic"}
 HARD = {"protocol_id": "crps-sigtermans-continuous", "setting": "clinic"}
 
 
@@ -66,7 +68,7 @@ def test_the_chooser_answers_htmx_with_only_the_course_panel(client: TestClient)
         headers={"HX-Request": "true", "HX-Target": "course-panel"},
     )
     assert "<html" not in page.text
-    assert 'id="course-status"' in page.text and "limit:rate_mg_per_kg_per_h:soft" in page.text
+    assert 'id="course-status"' in page.text and "limit:midazolam-iv_dose:soft" in page.text
 
 
 def test_an_unknown_setting_is_reported_naming_the_field(client: TestClient):
@@ -106,7 +108,7 @@ def test_a_physician_signs_with_a_reason_and_the_order_page_shows_it(client: Tes
     order = client.get(response.headers["location"])
     assert "Signed by <strong>physician</strong>" in order.text
     assert "tolerated 40 mg/h before" in order.text
-    assert "Signed order: titrate-goldberg-5day" in client.get("/patients/1").text
+    assert "Signed order: mixed-kang-3session" in client.get("/patients/1").text
 
 
 def test_a_course_that_changed_since_it_was_reviewed_is_not_signed(client: TestClient):
@@ -197,16 +199,17 @@ def test_every_protocol_in_every_setting_renders_as_a_course_or_a_refusal(client
 
 def test_dose_ladder_steps_typed_on_the_form_give_one_session_per_step(client: TestClient):
     screened(client, 1)
-    params = {"protocol_id": "dose-ladder", "ladder_steps": "0.1, 0.2 0.3", "ladder_ceiling": ""}
+    params = {"protocol_id": "dose-ladder", "ladder_steps": "0.4, 0.5 0.6", "ladder_ceiling": ""}
     page = client.get("/patients/1/plan", params=params)
     assert page.status_code == 200
-    assert page.text.count('class="session-start"') == 3
+    # the guideline starting dose first, then one session per step
+    assert page.text.count('class="session-start"') == 4
     fields = sign_form(page.text)
-    assert fields["ladder_steps"] == "0.1 0.2 0.3"
+    assert fields["ladder_steps"] == "0.4 0.5 0.6"
     response = client.post("/patients/1/orders", data=fields)
     assert response.status_code == 303, response.text
     order = client.get(response.headers["location"])
-    assert order.text.count('class="session-start"') == 3
+    assert order.text.count('class="session-start"') == 4
 
 
 def test_a_ladder_step_that_is_not_a_number_is_reported_naming_the_field(client: TestClient):

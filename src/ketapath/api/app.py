@@ -18,6 +18,7 @@ from ketapath.api.routers import (
     auth,
     clinical,
     knowledge,
+    library,
     opioids,
     patients,
     research,
@@ -37,7 +38,7 @@ def api_router() -> APIRouter:
     # Sign-in answers 400 (a form that cannot be read), 401 (wrong password, no token), 403
     # (CSRF), 422 (a field missing) and 423 (locked).
     router.include_router(auth.router, responses=errors.responses(400, 401, 403, 422, 423))
-    for module in (patients, assessments, clinical, opioids, research, knowledge, admin):
+    for module in (patients, assessments, clinical, opioids, research, knowledge, library, admin):
         router.include_router(module.router)
     return router
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the command bodies import these: the command line must star
     from ketapath.domain.planning import DosingInputs
     from ketapath.domain.screening import ScreeningResult
     from ketapath.knowledge.clinical import Protocol
+    from ketapath.knowledge.library import DrugLibrary
 
 __all__ = ["EXIT_HARD_LIMIT", "EXIT_INVALID", "EXIT_NEEDS_OVERRIDE", "emit_json", "fail"]
 
@@ -263,9 +264,19 @@ def plan_command(
     ladder_ceiling: float | None = typer.Option(
         None, "--ladder-ceiling", help="dose-ladder ceiling, mg/kg/h."
     ),
+    library_file: Path | None = typer.Option(
+        None,
+        "--library",
+        help="A drug library file to plan against (default: the one packaged with ketapath).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the course as JSON."),
 ) -> None:
-    """Turn a protocol into a limit-checked course of pump orders for one patient."""
+    """Turn a protocol into a limit-checked course of pump orders for one patient.
+
+    The course is checked against the drug library: the packaged default, or --library FILE
+    (a clinic's library, as `ketapath library export` writes it). A clinic server plans
+    against the library loaded into its database (`ketapath library load`).
+    """
     from ketapath.domain.errors import DomainError, HardLimitExceeded
     from ketapath.domain.planning import DosingInputs, PlanOptions, course_to_dict, plan
 
@@ -285,11 +296,18 @@ def plan_command(
                 field="patient",
             )
         patient, _ = _load(patient_file, as_json)
-        dosing = DosingInputs(patient.weight_kg, patient.height_cm, patient.sex, patient.age_on())
+        dosing = DosingInputs(
+            patient.weight_kg,
+            patient.height_cm,
+            patient.sex,
+            patient.age_on(),
+            medicines=tuple(m.name for m in patient.medications),
+        )
     else:
         assert weight_kg is not None
         dosing = DosingInputs(weight_kg, height_cm, _sex(sex), age)
     _check_human(dosing, as_json)
+    library = _library(library_file, as_json)
     options = PlanOptions(
         setting=setting.lower() if setting else None,  # type: ignore[arg-type]
         weight_basis=weight_basis.lower() if weight_basis else None,  # type: ignore[arg-type]
@@ -300,7 +318,7 @@ def plan_command(
         override_reason=reason,
     )
     try:
-        course = plan(protocol_id, dosing, options)
+        course = plan(protocol_id, dosing, options, library=library)
     except HardLimitExceeded as exc:
         fail(
             exc.message,
@@ -356,6 +374,19 @@ def status(course: Course) -> str:
     return course_status(course)
 
 
+def _library(path: Path | None, as_json: bool) -> DrugLibrary:
+    """The drug library to plan against: a file, or the packaged default."""
+    from ketapath.knowledge.base import KnowledgeError
+    from ketapath.knowledge.library import default_library, read_library
+
+    if path is None:
+        return default_library()
+    try:
+        return read_library(path)
+    except KnowledgeError as exc:
+        fail(str(exc), code=EXIT_INVALID, as_json=as_json, field="library")
+
+
 def _sex(text: str | None) -> str | None:
     if text is None:
         return None
@@ -373,11 +404,17 @@ def format_course(c: Course) -> str:
     lines = [
         f"{c.protocol_name}",
         f"  protocol {c.protocol_id}; route {c.route.upper()}; setting {c.setting}; "
-        f"bag {_f(c.concentration_mg_per_ml)} mg/mL",
+        f"bag {_f(c.concentration_mg_per_ml)} mg/mL; pump {c.pump_name}",
         f"  dosing weight {_f(c.dosing_weight_kg)} kg ({c.weight_basis}; actual "
         f"{_f(c.actual_weight_kg)} kg)",
         f"  status: {status(c)}",
     ]
+    if c.library is not None:
+        lines.insert(
+            3,
+            f"  drug library {c.library.name}, version {c.library.version} "
+            f"(digest {c.library.digest[:12]})",
+        )
     for s in c.sessions:
         head = f"  Session {s.number} (day {s.day})"
         if s.condition:
@@ -389,15 +426,25 @@ def format_course(c: Course) -> str:
             lines.append(
                 f"    {_f(st.start_min):>8}-{_f(st.end_min):<8} min  "
                 f"{_f(st.rate_mg_per_h):>7} mg/h = {_f(st.rate_ml_per_h):>7} mL/h  "
-                f"({st.rate_mg_per_kg_per_h:.3f} mg/kg/h)" + (f"  {st.note}" if st.note else "")
+                f"({st.rate_mg_per_kg_per_h:.3f} mg/kg/h)  VTBI {_f(st.volume_ml)} mL"
+                + (f"  {st.note}" if st.note else "")
             )
-        lines.append(f"    session total {_f(s.total_mg)} mg")
+        lines.append(
+            f"    session total {_f(s.total_mg)} mg; volume to be infused "
+            f"{_f(s.infusion_volume_ml)} mL"
+        )
     lines.append(f"  Course total {_f(c.course_total_mg)} mg over {len(c.sessions)} session(s)")
     for a in c.adjuncts:
         dose = _f(a.dose) + (f"-{_f(a.dose_max)}" if a.dose_max else "")
+        per_session = (
+            f"; up to {_f(a.session_total)} {a.session_unit} a session"
+            if a.session_unit and (a.doses_per_session > 1 or a.unit == "mg/day")
+            else ""
+        )
         lines.append(
             f"  Adjunct: {a.drug} {dose} {a.unit} {a.route}, {a.timing}"
             + (f" ({a.basis})" if a.basis else "")
+            + per_session
             + f"  [{'; '.join(x.text for x in a.citations)}]"
         )
     for f in sort_findings(c.findings):
@@ -440,9 +487,19 @@ def demo_command() -> None:
         "ketamine exposure) and accepts it with a reason.\n"
     )
     typer.echo(f"$ ketapath plan asra-initial --patient {path.name}")
+    from ketapath.knowledge.library import default_library
+
+    library = default_library()
     course = plan(
         "asra-initial",
-        DosingInputs(patient.weight_kg, patient.height_cm, patient.sex, patient.age_on()),
+        DosingInputs(
+            patient.weight_kg,
+            patient.height_cm,
+            patient.sex,
+            patient.age_on(),
+            medicines=tuple(m.name for m in patient.medications),
+        ),
+        library=library,
     )
     typer.echo(format_course(course))
     typer.echo(
@@ -454,7 +511,9 @@ def demo_command() -> None:
     typer.echo(
         "(a CRPS protocol outside its setting is a protocol deviation: it needs an override)"
     )
-    deviation = plan("crps-schwartzman-10day", DosingInputs(68.0), PlanOptions(setting="icu"))
+    deviation = plan(
+        "crps-schwartzman-10day", DosingInputs(68.0), PlanOptions(setting="icu"), library=library
+    )
     typer.echo(
         f"  status: {status(deviation)}; "
         + "; ".join(
@@ -471,6 +530,7 @@ def demo_command() -> None:
             PlanOptions(
                 ladder_steps_mg_per_kg_per_h=(0.5, 1.0, 2.5), ladder_ceiling_mg_per_kg_per_h=3.0
             ),
+            library=library,
         )
     except HardLimitExceeded as exc:
         typer.echo(f"  {exc.message}")

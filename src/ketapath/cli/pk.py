@@ -258,22 +258,23 @@ def target(
 ) -> None:
     """The bolus and rate steps that reach and hold a target concentration within limits.
 
-    Rates and the bolus are rounded down to what the pump can be set to (knowledge
-    pump.yaml: rate resolution in mL/h at the bag concentration, bolus resolution in mg).
+    Rates and the bolus are rounded down to what the pump can be set to (the drug library's
+    IV pump, pump.yaml: rate resolution in mL/h at the bag concentration, bolus resolution in
+    mg); the bag must be a strength the library stocks for that pump.
     """
     from ketapath import pk
     from ketapath.domain.findings import citation_text
-    from ketapath.knowledge.clinical import knowledge
+    from ketapath.knowledge.library import SETTING_IDS, default_library
 
-    pump = knowledge().pump_settings
+    pump = default_library().pump_for("iv", setting if setting in SETTING_IDS else "clinic")
+    if pump is None:
+        _fail(f"the drug library has no IV pump for the {setting} setting")
     concentration = concentration_mg_per_ml or pump.default_concentration_mg_per_ml
-    if (
-        not math.isfinite(concentration)
-        or not pump.min_concentration_mg_per_ml <= concentration <= pump.max_concentration_mg_per_ml
-    ):
+    if not math.isfinite(concentration) or not pump.stocks(concentration):
+        stocked = ", ".join(f"{c:g}" for c in pump.concentrations_mg_per_ml)
         _fail(
-            f"--concentration-mg-per-ml must be at least {pump.min_concentration_mg_per_ml:g} "
-            f"and at most {pump.max_concentration_mg_per_ml:g} mg/mL, not {concentration:g}"
+            f"--concentration-mg-per-ml {concentration:g} is not a strength the drug library "
+            f"stocks for the {pump.name} ({stocked} mg/mL)"
         )
     pk_model = _model(model)
     cov = _covariates(patient, weight_kg, age, sex, height_cm)
@@ -382,10 +383,10 @@ def _limits(
         if rate is None:
             _fail("give --max-rate-mg-per-h or --setting (clinic, ward, icu)")
         return rate, 0.0 if bolus is None else bolus
-    from ketapath.knowledge.clinical import knowledge
+    from ketapath.knowledge.library import default_library
 
     try:
-        lib = knowledge().limits(setting)
+        lib = default_library().setting(setting)
     except KeyError:
         _fail(f"--setting must be clinic, ward or icu, not {setting!r}")
     w = cov.weight_kg
@@ -492,12 +493,13 @@ def _plan(protocol_id: str, cov: pk.Covariates) -> Any:
     """The limit-checked course the clinical core builds for this patient (hard limits refuse)."""
     from ketapath.domain.errors import DomainError
     from ketapath.domain.planning import DosingInputs, plan
+    from ketapath.knowledge.library import default_library
 
     dosing = DosingInputs(
         weight_kg=cov.weight_kg, height_cm=cov.height_cm, sex=cov.sex, age_years=cov.age_years
     )
     try:
-        return plan(protocol_id, dosing)
+        return plan(protocol_id, dosing, library=default_library())
     except DomainError as exc:
         _fail(f"--protocol {protocol_id}: {exc.message}")
 

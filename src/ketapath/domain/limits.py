@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from ketapath.domain.findings import Finding, Measure, finding
 from ketapath.domain.orders import SessionOrder
 from ketapath.knowledge.base import Severity
-from ketapath.knowledge.clinical import Knowledge, Limit, SettingLimits
+from ketapath.knowledge.clinical import Knowledge
+from ketapath.knowledge.library import Limit, SettingLimits
 
 # Relative tolerance so that a value computed as exactly the limit (0.35 mg/kg/h x 70 kg / 70 kg)
 # is not reported over it because of binary rounding.

@@ -4,7 +4,9 @@ These are plain values. Times inside a session are minutes from that session's s
 session starts ``start_offset_min`` minutes after the course starts (day * 1440 plus the
 session's start time of day). Every rate is given both in mg/h and in mL/h for the bag
 concentration, and ``rate_mg_per_h == rate_ml_per_h * concentration_mg_per_ml`` holds exactly
-(the mL/h value is what the pump is set to; the mg/h value is computed back from it).
+(the mL/h value is what the pump is set to; the mg/h value is computed back from it). Every
+step carries its volume to be infused (mL), and a course names the pump type it was planned
+for and the drug library (version and digest) it was checked against.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class RateStep:
     rate_mg_per_h: float
     rate_ml_per_h: float
     rate_mg_per_kg_per_h: float
+    volume_ml: float
     note: str = ""
 
     @property
@@ -50,6 +53,7 @@ class SessionOrder:
     bolus_ml: float
     steps: tuple[RateStep, ...]
     total_mg: float
+    infusion_volume_ml: float
     condition: str = ""
 
     @property
@@ -70,6 +74,18 @@ class AdjunctOrder:
     dose_max: float | None = None
     prn: bool = False
     basis: str = ""
+    doses_per_session: int = 1
+    session_total: float = 0.0  # the most a session can give, in ``session_unit``
+    session_unit: str = ""
+
+
+@dataclass(frozen=True)
+class LibraryStamp:
+    """The drug library a course was checked against: name, version and content digest."""
+
+    name: str
+    version: int
+    digest: str
 
 
 @dataclass(frozen=True)
@@ -101,3 +117,6 @@ class Course:
     notes: tuple[str, ...] = ()
     override: Override | None = None
     citations: tuple[Citation, ...] = field(default=())
+    pump_id: str = ""
+    pump_name: str = ""
+    library: LibraryStamp | None = None

@@ -28,6 +28,7 @@ from ketapath.domain.findings import Finding, finding
 from ketapath.domain.limits import check, measure
 from ketapath.domain.orders import RateStep, SessionOrder
 from ketapath.knowledge.clinical import Knowledge, knowledge
+from ketapath.knowledge.library import DrugLibrary
 
 FactValue = float | str | None
 
@@ -208,11 +209,13 @@ def sessions_from_course(course: Mapping[str, Any]) -> tuple[SessionOrder, ...]:
                     rate_mg_per_h=float(step["rate_mg_per_h"]),
                     rate_ml_per_h=float(step["rate_ml_per_h"]),
                     rate_mg_per_kg_per_h=float(step["rate_mg_per_kg_per_h"]),
+                    volume_ml=float(step.get("volume_ml") or 0.0),
                     note=str(step.get("note") or ""),
                 )
                 for step in raw["steps"]
             ),
             total_mg=float(raw["total_mg"]),
+            infusion_volume_ml=float(raw.get("infusion_volume_ml") or 0.0),
             condition=str(raw.get("condition") or ""),
         )
         for raw in course["sessions"]
@@ -224,9 +227,11 @@ def limits_now(
     weight_kg: float,
     height_cm: float | None,
     sex: str,
+    library: DrugLibrary,
     kb: Knowledge | None = None,
 ) -> list[Finding]:
-    """The drug-library findings of a signed course's doses at the record's current facts.
+    """The drug-library findings of a signed course's doses at the record's current facts,
+    checked against ``library`` (the clinic's active drug library).
 
     A stale order keeps its doses (mg, mg/h); at the record's new weight they are other mg/kg,
     so a confirmation checks them again, in the course's setting and on its weight basis: a
@@ -236,4 +241,4 @@ def limits_now(
     kb = kb or knowledge()
     weight = dosing_weight(weight_kg, course["weight_basis"], kb, height_cm=height_cm, sex=sex)
     measured = measure(sessions_from_course(course), weight.weight_kg, course["course_total_mg"])
-    return check(measured, kb.limits(course["setting"]), kb)
+    return check(measured, library.setting(course["setting"]), kb)

@@ -22,6 +22,7 @@ from ketapath.knowledge.base import (
 )
 from ketapath.knowledge.bibliography import Bibliography, bibliography
 from ketapath.knowledge.findings import FindingCode
+from ketapath.knowledge.library import PumpType, SettingLimits
 from ketapath.knowledge.medicines import MedicineVocabulary, load_medicines
 from ketapath.knowledge.opioids import ConversionTable, TaperRule
 
@@ -169,7 +170,14 @@ class ProtocolStep(Strict):
 
 
 class Adjunct(Entry):
-    drug: str
+    """A medicine given with the infusion: its dose, route and how often in a session.
+
+    ``every_h`` repeats the dose (as needed or scheduled) through the session; ``per_day``
+    gives it that many times a day; otherwise it is one dose per session. A dose in mg/day
+    (a patch) counts once per day of the session.
+    """
+
+    drug: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     dose: float = Field(gt=0)
     dose_max: float | None = None
     unit: Literal["mg", "mg/kg", "mg/day", "mcg/kg/h"]
@@ -177,15 +185,42 @@ class Adjunct(Entry):
     timing: str
     prn: bool = False
     max_mg: float | None = Field(default=None, gt=0)
+    every_h: float | None = Field(default=None, gt=0)
+    per_day: int | None = Field(default=None, ge=1, le=24)
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> Adjunct:
+        if self.every_h is not None and self.per_day is not None:
+            raise ValueError("give every_h or per_day, not both")
+        if self.dose_max is not None and self.dose_max < self.dose:
+            raise ValueError("dose_max is below dose")
+        return self
+
+
+class LadderStart(Strict):
+    """The first session of a dose ladder: the guideline starting dose for this patient.
+
+    The session gives the larger of ``min_mg`` and ``min_mg_per_kg`` x dosing weight, evenly
+    over the ladder's session duration (ASRA/AAPM/ASA consensus 2018, Table 6 dosing (3):
+    at least 80 mg over more than 2 h; Clark 2020, point 3: doses under about 0.5 mg/kg have
+    not reliably shown much effect).
+    """
+
+    source: Source | None = None  # None: the ladder's own source
+    min_mg: float = Field(gt=0)
+    min_mg_per_kg: float = Field(ge=0)
 
 
 class DoseLadder(Strict):
-    """A dose ladder (Clark 2020, point 3): each session one step higher while tolerated."""
+    """A dose ladder (Clark 2020, point 3): it starts at the guideline starting dose, then each
+    session is one rung higher while the last was tolerated and the response is short of the
+    goal, up to a ceiling."""
 
     source: Source | None = None  # None: the protocol's own source
+    start: LadderStart
     steps_mg_per_kg_per_h: list[float] = Field(min_length=1)
     ceiling_mg_per_kg_per_h: float = Field(gt=0)
-    session_duration_min: float = Field(gt=0)
+    session_duration_min: float = Field(gt=120)
     interval_days: int = Field(ge=1)
     condition: str
 
@@ -227,48 +262,18 @@ class Protocol(Entry):
         return self
 
 
-class Limit(Entry):
-    """A soft and a hard limit for one quantity in one care setting."""
+class EffectiveDose(Entry):
+    """The smallest session dose with evidence of effect: a session below it gets a finding.
 
-    soft: float | None = Field(default=None, gt=0)
-    hard: float = Field(gt=0)
-    soft_source: Source | None = Field(
-        default=None, description="Source of the soft limit, if not `source`."
-    )
-
-    def source_of(self, severity: str) -> Source:
-        """The source of the hard limit (`source`) or of the soft one."""
-        return self.soft_source if severity == "soft" and self.soft_source else self.source
-
-    @model_validator(mode="after")
-    def _soft_below_hard(self) -> Limit:
-        if self.soft is not None and self.soft > self.hard:
-            raise ValueError("the soft limit cannot be above the hard limit")
-        return self
-
-
-class SettingLimits(Strict):
-    """The drug-library entry for ketamine in one care setting, like an infusion pump's.
-
-    Each limit carries its own source.
+    A session is below it when its total is under ``min_total_mg``, or under
+    ``min_total_mg_per_kg`` x dosing weight, or when it runs ``min_duration_min`` or less.
     """
 
-    id: Literal["clinic", "ward", "icu"]
-    bolus_mg_per_kg: Limit
-    rate_mg_per_kg_per_h: Limit
-    rate_mg_per_h: Limit
-    session_total_mg_per_kg: Limit
-    course_total_mg_per_kg: Limit
-
-
-class PumpSettings(Entry):
-    id: Literal["pump"]
-    rate_resolution_ml_per_h: float = Field(gt=0)
-    bolus_resolution_mg: float = Field(gt=0)
-    default_concentration_mg_per_ml: float = Field(gt=0)
-    concentrations_mg_per_ml: list[float] = Field(min_length=1)
-    min_concentration_mg_per_ml: float = Field(gt=0)
-    max_concentration_mg_per_ml: float = Field(gt=0)
+    id: str
+    min_total_mg: float = Field(gt=0)
+    min_total_mg_per_kg: float = Field(ge=0)
+    min_duration_min: float = Field(ge=0)
+    severity: Literal["warning", "info"]
 
 
 class BodySizeFormula(Entry):
@@ -304,6 +309,7 @@ class Knowledge:
         "protocols",
         "drug_library",
         "pump",
+        "dose_evidence",
         "body_size",
         "policy",
         "opioid_conversion",
@@ -327,7 +333,8 @@ class Knowledge:
         self.medicines: MedicineVocabulary = load_medicines()
         self.protocols = load_entries("protocols.yaml", Protocol, kind="protocols")
         self.drug_library = load_entries("drug_library.yaml", SettingLimits, kind="drug_library")
-        self.pump = load_entries("pump.yaml", PumpSettings, kind="pump")
+        self.pump = load_entries("pump.yaml", PumpType, kind="pump")
+        self.dose_evidence = load_entries("dose_evidence.yaml", EffectiveDose, kind="dose_evidence")
         self.body_size = load_entries("body_size.yaml", BodySizeFormula, kind="body_size")
         self.policy = load_entries("policy.yaml", PolicyRule, kind="policy")
         self.opioid_conversion = load_entries(
@@ -416,11 +423,10 @@ class Knowledge:
         known = ", ".join(p.id for p in self.protocols.entries)
         raise KeyError(f"unknown protocol {protocol_id!r}; known protocols: {known}")
 
-    def limits(self, setting: str) -> SettingLimits:
-        for s in self.drug_library.entries:
-            if s.id == setting:
-                return s
-        raise KeyError(setting)
+    @property
+    def effective_dose(self) -> EffectiveDose:
+        """The rule for a session below the dose with evidence of effect."""
+        return self.dose_evidence.entries[0]
 
     def policy_rule(self, rule_id: str) -> PolicyRule:
         for r in self.policy.entries:
@@ -441,10 +447,6 @@ class Knowledge:
         if entry is None:
             raise KeyError(f"finding code {code!r} is not in finding_codes.yaml")
         return entry
-
-    @property
-    def pump_settings(self) -> PumpSettings:
-        return self.pump.entries[0]
 
 
 @cache

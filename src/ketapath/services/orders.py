@@ -12,7 +12,11 @@ Signing rules, checked here whatever the interface:
   service checks again before writing);
 - the course is recomputed from the stored record at signing; if the preview the physician
   looked at (``course_digest``) differs, the signature is refused rather than applied to
-  something else.
+  something else;
+- every course is planned against the clinic's active drug library
+  (``ketapath.services.library``); the signed order records its version and digest (a new
+  library between preview and signature changes the course digest, so the signature is
+  refused until the course is reviewed again).
 
 A signed order is never changed; a cancellation is a new row that amends it. The facts the
 physician saw (weight and its date, allergies, laterality, pregnancy, consent) are frozen into
@@ -37,9 +41,11 @@ from ketapath.domain.findings import Finding
 from ketapath.domain.orders import Course
 from ketapath.domain.planning import DosingInputs, PlanOptions, course_to_dict, plan, status
 from ketapath.domain.signing import consent_finding, dosing_facts, limits_now
+from ketapath.knowledge.library import DrugLibrary
 from ketapath.services import audit
 from ketapath.services.clock import ClinicClock, clinic_clock
 from ketapath.services.errors import Conflict, InvalidInput, NotFound, OrderRefused
+from ketapath.services.library import active_library
 from ketapath.services.patients import as_patient, load_patient
 from ketapath.services.people import usernames_of
 from ketapath.services.permissions import Actor
@@ -137,6 +143,8 @@ class CoursePreview(BaseModel):
     facts: OrderFacts | None = Field(
         default=None, description="What the physician needs besides the dose, as signing saw it."
     )
+    library_version: int = Field(description="The drug library version it was checked against.")
+    library_digest: str = Field(description="SHA-256 of that drug library's content.")
 
 
 class OrderView(OrderChecks):
@@ -155,6 +163,13 @@ class OrderView(OrderChecks):
     cancelled_by: str | None = None
     cancelled_at: datetime | None = None
     cancel_reason: str | None = None
+    library_name: str | None = Field(
+        default=None, description="The drug library the order was checked against."
+    )
+    library_version: int | None = Field(
+        default=None, description="Its version (none for orders signed before libraries)."
+    )
+    library_digest: str | None = Field(default=None, description="SHA-256 of its content.")
 
 
 def plain_course(course: Course) -> dict[str, Any]:
@@ -175,12 +190,20 @@ def course_digest(course: Course) -> str:
 
 def _dosing(version: PatientVersion, clock: ClinicClock | None) -> DosingInputs:
     patient = as_patient(version.document, (clock or clinic_clock()).today())
-    return DosingInputs(patient.weight_kg, patient.height_cm, patient.sex, patient.age_on())
+    return DosingInputs(
+        patient.weight_kg,
+        patient.height_cm,
+        patient.sex,
+        patient.age_on(),
+        medicines=tuple(m.name for m in patient.medications),
+    )
 
 
-def _plan(request: PlanRequest, dosing: DosingInputs, options: PlanOptions) -> Course:
+def _plan(
+    request: PlanRequest, dosing: DosingInputs, options: PlanOptions, library: DrugLibrary
+) -> Course:
     try:
-        return plan(request.protocol_id, dosing, options)
+        return plan(request.protocol_id, dosing, options, library=library)
     except HardLimitExceeded as error:
         raise OrderRefused(
             error.message,
@@ -235,7 +258,8 @@ def preview_course(
     a signing physician needs (not stored)."""
     with action(db, actor, "plan.preview", entity="course", patient_id=patient_id) as session:
         _, version = load_patient(session, patient_id)
-        course = _plan(request, _dosing(version, clock), request.options())
+        library = active_library(session)
+        course = _plan(request, _dosing(version, clock), request.options(), library)
         facts = _facts(version, course, clock)
         audit.record(
             session,
@@ -254,6 +278,8 @@ def preview_course(
             soft_codes=[f.code for f in course.findings if f.severity == "soft"],
             digest=course_digest(course),
             screening=_screening_summary(session, version),
+            library_version=library.version,
+            library_digest=library.digest(),
             facts=facts,
         )
 
@@ -317,7 +343,8 @@ def sign_order(
                 field="screening",
             )
         dosing = _dosing(version, clock)
-        unsigned = _plan(request, dosing, request.options())
+        library = active_library(session)
+        unsigned = _plan(request, dosing, request.options(), library)
         facts = _facts(version, unsigned, clock)
         digest = course_digest(unsigned)
         if request.course_digest is not None and request.course_digest != digest:
@@ -337,7 +364,12 @@ def sign_order(
                 details={"soft_codes": soft, "screening_codes": screening.gating_codes},
             )
         course = (
-            _plan(request, dosing, request.options(override_by=actor.username, reason=reason))
+            _plan(
+                request,
+                dosing,
+                request.options(override_by=actor.username, reason=reason),
+                library,
+            )
             if soft and reason
             else unsigned
         )
@@ -384,6 +416,8 @@ def sign_order(
                 "digest": digest,
                 "override_codes": order.override_codes,
                 "patient_version": version.version,
+                "library_version": library.version,
+                "library_digest": library.digest(),
             },
         )
         return _view(session, order, clock)
@@ -443,9 +477,22 @@ def _views(
                 cancelled_at=cancellation.recorded_at if cancellation else None,
                 cancel_reason=cancellation.reason if cancellation else None,
                 **dict(checks[order.id]),
+                **_library_of(record.course),
             )
         )
     return out
+
+
+def _library_of(course: dict[str, Any]) -> dict[str, Any]:
+    """The drug library a stored course records (none before libraries were versioned)."""
+    stamp = course.get("library")
+    if not isinstance(stamp, dict):
+        return {}
+    return {
+        "library_name": stamp.get("name"),
+        "library_version": stamp.get("version"),
+        "library_digest": stamp.get("digest"),
+    }
 
 
 def _signed_order(session: Session, order_id: int) -> Order:
@@ -603,7 +650,13 @@ def _limits_now(session: Session, order: Order, current: PatientVersion) -> list
     assert record is not None
     patient = as_patient(current.document)
     try:
-        findings = limits_now(record.course, patient.weight_kg, patient.height_cm, patient.sex)
+        findings = limits_now(
+            record.course,
+            patient.weight_kg,
+            patient.height_cm,
+            patient.sex,
+            active_library(session),
+        )
     except DomainError as error:
         raise InvalidInput(error.message, field=error.field or None) from error
     hard = [f for f in findings if f.severity == "hard"]

@@ -1,8 +1,9 @@
 """Who may do what: the permission table (action -> roles) and the acting user.
 
 Physicians decide (screen, sign, override); nurses record and chart but cannot sign or
-override; pharmacists handle stock and read orders to dispense; researchers see
-de-identified data only; admins manage users and read the audit log but not patient records.
+override; pharmacists handle stock, read orders to dispense and, with admins, approve the
+clinic's drug library; researchers see de-identified data only; admins manage users and read
+the audit log but not patient records.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "opioid.read": CLINICAL_READERS,
     "opioid.plan": frozenset({PHYSICIAN}),
     "opioid.record": CLINICAL_RECORDERS,
+    # the clinic's drug library (pumps, stocked strengths, dose limits): the clinical team reads
+    # it (orders are checked against it); a pharmacist or an administrator approves and loads
+    # a new version, and may read what they manage
+    "library.read": CLINICAL_READERS | {ADMIN},
+    "library.manage": frozenset({PHARMACIST, ADMIN}),
     # controlled-substance stock (the ledger lands with its own issue)
     "stock.manage": frozenset({PHARMACIST}),
     # research

@@ -58,6 +58,7 @@ APPEND_ONLY_TABLES = (
     "order_confirmations",
     "opioid_plans",
     "opioid_doses",
+    "drug_libraries",
     "audit_log",
 )
 
@@ -349,6 +350,26 @@ class OpioidDose(Base):
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     amends_id: Mapped[int | None] = mapped_column(ForeignKey("opioid_doses.id"), unique=True)
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+class DrugLibraryVersion(Base):
+    """A version of the clinic's drug library, as approved and loaded (never changed).
+
+    The active library is the one with the highest version; with none stored, the default
+    packaged with ketapath is used. Going back to an earlier library is a new version.
+    """
+
+    __tablename__ = "drug_libraries"
+    __table_args__ = (CheckConstraint("version >= 1", name="version_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    digest: Mapped[str] = mapped_column(String(64))
+    document: Mapped[dict[str, Any]]
+    reason: Mapped[str] = mapped_column(Text)
+    approved_at: Mapped[datetime] = mapped_column(default=utcnow)
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 class AuditEntry(Base):

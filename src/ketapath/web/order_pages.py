@@ -21,7 +21,7 @@ from ketapath.api.deps import DatabaseDep
 from ketapath.api.params import ClockDep, RecordId
 from ketapath.domain.signing import dosing_fact_labels
 from ketapath.knowledge.clinical import knowledge
-from ketapath.services import orders
+from ketapath.services import library, orders
 from ketapath.services.clock import ClinicClock
 from ketapath.services.errors import Conflict, InvalidInput, OrderRefused, ServiceError
 from ketapath.services.orders import PlanRequest, SignRequest
@@ -63,16 +63,16 @@ templates.env.globals["order_state_labels"] = ORDER_STATE_LABELS
 templates.env.globals["dosing_fact_words"] = lambda basis: ", ".join(dosing_fact_labels(basis))
 
 
-def chooser_options() -> dict[str, Any]:
-    """What the chooser offers: every protocol, the settings, the bag concentrations."""
+def chooser_options(db: Database, actor: Actor, protocol_id: str = "") -> dict[str, Any]:
+    """What the chooser offers: every protocol, the settings, and only the strengths the
+    active drug library stocks (for the chosen protocol's route, once one is chosen)."""
     kb = knowledge()
-    pump = kb.pump_settings
+    chosen = next((p for p in kb.protocols.entries if p.id == protocol_id), None)
     return {
         "protocols": kb.protocols.entries,
         "settings": SETTING_LABELS,
         "weight_bases": WEIGHT_BASIS_LABELS,
-        "concentrations": pump.concentrations_mg_per_ml,
-        "default_concentration": pump.default_concentration_mg_per_ml,
+        "strengths": library.stocked_strengths(db, actor, chosen.route if chosen else None),
     }
 
 
@@ -144,7 +144,7 @@ def _course_context(
     reason: str = "",
 ) -> dict[str, Any]:
     context = patient_context(db, actor, patient_id)
-    context.update(chooser_options())
+    context.update(chooser_options(db, actor, choice["protocol_id"]))
     context.update(_preview(db, actor, patient_id, choice, clock))
     chosen = next((p for p in context["protocols"] if p.id == choice["protocol_id"]), None)
     context.update(
@@ -191,7 +191,7 @@ def plan_page(
     )
     context = _course_context(db, actor, patient_id, choice, clock)
     if request.headers.get("HX-Target") == "course-panel":
-        return render(request, "_course.html", context)
+        return render(request, "_course.html", {**context, "panel_only": True})
     return render(request, "plan.html", context)
 
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from ketapath.web import (
     assessment_pages,
     auth_pages,
+    library_pages,
     opioid_pages,
     order_pages,
     patient_pages,
@@ -26,5 +27,6 @@ for module in (
     order_pages,
     opioid_pages,
     reference_pages,
+    library_pages,
 ):
     router.include_router(module.router)

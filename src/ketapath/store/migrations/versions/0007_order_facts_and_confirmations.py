@@ -1,7 +1,7 @@
 """The facts a signing physician saw, frozen into the order; confirmations of stale orders.
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0006
 Create Date: 2026-12-01 10:00:00
 
 ``orders.facts`` holds what the physician saw at signing (weight and its date, height, sex,
@@ -24,7 +24,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
