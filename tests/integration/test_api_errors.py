@@ -38,7 +38,7 @@ def test_errors_as_sent_are_error_bodies_with_their_declared_status(
 ) -> None:
     nurse, physician = headers["nurse"], headers["physician"]
     patient_id = client.post(f"{API}/patients", json=a_patient(), headers=nurse).json()["id"]
-    amend = {"document": a_patient(), "reason": "fix", "expected_version": 1}
+    amend = {"document": a_patient(consent="given"), "reason": "fix", "expected_version": 1}
     client.post(f"{API}/patients/{patient_id}/amendments", json=amend, headers=nurse)
     sent = {
         401: client.get(f"{API}/patients"),

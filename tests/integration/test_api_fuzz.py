@@ -20,7 +20,6 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pytest
@@ -37,7 +36,6 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy.exc import IntegrityError
 from tests.integration.conftest import _empty_postgres
 
 from ketapath.api.app import create_app
@@ -76,7 +74,6 @@ class Clinic:
     client: TestClient
     tokens: dict[str, str]
     passwords: dict[str, str]
-    known_issues: list[str]
 
     def sign_in(self, role: str) -> None:
         response = self.client.post(
@@ -128,28 +125,13 @@ def clinic(
             base_url="https://testserver",
             raise_server_exceptions=True,
         ) as client:
-            clinic = Clinic(client, {}, passwords, [])
+            clinic = Clinic(client, {}, passwords)
             for role in ROLES:
                 clinic.sign_in(role)
             yield clinic
         if request.param == "postgresql":
             _empty_postgres(db)
         db.dispose()
-
-
-def _known_refusal_audit_failure(error: BaseException) -> bool:
-    """The refusal of a role asking for a patient that does not exist is audited with a
-    patient id the audit table's foreign key refuses (a 500). It is fixed on the branch
-    audit-chain (services/audit.py, services/unit.py); once merged this returns False for
-    every error and ``test_known_issue_...`` below must lose its xfail."""
-    if not isinstance(error, IntegrityError):
-        return False
-    trace: TracebackType | None = error.__traceback__
-    while trace is not None:
-        if trace.tb_frame.f_code.co_name == "record_denied":
-            return True
-        trace = trace.tb_next
-    return False
 
 
 def _send(clinic: Clinic, case: Case, role: str | None) -> Any:
@@ -183,13 +165,7 @@ def _fuzz(clinic: Clinic, operation: Any, mode: GenerationMode) -> None:
     )
     @given(case=operation.as_strategy(generation_mode=mode), role=st.sampled_from(CALLERS))
     def run(case: Case, role: str | None) -> None:
-        try:
-            response = _send(clinic, case, role)
-        except IntegrityError as error:
-            if not _known_refusal_audit_failure(error):
-                raise
-            clinic.known_issues.append(f"{operation.label} as {role}")
-            return
+        response = _send(clinic, case, role)
         case.validate_response(response, checks=CHECKS)
         if revokes and role is not None and response.status_code == 204:
             clinic.sign_in(role)  # the token was revoked: the next examples need a new one
@@ -220,12 +196,7 @@ def test_the_fuzz_covers_every_operation_of_the_document() -> None:
     assert len(declared) >= 37
 
 
-@pytest.mark.xfail(
-    reason="fixed on branch audit-chain: a refused read of a missing patient is a 500 here",
-    strict=True,
-    raises=IntegrityError,
-)
-def test_known_issue_an_admin_asking_for_a_missing_patient_is_refused_not_a_500(
+def test_an_admin_asking_for_a_missing_patient_is_refused_not_a_500(
     clinic: Clinic,
 ) -> None:
     response = clinic.client.get(

@@ -22,7 +22,9 @@ from ketapath.store.models import AuditEntry
 
 MISSING_ID = 999_999
 # Every endpoint whose path names a record by number (patients, orders, assessments...).
-SCOPED = [e for e in ENDPOINTS if re.search(r"\{\w+_id\}", e.path)]
+SCOPED = [
+    e for e in ENDPOINTS if re.search(r"\{\w+_id\}", e.path) and e.allowed != frozenset(ROLES)
+]
 
 
 def _last_audit_row(database: Database) -> AuditEntry:

@@ -99,6 +99,7 @@ class Context:
             order.patient_id,
             {**DOCUMENT, "weight_kg": 84.0},
             reason="re-weighed",
+            expected_version=order.patient_version,
         )
         return order.id, record.version
 

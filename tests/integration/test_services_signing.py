@@ -274,13 +274,13 @@ def test_a_soft_limit_at_the_new_weight_is_kept_with_the_confirmation(
     database: Database, users: dict[str, Actor]
 ) -> None:
     patient_id, order_id = signed(database, users)
-    # 26.7 mg/h at 45 kg is 0.59 mg/kg/h: over the clinic's 0.5 mg/kg/h soft limit only
-    version = amend(database, users, patient_id, "lost weight", weight_kg=45)
+    # 26.7 mg/h at 25 kg is 1.07 mg/kg/h: over the clinic's 1 mg/kg/h soft limit only
+    version = amend(database, users, patient_id, "lost weight", weight_kg=25)
     confirmed = orders.confirm_order(
         database,
         users["physician"],
         order_id,
-        ConfirmRequest(reason="tolerated 0.6 mg/kg/h before", patient_version=version),
+        ConfirmRequest(reason="tolerated 1.1 mg/kg/h before", patient_version=version),
     )
     assert confirmed.confirmations[0].limit_codes == ["limit:rate_mg_per_kg_per_h:soft"]
 

@@ -428,7 +428,7 @@ def test_warnings_about_the_patient_file_go_into_the_json_not_beside_it(
     "args",
     [
         ["plan", "crps-schwartzman-10day", "--weight-kg", "68", "--setting", "icu", "--json"],
-        ["plan", "titrate-goldberg-5day", "--weight-kg", "60"],
+        ["plan", "asra-initial", "--weight-kg", "25"],
         [
             "opioid-taper",
             *("--opioid", "morphine", "--route", "oral", "--daily-dose", "60", "--unit", "mg"),

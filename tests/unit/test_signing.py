@@ -23,6 +23,7 @@ from ketapath.domain.signing import (
     weight_findings,
 )
 from ketapath.knowledge.clinical import knowledge
+from ketapath.knowledge.library import default_library
 
 TODAY = date(2026, 3, 2)
 
@@ -103,37 +104,46 @@ def test_consent_not_recorded_as_given_stops_signing_and_says_what_to_do(
     assert consent_finding("given") is None
 
 
+LIBRARY = default_library()
+
+
 def _signed_course(weight_kg: float, protocol: str = "asra-initial") -> dict[str, object]:
-    return course_to_dict(plan(protocol, DosingInputs(weight_kg, 168, "female", 45)))
+    return course_to_dict(
+        plan(protocol, DosingInputs(weight_kg, 168, "female", 45), library=LIBRARY)
+    )
 
 
 def test_a_stored_course_reads_back_as_the_sessions_it_was_made_of() -> None:
-    course = plan("crps-schwartzman-10day", DosingInputs(72, 168, "female", 45))
+    course = plan("crps-schwartzman-10day", DosingInputs(72, 168, "female", 45), library=LIBRARY)
     assert sessions_from_course(course_to_dict(course)) == course.sessions
 
 
 def test_a_signed_course_at_the_same_weight_has_the_same_limit_findings() -> None:
-    course = plan(
-        "titrate-goldberg-5day", DosingInputs(72, 168, "female", 45), PlanOptions(setting="ward")
-    )
+    # 80 mg over 3 h at 25 kg is 1.07 mg/kg/h: over the clinic's soft rate limit
+    course = plan("asra-initial", DosingInputs(25, 168, "female", 45), library=LIBRARY)
     limit_codes = [f.code for f in course.findings if f.code.startswith("limit:")]
     assert "limit:rate_mg_per_kg_per_h:soft" in limit_codes
-    findings = limits_now(course_to_dict(course), 72, 168, "female")
+    findings = limits_now(course_to_dict(course), 25, 168, "female", LIBRARY)
     assert [f.code for f in findings] == limit_codes
 
 
 def test_a_signed_course_at_a_much_lower_weight_passes_a_hard_limit() -> None:
     # 80 mg over 3 h is 26.7 mg/h: at 10 kg that is 2.7 mg/kg/h, over the clinic's 2 mg/kg/h
-    findings = limits_now(_signed_course(68), 10, 168, "female")
+    findings = limits_now(_signed_course(68), 10, 168, "female", LIBRARY)
     assert "limit:rate_mg_per_kg_per_h:hard" in {f.code for f in findings}
 
 
 def test_an_ideal_weight_course_cannot_be_checked_once_the_record_has_no_height() -> None:
     course = course_to_dict(
-        plan("asra-initial", DosingInputs(90, 170, "male", 45), PlanOptions(weight_basis="ideal"))
+        plan(
+            "asra-initial",
+            DosingInputs(90, 170, "male", 45),
+            PlanOptions(weight_basis="ideal"),
+            library=LIBRARY,
+        )
     )
     with pytest.raises(InvalidInput) as caught:
-        limits_now(course, 90, None, "male")
+        limits_now(course, 90, None, "male", LIBRARY)
     assert caught.value.field == "height_cm"
 
 
