@@ -35,7 +35,8 @@ def ideal_body_weight_kg(height_cm: float, sex: str, kb: Knowledge) -> tuple[flo
     ibw = formula.base_kg + formula.per_inch_over_60_kg * inches_over
     if ibw <= 0:
         raise InvalidInput(
-            f"height {height_cm:g} cm gives no valid ideal body weight; use --weight-basis actual",
+            f"height {height_cm:g} cm gives no valid ideal body weight; dose on the actual "
+            "body weight (weight basis: actual)",
             field="height_cm",
         )
     return ibw, formula.source
