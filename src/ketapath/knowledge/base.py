@@ -20,6 +20,11 @@ the field: clinical content is never half-loaded.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
+from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
@@ -129,14 +134,71 @@ def data_path(filename: str) -> Path:
 
 
 def read_yaml(path: Path) -> Any:
-    """Read a YAML file, naming the file on a syntax error."""
+    """Read a YAML file, naming the file on a syntax error.
+
+    Parsing YAML is most of a command's start-up, so the parsed document is also kept as JSON
+    in a cache folder (see :func:`cache_dir`), under the SHA-256 of the file's bytes: a file
+    that changes is parsed again, and a cache that cannot be read or written is ignored. The
+    schema validation runs on every load either way.
+    """
     try:
-        with path.open(encoding="utf-8") as handle:
-            return safe_load(handle)
+        content = path.read_bytes()
     except FileNotFoundError as exc:
         raise KnowledgeError(f"knowledge file not found: {path}") from exc
-    except yaml.YAMLError as exc:
+    key = hashlib.sha256(_CACHE_FORMAT + content).hexdigest()
+    cached = _cached(key)
+    if cached is not None:
+        return cached[0]
+    try:
+        data = safe_load(content.decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise KnowledgeError(f"{path.name}: not valid YAML: {exc}") from exc
+    _store(key, data)
+    return data
+
+
+_CACHE_FORMAT = b"ketapath-yaml-json-1\0"
+
+
+def cache_dir() -> Path | None:
+    """Where parsed knowledge files are cached: ``KETAPATH_CACHE_DIR`` (empty: no cache), else
+    ``$XDG_CACHE_HOME/ketapath``, else ``~/.cache/ketapath``."""
+    configured = os.environ.get("KETAPATH_CACHE_DIR")
+    if configured is not None:
+        return Path(configured) if configured.strip() else None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "ketapath"
+
+
+def _cached(key: str) -> tuple[Any] | None:
+    folder = cache_dir()
+    if folder is None:
+        return None
+    try:
+        return (json.loads((folder / f"{key}.json").read_text(encoding="utf-8")),)
+    except (OSError, ValueError):
+        return None
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def _store(key: str, data: Any) -> None:
+    folder = cache_dir()
+    if folder is None:
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(data, default=_json_value, allow_nan=False)
+        handle, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, folder / f"{key}.json")
+    except (OSError, TypeError, ValueError):
+        return  # a cache that cannot be written is only slower
 
 
 def format_validation_error(exc: ValidationError, raw: Any = None) -> str:
