@@ -56,4 +56,3 @@ def test_an_empty_cache_setting_turns_the_cache_off(
     path = tmp_path / "k.yaml"
     path.write_text("kind: x\nversion: 4\nentries: []\n")
     assert read_yaml(path)["version"] == 4
-
