@@ -208,22 +208,58 @@ class AnalgesiaEntry(Entry):
     verification: str = Field(min_length=10)
 
 
-PkKnowledgeEntry = Annotated[PkModelEntry | AnalgesiaEntry, Field(discriminator="type")]
+class ModelChoiceEntry(Entry):
+    """Which model predicts exposure in the clinic when nobody names one.
+
+    The first model of ``preference`` whose validity range (age, weight) contains the patient
+    is used; when none does, the first one, with its out-of-range warning. ``rule`` says this,
+    with the reason for the order, in words shown beside the prediction.
+    """
+
+    type: Literal["model_choice"]
+    id: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    preference: list[str] = Field(min_length=1)
+    rule: str = Field(min_length=10)
+
+
+PkKnowledgeEntry = Annotated[
+    PkModelEntry | AnalgesiaEntry | ModelChoiceEntry, Field(discriminator="type")
+]
 
 
 @lru_cache(maxsize=1)
-def load_pk_knowledge() -> tuple[tuple[PkModelEntry, ...], tuple[AnalgesiaEntry, ...]]:
-    """All PK models and analgesia models in the knowledge base (validated, cached)."""
+def _pk_entries() -> tuple[PkModelEntry | AnalgesiaEntry | ModelChoiceEntry, ...]:
     parsed: Any = load_entries(
         PK_MODELS_FILE,
         PkKnowledgeEntry,  # type: ignore[arg-type]
         kind="pk_models",
     )
     bibliography().check(cites_in(parsed), PK_MODELS_FILE)
-    entries: list[PkModelEntry | AnalgesiaEntry] = list(parsed.entries)
+    entries = tuple(parsed.entries)
+    model_ids = {e.id for e in entries if isinstance(e, PkModelEntry)}
+    choices = [e for e in entries if isinstance(e, ModelChoiceEntry)]
+    if len(choices) != 1:
+        raise KnowledgeError(f"{PK_MODELS_FILE}: expected one model_choice entry")
+    unknown = [m for m in choices[0].preference if m not in model_ids]
+    if unknown:
+        raise KnowledgeError(
+            f"{PK_MODELS_FILE}: model_choice names unknown models: {', '.join(unknown)}"
+        )
+    return entries
+
+
+@lru_cache(maxsize=1)
+def load_pk_knowledge() -> tuple[tuple[PkModelEntry, ...], tuple[AnalgesiaEntry, ...]]:
+    """All PK models and analgesia models in the knowledge base (validated, cached)."""
+    entries = _pk_entries()
     models = tuple(e for e in entries if isinstance(e, PkModelEntry))
     analgesia = tuple(e for e in entries if isinstance(e, AnalgesiaEntry))
     return models, analgesia
+
+
+def load_model_choice() -> ModelChoiceEntry:
+    """The rule choosing the model of a prediction shown in the clinic (one entry)."""
+    return next(e for e in _pk_entries() if isinstance(e, ModelChoiceEntry))
 
 
 class Bounds(Strict):
