@@ -17,6 +17,7 @@ from ketapath.api.routers import (
     assessments,
     auth,
     clinical,
+    exposure,
     knowledge,
     library,
     opioids,
@@ -38,7 +39,18 @@ def api_router() -> APIRouter:
     # Sign-in answers 400 (a form that cannot be read), 401 (wrong password, no token), 403
     # (CSRF), 422 (a field missing) and 423 (locked).
     router.include_router(auth.router, responses=errors.responses(400, 401, 403, 422, 423))
-    for module in (patients, assessments, clinical, opioids, research, knowledge, library, admin):
+    modules = (
+        patients,
+        assessments,
+        clinical,
+        exposure,
+        opioids,
+        research,
+        knowledge,
+        library,
+        admin,
+    )
+    for module in modules:
         router.include_router(module.router)
     return router
 
@@ -74,7 +86,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         version=ketapath.__version__,
         description=(
             "Ketamine infusion programme: patient record, assessments, eligibility screen, "
-            "limit-checked orders. Sign in at /api/v1/auth/token and send the bearer token."
+            "limit-checked orders, predicted exposure. Sign in at /api/v1/auth/token and send "
+            "the bearer token."
         ),
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=None,  # served by ketapath.api.docs from the app's own files, not a CDN

@@ -257,31 +257,45 @@ def preview_course(
     """The course the protocol gives for this patient, with its limit findings and the facts
     a signing physician needs (not stored)."""
     with action(db, actor, "plan.preview", entity="course", patient_id=patient_id) as session:
-        _, version = load_patient(session, patient_id)
-        library = active_library(session)
-        course = _plan(request, _dosing(version, clock), request.options(), library)
-        facts = _facts(version, course, clock)
-        audit.record(
-            session,
-            actor,
-            "plan.preview",
-            entity="course",
-            patient_id=patient_id,
-            detail={"protocol_id": request.protocol_id, "status": status(course)},
-        )
-        return CoursePreview(
-            patient_id=patient_id,
-            patient_version=version.version,
-            protocol_id=course.protocol_id,
-            status=status(course),
-            course=plain_course(course),
-            soft_codes=[f.code for f in course.findings if f.severity == "soft"],
-            digest=course_digest(course),
-            screening=_screening_summary(session, version),
-            library_version=library.version,
-            library_digest=library.digest(),
-            facts=facts,
-        )
+        preview, _ = preview_in(session, actor, patient_id, request, clock)
+        return preview
+
+
+def preview_in(
+    session: Session,
+    actor: Actor,
+    patient_id: int,
+    request: PlanRequest,
+    clock: ClinicClock | None,
+) -> tuple[CoursePreview, PatientVersion]:
+    """The preview inside a transaction the caller holds (after its permission check), with
+    the record version it was computed for; audited as ``plan.preview``."""
+    _, version = load_patient(session, patient_id)
+    library = active_library(session)
+    course = _plan(request, _dosing(version, clock), request.options(), library)
+    facts = _facts(version, course, clock)
+    audit.record(
+        session,
+        actor,
+        "plan.preview",
+        entity="course",
+        patient_id=patient_id,
+        detail={"protocol_id": request.protocol_id, "status": status(course)},
+    )
+    preview = CoursePreview(
+        patient_id=patient_id,
+        patient_version=version.version,
+        protocol_id=course.protocol_id,
+        status=status(course),
+        course=plain_course(course),
+        soft_codes=[f.code for f in course.findings if f.severity == "soft"],
+        digest=course_digest(course),
+        screening=_screening_summary(session, version),
+        library_version=library.version,
+        library_digest=library.digest(),
+        facts=facts,
+    )
+    return preview, version
 
 
 def _facts(version: PatientVersion, course: Course, clock: ClinicClock | None) -> OrderFacts:
@@ -500,6 +514,12 @@ def _signed_order(session: Session, order_id: int) -> Order:
     if order is None or order.status != "signed":
         raise NotFound(f"order_id: no signed order {order_id}.", field="order_id")
     return order
+
+
+def order_in(session: Session, order_id: int, clock: ClinicClock | None = None) -> OrderView:
+    """A signed order's view inside a transaction the caller holds (after its permission
+    check); ``NotFound`` naming ``order_id`` when there is no such signed order."""
+    return _view(session, _signed_order(session, order_id), clock)
 
 
 def get_order(

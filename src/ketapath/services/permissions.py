@@ -2,7 +2,8 @@
 
 Physicians decide (screen, sign, override); nurses record and chart but cannot sign or
 override; pharmacists handle stock, read orders to dispense and, with admins, approve the
-clinic's drug library; researchers see de-identified data only; admins manage users and read
+clinic's drug library; researchers see de-identified data only (and may run an exposure
+simulation, which holds no patient data); admins manage users and read
 the audit log but not patient records.
 """
 
@@ -53,6 +54,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # a new version, and may read what they manage
     "library.read": CLINICAL_READERS | {ADMIN},
     "library.manage": frozenset({PHARMACIST, ADMIN}),
+    # predicted exposure (PK): a simulation from numbers alone reads no record, so researchers
+    # (who study dose and exposure) may run one too; the exposure of an order or of a plan
+    # preview reads the patient's record and follows order.read / plan.preview
+    "exposure.simulate": CLINICAL_READERS | {RESEARCHER},
+    "exposure.read": CLINICAL_READERS,
     # controlled-substance stock (the ledger lands with its own issue)
     "stock.manage": frozenset({PHARMACIST}),
     # research

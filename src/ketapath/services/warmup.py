@@ -3,7 +3,9 @@
 Measured on a fresh server (docs/performance.md, start-up): the first plan preview took
 0.3 s and the first plan page 0.6 s against 15-25 ms afterwards. The difference was
 SQLAlchemy configuring its mappers and compiling each statement on first use, opening the
-first database connection, and Jinja compiling the page templates. Nothing here writes.
+first database connection, and Jinja compiling the page templates. Since the plan and order
+pages show the predicted exposure, the PK engine is loaded here too (numpy, the models, each
+model's effect-site constant: about 0.25 s once). Nothing here writes.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import contextlib
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import configure_mappers
 
-from ketapath.services import auth, patients, screening
+from ketapath.services import auth, exposure, patients, screening
 from ketapath.services.errors import ServiceError
 from ketapath.store.db import Database
 
@@ -22,12 +24,14 @@ NO_ID = 0  # ids start at 1: the statements run and find nothing
 
 def warm_up(db: Database) -> None:
     """Configure the mappers, open a connection, and compile the first requests' statements
-    (token lookup, patient and latest version, latest screen) by running them for no row.
+    (token lookup, patient and latest version, latest screen) by running them for no row;
+    run each PK model once.
 
     Only a speed-up: a database that cannot answer yet (no schema: ``ketapath db upgrade``
     not run) is left for the requests to report.
     """
     configure_mappers()
+    exposure.warm_up()
     with contextlib.suppress(SQLAlchemyError):
         with contextlib.suppress(ServiceError):
             auth.resolve_token(db, "", kind="api")

@@ -7,11 +7,13 @@ A course over a hard limit is shown as a refusal with its findings and has no si
 neither has a course for a patient whose record does not say consent was given. The facts a
 signing physician needs (weight and its date, allergies, side of the pain, pregnancy) are
 shown before signing and, frozen, on the order; the order page says whether the order may be
-used, and a physician confirms a stale one there.
+used, and a physician confirms a stale one there. Both pages show the predicted exposure of
+one session of the course for this patient (``exposure_charts``), with the model chosen.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -21,14 +23,16 @@ from ketapath.api.deps import DatabaseDep
 from ketapath.api.params import ClockDep, RecordId
 from ketapath.domain.signing import dosing_fact_labels
 from ketapath.knowledge.clinical import knowledge
-from ketapath.services import library, orders
+from ketapath.services import exposure, library, orders
 from ketapath.services.clock import ClinicClock
 from ketapath.services.errors import Conflict, InvalidInput, OrderRefused, ServiceError
+from ketapath.services.exposure import ExposureOptions, SessionExposureView
 from ketapath.services.orders import PlanRequest, SignRequest
 from ketapath.services.permissions import Actor
 from ketapath.services.signing import ConfirmRequest
 from ketapath.services.validation import validate
 from ketapath.store.db import Database
+from ketapath.web.exposure_charts import exposure_panel
 from ketapath.web.pages import PageRoute, PageUser, render, templates
 from ketapath.web.patient_pages import patient_context
 
@@ -51,6 +55,8 @@ FIELD_LABELS = {
     "ladder_ceiling": "Ladder ceiling",
     "ladder_ceiling_mg_per_kg_per_h": "Ladder ceiling",
     "consent": "Consent",
+    "session": "Session shown",
+    "model": "PK model",
 }
 # Whether an order may be used (services.signing.OrderChecks.state), in words.
 ORDER_STATE_LABELS = {
@@ -134,6 +140,33 @@ def labelled(error: ServiceError) -> str:
     return error.message
 
 
+def _exposure(
+    actor: Actor,
+    compute: Callable[[ExposureOptions], SessionExposureView],
+    course: dict[str, Any],
+    session_text: str,
+    model_text: str,
+) -> dict[str, Any] | None:
+    """The exposure panel for one session of ``course`` (None when the role may not see it);
+    an input the service refuses is shown in the panel, not instead of the page."""
+    if not actor.may("exposure.read"):
+        return None
+    sessions = len(course.get("sessions") or [])
+    requested = model_text.strip()
+    try:
+        options = validate(
+            ExposureOptions, {"session": session_text.strip() or 1, "model": requested or None}
+        )
+        view = compute(options)
+    except InvalidInput as error:
+        return exposure_panel(
+            None, sessions=sessions, session=1, requested_model="", error=labelled(error)
+        )
+    return exposure_panel(
+        view, sessions=sessions, session=options.session, requested_model=requested
+    )
+
+
 def _course_context(
     db: Database,
     actor: Actor,
@@ -142,6 +175,8 @@ def _course_context(
     clock: ClinicClock,
     sign_error: ServiceError | None = None,
     reason: str = "",
+    exposure_session: str = "",
+    exposure_model: str = "",
 ) -> dict[str, Any]:
     context = patient_context(db, actor, patient_id)
     context.update(chooser_options(db, actor, choice["protocol_id"]))
@@ -169,6 +204,25 @@ def _course_context(
     context["needs_reason"] = bool(
         preview and (preview.soft_codes or (screening and screening.gating_codes))
     )
+    context["exposure"] = (
+        _exposure(
+            actor,
+            lambda options: exposure.preview_exposure(db, actor, preview, options, clock=clock),
+            preview.course,
+            exposure_session,
+            exposure_model,
+        )
+        if preview is not None
+        else None
+    )
+    context["exposure_hidden"] = {
+        "protocol_id": choice["protocol_id"],
+        "setting": choice["setting"],
+        "weight_basis": choice["weight_basis"],
+        "concentration_mg_per_ml": choice["concentration_mg_per_ml"],
+        "ladder_steps": context["ladder_steps"],
+        "ladder_ceiling": context["ladder_ceiling"],
+    }
     return context
 
 
@@ -185,11 +239,21 @@ def plan_page(
     concentration_mg_per_ml: Annotated[str, Query(max_length=20)] = "",
     ladder_steps: Annotated[str, Query(max_length=200)] = "",
     ladder_ceiling: Annotated[str, Query(max_length=20)] = "",
+    exposure_session: Annotated[str, Query(max_length=10)] = "",
+    exposure_model: Annotated[str, Query(max_length=40)] = "",
 ) -> HTMLResponse:
     choice = _choice(
         protocol_id, setting, weight_basis, concentration_mg_per_ml, ladder_steps, ladder_ceiling
     )
-    context = _course_context(db, actor, patient_id, choice, clock)
+    context = _course_context(
+        db,
+        actor,
+        patient_id,
+        choice,
+        clock,
+        exposure_session=exposure_session,
+        exposure_model=exposure_model,
+    )
     if request.headers.get("HX-Target") == "course-panel":
         return render(request, "_course.html", {**context, "panel_only": True})
     return render(request, "plan.html", context)
@@ -234,9 +298,23 @@ def sign_course(
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse)
 def order_page(
-    request: Request, order_id: RecordId, actor: PageUser, db: DatabaseDep, clock: ClockDep
+    request: Request,
+    order_id: RecordId,
+    actor: PageUser,
+    db: DatabaseDep,
+    clock: ClockDep,
+    exposure_session: Annotated[str, Query(max_length=10)] = "",
+    exposure_model: Annotated[str, Query(max_length=40)] = "",
 ) -> HTMLResponse:
-    return _order_page(request, db, actor, order_id, clock)
+    return _order_page(
+        request,
+        db,
+        actor,
+        order_id,
+        clock,
+        exposure_session=exposure_session,
+        exposure_model=exposure_model,
+    )
 
 
 def _order_page(
@@ -247,6 +325,8 @@ def _order_page(
     clock: ClinicClock,
     confirm_error: ServiceError | None = None,
     reason: str = "",
+    exposure_session: str = "",
+    exposure_model: str = "",
 ) -> HTMLResponse:
     order = orders.get_order(db, actor, order_id, clock=clock)
     context = patient_context(db, actor, order.patient_id)
@@ -257,6 +337,13 @@ def _order_page(
             "settings": SETTING_LABELS,
             "confirm_error": confirm_error,
             "confirm_reason": reason,
+            "exposure": _exposure(
+                actor,
+                lambda options: exposure.order_exposure(db, actor, order_id, options, clock=clock),
+                order.course,
+                exposure_session,
+                exposure_model,
+            ),
         }
     )
     status_code = confirm_error.status_code if confirm_error else 200

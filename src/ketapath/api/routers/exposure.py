@@ -1,0 +1,90 @@
+"""Predicted exposure (PK): a simulation from numbers, and one session of an order or a plan.
+
+Concentrations are in ng/mL, AUC in ng.h/mL, times in minutes; every answer names the model
+(citation, population, limitations, what was verified) and the warnings for this patient.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from ketapath.api.deps import CurrentUser, DatabaseDep
+from ketapath.api.errors import SIGNED_IN, responses
+from ketapath.api.params import ClockDep, RecordId
+from ketapath.services import exposure
+from ketapath.services.exposure import (
+    MAX_SESSION_NUMBER,
+    MODEL_DESCRIPTION,
+    MODEL_ID_PATTERN,
+    ExposureOptions,
+    ExposureView,
+    OrderExposureView,
+    PlanExposureRequest,
+    PlanExposureView,
+    SimulateRequest,
+)
+
+router = APIRouter(tags=["exposure"], responses=SIGNED_IN)
+
+
+@router.post(
+    "/pk/simulate",
+    response_model=ExposureView,
+    summary="Predict plasma, effect-site and norketamine concentrations of doses for a patient",
+    responses=responses(400, 422),
+    description=(
+        "No record is read: the covariates and doses are given. Covariates are bounded as the "
+        "PK engine bounds them (weight 0.2-700 kg, age 0-130 years, height 20-280 cm), doses "
+        "by what an infusion device delivers; out of bounds is 422 naming the field. Physicians, "
+        "nurses, pharmacists and researchers (it holds no patient data)."
+    ),
+)
+def simulate(body: SimulateRequest, actor: CurrentUser, db: DatabaseDep) -> ExposureView:
+    return exposure.simulate(db, actor, body)
+
+
+@router.get(
+    "/orders/{order_id}/exposure",
+    response_model=OrderExposureView,
+    summary="Predicted exposure of one session of a signed order, for the patient's record",
+    responses=responses(404, 422),
+    description=(
+        "The session (default 1) as ordered, alone from its start and 6 h after its last dose, "
+        "for the patient's current record; 422 naming `session` when the course has no such "
+        "session."
+    ),
+)
+def order_exposure(
+    order_id: RecordId,
+    actor: CurrentUser,
+    db: DatabaseDep,
+    clock: ClockDep,
+    session: Annotated[int, Query(ge=1, le=MAX_SESSION_NUMBER)] = 1,
+    model: Annotated[
+        str | None, Query(max_length=40, pattern=MODEL_ID_PATTERN, description=MODEL_DESCRIPTION)
+    ] = None,
+) -> OrderExposureView:
+    options = ExposureOptions(session=session, model=model)
+    return exposure.order_exposure(db, actor, order_id, options, clock=clock)
+
+
+@router.post(
+    "/patients/{patient_id}/plans/exposure",
+    response_model=PlanExposureView,
+    summary="Predicted exposure of one session of the course a protocol gives (not stored)",
+    responses=responses(400, 404, 422),
+    description=(
+        "The body is a plan preview's (protocol and options) with `session` (default 1) and "
+        "`model`; a course over a hard limit is refused as the preview is (422, `findings`)."
+    ),
+)
+def plan_exposure(
+    patient_id: RecordId,
+    body: PlanExposureRequest,
+    actor: CurrentUser,
+    db: DatabaseDep,
+    clock: ClockDep,
+) -> PlanExposureView:
+    return exposure.plan_exposure(db, actor, patient_id, body, clock=clock)

@@ -1,0 +1,90 @@
+"""The predicted-exposure panel of the protocol chooser and the order page: the curves as an
+inline SVG chart (``charts.curves_chart``), with a caption, a table of each curve's peak and
+AUC, and the model (citation, population, limitations, verification) beside it.
+
+The numbers come from ``ketapath.services.exposure``; this module only arranges them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ketapath.services.exposure import TAIL_H, SessionExposureView, model_options
+from ketapath.web.charts import Series, curves_chart
+from ketapath.web.pages import clock, number, templates
+
+templates.env.globals["exposure_models"] = model_options
+
+
+def covariates_words(view: SessionExposureView) -> str:
+    """The patient facts the prediction used: '72 kg, 58 years, female, 168 cm'."""
+    c = view.covariates
+    words = [f"{number(c.weight_kg, 1)} kg"]
+    if c.age_years is not None:
+        words.append(f"{number(c.age_years, 0)} years")
+    if c.sex:
+        words.append(c.sex)
+    if c.height_cm is not None:
+        words.append(f"{number(c.height_cm, 0)} cm")
+    return ", ".join(words)
+
+
+def exposure_panel(
+    view: SessionExposureView | None,
+    *,
+    sessions: int,
+    session: int,
+    requested_model: str,
+    error: str = "",
+    chart_id: str = "exposure-chart",
+) -> dict[str, Any]:
+    """What ``_exposure.html`` shows: the chart, its caption, the summary rows, the options
+    (the session and model asked for, the number of sessions), or why there is no prediction.
+    """
+    options = {
+        "sessions": sessions,
+        "session": session,
+        "requested_model": requested_model,
+        "error": error,
+    }
+    if view is None:
+        return {"view": None, **options}
+    summaries = [view.summary.plasma, view.summary.effect_site]
+    values = [view.curves.plasma_ng_per_ml, view.curves.effect_site_ng_per_ml]
+    if view.summary.norketamine is not None and view.curves.norketamine_ng_per_ml is not None:
+        summaries.append(view.summary.norketamine)
+        values.append(view.curves.norketamine_ng_per_ml)
+    rows = [
+        {
+            "label": s.label,
+            "peak": number(s.peak_ng_per_ml, 1),
+            "at": clock(s.peak_at_min),
+            "auc": number(s.auc_ng_h_per_ml, 0),
+            "method": s.auc_method,
+        }
+        for s in summaries
+    ]
+    description = "; ".join(
+        f"{r['label']}: peak {r['peak']} ng/mL at {r['at']} (h:mm), AUC {r['auc']} ng.h/mL"
+        for r in rows
+    )
+    svg = curves_chart(
+        view.curves.times_min,
+        [
+            Series(s.label, v, style)
+            for style, (s, v) in enumerate(zip(summaries, values, strict=True), 1)
+        ],
+        title=f"Predicted concentrations, session {view.session} of {view.sessions}",
+        y_label="ng/mL",
+        x_label="hours from the session start",
+        description=description,
+        chart_id=chart_id,
+    )
+    metabolite = f", and {view.model.metabolite}" if view.curves.norketamine_ng_per_ml else ""
+    caption = (
+        f"Predicted {view.model.analyte} in plasma and at the effect site{metabolite} (ng/mL) "
+        f"for this patient ({covariates_words(view)}), session {view.session} of "
+        f"{view.sessions} (day {view.session_day}) and {TAIL_H:g} h after, with the "
+        f"{view.model.name} model."
+    )
+    return {"view": view, "svg": svg, "caption": caption, "rows": rows, **options}
