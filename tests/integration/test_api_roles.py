@@ -33,6 +33,13 @@ RECORDERS = {PHYSICIAN, NURSE}
 # or an administrator approves and loads a new version, and reads what they manage.
 LIBRARY_READERS = CLINICAL_TEAM | {ADMIN}
 LIBRARY_MANAGERS = {PHARMACIST, ADMIN}
+# A PK simulation from numbers alone reads no record: researchers may run one too. The
+# exposure of an order or a plan reads the patient's record: the clinical team.
+SIMULATORS = CLINICAL_TEAM | {RESEARCHER}
+SIMULATION = {
+    "patient": {"weight_kg": 72, "age_years": 45, "sex": "female", "height_cm": 165},
+    "regimen": {"infusions": [{"start_min": 0, "end_min": 240, "rate_mg_per_h": 25.2}]},
+}
 
 DOCUMENT: dict[str, Any] = {
     "name": "Matrix Patient",
@@ -281,6 +288,19 @@ ENDPOINTS = [
         "/orders/{order_id}/confirmations",
         {PHYSICIAN},
         lambda c: _confirmation(*c.stale_order()),
+    ),
+    _e("POST", "/pk/simulate", SIMULATORS, lambda c: ("POST", "/pk/simulate", SIMULATION)),
+    _e(
+        "GET",
+        "/orders/{order_id}/exposure",
+        CLINICAL_TEAM,
+        lambda c: ("GET", f"/orders/{c.order()}/exposure", None),
+    ),
+    _e(
+        "POST",
+        "/patients/{patient_id}/plans/exposure",
+        CLINICAL_TEAM,
+        lambda c: ("POST", f"/patients/{c.patient()}/plans/exposure", COURSE),
     ),
     _e(
         "GET",
