@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ketapath.web.charts import Point, line_chart, nice_step
+from ketapath.web.charts import Point, Series, curves_chart, line_chart, nice_step
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -50,3 +50,52 @@ def test_a_tick_step_is_one_two_or_five_times_a_power_of_ten(span: float):
     mantissa = f"{step:.6e}".split("e")[0].rstrip("0").rstrip(".")
     assert mantissa in ("1", "2", "5")
     assert span / step <= 5.0 + 1e-9
+
+
+def _curves_svg(values: list[list[float]], times: list[float] | None = None) -> str:
+    times = times or [float(i * 10) for i in range(len(values[0]))]
+    series = [Series(f"curve {i}", v, i + 1) for i, v in enumerate(values)]
+    return str(curves_chart(times, series, title="Predicted", y_label="ng/mL", description="peaks"))
+
+
+def test_a_curves_chart_names_each_curve_in_a_legend_and_tells_them_apart_without_colour():
+    svg = _curves_svg([[0, 50, 20], [0, 40, 30], [0, 10, 35]])
+    assert 'role="img"' in svg and '<desc id="curves-desc">peaks</desc>' in svg
+    assert svg.count("<polyline") == 3
+    for style in (1, 2, 3):
+        assert f'class="line series-{style}"' in svg
+    assert re.findall(r'<text class="legend"[^>]*>([^<]+)</text>', svg) == [
+        "curve 0",
+        "curve 1",
+        "curve 2",
+    ]
+    assert "hours from the start" in svg
+
+
+def test_a_curves_chart_without_times_or_curves_is_nothing():
+    assert str(curves_chart([], [Series("a", [])], title="t", y_label="y", description="")) == ""
+    assert str(curves_chart([0.0], [], title="t", y_label="y", description="")) == ""
+
+
+def test_a_curve_of_zeros_is_drawn_on_the_axis():
+    svg = _curves_svg([[0.0, 0.0, 0.0]])
+    assert "nan" not in svg.lower()
+    assert re.search(r'points="48.0,196.0 [\d.]+,196.0 624.0,196.0"', svg)
+
+
+@given(
+    st.lists(
+        st.lists(st.floats(min_value=0, max_value=1e6), min_size=5, max_size=5),
+        min_size=1,
+        max_size=3,
+    ),
+    st.floats(min_value=0.01, max_value=527040),
+)
+def test_every_curve_point_lies_inside_the_plot_area(values: list[list[float]], end: float):
+    times = [end * i / 4 for i in range(5)]
+    svg = _curves_svg(values, times)
+    for points in re.findall(r'<polyline class="line series-\d" points="([^"]+)"', svg):
+        for pair in points.split():
+            x, y = (float(v) for v in pair.split(","))
+            assert 48 - 0.1 <= x <= 640 - 16 + 0.1
+            assert 16 - 0.1 <= y <= 240 - 44 + 0.1
