@@ -28,7 +28,7 @@ from ketapath.api.storable import StorableText
 from ketapath.config import Settings, get_settings
 from ketapath.knowledge.clinical import knowledge as load_knowledge
 from ketapath.knowledge.instruments import load_instruments
-from ketapath.services.warmup import warm_up
+from ketapath.services.warmup import settle, unsettle, warm_up
 from ketapath.store.db import Database
 
 API_PREFIX = "/api/v1"
@@ -55,10 +55,17 @@ def api_router() -> APIRouter:
     return router
 
 
-def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    settle_heap: bool = False,
+) -> FastAPI:
     """The application for ``settings`` (default: from the environment).
 
-    The schema is not created here: run ``ketapath db upgrade`` (``serve`` does it).
+    The schema is not created here: run ``ketapath db upgrade`` (``serve`` does it). With
+    ``settle_heap`` (``ketapath serve``) the start-up ends by collecting its garbage and
+    exempting what survives from later collections (``services.warmup.settle_heap``).
     """
     from ketapath.web import warm_up as warm_up_pages
 
@@ -77,7 +84,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         # is matched against it, so the first page request paid for every API route before
         # it; building the OpenAPI document prepares them all, and the document is then ready.
         app.openapi()
+        if settle_heap:
+            settle()
         yield
+        if settle_heap:
+            unsettle()
         if database is None:
             db.dispose()
 

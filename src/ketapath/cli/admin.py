@@ -265,7 +265,7 @@ def serve(
         for user in demo_users:
             typer.echo(f"  {user.username:<11} {user.password}")
     typer.echo(f"ketapath on http://{host}:{port}/  (API docs: /api/v1/docs)")
-    uvicorn.run(create_app(settings, database=database), host=host, port=port)
+    uvicorn.run(create_app(settings, database=database, settle_heap=True), host=host, port=port)
 
 
 def register(app: typer.Typer) -> None:
