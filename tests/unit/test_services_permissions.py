@@ -24,9 +24,15 @@ def test_only_a_physician_decides(action: str) -> None:
     assert roles_that_may(action) == {"physician"}
 
 
-def test_a_researcher_sees_nothing_but_the_de_identified_views() -> None:
+def test_a_researcher_sees_nothing_but_the_de_identified_views_and_simulations() -> None:
+    # a PK simulation from covariates and doses given in the request reads no record
     allowed = {action for action, roles in PERMISSIONS.items() if "researcher" in roles}
-    assert allowed == {"research.read"}
+    assert allowed == {"research.read", "exposure.simulate"}
+
+
+def test_the_exposure_of_an_order_or_a_plan_follows_who_reads_them() -> None:
+    assert roles_that_may("exposure.read") == roles_that_may("order.read")
+    assert roles_that_may("exposure.read") == roles_that_may("plan.preview")
 
 
 def test_an_admin_manages_users_but_reads_no_patient_record() -> None:
