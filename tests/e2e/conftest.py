@@ -182,6 +182,13 @@ def sign_in(page: Any, username: str, password: str = E2E_PASSWORD) -> None:
     page.wait_for_load_state()
 
 
+def htmx_settled(page: Any) -> None:
+    """Wait until no htmx request is in flight. Each choice in the protocol chooser sends one,
+    and its answer replaces the course panel (and what was typed into it meanwhile): a test
+    that types into the panel must wait for the last answer, as a person waits to see it."""
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
+
+
 UNLABELLED_CONTROLS = """() => Array.from(
         document.querySelectorAll('input, select, textarea, button'))
     .filter(el => el.type !== 'hidden')

@@ -7,7 +7,14 @@ import re
 from typing import Any
 
 import pytest
-from tests.e2e.conftest import LAPTOP, TABLET, Screens, assert_accessible_basics, sign_in
+from tests.e2e.conftest import (
+    LAPTOP,
+    TABLET,
+    Screens,
+    assert_accessible_basics,
+    htmx_settled,
+    sign_in,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -53,6 +60,7 @@ def test_a_physician_screens_a_patient_and_signs_a_course_over_a_soft_limit_with
     page.get_by_role("link", name="Protocol & orders").click()
     page.get_by_label("Protocol", exact=True).select_option("crps-sigtermans-continuous")
     page.get_by_label("Care setting").select_option("clinic")
+    htmx_settled(page)
     expect(page.locator("#refusal")).to_contain_text("hard limit")
     expect(page.get_by_role("button", name="Sign the course")).to_have_count(0)
     screens.shot(page, "hard-limit-refused")
@@ -60,6 +68,7 @@ def test_a_physician_screens_a_patient_and_signs_a_course_over_a_soft_limit_with
     # Kang's midazolam loading dose, 0.1 mg/kg, is 7.2 mg at 72 kg: over the 5 mg soft limit
     page.get_by_label("Protocol", exact=True).select_option("mixed-kang-3session")
     page.get_by_label("Care setting").select_option("clinic")
+    htmx_settled(page)
     expect(page.locator("#course-status")).to_have_text("Needs a physician's override")
     expect(page.locator("#limit-findings")).to_contain_text("soft limit")
     expect(page.locator("#sessions")).to_contain_text("mL/h")

@@ -10,7 +10,14 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from tests.e2e.conftest import LAPTOP, TABLET, Screens, assert_accessible_basics, sign_in
+from tests.e2e.conftest import (
+    LAPTOP,
+    TABLET,
+    Screens,
+    assert_accessible_basics,
+    htmx_settled,
+    sign_in,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -51,6 +58,7 @@ def test_the_order_page_shows_the_exposure_chart_with_the_model_s_population(
     page.get_by_role("link", name="Protocol & orders").click()
     page.get_by_label("Protocol", exact=True).select_option("crps-schwartzman-10day")
     page.get_by_label("Care setting").select_option("clinic")
+    htmx_settled(page)
     panel = page.locator("#exposure")
     expect(panel.get_by_role("heading", level=2)).to_have_text(
         "Predicted exposure: session 1 of 10"

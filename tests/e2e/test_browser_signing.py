@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from tests.e2e.conftest import LAPTOP, Screens, assert_accessible_basics, sign_in
+from tests.e2e.conftest import LAPTOP, Screens, assert_accessible_basics, htmx_settled, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -29,6 +29,7 @@ def _choose_course(page: Any) -> None:
     page.get_by_role("link", name="Protocol & orders").click()
     page.get_by_label("Protocol", exact=True).select_option("asra-initial")
     page.get_by_label("Care setting").select_option("clinic")
+    htmx_settled(page)
 
 
 def _amend(page: Any, reason: str, **fields: str) -> None:
