@@ -133,3 +133,21 @@ def test_doses_are_recorded_listed_and_corrected(
     assert fixed.status_code == 201, fixed.text
     listed = client.get(f"{API}/patients/{patient_id}/opioid-doses", headers=headers["physician"])
     assert [d["ome_mg_per_day"] for d in listed.json()] == [22.5]
+
+
+def test_the_opioid_payloads_are_declared_field_by_field_in_the_api_schema(
+    client: TestClient,
+) -> None:
+    """The OME, plan and dose views are typed models, not free-form objects."""
+    schemas = client.get("/api/v1/openapi.json").json()["components"]["schemas"]
+    for name, fields in {
+        "OmeSummary": {"ome"},
+        "OmeView": {"lines", "total_ome_mg_per_day", "total_status", "not_converted"},
+        "OpioidLineView": {"medication", "opioid_id", "ome_mg_per_day", "findings"},
+        "OpioidPlanContent": {"ome", "conversion", "taper", "status"},
+        "TaperPlanView": {"steps", "findings", "override"},
+        "DoseView": {"medications", "result", "planned"},
+        "PlanView": {"request", "plan", "override_codes"},
+    }.items():
+        assert fields <= set(schemas[name]["properties"]), name
+    assert schemas["OmeSummary"]["properties"]["ome"] == {"$ref": "#/components/schemas/OmeView"}

@@ -11,7 +11,7 @@ import pytest
 from tests.integration.test_services_opioids import TWO_OPIOIDS
 from tests.integration.test_services_patients import a_patient
 
-from ketapath.services import assessments, opioids, orders, patients
+from ketapath.services import assessments, opioids, orders, patients, research
 from ketapath.services.assessments import AssessmentInput
 from ketapath.services.clock import ClinicClock
 from ketapath.services.errors import InvalidInput
@@ -130,3 +130,19 @@ def test_a_stored_record_outside_the_bounds_is_refused_not_computed_with(
             database, users["physician"], created.id, PlanRequest(protocol_id="asra-initial")
         )
     assert caught.value.field == "patient.weight_kg"
+
+
+def test_researchers_age_bands_are_counted_on_the_clinics_today(
+    database: Database, users: dict[str, Actor]
+) -> None:
+    today = AHEAD.today()
+    birthday = today.replace(year=today.year - 40, day=min(today.day, 28))
+    born = a_patient(birth_date=birthday.isoformat())
+    patients.create_patient(database, users["nurse"], born, clock=AHEAD)
+    (ahead,) = research.research_patients(database, users["researcher"], clock=AHEAD)
+    (behind,) = research.research_patients(database, users["researcher"], clock=BEHIND)
+    assert ahead.age_band == "40-49"
+    # one or two days earlier in the clinic behind UTC; the 40th birthday has not come there
+    # when it falls on the clinic-ahead's today
+    if birthday.day == today.day:
+        assert behind.age_band == "30-39"

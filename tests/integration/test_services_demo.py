@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ketapath.config import Settings
 from ketapath.services import auth, patients, screening
+from ketapath.services.clock import clinic_clock
 from ketapath.services.demo import seed_demo
-from ketapath.services.permissions import ROLES, Actor
+from ketapath.services.permissions import ROLES, SYSTEM, Actor
 from ketapath.store.db import Database
 
 
@@ -46,3 +47,17 @@ def test_the_demo_shows_an_agreed_opioid_plan_with_follow_up_doses(database: Dat
     doses = opioids.list_opioid_doses(database, reader, jordan.id)
     assert [d.ome_mg_per_day for d in doses] == [52.5, 45.0]
     assert all(d.planned is not None for d in doses)
+
+
+def test_every_demo_patient_was_weighed_on_the_clinics_today(database: Database) -> None:
+    """A demo order shows the date of the weight it used, not a 'weight date unknown' warning."""
+    seed_demo(database)
+    today = clinic_clock().today().isoformat()
+    nurse = next(
+        Actor(u.id, u.username, u.role)
+        for u in auth.list_users(database, SYSTEM)
+        if u.role == "nurse"
+    )
+    for listed in patients.search_patients(database, nurse):
+        record = patients.get_patient(database, nurse, listed.id)
+        assert record.document["weight_measured_on"] == today

@@ -61,11 +61,12 @@ def test_the_summary_converts_every_opioid_of_the_record_by_the_named_table(
 ) -> None:
     summary = opioids.opioid_summary(database, users["pharmacist"], patient_id)
     ome = summary.ome
-    assert ome["table_id"] == "cdc-2022"
-    assert "CDC" in ome["table_name"]
-    assert ome["total_ome_mg_per_day"] == pytest.approx(100.0)
-    assert ome["complete"] is True
-    assert sorted(line["opioid_id"] for line in ome["lines"]) == ["morphine", "oxycodone"]
+    assert ome.table_id == "cdc-2022"
+    assert "CDC" in ome.table_name
+    assert ome.total_ome_mg_per_day == pytest.approx(100.0)
+    assert ome.complete is True and ome.total_status == "complete"
+    assert sorted(line.opioid_id for line in ome.lines) == ["morphine", "oxycodone"]
+    assert all(line.findings == [] or line.findings[0].citation for line in ome.lines)
 
 
 def test_a_plan_converts_to_one_opioid_and_tapers_and_is_kept_as_agreed(
@@ -79,16 +80,17 @@ def test_a_plan_converts_to_one_opioid_and_tapers_and_is_kept_as_agreed(
         taper=SLOW_TAPER,
         notes="GP letter on every change; relapse plan: back to the last tolerated step.",
     )
-    conversion = view.plan["conversion"]
+    conversion = view.plan.conversion
+    assert conversion is not None and view.plan.taper is not None
     # 100 mg OME less 25% = 75 mg OME = 50 mg/day oral oxycodone
-    assert conversion["daily_dose"] == pytest.approx(50.0)
-    assert conversion["unit"].startswith("mg")
-    steps = view.plan["taper"]["steps"]
+    assert conversion.daily_dose == pytest.approx(50.0)
+    assert conversion.unit.startswith("mg")
+    steps = view.plan.taper.steps
     # the first step is the first reduction: 10% of 50 mg, on the start date
-    assert steps[0]["daily_dose"] == pytest.approx(45.0)
-    assert steps[0]["date"] == START.isoformat()
-    assert steps[1]["date"] == (START + timedelta(days=7)).isoformat()
-    doses = [s["daily_dose"] for s in steps]
+    assert steps[0].daily_dose == pytest.approx(45.0)
+    assert steps[0].date == START
+    assert steps[1].date == START + timedelta(days=7)
+    doses = [s.daily_dose for s in steps]
     assert doses == sorted(doses, reverse=True) and doses[-1] == 0
     assert view.status == "agreed" and view.agreed_by == "physician"
     assert view.override_reason is None
@@ -114,8 +116,13 @@ def test_a_taper_faster_than_the_published_rate_needs_the_physicians_reason(
         database, users, patient_id, **body, override_reason="short exposure; patient's wish"
     )
     assert view.override_reason == "short exposure; patient's wish"
-    assert view.override_codes == {"taper": preview.soft_codes}
-    assert view.plan["taper"]["override"]["physician"] == "physician"
+    assert view.override_codes is not None
+    assert view.override_codes.taper == preview.soft_codes
+    assert view.plan.taper is not None and view.plan.taper.override is not None
+    assert view.plan.taper.override.physician == "physician"
+    # the soft findings reach the reader with their plain words and readable citations
+    soft = [f for f in view.plan.taper.findings if f.severity == "soft"]
+    assert soft and all(f.message and f.citation and "seed" not in f.citation for f in soft)
 
 
 def test_conversion_to_methadone_is_refused_naming_the_rule(
@@ -221,7 +228,7 @@ def test_doses_recorded_at_follow_up_carry_their_ome_and_the_planned_step(
         ),
     )
     assert dose.ome_mg_per_day == pytest.approx(60.0) and dose.complete
-    assert dose.planned is not None and dose.planned["date"] == "2026-01-12"
+    assert dose.planned is not None and dose.planned.date == date(2026, 1, 12)
     none_taken = opioids.record_opioid_dose(
         database,
         users["physician"],
@@ -248,7 +255,8 @@ def test_an_as_needed_opioid_without_a_daily_total_leaves_the_total_incomplete(
         ),
     )
     assert dose.complete is False and dose.ome_mg_per_day is None
-    assert dose.result["not_converted"] == ["oxycodone"]
+    assert dose.result.not_converted == ["oxycodone"]
+    assert dose.result.total_status == "not-available"
 
 
 def test_a_correction_amends_the_dose_record_and_replaces_it_in_the_list(

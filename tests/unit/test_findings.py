@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ketapath.cli.clinical import findings_markdown
+from ketapath.cli.knowledge import findings_markdown
 from ketapath.domain.findings import Finding, finding, sort_findings, worst
 from ketapath.knowledge.clinical import knowledge
 

@@ -10,7 +10,7 @@ from tests.conftest import base_patient
 from typer.testing import CliRunner
 
 from ketapath.cli import app
-from ketapath.cli.clinical import conditions_markdown
+from ketapath.cli.knowledge import conditions_markdown
 from ketapath.knowledge.clinical import knowledge
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

@@ -89,7 +89,8 @@ def test_a_nurse_previews_but_only_a_physician_agrees(client: TestClient, databa
     )
     assert agreed.status_code == 303, agreed.text
     (plan,) = opioids.list_opioid_plans(database, READER, 1)
-    assert plan.agreed_by == "physician" and plan.plan["conversion"]["daily_dose"] == 45
+    assert plan.agreed_by == "physician" and plan.plan.conversion is not None
+    assert plan.plan.conversion.daily_dose == 45
     shown = html.unescape(client.get("/patients/1/opioids").text)
     assert "Agreed by <strong>physician</strong>" in shown and "GP told of every step" in shown
 

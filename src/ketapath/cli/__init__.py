@@ -3,7 +3,10 @@
 Each area of the product registers its commands from its own module, so that the command
 line stays a thin edge over the services and the domain:
 
-- ``clinical``: screen, protocols, plan, demo, knowledge
+- ``screening``: screen
+- ``orders``: protocols, plan
+- ``knowledge``: knowledge (check, references, findings, conditions, diagnosis, adverse-effects)
+- ``demo``: demo
 - ``pk``: simulate, compare-protocols, target, pk-models
 - ``instruments``: score
 - ``opioids``: opioids, opioid-taper
@@ -22,7 +25,18 @@ from __future__ import annotations
 
 import typer
 
-from ketapath.cli import admin, audit, clinical, instruments, library, opioids, pk
+from ketapath.cli import (
+    admin,
+    audit,
+    demo,
+    instruments,
+    knowledge,
+    library,
+    opioids,
+    orders,
+    pk,
+    screening,
+)
 from ketapath.cli.output import CommandGroup
 
 app = typer.Typer(
@@ -34,7 +48,18 @@ app = typer.Typer(
     cls=CommandGroup,
 )
 
-for _module in (clinical, pk, instruments, opioids, library, admin, audit):
+for _module in (
+    screening,
+    orders,
+    demo,
+    knowledge,
+    pk,
+    instruments,
+    opioids,
+    library,
+    admin,
+    audit,
+):
     _module.register(app)
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ketapath.cli.clinical import EXIT_INVALID, emit_json, fail
+from ketapath.cli.output import EXIT_INVALID, emit_json, fail
 
 if TYPE_CHECKING:
     from ketapath.knowledge.library import DrugLibrary

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ketapath.cli.clinical import _load
 from ketapath.cli.output import (
     EXIT_INVALID,
     EXIT_NEEDS_OVERRIDE,
@@ -27,6 +26,7 @@ from ketapath.cli.output import (
     finding_lines,
     require_finite,
 )
+from ketapath.cli.screening import read_patient_file
 
 if TYPE_CHECKING:  # the command bodies import the domain: the command line must start fast
     from ketapath.domain.findings import Finding
@@ -93,7 +93,7 @@ def opioids_command(
             as_json=as_json,
             field=missing[0],
         )
-    patient, _ = _load(patient_file, as_json)
+    patient, _ = read_patient_file(patient_file, as_json)
     conversion: Conversion | None = None
     try:
         result = oral_morphine_equivalents(patient.medications, table or DEFAULT_TABLE)

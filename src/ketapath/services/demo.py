@@ -98,7 +98,10 @@ def seed_demo(db: Database) -> list[DemoUser]:
         created.append(DemoUser(role, role, password))
     accounts = {u.role: Actor(u.id, u.username, u.role) for u in auth.list_users(db, SYSTEM)}
     nurse, physician = accounts["nurse"], accounts["physician"]
-    for number, document in enumerate((_seed_000_case(), *DEMO_PATIENTS)):
+    today = clinic_clock().today()
+    for number, demo in enumerate((_seed_000_case(), *DEMO_PATIENTS)):
+        # weighed today, so that a demo order shows the date of the weight it used
+        document = {"weight_measured_on": today.isoformat(), **demo}
         patient = patients.create_patient(db, nurse, document)
         # A baseline pain score for everyone; the first patient is also screened, so that
         # the pages show each kind of record. The answers are invented demo values.

@@ -20,7 +20,7 @@ import json
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,7 @@ from ketapath.services.errors import Conflict, InvalidInput, NotFound, OrderRefu
 from ketapath.services.patients import as_patient, load_patient
 from ketapath.services.people import username_of, usernames_of
 from ketapath.services.permissions import Actor
+from ketapath.services.signing import CitationView
 from ketapath.services.unit import action
 from ketapath.services.validation import validate
 from ketapath.store.db import Database
@@ -102,31 +103,169 @@ class AgreeInput(PlanInput):
     )
 
 
+class StoredView(BaseModel):
+    """A view of clinical JSON this service stored: keys an older row may lack have defaults,
+    and keys a newer version dropped are ignored, so every stored plan still reads."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class MeasureView(StoredView):
+    value: float
+    limit: float
+    unit: str
+    limit_name: str
+    sessions: list[int] = []
+
+
+class OpioidFindingView(StoredView):
+    """A finding of the opioid arithmetic: plain words first, then the rule and citations."""
+
+    code: str
+    severity: str = Field(description="hard, soft, warning or info")
+    message: str
+    rule: str = ""
+    citation: str = Field(default="", description="The short citations, joined.")
+    citations: list[CitationView] = []
+    subject: str = ""
+    measure: MeasureView | None = None
+
+    @model_validator(mode="after")
+    def _joined_citation(self) -> OpioidFindingView:
+        if not self.citation:
+            self.citation = "; ".join(c.text for c in self.citations)
+        return self
+
+
+class OpioidLineView(StoredView):
+    """One opioid medicine of the patient, converted or not (its findings say why)."""
+
+    medication: str
+    index: int
+    opioid_id: str
+    route: str
+    daily_dose: float | None
+    unit: str | None
+    daily_dose_basis: str = ""
+    factor: float | None = None
+    factor_unit: str | None = None
+    dose_in_factor_unit: float | None = None
+    ome_mg_per_day: float | None
+    converted: bool
+    findings: list[OpioidFindingView] = []
+    product: str = ""
+    atc: list[str] = []
+
+
+class OmeView(StoredView):
+    """Oral morphine equivalents by one named table. ``total_ome_mg_per_day`` is null when
+    there is no total (nothing converted, or no opioid); ``total_status`` says which."""
+
+    table_id: str
+    table_name: str
+    table_citations: list[CitationView] = []
+    lines: list[OpioidLineView]
+    total_ome_mg_per_day: float | None
+    complete: bool
+    total_status: Literal["no-opioids", "not-available", "complete", "incomplete"]
+    findings: list[OpioidFindingView] = []
+    unrecognised: list[str] = []
+    not_opioids: list[str] = []
+    not_converted: list[str] = []
+
+
+class ConversionView(StoredView):
+    """The total OME as a daily dose of one opioid, after the physician's reduction."""
+
+    table_id: str
+    table_name: str
+    from_ome_mg_per_day: float
+    reduce_percent: float
+    reduced_ome_mg_per_day: float
+    opioid_id: str
+    route: str
+    factor: float
+    daily_dose: float
+    unit: str
+    findings: list[OpioidFindingView] = []
+
+
+class TaperStepView(StoredView):
+    step: int
+    date: date
+    daily_dose: float
+    unit: str
+    percent_of_start: float
+    ome_mg_per_day: float | None = None
+
+
+class OverrideView(StoredView):
+    physician: str
+    reason: str
+    codes: list[str] = []
+
+
+class TaperPlanView(StoredView):
+    opioid_id: str
+    route: str
+    start_daily_dose: float
+    unit: str
+    step_percent: float
+    basis: Literal["original", "current"]
+    every_days: int
+    round_to: float | None = None
+    floor: float = 0.0
+    steps: list[TaperStepView]
+    findings: list[OpioidFindingView] = []
+    table_id: str | None = None
+    override: OverrideView | None = None
+    notes: list[str] = []
+    status: Literal["ready", "needs_override"]
+
+
+class OpioidPlanContent(StoredView):
+    """What a plan says: the OME it started from, the conversion, the taper, the rest."""
+
+    table_id: str
+    ome: OmeView
+    conversion: ConversionView | None = None
+    taper: TaperPlanView | None = None
+    soft_codes: list[str] = []
+    status: Literal["ready", "needs_override"]
+    notes: str = ""
+
+
+class OverrideCodes(StoredView):
+    """The soft-limit finding codes the physician's override reason covered, by part."""
+
+    taper: list[str] = []
+
+
 class OmeSummary(BaseModel):
     patient_id: int
     patient_version: int
-    ome: dict[str, Any]
+    ome: OmeView
 
 
 class PlanPreview(BaseModel):
     patient_id: int
     patient_version: int
-    status: str  # "ready" | "needs_override"
+    status: Literal["ready", "needs_override"]
     soft_codes: list[str]
-    plan: dict[str, Any]
+    plan: OpioidPlanContent
 
 
 class PlanView(BaseModel):
     id: int
     patient_id: int
     patient_version: int
-    status: str  # "agreed" | "withdrawn"
-    request: dict[str, Any]
-    plan: dict[str, Any]
+    status: Literal["agreed", "withdrawn"]
+    request: PlanInput
+    plan: OpioidPlanContent
     agreed_by: str | None
     agreed_at: datetime
     override_reason: str | None
-    override_codes: dict[str, Any] | None
+    override_codes: OverrideCodes | None
     withdrawn_by: str | None = None
     withdrawn_at: datetime | None = None
     withdraw_reason: str | None = None
@@ -162,12 +301,12 @@ class DoseView(BaseModel):
     id: int
     patient_id: int
     taken_on: date
-    medications: list[dict[str, Any]]
+    medications: list[DoseMedicine]
     table_id: str
     ome_mg_per_day: float | None
     complete: bool
-    result: dict[str, Any]
-    planned: dict[str, Any] | None
+    result: OmeView
+    planned: TaperStepView | None
     note: str | None
     recorded_by: str | None
     recorded_at: datetime
@@ -218,7 +357,9 @@ def opioid_summary(
             detail={"table_id": table_id, "version": version.version},
         )
         return OmeSummary(
-            patient_id=patient_id, patient_version=version.version, ome=_plain(result.to_dict())
+            patient_id=patient_id,
+            patient_version=version.version,
+            ome=OmeView.model_validate(_plain(result.to_dict())),
         )
 
 
@@ -348,7 +489,7 @@ def preview_opioid_plan(
             patient_version=version.version,
             status=plan["status"],
             soft_codes=plan["soft_codes"],
-            plan=plan,
+            plan=OpioidPlanContent.model_validate(plan),
         )
 
 
@@ -422,12 +563,14 @@ def _plan_view(session: Session, row: OpioidPlan) -> PlanView:
         patient_id=row.patient_id,
         patient_version=version or 0,
         status="withdrawn" if withdrawal is not None else "agreed",
-        request=row.request,
-        plan=row.plan,
+        request=PlanInput.model_validate(row.request),
+        plan=OpioidPlanContent.model_validate(row.plan),
         agreed_by=username_of(session, row.recorded_by_id),
         agreed_at=row.recorded_at,
         override_reason=row.override_reason,
-        override_codes=row.override_codes,
+        override_codes=(
+            OverrideCodes.model_validate(row.override_codes) if row.override_codes else None
+        ),
         withdrawn_by=username_of(session, withdrawal.recorded_by_id) if withdrawal else None,
         withdrawn_at=withdrawal.recorded_at if withdrawal else None,
         withdraw_reason=withdrawal.reason if withdrawal else None,
@@ -511,14 +654,15 @@ def withdraw_opioid_plan(db: Database, actor: Actor, plan_id: int, *, reason: st
         return _plan_view(s, row)
 
 
-def planned_step(plan: dict[str, Any], day: date) -> dict[str, Any] | None:
-    """The taper step in force on ``day`` (the last step dated on or before it)."""
+def planned_step(plan: dict[str, Any], day: date) -> TaperStepView | None:
+    """The taper step in force on ``day`` (the last step dated on or before it), from a
+    stored plan."""
     taper = plan.get("taper") or {}
     current = None
     for step in taper.get("steps") or []:
         if date.fromisoformat(str(step["date"])) <= day:
             current = step
-    return current
+    return TaperStepView.model_validate(current) if current is not None else None
 
 
 def _dose_medications(data: DoseInput) -> list[Medication]:
@@ -573,11 +717,13 @@ def _dose_views(session: Session, patient_id: int, rows: list[OpioidDose]) -> li
             id=row.id,
             patient_id=row.patient_id,
             taken_on=row.taken_on,
-            medications=list(row.medications.get("medications", [])),
+            medications=[
+                DoseMedicine.model_validate(m) for m in row.medications.get("medications", [])
+            ],
             table_id=row.table_id,
             ome_mg_per_day=row.ome_mg_per_day,
             complete=row.complete,
-            result=row.result,
+            result=OmeView.model_validate(row.result),
             planned=planned_step(plan.plan, row.taken_on) if plan else None,
             note=row.note,
             recorded_by=names.get(row.recorded_by_id),

@@ -24,11 +24,12 @@ from ketapath.domain.vocabulary import resolve
 from ketapath.knowledge.clinical import Knowledge, knowledge
 from ketapath.services import audit
 from ketapath.services.assessments import current_assessments
+from ketapath.services.clock import ClinicClock, clinic_clock
 from ketapath.services.patients import latest_versions_query
 from ketapath.services.permissions import Actor
 from ketapath.services.unit import action
 from ketapath.store.db import Database
-from ketapath.store.models import Patient, PatientVersion, utcnow
+from ketapath.store.models import Patient, PatientVersion
 
 
 class ResearchMedicine(BaseModel):
@@ -141,8 +142,11 @@ def deidentify(
     )
 
 
-def research_patients(db: Database, actor: Actor) -> list[DeidentifiedPatient]:
-    today = utcnow().date()
+def research_patients(
+    db: Database, actor: Actor, *, clock: ClinicClock | None = None
+) -> list[DeidentifiedPatient]:
+    """Every patient's latest record, de-identified; ages (in bands) on the clinic's today."""
+    today = (clock or clinic_clock()).today()
     with action(db, actor, "research.read", entity="patient") as session:
         rows = session.execute(
             latest_versions_query()

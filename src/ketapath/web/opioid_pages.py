@@ -23,7 +23,13 @@ from ketapath.domain.opioids import DEFAULT_TABLE
 from ketapath.knowledge.clinical import knowledge
 from ketapath.services import opioids
 from ketapath.services.errors import Conflict, InvalidInput, OrderRefused, ServiceError
-from ketapath.services.opioids import AgreeInput, DoseInput, DoseView, PlanInput
+from ketapath.services.opioids import (
+    AgreeInput,
+    DoseInput,
+    DoseView,
+    OpioidPlanContent,
+    PlanInput,
+)
 from ketapath.services.permissions import Actor
 from ketapath.services.validation import validate
 from ketapath.store.db import Database
@@ -112,7 +118,7 @@ def dose_request(form: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def dose_chart(doses: list[DoseView], plan: dict[str, Any] | None) -> Any:
+def dose_chart(doses: list[DoseView], plan: OpioidPlanContent | None) -> Any:
     """Recorded daily OME over time (complete totals only; an incomplete total is not 0)."""
     points = [
         charts.Point(datetime.combine(d.taken_on, time(12), tzinfo=UTC), d.ome_mg_per_day)
@@ -121,11 +127,8 @@ def dose_chart(doses: list[DoseView], plan: dict[str, Any] | None) -> Any:
     ]
     if not points:
         return None
-    planned = [
-        s["ome_mg_per_day"]
-        for s in ((plan or {}).get("taper") or {}).get("steps", [])
-        if s.get("ome_mg_per_day") is not None
-    ]
+    steps = plan.taper.steps if plan is not None and plan.taper is not None else []
+    planned = [s.ome_mg_per_day for s in steps if s.ome_mg_per_day is not None]
     high = max([p.value for p in points] + planned + [10.0])
     return charts.line_chart(
         points,
@@ -218,15 +221,15 @@ def correction_form(doses: list[DoseView], dose_id: int) -> dict[str, str] | Non
     if dose is None:
         return None
     form = {"taken_on": dose.taken_on.isoformat(), "note": dose.note or "", "amends": str(dose.id)}
-    computed = {line["index"]: line for line in dose.result.get("lines", [])}
+    computed = {line.index: line for line in dose.result.lines}
     for index, medicine in enumerate(dose.medications[:DOSE_ROWS]):
-        daily = medicine.get("daily_dose")
-        if daily is None:  # recorded as dose x frequency: offer the daily amount it gave
-            daily = computed.get(index, {}).get("daily_dose")
-        form[f"dose_name_{index}"] = str(medicine.get("name") or "")
+        daily = medicine.daily_dose
+        if daily is None and index in computed:  # recorded as dose x frequency: offer the
+            daily = computed[index].daily_dose  # daily amount it gave
+        form[f"dose_name_{index}"] = medicine.name
         form[f"dose_daily_dose_{index}"] = "" if daily is None else f"{float(daily):g}"
-        form[f"dose_unit_{index}"] = str(medicine.get("unit") or "")
-        form[f"dose_route_{index}"] = str(medicine.get("route") or "")
+        form[f"dose_unit_{index}"] = medicine.unit
+        form[f"dose_route_{index}"] = medicine.route
     return form
 
 

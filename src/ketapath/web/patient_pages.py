@@ -247,8 +247,10 @@ def patient_page(
 
 
 @router.get("/research", response_class=HTMLResponse)
-def research_page(request: Request, actor: PageUser, db: DatabaseDep) -> HTMLResponse:
-    rows = research.research_patients(db, actor)
+def research_page(
+    request: Request, actor: PageUser, db: DatabaseDep, clock: ClockDep
+) -> HTMLResponse:
+    rows = research.research_patients(db, actor, clock=clock)
     scored = research.research_assessments(db, actor)
     return render(request, "research.html", {"patients": rows, "assessments": scored})
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from ketapath.api.deps import CurrentUser, DatabaseDep
 from ketapath.api.errors import SIGNED_IN
+from ketapath.api.params import ClockDep
 from ketapath.services import research
 from ketapath.services.research import DeidentifiedAssessment, DeidentifiedPatient
 
@@ -13,8 +14,10 @@ router = APIRouter(prefix="/research", tags=["research"], responses=SIGNED_IN)
 
 
 @router.get("/patients", response_model=list[DeidentifiedPatient])
-def research_patients(actor: CurrentUser, db: DatabaseDep) -> list[DeidentifiedPatient]:
-    return research.research_patients(db, actor)
+def research_patients(
+    actor: CurrentUser, db: DatabaseDep, clock: ClockDep
+) -> list[DeidentifiedPatient]:
+    return research.research_patients(db, actor, clock=clock)
 
 
 @router.get("/assessments", response_model=list[DeidentifiedAssessment])
