@@ -34,7 +34,7 @@ from ketapath.services.patients import as_patient, load_patient
 from ketapath.services.people import username_of, usernames_of
 from ketapath.services.permissions import Actor
 from ketapath.services.unit import action
-from ketapath.services.validation import validate
+from ketapath.services.validation import REASON_LENGTH, validate
 from ketapath.store.db import Database
 from ketapath.store.models import OpioidDose, OpioidPlan, PatientVersion, utcnow
 
@@ -96,7 +96,7 @@ class PlanInput(BaseModel):
 
 
 class AgreeInput(PlanInput):
-    override_reason: str | None = Field(default=None, max_length=2000)
+    override_reason: str | None = Field(default=None, max_length=REASON_LENGTH)
     patient_version: int | None = Field(
         default=None, ge=1, description="The record version that was reviewed."
     )

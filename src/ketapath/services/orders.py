@@ -63,6 +63,7 @@ from ketapath.services.signing import (
     order_checks,
 )
 from ketapath.services.unit import action, check
+from ketapath.services.validation import REASON_LENGTH
 from ketapath.store.db import Database
 from ketapath.store.models import (
     CourseRecord,
@@ -110,7 +111,7 @@ class PlanRequest(BaseModel):
 class SignRequest(PlanRequest):
     override_reason: str | None = Field(
         default=None,
-        max_length=2000,
+        max_length=REASON_LENGTH,
         description="The physician's reason for accepting soft-limit and screening findings.",
     )
     course_digest: str | None = Field(
