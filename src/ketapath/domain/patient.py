@@ -381,24 +381,30 @@ class Patient(_Strict):
         measured = self.weight_measured_on
         if measured is None:
             return
-        where = {"field": "weight_measured_on", "day": measured}
+        field = "weight_measured_on"
         if measured < EARLIEST_DATE:
             raise OutOfBounds(
                 f"weight_measured_on is before {EARLIEST_DATE.isoformat()}",
                 kind="before_earliest",
+                field=field,
+                day=measured,
                 earliest=EARLIEST_DATE,
-                **where,
             )
         if today is not None and measured > today:
             raise OutOfBounds(
-                "weight_measured_on is in the future", kind="in_future", today=today, **where
+                "weight_measured_on is in the future",
+                kind="in_future",
+                field=field,
+                day=measured,
+                today=today,
             )
         if self.birth_date is not None and measured < self.birth_date:
             raise OutOfBounds(
                 "weight_measured_on is before the birth date",
                 kind="before_birth",
+                field=field,
+                day=measured,
                 birth=self.birth_date,
-                **where,
             )
 
     def as_of(self, today: date) -> Patient:
