@@ -60,6 +60,8 @@ def test_a_physician_screens_a_patient_and_signs_a_course_over_a_soft_limit_with
     # Kang's midazolam loading dose, 0.1 mg/kg, is 7.2 mg at 72 kg: over the 5 mg soft limit
     page.get_by_label("Protocol", exact=True).select_option("mixed-kang-3session")
     page.get_by_label("Care setting").select_option("clinic")
+    # each change asks for the course again: wait for the last answer before typing
+    expect(page.locator("#course-busy")).not_to_have_class(re.compile(r"htmx-request"))
     expect(page.locator("#course-status")).to_have_text("Needs a physician's override")
     expect(page.locator("#limit-findings")).to_contain_text("soft limit")
     expect(page.locator("#sessions")).to_contain_text("mL/h")
