@@ -92,5 +92,5 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     # Web pages (Jinja2 + htmx): the same services, ketapath.api.deps.current_user / CSRF.
     from ketapath.web import install as install_web_pages
 
-    install_web_pages(app)
+    install_web_pages(app, api_prefix=API_PREFIX)
     return app
