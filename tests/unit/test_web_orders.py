@@ -99,6 +99,31 @@ def test_signing_without_the_override_reason_is_refused_naming_the_field(client:
     assert 'aria-invalid="true" aria-describedby="override_reason-error"' in text
 
 
+def test_what_needs_an_override_is_said_in_words_with_codes_only_in_tooltips(client: TestClient):
+    screened(client, 2)  # patient 2 states no purpose: a screening finding needs a reason
+    page = client.get("/patients/2/plan", params=SOFT)
+    text = html.unescape(page.text)
+    sign_card = text[text.index('id="sign-h"') :]
+    assert "<code>limit:" not in sign_card and "<code>purpose:" not in sign_card
+    limits = sign_card[sign_card.index('id="override-limits"') :]
+    assert 'data-code="limit:midazolam-iv_dose:soft"' in limits
+    assert "The midazolam (iv) dose of 7.5 mg is above the day clinic soft limit of 5 mg." in limits
+    screen = sign_card[sign_card.index('id="screen-needs-reason"') :]
+    assert "(1 finding needing a physician's reason: <span" in screen
+    assert 'title="code purpose:not-stated" data-code="purpose:not-stated">The purpose of' in screen
+    refused = client.post("/patients/2/orders", data=sign_form(page.text))
+    assert refused.status_code == 422
+    words = html.unescape(refused.text)
+    assert (
+        "Soft limits: the midazolam (iv) dose of 7.5 mg is above the day clinic soft limit of "
+        "5 mg. Screening findings: the purpose of the infusion is not stated"
+    ) in words
+    summary = words[
+        words.index('id="sign-errors"') : words.index("</div>", words.index('id="sign-errors"'))
+    ]
+    assert "limit:midazolam" not in summary and "purpose:not-stated" not in summary
+
+
 def test_a_physician_signs_with_a_reason_and_the_order_page_shows_it(client: TestClient):
     screened(client)
     fields = sign_form(client.get("/patients/1/plan", params=SOFT).text)
