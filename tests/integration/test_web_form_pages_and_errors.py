@@ -223,3 +223,14 @@ def test_a_page_address_that_names_no_record_is_said_in_words(
         assert response.status_code == 422
         assert words in html.unescape(response.text), path
         assert "Input should" not in response.text
+
+
+def test_a_character_no_record_can_hold_is_named_in_words_on_a_page(client: TestClient) -> None:
+    response = client.post(
+        "/login",
+        content="username=a%00b&password=x&csrf_token=y",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 422
+    assert "What was entered contains a character no record can hold" in response.text
+    assert "body:" not in response.text
