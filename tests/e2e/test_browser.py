@@ -168,7 +168,8 @@ def test_a_nurse_registers_a_patient_and_a_physician_amends_the_record(
     page.get_by_role("button", name="Register the patient").click()
 
     # the unknown code is reported, nothing typed is lost, and it is kept only on request
-    expect(page.locator("#record-error")).to_contain_text("not-a-condition")
+    expect(page.locator("#diagnoses-error")).to_contain_text("not-a-condition")
+    expect(page.locator("#record-errors")).to_contain_text("There is a problem")
     expect(page.get_by_label("Name", exact=True)).to_have_value("Kim Registered")
     screens.shot(page, "unknown-code")
     page.get_by_label("Diagnoses").fill("G90.51 | right leg after fracture")

@@ -187,6 +187,13 @@ def test_a_soft_limit_needs_an_override_reason_which_is_stored_with_the_order(
         orders.sign_order(database, users["physician"], patient_id, SOFT_COURSE)
     assert caught.value.field == "override_reason"
     assert caught.value.details["soft_codes"] == ["protocol:setting-deviation"]
+    # the refusal says what needs the reason in words; the codes are for programs only
+    message = caught.value.message
+    assert "protocol:setting-deviation" not in message
+    preview = orders.preview_course(database, users["physician"], patient_id, SOFT_COURSE)
+    (soft,) = [f for f in preview.course["findings"] if f["severity"] == "soft"]
+    assert soft["message"].rstrip(".")[1:] in message
+    assert message.endswith("Screening findings: none.")
 
     order = orders.sign_order(
         database,

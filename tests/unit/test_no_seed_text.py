@@ -8,6 +8,7 @@ pages of a screened patient with each protocol previewed.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -108,3 +109,16 @@ def test_no_page_or_api_answer_says_seed(client: TestClient) -> None:  # noqa: F
     )
     assert preview.status_code == 200, preview.text
     _clean(preview.text, "plan preview")
+
+
+# A provenance id as the team writes it ("seed 004"); a random seed ("--seed 1") is not one.
+SEED_ID = re.compile(r"\bseeds? \d{3}\b", re.IGNORECASE)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    "path", [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))], ids=lambda p: p.name
+)
+def test_the_documentation_cites_sources_not_seed_ids(path: Path) -> None:
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        assert SEED_ID.search(line) is None, f"{path.name}:{number}: {line.strip()}"

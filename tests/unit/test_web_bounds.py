@@ -68,7 +68,7 @@ def test_correcting_a_dose_the_form_cannot_name_is_refused_on_the_form(client: T
         },
     )
     assert response.status_code == 422
-    assert "amends: the form names no recorded dose" in response.text
+    assert "The form names no recorded dose to correct: reload the page." in response.text
 
 
 def test_a_record_form_that_does_not_say_which_version_it_amends_is_refused(client: TestClient):
@@ -78,7 +78,7 @@ def test_a_record_form_that_does_not_say_which_version_it_amends_is_refused(clie
         data={**FILLED, "reason": "weighed", "csrf_token": token},
     )
     assert response.status_code == 422
-    assert "expected_version: the form does not say which version" in response.text
+    assert "The form does not say which version of the record it amends" in response.text
 
 
 def test_an_assessment_dated_in_year_one_is_refused_on_the_form(client: TestClient):
@@ -93,7 +93,7 @@ def test_an_assessment_dated_in_year_one_is_refused_on_the_form(client: TestClie
         },
     )
     assert response.status_code == 422
-    assert "administered_at: 0001-01-01 is not a date" in response.text
+    assert "Given at cannot be before 1 January 1900." in response.text
 
 
 def test_a_record_form_with_a_version_number_of_thousands_of_digits_is_refused(

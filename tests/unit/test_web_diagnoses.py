@@ -54,7 +54,7 @@ def test_negated_or_ambiguous_wording_is_refused_with_the_reason_until_recorded_
     refused = client.post("/patients", data=data)
     assert refused.status_code == 422
     text = _text(refused)
-    assert "not in the vocabulary: 'no history of psychosis' (comorbidities line 1)" in text
+    assert "Comorbidities: line 1 (“no history of psychosis”), line 2 (“PE”) are not" in text
     assert "says it is absent or negative" in text  # the reading table says why
     assert "'PE' is ambiguous" in text and "pulmonary embolism" in text
     accepted = client.post("/patients", data={**data, "accept_unknown_codes": "on"})

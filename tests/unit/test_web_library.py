@@ -62,7 +62,7 @@ def test_a_crafted_strength_in_the_query_string_is_refused_and_cannot_be_signed(
     crafted = {"protocol_id": "asra-initial", "concentration_mg_per_ml": "0.001"}
     page = client.get("/patients/1/plan", params=crafted)
     text = html.unescape(page.text)
-    assert "<strong>Bag concentration:</strong> 0.001 mg/mL is not a strength" in text
+    assert "Bag concentration: 0.001 mg/mL is not a strength" in text
     assert "1, 2, 10 mg/mL" in text and "Sign the course" not in text
     response = client.post(
         "/patients/1/orders", data={**crafted, "csrf_token": token, "patient_version": "1"}
@@ -127,7 +127,9 @@ def test_a_pharmacist_checks_approves_and_loads_a_new_version(client: TestClient
     fields = {k: html.unescape(v) for k, v in fields.items()}
     assert json.loads(fields["document_text"])["version"] == 1
     refused = client.post("/library", data={**fields, "intent": "load", "csrf_token": token})
-    assert refused.status_code == 422 and "say what changed" in refused.text
+    assert refused.status_code == 422
+    assert "The reason (what changed, and why) is required." in html.unescape(refused.text)
+    assert 'aria-describedby="library-reason-error"' in refused.text
     loaded = client.post(
         "/library",
         data={**fields, "intent": "load", "csrf_token": token, "reason": "our own pumps"},
@@ -156,7 +158,8 @@ def test_a_file_that_fails_its_checks_is_refused_naming_the_field(client: TestCl
     )
     assert response.status_code == 422
     text = html.unescape(response.text)
-    assert "bolus_mg_per_kg.hard" in text and 'id="upload-error"' in text
+    assert "bolus_mg_per_kg.hard" in text and 'id="upload-errors"' in text
+    assert 'id="library-file-error"' in text
 
 
 def test_a_library_upload_without_the_csrf_token_is_refused(client: TestClient) -> None:

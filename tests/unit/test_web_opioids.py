@@ -118,11 +118,22 @@ def test_a_bad_entry_shows_the_form_again_naming_the_field(client: TestClient):
     page = client.get("/patients/1/opioids", params={**PLAN, "convert_opioid": "methadone"})
     assert page.status_code == 422
     text = html.unescape(page.text)
-    assert "methadone" in text and 'id="plan-error"' in text
+    assert 'id="plan-errors"' in text and '<a href="#convert_opioid">' in text
+    assert 'id="convert_opioid-error"' in text and "conversion to oral methadone" in text
     assert 'value="25"' in text  # what was typed is kept
-    page = client.get("/patients/1/opioids", params={**PLAN, "reduce_percent": "150"})
+    page = client.get(
+        "/patients/1/opioids",
+        params={**PLAN, "reduce_percent": "150", "step_percent": "abc", "every_days": "0"},
+    )
     assert page.status_code == 422
-    assert "convert_to.reduce_percent" in html.unescape(page.text)
+    text = html.unescape(page.text)
+    assert "convert_to.reduce_percent" not in text
+    # every problem at once, each beside its field
+    assert "There are 3 problems" in text
+    assert "Reduction for incomplete cross-tolerance must be less than 100." in text
+    assert "Reduction per step must be a number." in text
+    assert "Days between steps must be 1 or more." in text
+    assert 'value="abc"' in text
 
 
 def test_a_physician_withdraws_a_plan_with_a_reason(client: TestClient, database: Database):
@@ -183,7 +194,9 @@ def test_a_dose_with_an_unknown_unit_is_refused_and_kept_on_the_form(client: Tes
     )
     assert response.status_code == 422
     text = html.unescape(response.text)
-    assert "medications[0]" in text and 'value="spoonfuls"' in text
+    assert "medications[0]" not in text and 'value="spoonfuls"' in text
+    assert "Unit in row 1: unknown unit 'spoonfuls'" in text
+    assert 'aria-describedby="dose_unit_0-error"' in text
 
 
 def test_a_count_of_tablets_of_a_known_combination_is_recorded_with_its_ome(

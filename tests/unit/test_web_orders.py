@@ -75,7 +75,7 @@ def test_an_unknown_setting_is_reported_naming_the_field(client: TestClient):
     signed_in(client, "physician")
     page = client.get("/patients/1/plan", params={"protocol_id": "asra-initial", "setting": "home"})
     text = html.unescape(page.text)
-    assert "<strong>Care setting:</strong> Input should be 'clinic', 'ward' or 'icu'" in text
+    assert '<a href="#setting">Care setting: choose one of the options offered.</a>' in text
     assert "Sign the course" not in text
 
 
@@ -85,7 +85,7 @@ def test_a_concentration_that_is_not_a_number_is_reported_naming_the_field(clien
         "/patients/1/plan",
         params={"protocol_id": "asra-initial", "concentration_mg_per_ml": "lots"},
     )
-    assert "<strong>Bag concentration:</strong> Input should be a valid number" in page.text
+    assert '<a href="#concentration_mg_per_ml">Bag concentration must be a number.</a>' in page.text
 
 
 def test_signing_without_the_override_reason_is_refused_naming_the_field(client: TestClient):
@@ -94,8 +94,34 @@ def test_signing_without_the_override_reason_is_refused_naming_the_field(client:
     assert fields["csrf_token"] == token
     response = client.post("/patients/1/orders", data=fields)
     assert response.status_code == 422
-    assert "Reason for override: this course needs a physician" in html.unescape(response.text)
-    assert 'aria-invalid="true"' in response.text
+    text = html.unescape(response.text)
+    assert "Reason for override: this course needs a physician" in text
+    assert 'aria-invalid="true" aria-describedby="override_reason-error"' in text
+
+
+def test_what_needs_an_override_is_said_in_words_with_codes_only_in_tooltips(client: TestClient):
+    screened(client, 2)  # patient 2 states no purpose: a screening finding needs a reason
+    page = client.get("/patients/2/plan", params=SOFT)
+    text = html.unescape(page.text)
+    sign_card = text[text.index('id="sign-h"') :]
+    assert "<code>limit:" not in sign_card and "<code>purpose:" not in sign_card
+    limits = sign_card[sign_card.index('id="override-limits"') :]
+    assert 'data-code="limit:midazolam-iv_dose:soft"' in limits
+    assert "The midazolam (iv) dose of 7.5 mg is above the day clinic soft limit of 5 mg." in limits
+    screen = sign_card[sign_card.index('id="screen-needs-reason"') :]
+    assert "(1 finding needing a physician's reason: <span" in screen
+    assert 'title="code purpose:not-stated" data-code="purpose:not-stated">The purpose of' in screen
+    refused = client.post("/patients/2/orders", data=sign_form(page.text))
+    assert refused.status_code == 422
+    words = html.unescape(refused.text)
+    assert (
+        "Soft limits: the midazolam (iv) dose of 7.5 mg is above the day clinic soft limit of "
+        "5 mg. Screening findings: the purpose of the infusion is not stated"
+    ) in words
+    summary = words[
+        words.index('id="sign-errors"') : words.index("</div>", words.index('id="sign-errors"'))
+    ]
+    assert "limit:midazolam" not in summary and "purpose:not-stated" not in summary
 
 
 def test_a_physician_signs_with_a_reason_and_the_order_page_shows_it(client: TestClient):
@@ -117,7 +143,8 @@ def test_a_course_that_changed_since_it_was_reviewed_is_not_signed(client: TestC
     fields["course_digest"] = "0" * 64
     response = client.post("/patients/1/orders", data={**fields, "override_reason": "ok"})
     assert response.status_code == 409
-    assert "course_digest" in response.text
+    assert "The course computed now differs from the one reviewed" in response.text
+    assert "course_digest" not in response.text.replace('name="course_digest"', "")
 
 
 def test_a_physician_cancels_an_order_with_a_reason(client: TestClient):
@@ -217,5 +244,5 @@ def test_a_ladder_step_that_is_not_a_number_is_reported_naming_the_field(client:
     page = client.get(
         "/patients/1/plan", params={"protocol_id": "dose-ladder", "ladder_steps": "0.1 lots"}
     )
-    assert "<strong>Ladder steps:</strong>" in page.text
+    assert '<a href="#ladder_steps">Ladder steps must be a number.</a>' in page.text
     assert "Sign the course" not in page.text

@@ -89,21 +89,26 @@ def test_an_empty_user_name_is_named_in_the_message(client: TestClient):
     token = form_token(client.get("/login").text)
     response = client.post("/login", data={"username": "", "password": "x", "csrf_token": token})
     assert response.status_code == 422
-    assert "User name: please fill this in." in response.text
+    assert "User name is required." in response.text
 
 
 def test_the_sign_in_form_without_its_csrf_token_is_refused(client: TestClient):
     client.get("/login")
     response = client.post("/login", data={"username": "nurse", "password": PASSWORD})
     assert response.status_code == 403
-    assert "csrf_token" in response.text
+    assert "The sign-in form had expired" in response.text
+    assert "Not allowed for your role" not in response.text
+    assert 'value="nurse"' in response.text  # the user name is kept
+    assert client.get("/patients").status_code == 303  # not signed in
 
 
 def test_a_form_post_without_the_session_csrf_token_is_refused(client: TestClient):
     signed_in(client, "nurse")
     response = client.post("/logout", data={})
     assert response.status_code == 403
-    assert "csrf_token" in response.text
+    assert "This form has expired" in response.text
+    assert "Reload the page" in response.text
+    assert "Not allowed for your role" not in response.text
 
 
 def test_signing_out_ends_the_session(client: TestClient):
@@ -137,7 +142,7 @@ def test_an_unknown_patient_is_a_not_found_page(client: TestClient):
     signed_in(client, "nurse")
     page = client.get("/patients/999")
     assert page.status_code == 404
-    assert "no patient 999" in page.text
+    assert "No patient 999." in page.text
 
 
 def test_pages_carry_security_headers(client: TestClient):
@@ -202,8 +207,10 @@ def test_an_answer_out_of_range_is_refused_by_the_service_naming_the_item(client
         data={"csrf_token": token, "instrument_id": "nrs", "item_pain": "11"},
     )
     assert response.status_code == 422
-    assert "answers.pain" in response.text
-    assert 'aria-invalid="true"' in response.text
+    text = html.unescape(response.text)
+    assert "answers.pain" not in text
+    assert "Question 1 (Pain intensity): 11 is not an answer it takes (a whole number" in text
+    assert 'id="fs-pain" aria-invalid="true" aria-describedby="fs-pain-error"' in text
 
 
 def test_text_from_the_record_is_escaped_not_run(client: TestClient, database: Database):

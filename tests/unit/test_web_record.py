@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 from fastapi.testclient import TestClient
 from tests.unit.web_app import client, database, form_token, migrated, signed_in
@@ -123,11 +124,16 @@ def test_an_invalid_field_shows_the_form_again_naming_it_and_keeping_what_was_ty
     response = client.post("/patients", data={**FILLED, "weight_kg": "0", "csrf_token": token})
     assert response.status_code == 422
     text = html.unescape(response.text)
-    assert "patient.weight_kg" in text
+    assert "patient.weight_kg" not in text  # the clinician's words, not the document's
+    assert '<a href="#weight_kg">Weight must be between 0.2 and 650 kg.</a>' in text
     assert (
-        'id="weight_kg" name="weight_kg" inputmode="decimal" value="0" aria-invalid="true"' in text
+        'id="weight_kg-error"><span class="visually-hidden">Problem: </span>'
+        "Weight must be between 0.2 and 650 kg.</p>" in text
     )
-    assert "Jo Newpatient" in text  # nothing typed is lost
+    weight = re.search(r'<input id="weight_kg"[^>]*>', text)
+    assert weight and 'value="0"' in weight[0]
+    assert 'aria-invalid="true" aria-describedby="weight_kg-error"' in weight[0]
+    assert 'value="Jo Newpatient"' in text  # nothing typed is lost
     assert len(patients.search_patients(database, SYSTEM_READER, "")) == before
 
 
@@ -136,15 +142,16 @@ def test_a_dose_without_its_unit_is_refused_naming_the_medicine(client: TestClie
     data = {**FILLED, "med_unit_0": "", "csrf_token": token}
     response = client.post("/patients", data=data)
     assert response.status_code == 422
-    assert "medications[0]" in response.text
-    assert "needs its unit" in html.unescape(response.text)
+    text = html.unescape(response.text)
+    assert "medications[0]" not in text
+    assert "Unit in medicine row 1 is required with a dose (for example mg" in text
 
 
 def test_a_number_field_with_words_is_refused_naming_it(client: TestClient):
     token = signed_in(client, "nurse")
     response = client.post("/patients", data={**FILLED, "height_cm": "tall", "csrf_token": token})
     assert response.status_code == 422
-    assert "height_cm: give a number" in html.unescape(response.text)
+    assert "Height must be a number, not “tall”." in html.unescape(response.text)
 
 
 def test_an_unknown_code_is_reported_and_recorded_only_when_the_user_says_so(
@@ -155,7 +162,7 @@ def test_an_unknown_code_is_reported_and_recorded_only_when_the_user_says_so(
     refused = client.post("/patients", data=data)
     assert refused.status_code == 422
     text = html.unescape(refused.text)
-    assert "not in the vocabulary: 'not-a-condition' (diagnoses line 2)" in text
+    assert "Diagnoses: line 2 (“not-a-condition”) is not taken as a condition." in text
     assert 'name="accept_unknown_codes"' in text
     accepted = client.post("/patients", data={**data, "accept_unknown_codes": "on"})
     assert accepted.status_code == 303
@@ -189,7 +196,7 @@ def test_a_physician_amends_with_a_reason_and_the_history_keeps_both_versions(
         data={**values, "weight_kg": "75", "expected_version": "1", "csrf_token": token},
     )
     assert no_reason.status_code == 422
-    assert "reason: say why" in html.unescape(no_reason.text)
+    assert "Reason for the amendment is required." in html.unescape(no_reason.text)
     saved = client.post(
         "/patients/1/record",
         data={
@@ -269,10 +276,10 @@ def test_an_error_in_a_medicine_names_the_row_of_the_form_after_empty_rows(clien
     response = client.post("/patients", data=data)
     assert response.status_code == 422
     text = html.unescape(response.text)
-    assert "(medicine row 3 of the form)" in text
+    assert "Unit in medicine row 3 is required with a dose" in text
     assert 'id="med_name_2" name="med_name_2" value="pregabalin" autocomplete="off"' in text
-    row_3 = text.split('id="med_name_2"')[1].split("</tr>")[0]
-    assert 'aria-invalid="true"' in row_3
+    unit_3 = re.search(r'<input id="med_unit_2"[^>]*>', text)
+    assert unit_3 and 'aria-invalid="true" aria-describedby="med_unit_2-error"' in unit_3[0]
     row_1 = text.split('id="med_name_0"')[1].split("</tr>")[0]
     assert 'aria-invalid="true"' not in row_1
 
@@ -281,4 +288,6 @@ def test_a_dose_in_words_names_its_row(client: TestClient):
     token = signed_in(client, "nurse")
     response = client.post("/patients", data={**FILLED, "med_dose_2": "ten", "csrf_token": token})
     assert response.status_code == 422
-    assert "give a number, not 'ten' (medicine row 3 of the form)" in html.unescape(response.text)
+    text = html.unescape(response.text)
+    assert "Dose in medicine row 3 must be a number, not “ten”." in text
+    assert '<a href="#med_dose_2">' in text

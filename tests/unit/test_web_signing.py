@@ -71,9 +71,7 @@ def test_the_plan_page_refuses_to_offer_a_signature_while_consent_is_not_yet_ask
     fields = {"csrf_token": token, "protocol_id": "asra-initial", "setting": "clinic"}
     refused = client.post("/patients/1/orders", data=fields)
     assert refused.status_code == 422
-    assert "Consent: Consent to the infusion is recorded as 'not yet asked'" in html.unescape(
-        refused.text
-    )
+    assert "Consent to the infusion is recorded as 'not yet asked'" in html.unescape(refused.text)
 
 
 def test_the_plan_page_shows_the_facts_a_signing_physician_needs(
@@ -157,7 +155,8 @@ def test_a_physician_confirms_a_stale_order_on_its_page(
         f"{location}/confirm",
         data={"csrf_token": token, "reason": " ", "patient_version": version.group(1)},
     )
-    assert empty.status_code == 422 and 'id="confirm-error"' in empty.text
+    assert empty.status_code == 422 and 'id="confirm-errors"' in empty.text
+    assert "Reason to use the order as signed is required." in html.unescape(empty.text)
     done = client.post(
         f"{location}/confirm",
         data={
@@ -210,7 +209,7 @@ def test_a_date_of_weighing_in_the_future_is_refused_naming_the_field(
     )
     response = client.post("/patients/3/record", data=values)
     assert response.status_code == 422
-    assert "weight_measured_on is in the future" in html.unescape(response.text)
+    assert "Weighed on cannot be in the future (today is " in html.unescape(response.text)
 
 
 def test_the_screen_page_lists_the_questionnaires_it_read_and_the_item_9_finding(

@@ -30,7 +30,7 @@ _READY: dict[str, Any] = {
     },
 }
 # Patients 1-3 of the web tests. Patient 2 has no stated purpose, so its screen needs a
-# physician's override (seed 004 section 1).
+# physician's override (FPM (ANZCA) ketamine proposal 2016, section 1).
 PATIENTS: tuple[dict[str, Any], ...] = (
     {
         **_READY,

@@ -116,5 +116,5 @@ def create_app(
     # Web pages (Jinja2 + htmx): the same services, ketapath.api.deps.current_user / CSRF.
     from ketapath.web import install as install_web_pages
 
-    install_web_pages(app)
+    install_web_pages(app, api_prefix=API_PREFIX)
     return app

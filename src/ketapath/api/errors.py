@@ -147,16 +147,22 @@ async def validation_error(request: Request, error: Exception) -> JSONResponse:
     return _body(422, body, None)
 
 
+async def api_http_error(request: Request, error: HTTPException, api_prefix: str) -> Response:
+    """An HTTP error (unknown path, wrong method) under ``api_prefix`` as ``ErrorBody``; any
+    other path gets FastAPI's own JSON answer (the web pages install HTML ones for theirs)."""
+    if not request.url.path.startswith(api_prefix + "/"):
+        return await http_exception_handler(request, error)
+    body = ErrorBody(detail=str(error.detail), field=None)
+    return _body(error.status_code, body, dict(error.headers or {}) or None)
+
+
 def install(app: FastAPI, *, api_prefix: str) -> None:
     """Answer errors with ``ErrorBody``; HTTP errors only under ``api_prefix`` (the pages
     have their own)."""
 
     async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)
-        if not request.url.path.startswith(api_prefix + "/"):
-            return await http_exception_handler(request, error)
-        body = ErrorBody(detail=str(error.detail), field=None)
-        return _body(error.status_code, body, dict(error.headers or {}) or None)
+        return await api_http_error(request, error, api_prefix)
 
     app.add_exception_handler(ServiceError, service_error)
     app.add_exception_handler(RequestValidationError, validation_error)

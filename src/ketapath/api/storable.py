@@ -112,9 +112,12 @@ class StorableText:
         if str(scope.get("path", "")).startswith(self.api_prefix + "/"):
             body = {"detail": message, "field": where}
             return JSONResponse(jsonable_encoder(body), status_code=422)
+        words = {"path": "The address", "query": "The address", "body": "What was entered"}
         return HTMLResponse(
-            "<!doctype html><title>Please check what was entered</title>"
-            f"<h1>Please check what was entered</h1><p>{message}</p>"
+            '<!doctype html><html lang="en"><title>Please check what was entered</title>'
+            f"<h1>Please check what was entered</h1><p>{words.get(where, 'The request')} "
+            "contains a character no record can hold (a NUL, or a lone surrogate): remove it "
+            "and send again.</p>"
             '<p><a href="/patients">Back to the patients</a></p>',
             status_code=422,
         )

@@ -45,3 +45,22 @@ class ConversionRefused(DomainError):
         super().__init__(message, field=field)
         self.rule = rule
         self.source = source
+
+
+class OutOfBounds(ValueError):
+    """A value outside the record's bounds, raised inside a pydantic validator (which takes a
+    ValueError): a date before 1900 or after today, a dose above any medicine's, a weight date
+    before the birth date.
+
+    Pydantic reports it as a ``value_error`` whose message is ``str(self)``, so the API and the
+    command line read the same words as before. ``kind`` names the rule and ``facts`` its
+    numbers and dates, so that an interface can say it in its own words (the web forms:
+    ``ketapath.web.forms``); ``field`` names the field it concerns when the validator checks the
+    whole record (an error raised there has no field of its own).
+    """
+
+    def __init__(self, message: str, *, kind: str, field: str = "", **facts: Any) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.field = field
+        self.facts = facts

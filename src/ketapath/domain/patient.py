@@ -33,7 +33,7 @@ from pydantic import (
     model_validator,
 )
 
-from ketapath.domain.errors import InvalidInput
+from ketapath.domain.errors import InvalidInput, OutOfBounds
 from ketapath.domain.findings import citation_text
 from ketapath.domain.medicines import is_count_unit
 from ketapath.domain.units import check_unit, parse_unit
@@ -88,11 +88,26 @@ def check_day(day: date, today: date | None, what: str, *, birth: date | None = 
     """A recorded day (birth, assessment, dose) is not before 1900, nor before the birth date,
     nor after today. Raises ValueError naming the problem."""
     if day < EARLIEST_DATE:
-        raise ValueError(f"{what} {day.isoformat()} is before {EARLIEST_DATE.isoformat()}")
+        raise OutOfBounds(
+            f"{what} {day.isoformat()} is before {EARLIEST_DATE.isoformat()}",
+            kind="before_earliest",
+            day=day,
+            earliest=EARLIEST_DATE,
+        )
     if birth is not None and day < birth:
-        raise ValueError(f"{what} {day.isoformat()} is before the birth date {birth.isoformat()}")
+        raise OutOfBounds(
+            f"{what} {day.isoformat()} is before the birth date {birth.isoformat()}",
+            kind="before_birth",
+            day=day,
+            birth=birth,
+        )
     if today is not None and day > today:
-        raise ValueError(f"{what} {day.isoformat()} is in the future (today is {today})")
+        raise OutOfBounds(
+            f"{what} {day.isoformat()} is in the future (today is {today})",
+            kind="in_future",
+            day=day,
+            today=today,
+        )
 
 
 class CodedItem(_Strict):
@@ -139,14 +154,29 @@ class Medication(_Strict):
     @model_validator(mode="after")
     def _dose_has_unit(self) -> Medication:
         if self.dose is not None and self.unit is None:
-            raise ValueError("a dose needs its unit (for example 'mg' or 'mcg/h')")
+            raise OutOfBounds(
+                "a dose needs its unit (for example 'mg' or 'mcg/h')",
+                kind="amount_without_unit",
+                field="unit",
+            )
         if self.daily_dose is not None and self.unit is None:
-            raise ValueError("a daily_dose needs its unit (for example 'mg')")
+            raise OutOfBounds(
+                "a daily_dose needs its unit (for example 'mg')",
+                kind="amount_without_unit",
+                field="unit",
+            )
         for what, amount in (("dose", self.dose), ("daily_dose", self.daily_dose)):
             if amount is not None and self.unit is not None:
                 problem = implausible_amount(amount, self.unit)
                 if problem:
-                    raise ValueError(f"{what} {amount:g} {self.unit}: {problem}")
+                    raise OutOfBounds(
+                        f"{what} {amount:g} {self.unit}: {problem}",
+                        kind="implausible_amount",
+                        field=what,
+                        amount=amount,
+                        unit=self.unit,
+                        problem=problem,
+                    )
         return self
 
 
@@ -323,17 +353,25 @@ class Patient(_Strict):
     @model_validator(mode="after")
     def _age_known(self, info: ValidationInfo) -> Patient:
         if self.age_years is None and self.birth_date is None:
-            raise ValueError("give age_years or birth_date")
+            raise OutOfBounds("give age_years or birth_date", kind="no_age", field="birth_date")
         if self.sex == "male" and self.pregnancy == "pregnant":
-            raise ValueError("pregnancy 'pregnant' conflicts with sex 'male'")
+            raise OutOfBounds(
+                "pregnancy 'pregnant' conflicts with sex 'male'",
+                kind="pregnant_male",
+                field="pregnancy",
+            )
         today = given_today(info)
         if today is not None and self.birth_date is not None:
             oldest = BOUNDS.age_years
             if self.age_on(today) > oldest.maximum:
-                raise ValueError(
+                raise OutOfBounds(
                     f"birth_date {self.birth_date.isoformat()} gives an age above "
                     f"{oldest.maximum:g} years, longer than any verified human life "
-                    f"(source: {citation_text(oldest.source)})"
+                    f"(source: {citation_text(oldest.source)})",
+                    kind="age_above",
+                    field="birth_date",
+                    day=self.birth_date,
+                    maximum=oldest.maximum,
                 )
         self._check_weight_date(today)
         self._today = today
@@ -343,12 +381,31 @@ class Patient(_Strict):
         measured = self.weight_measured_on
         if measured is None:
             return
+        field = "weight_measured_on"
         if measured < EARLIEST_DATE:
-            raise ValueError(f"weight_measured_on is before {EARLIEST_DATE.isoformat()}")
+            raise OutOfBounds(
+                f"weight_measured_on is before {EARLIEST_DATE.isoformat()}",
+                kind="before_earliest",
+                field=field,
+                day=measured,
+                earliest=EARLIEST_DATE,
+            )
         if today is not None and measured > today:
-            raise ValueError("weight_measured_on is in the future")
+            raise OutOfBounds(
+                "weight_measured_on is in the future",
+                kind="in_future",
+                field=field,
+                day=measured,
+                today=today,
+            )
         if self.birth_date is not None and measured < self.birth_date:
-            raise ValueError("weight_measured_on is before the birth date")
+            raise OutOfBounds(
+                "weight_measured_on is before the birth date",
+                kind="before_birth",
+                field=field,
+                day=measured,
+                birth=self.birth_date,
+            )
 
     def as_of(self, today: date) -> Patient:
         """The same patient with ages counted on ``today`` (a stored record read again: its

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from ketapath.domain import instruments
+from ketapath.domain.errors import OutOfBounds
 from ketapath.domain.patient import EARLIEST_DATE, check_day
 from ketapath.knowledge.instruments import Instrument
 from ketapath.services import audit
@@ -129,12 +130,16 @@ def _administered_at(value: datetime | None, clock: ClinicClock, birth: date | N
     # The year is checked before any comparison or conversion between zones, which overflows
     # at the ends of the calendar (year 1 or 9999 with an offset).
     if value.year < EARLIEST_DATE.year:
-        raise InvalidInput(
-            f"administered_at: {value.date().isoformat()} is before {EARLIEST_DATE.isoformat()}.",
-            field="administered_at",
+        early = OutOfBounds(
+            f"{value.date().isoformat()} is before {EARLIEST_DATE.isoformat()}",
+            kind="before_earliest",
+            day=value.date(),
+            earliest=EARLIEST_DATE,
         )
+        raise InvalidInput(f"administered_at: {early}.", field="administered_at") from early
     if value.year > clock.today().year + 1 or value > utcnow():
-        raise InvalidInput("administered_at: is in the future.", field="administered_at")
+        future = OutOfBounds("is in the future", kind="in_future", today=clock.today())
+        raise InvalidInput(f"administered_at: {future}.", field="administered_at") from future
     try:
         check_day(clock.date_of(value), None, "administered_at", birth=birth)
     except ValueError as error:

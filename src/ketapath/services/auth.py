@@ -35,7 +35,10 @@ from ketapath.store.db import Database
 from ketapath.store.models import AuthToken, LoginAttempt, User, utcnow
 
 MIN_PASSWORD_LENGTH = 10
-USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+USERNAME_LENGTH = 64
+USERNAME_PATTERN = re.compile(rf"^[a-z0-9][a-z0-9._-]{{1,{USERNAME_LENGTH - 1}}}$")
+# The longest password a sign-in form takes (a passphrase, not a file).
+PASSWORD_LENGTH = 1024
 
 # argon2id with the library's defaults (RFC 9106 low-memory profile). Tests swap in a cheaper
 # hasher; nothing else should.

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from pydantic_core import ErrorDetails
 
 
 class ServiceError(Exception):
@@ -20,7 +23,22 @@ class ServiceError(Exception):
 
 
 class InvalidInput(ServiceError):
+    """Input that is missing or malformed. ``message`` and ``field`` name the first problem;
+    ``problems`` holds every problem validation found (pydantic's error details, ``loc`` the
+    whole path from the input's top), so that a form can show them all at once."""
+
     status_code = 422
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        details: dict[str, Any] | None = None,
+        problems: Sequence[ErrorDetails] = (),
+    ) -> None:
+        super().__init__(message, field=field, details=details)
+        self.problems = tuple(problems)
 
 
 class NotFound(ServiceError):

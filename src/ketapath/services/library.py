@@ -36,6 +36,7 @@ from ketapath.services.errors import InvalidInput, NotFound
 from ketapath.services.people import usernames_of
 from ketapath.services.permissions import Actor
 from ketapath.services.unit import action, check
+from ketapath.services.validation import REASON_LENGTH
 from ketapath.store.db import Database
 from ketapath.store.models import DrugLibraryVersion, User, utcnow
 
@@ -68,7 +69,9 @@ class LibraryUpload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     document: DrugLibrary
-    reason: str = Field(min_length=1, max_length=2000, description="What changed, and why.")
+    reason: str = Field(
+        min_length=1, max_length=REASON_LENGTH, description="What changed, and why."
+    )
 
 
 class LibraryCandidate(BaseModel):

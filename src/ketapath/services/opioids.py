@@ -35,7 +35,7 @@ from ketapath.services.people import username_of, usernames_of
 from ketapath.services.permissions import Actor
 from ketapath.services.signing import CitationView
 from ketapath.services.unit import action
-from ketapath.services.validation import validate
+from ketapath.services.validation import REASON_LENGTH, validate
 from ketapath.store.db import Database
 from ketapath.store.models import OpioidDose, OpioidPlan, PatientVersion, utcnow
 
@@ -97,7 +97,7 @@ class PlanInput(BaseModel):
 
 
 class AgreeInput(PlanInput):
-    override_reason: str | None = Field(default=None, max_length=2000)
+    override_reason: str | None = Field(default=None, max_length=REASON_LENGTH)
     patient_version: int | None = Field(
         default=None, ge=1, description="The record version that was reviewed."
     )

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -63,6 +64,7 @@ from ketapath.services.signing import (
     order_checks,
 )
 from ketapath.services.unit import action, check
+from ketapath.services.validation import REASON_LENGTH
 from ketapath.store.db import Database
 from ketapath.store.models import (
     CourseRecord,
@@ -110,7 +112,7 @@ class PlanRequest(BaseModel):
 class SignRequest(PlanRequest):
     override_reason: str | None = Field(
         default=None,
-        max_length=2000,
+        max_length=REASON_LENGTH,
         description="The physician's reason for accepting soft-limit and screening findings.",
     )
     course_digest: str | None = Field(
@@ -216,6 +218,13 @@ def _plan(
 
 def _finding(finding: Finding) -> dict[str, Any]:
     return finding.to_dict()
+
+
+def in_words(messages: Iterable[str]) -> str:
+    """Findings' messages as one clause ("none" when there are none)."""
+    clauses = [m.rstrip(". ") for m in messages]
+    clauses = [c[0].lower() + c[1:] if c[1:2].islower() else c for c in clauses if c]
+    return "; ".join(clauses) or "none"
 
 
 def _screening_summary(session: Session, version: PatientVersion) -> ScreeningSummary | None:
@@ -367,13 +376,17 @@ def sign_order(
                 "record or the rule base changed); review it again before signing.",
                 field="course_digest",
             )
-        soft = [f.code for f in unsigned.findings if f.severity == "soft"]
+        soft_findings = [f for f in unsigned.findings if f.severity == "soft"]
+        soft = [f.code for f in soft_findings]
         needs_reason = soft or screening.gating_codes
         if needs_reason and reason is None:
+            # the findings in words; their codes go to programs in the details (soft_codes,
+            # screening_codes)
+            limits = in_words(f.message for f in soft_findings)
+            screen = in_words(f.message for f in screening.gating_findings)
             raise OrderRefused(
-                "override_reason: this course needs a physician's override with a reason "
-                f"(soft limits: {', '.join(soft) or 'none'}; screening findings: "
-                f"{', '.join(screening.gating_codes) or 'none'}).",
+                "override_reason: this course needs a physician's override with a written "
+                f"reason. Soft limits: {limits}. Screening findings: {screen}.",
                 field="override_reason",
                 details={"soft_codes": soft, "screening_codes": screening.gating_codes},
             )

@@ -34,6 +34,7 @@ from ketapath.services.clock import ClinicClock
 from ketapath.services.errors import ServiceError
 from ketapath.services.patients import as_patient, latest_versions_query
 from ketapath.services.people import usernames_of
+from ketapath.services.validation import REASON_LENGTH
 from ketapath.store.models import CourseRecord, Order, OrderConfirmation, PatientVersion
 
 OrderState = Literal["usable", "stale", "no_consent", "cancelled"]
@@ -162,7 +163,7 @@ class OrderChecks(BaseModel):
 class ConfirmRequest(BaseModel):
     """A physician's confirmation that a stale order may be used at the record's facts."""
 
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=REASON_LENGTH)
     patient_version: int = Field(
         ge=1, description="The record version whose facts the physician looked at."
     )

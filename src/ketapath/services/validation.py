@@ -16,6 +16,9 @@ M = TypeVar("M", bound=BaseModel)
 # 2**31 - 1; a larger number cannot name a record, and sent to the database it fails
 # (PostgreSQL: "integer out of range"; SQLite beyond 64 bits: OverflowError in the driver).
 MAX_RECORD_ID = 2**31 - 1
+# The longest reason a user may give (for an amendment, an override, a correction, a
+# cancellation, a withdrawal, a drug library version): a paragraph, not a document.
+REASON_LENGTH = 2000
 
 
 def is_record_id(value: int) -> bool:
@@ -33,14 +36,34 @@ def field_path(location: tuple[int | str, ...]) -> str:
     return path
 
 
+def prefixed(location: tuple[int | str, ...], prefix: str) -> tuple[int | str, ...]:
+    """``location`` under ``prefix`` (``medications[0]`` + ``("dose",)``)."""
+    if not prefix:
+        return location
+    head: list[int | str] = []
+    for part in prefix.replace("[", ".[").split("."):
+        if part.startswith("["):
+            head.append(int(part.strip("[]")))
+        elif part:
+            head.append(part)
+    return (*head, *location)
+
+
 def describe(error: ValidationError, prefix: str = "") -> InvalidInput:
-    first = error.errors()[0]
+    """The first problem as the message, naming its field; every problem in ``problems``."""
+    found = error.errors()
+    first = found[0]
     path = field_path(tuple(first["loc"]))
     if prefix:
         path = f"{prefix}.{path}" if path else prefix
-    more = len(error.errors()) - 1
+    more = len(found) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return InvalidInput(f"{path}: {first['msg']}{suffix}", field=path or None)
+    problems = [{**item, "loc": prefixed(tuple(item["loc"]), prefix)} for item in found]
+    return InvalidInput(
+        f"{path}: {first['msg']}{suffix}",
+        field=path or None,
+        problems=problems,  # type: ignore[arg-type]  # the same details, a longer loc
+    )
 
 
 def validate(

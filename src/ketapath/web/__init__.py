@@ -20,9 +20,12 @@ def warm_up() -> None:
         templates.env.get_template(name)
 
 
-def install(app: FastAPI) -> None:
-    """Mount the pages at / and their static files at /static."""
+def install(app: FastAPI, *, api_prefix: str) -> None:
+    """Mount the pages at / and their static files at /static; answer an unknown address, a
+    wrong method or a server error outside ``api_prefix`` with an HTML page."""
+    from ketapath.web.pages import install_error_pages
     from ketapath.web.routes import router
 
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    install_error_pages(app, api_prefix)

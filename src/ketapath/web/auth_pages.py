@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -19,11 +20,15 @@ from ketapath.api.deps import (
     set_session_cookie,
 )
 from ketapath.services import auth
-from ketapath.services.errors import AuthenticationFailed
+from ketapath.services.errors import AuthenticationFailed, PermissionDenied
 from ketapath.services.permissions import Actor
-from ketapath.web.pages import PageRoute, PageUser, home_for, render, safe_next
+from ketapath.web.forms import FormErrors
+from ketapath.web.pages import PageRoute, PageUser, home_for, posted_form, render, safe_next
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+
+SIGN_IN_LABELS = {"username": "User name", "password": "Password"}
 
 
 def _sign_in_page(
@@ -33,6 +38,7 @@ def _sign_in_page(
     next_path: str,
     username: str = "",
     error: str = "",
+    errors: FormErrors | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     cookie_carrier = Response()
@@ -40,7 +46,13 @@ def _sign_in_page(
     page = render(
         request,
         "sign_in.html",
-        {"next_path": next_path, "username": username, "error": error},
+        {
+            "next_path": next_path,
+            "username": username,
+            "error": error,
+            "errors": errors,
+            "limits": {"username": auth.USERNAME_LENGTH, "password": auth.PASSWORD_LENGTH},
+        },
         status_code=status_code,
     )
     for name, value in cookie_carrier.raw_headers:
@@ -61,39 +73,35 @@ async def sign_in_form(request: Request, settings: SettingsDep, next: str = "") 
     return _sign_in_page(request, settings, next_path=safe_next(next, ""))
 
 
-@router.post("/login", response_model=None, dependencies=[Depends(require_csrf)])
-async def sign_in(
-    request: Request,
-    db: DatabaseDep,
-    settings: SettingsDep,
-    username: Annotated[str, Form(max_length=64)] = "",
-    password: Annotated[str, Form(max_length=1024)] = "",
-    next: Annotated[str, Form(max_length=2000)] = "",
-) -> Response:
-    username = username.strip().lower()
-    next_path = safe_next(next, "")
-    missing = "username" if not username else "password" if not password else ""
-    if missing:
-        label = "User name" if missing == "username" else "Password"
-        return _sign_in_page(
-            request,
-            settings,
-            next_path=next_path,
-            username=username,
-            error=f"{label}: please fill this in.",
-            status_code=422,
-        )
+@router.post("/login", response_model=None)
+async def sign_in(request: Request, db: DatabaseDep, settings: SettingsDep) -> Response:
+    """Sign in from the form. Its double-submit token is checked here, so that a form that
+    expired is shown again, fresh, with the user name kept (login CSRF stays closed: nothing
+    is signed in without the token)."""
+    posted = await posted_form(request)
+    username = posted.get("username", "").strip().lower()
+    next_path = safe_next(posted.get("next", "")[:2000], "")
+    page = partial(_sign_in_page, request, settings, next_path=next_path, username=username)
     try:
-        issued = await run_in_threadpool(auth.start_session, db, settings, username, password)
-    except AuthenticationFailed as error:
-        return _sign_in_page(
-            request,
-            settings,
-            next_path=next_path,
-            username=username,
-            error=error.message,
-            status_code=error.status_code,
+        await require_csrf(request, settings)
+    except PermissionDenied:
+        return page(
+            error="The sign-in form had expired (it was opened before a restart or in another "
+            "window), so nothing was sent. Enter your password again and sign in.",
+            status_code=403,
         )
+    errors = FormErrors(SIGN_IN_LABELS)
+    errors.require(posted, "username", "password")
+    errors.limit(posted, "username", auth.USERNAME_LENGTH)
+    errors.limit(posted, "password", auth.PASSWORD_LENGTH)
+    if errors:
+        return page(errors=errors, status_code=422)
+    try:
+        issued = await run_in_threadpool(
+            auth.start_session, db, settings, username, posted["password"]
+        )
+    except AuthenticationFailed as error:
+        return page(error=error.message, status_code=error.status_code)
     response = RedirectResponse(next_path or home_for(issued.actor), status_code=303)
     set_session_cookie(response, settings, issued)
     return response

@@ -12,15 +12,18 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import UploadFile
 
 from ketapath.api.deps import DatabaseDep
 from ketapath.knowledge.library import library_yaml
 from ketapath.services import library
 from ketapath.services.errors import InvalidInput
 from ketapath.services.permissions import Actor
+from ketapath.services.validation import REASON_LENGTH
 from ketapath.store.db import Database
+from ketapath.web.forms import FormErrors
 from ketapath.web.pages import PageRoute, PageUser, render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -50,7 +53,8 @@ def _context(db: Database, actor: Actor, version: int | None) -> dict[str, Any]:
         "setting_labels": SETTING_LABELS,
         "may_manage": actor.may("library.manage"),
         "check": None,
-        "upload_error": None,
+        "upload_errors": None,
+        "reason_length": REASON_LENGTH,
         "reason": "",
     }
 
@@ -113,40 +117,60 @@ async def _document(upload: UploadFile | None) -> dict[str, Any]:
     return library.document_from_text(text, upload.filename)
 
 
+LIBRARY_LABELS = {
+    "library-file": "Library file",
+    "library-reason": "The reason (what changed, and why)",
+}
+
+
+def library_errors() -> FormErrors:
+    """The upload and approval forms' problems, at their fields."""
+    fields = {"file": "library-file", "document": "library-file", "reason": "library-reason"}
+    return FormErrors(LIBRARY_LABELS, where=lambda path: fields.get(path.split(".")[0], ""))
+
+
 @router.post("/library", response_model=None)
-async def upload_library(
-    request: Request,
-    actor: PageUser,
-    db: DatabaseDep,
-    file: Annotated[UploadFile | None, File()] = None,
-    document_text: Annotated[str, Form(max_length=library.MAX_LIBRARY_BYTES)] = "",
-    checked_digest: Annotated[str, Form(max_length=64)] = "",
-    reason: Annotated[str, Form(max_length=2000)] = "",
-    intent: Annotated[str, Form(max_length=10)] = "check",
-) -> Response:
+async def upload_library(request: Request, actor: PageUser, db: DatabaseDep) -> Response:
     """Check a library file (``intent=check``); approve and load the checked one (``load``).
 
     The check shows what the library does to every protocol and carries the checked document
-    and its digest into the approval form, so that what is loaded is what was checked.
+    and its digest into the approval form, so that what is loaded is what was checked. Every
+    problem is shown beside its field, with the reason typed kept.
     """
     library.require_manage(db, actor)
+    posted = await request.form()
+    upload = posted.get("file")
+    text = {k: v for k, v in posted.items() if isinstance(v, str)}
+    reason = text.get("reason", "")
+    document_text = text.get("document_text", "")
+    loading = text.get("intent", "check") == "load"
+    errors = library_errors()
+    errors.limit({"library-reason": reason}, "library-reason", REASON_LENGTH)
+    if loading:
+        errors.require({"library-reason": reason}, "library-reason")
+        if not document_text or len(document_text.encode()) > library.MAX_LIBRARY_BYTES:
+            errors.add("", "The checked library did not come back with the form: check it again.")
+    checked: dict[str, Any] = {}
     try:
-        if intent == "load":
+        if loading and not errors:
             document = library.document_from_text(document_text, "library.json")
-            loaded = library.load_library(
-                db, actor, document, reason=reason, checked_digest=checked_digest or None
-            )
+            digest = text.get("checked_digest", "")[:64] or None
+            loaded = library.load_library(db, actor, document, reason=reason, checked_digest=digest)
             return RedirectResponse(f"/library?loaded={loaded.version}", status_code=303)
-        document = await _document(file)
-        result = library.check_library(db, actor, document)
+        if not loading and not errors:
+            document = await _document(upload if isinstance(upload, UploadFile) else None)
+            checked = {
+                "check": library.check_library(db, actor, document),
+                "document_text": json.dumps(document, indent=1),
+            }
     except InvalidInput as error:
-        context = _context(db, actor, None)
-        context.update({"upload_error": error.message, "reason": reason})
-        if intent == "load" and document_text:
+        errors.add_error(error)
+    context = _context(db, actor, None)
+    context["reason"] = reason
+    if errors:
+        context["upload_errors"] = errors
+        if loading and document_text:
             context.update(_checked_again(db, actor, document_text))
         return render(request, "library.html", context, status_code=422)
-    context = _context(db, actor, None)
-    context.update(
-        {"check": result, "reason": reason, "document_text": json.dumps(document, indent=1)}
-    )
+    context.update(checked)
     return render(request, "library.html", context)

@@ -10,7 +10,8 @@ taken, recorded at follow-ups, charted against the plan. Every number comes from
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+import re
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,21 +20,34 @@ from starlette.concurrency import run_in_threadpool
 
 from ketapath.api.deps import DatabaseDep
 from ketapath.api.params import RecordId, record_id
+from ketapath.domain.errors import OutOfBounds
 from ketapath.domain.opioids import DEFAULT_TABLE
+from ketapath.domain.patient import Medication, check_day
 from ketapath.knowledge.clinical import knowledge
 from ketapath.services import opioids
-from ketapath.services.errors import Conflict, InvalidInput, OrderRefused, ServiceError
+from ketapath.services.errors import Conflict, InvalidInput, OrderRefused
 from ketapath.services.opioids import (
     AgreeInput,
     DoseInput,
+    DoseMedicine,
     DoseView,
     OpioidPlanContent,
     PlanInput,
+    TaperInput,
 )
 from ketapath.services.permissions import Actor
-from ketapath.services.validation import validate
+from ketapath.services.unit import check
+from ketapath.services.validation import REASON_LENGTH
 from ketapath.store.db import Database
 from ketapath.web import charts
+from ketapath.web.forms import (
+    NUMBER_LENGTH,
+    FormErrors,
+    date_limits,
+    max_length,
+    rule_message,
+    validated,
+)
 from ketapath.web.pages import PageRoute, PageUser, clinic_clock_for, posted_form, render
 from ketapath.web.patient_pages import patient_context
 
@@ -94,15 +108,23 @@ def plan_request(form: dict[str, str]) -> dict[str, Any]:
     return body
 
 
+def dose_rows(form: dict[str, str]) -> list[int]:
+    """The rows of the dose form with something typed in (the route is a select, always
+    sent: a row counts when its opioid, amount or unit is typed)."""
+    return [
+        index
+        for index in range(DOSE_ROWS)
+        if any(form.get(f"dose_{c}_{index}", "").strip() for c in ("name", "daily_dose", "unit"))
+    ]
+
+
 def dose_request(form: dict[str, str]) -> dict[str, Any]:
     medicines = []
-    for index in range(DOSE_ROWS):
+    for index in dose_rows(form):
         cells = {
             c: form.get(f"dose_{c}_{index}", "").strip()
             for c in ("name", "daily_dose", "unit", "route")
         }
-        if not any(cells[c] for c in ("name", "daily_dose", "unit")):
-            continue  # the route is a select, always sent: a row counts when typed in
         medicines.append(
             {
                 "name": cells["name"],
@@ -140,6 +162,84 @@ def dose_chart(doses: list[DoseView], plan: OpioidPlanContent | None) -> Any:
     )
 
 
+PLAN_LABELS = {
+    "convert_opioid": "Opioid to convert to",
+    "convert_route": "Route of the new opioid",
+    "reduce_percent": "Reduction for incomplete cross-tolerance",
+    "step_percent": "Reduction per step",
+    "basis": "Percent of",
+    "every_days": "Days between steps",
+    "start_date": "First step on",
+    "round_to": "Round down to",
+    "floor": "Stop at",
+    "taper_opioid": "Opioid to taper",
+    "taper_route": "Its route",
+    "start_daily_dose": "Start dose per day",
+    "unit": "Unit",
+    "notes": "Rest of the plan",
+    "override_reason": "Reason for override",
+}
+# The service's request fields (PlanInput, AgreeInput) at the form's fields.
+PLAN_PATHS = {
+    "convert_to": "convert_opioid",
+    "convert_to.opioid_id": "convert_opioid",
+    "convert_to.opioid": "convert_opioid",
+    "convert_to.route": "convert_route",
+    "convert_to.reduce_percent": "reduce_percent",
+    "taper": "step_percent",
+    "taper.opioid_id": "taper_opioid",
+    "taper.route": "taper_route",
+    "taper.opioid": "taper_opioid",
+    "taper.medications": "taper_opioid",
+}
+DOSE_COLUMNS = {"name": "Opioid", "daily_dose": "Amount per day", "unit": "Unit", "route": "Route"}
+
+
+def plan_errors() -> FormErrors:
+    """The plan form's problems, at the form's fields."""
+
+    def where(path: str) -> str:
+        if path in PLAN_PATHS:
+            return PLAN_PATHS[path]
+        name = path.removeprefix("taper.")
+        return name if name in PLAN_LABELS else ""
+
+    return FormErrors(PLAN_LABELS, where=where)
+
+
+def dose_errors(form: dict[str, str]) -> FormErrors:
+    """The dose form's problems: a medicine of the request at its row of the form."""
+    labels = {"taken_on": "Day"}
+    for row in range(DOSE_ROWS):
+        for column, words in DOSE_COLUMNS.items():
+            labels[f"dose_{column}_{row}"] = f"{words} in row {row + 1}"
+    labels.update({"note": "Note", "reason": "Why the record is corrected"})
+    rows = dose_rows(form)
+
+    def where(path: str) -> str:
+        item = re.match(r"^medications\[(\d+)\](?:\.(\w+))?", path)
+        if item:
+            index = int(item.group(1))
+            column = item.group(2) if item.group(2) in DOSE_COLUMNS else "name"
+            return f"dose_{column}_{rows[index]}" if index < len(rows) else ""
+        return path if path in labels else ""
+
+    return FormErrors(labels, where=where)
+
+
+def form_limits() -> dict[str, int]:
+    """``maxlength`` of the page's text fields: what the service's requests accept."""
+    return {
+        "number": NUMBER_LENGTH,
+        "unit": max_length(TaperInput, "unit"),
+        "notes": max_length(PlanInput, "notes"),
+        "reason": REASON_LENGTH,
+        "dose_name": max_length(DoseMedicine, "name"),
+        "dose_unit": max_length(DoseMedicine, "unit"),
+        "note": max_length(DoseInput, "note"),
+    }
+
+
 def _page(
     request: Request,
     db: Database,
@@ -148,8 +248,10 @@ def _page(
     *,
     form: dict[str, str] | None = None,
     dose_form: dict[str, str] | None = None,
-    error: ServiceError | None = None,
-    dose_error: ServiceError | None = None,
+    errors: FormErrors | None = None,
+    dose_problems: FormErrors | None = None,
+    withdraw_problems: FormErrors | None = None,
+    withdraw_reason: str = "",
     correct: int | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
@@ -164,17 +266,21 @@ def _page(
         dose_form = correction_form(doses, correct)
     form = form or {}
     preview = None
-    if error is None and any(form.get(k) for k in PLAN_FIELDS if k != "notes"):
-        try:
-            preview = opioids.preview_opioid_plan(
-                db,
-                actor,
-                patient_id,
-                validate(PlanInput, plan_request(form)),
-                clock=clinic_clock_for(request),
-            )
-        except InvalidInput as problem:
-            error, status_code = problem, problem.status_code
+    if any(form.get(k) for k in PLAN_FIELDS if k != "notes"):
+        # the preview again after an agreement was refused, so that its form (and the
+        # reason typed into it) is shown with the problem beside it
+        errors = errors if errors is not None else plan_errors()
+        request_body = validated(errors, PlanInput, plan_request(form))
+        if request_body is not None:
+            try:
+                preview = opioids.preview_opioid_plan(
+                    db, actor, patient_id, request_body, clock=clinic_clock_for(request)
+                )
+            except InvalidInput as problem:
+                errors.add_error(problem)
+        if errors and status_code == 200:
+            status_code = 422
+    today = clinic_clock_for(request).today()
     kb = knowledge()
     context.update(
         {
@@ -187,13 +293,17 @@ def _page(
             "current": current,
             "doses": doses,
             "chart": dose_chart(doses, current.plan if current else None),
-            "form": form,
+            "form": {k: v for k, v in form.items() if k in PLAN_FIELDS},
+            "override_reason": form.get("override_reason", ""),
             "preview": preview,
-            "error": error,
-            "error_field": (error.field or "") if error else "",
-            "dose_form": dose_form or {"taken_on": clinic_clock_for(request).today().isoformat()},
-            "dose_error": dose_error,
+            "errors": errors,
+            "dose_form": dose_form or {"taken_on": today.isoformat()},
+            "dose_errors": dose_problems,
             "dose_rows": DOSE_ROWS,
+            "withdraw_errors": withdraw_problems,
+            "withdraw_reason": withdraw_reason,
+            "limits": form_limits(),
+            "dates": date_limits(today),
         }
     )
     return render(request, "opioids.html", context, status_code=status_code)
@@ -244,17 +354,24 @@ async def agree_plan(
 def _agree(
     request: Request, db: Database, actor: Actor, patient_id: int, form: dict[str, str]
 ) -> Response:
-    try:
-        body = plan_request(form)
-        body["override_reason"] = _opt(form.get("override_reason", ""))
-        version = form.get("patient_version", "").strip()
-        body["patient_version"] = record_id(version)  # a version number: same column bound
-        opioids.agree_opioid_plan(
-            db, actor, patient_id, validate(AgreeInput, body), clock=clinic_clock_for(request)
-        )
-    except (InvalidInput, OrderRefused, Conflict) as error:
+    check(db, actor, "opioid.plan", entity="opioid_plan", patient_id=patient_id)
+    errors = plan_errors()
+    body = plan_request(form)
+    body["override_reason"] = _opt(form.get("override_reason", ""))
+    body["patient_version"] = record_id(form.get("patient_version", ""))  # same column bound
+    agreed = validated(errors, AgreeInput, body)
+    status_code = 422
+    if agreed is not None:
+        try:
+            opioids.agree_opioid_plan(
+                db, actor, patient_id, agreed, clock=clinic_clock_for(request)
+            )
+        except (InvalidInput, OrderRefused, Conflict) as error:
+            errors.add_error(error)
+            status_code = error.status_code
+    if errors:
         return _page(
-            request, db, actor, patient_id, form=form, error=error, status_code=error.status_code
+            request, db, actor, patient_id, form=form, errors=errors, status_code=status_code
         )
     return RedirectResponse(f"/patients/{patient_id}/opioids#plan", status_code=303)
 
@@ -264,10 +381,43 @@ async def withdraw_plan(
     request: Request, plan_id: RecordId, actor: PageUser, db: DatabaseDep
 ) -> Response:
     form = await posted_form(request)
-    view = await run_in_threadpool(
-        opioids.withdraw_opioid_plan, db, actor, plan_id, reason=form.get("reason", "")
+    return await run_in_threadpool(_withdraw, request, db, actor, plan_id, form)
+
+
+def _withdraw(
+    request: Request, db: Database, actor: Actor, plan_id: int, form: dict[str, str]
+) -> Response:
+    """Withdraw a plan; a reason left out (or too long) shows the patient's page again with
+    the problem beside the reason (the form names its patient, for that page only)."""
+    check(db, actor, "opioid.plan", entity="opioid_plan", entity_id=plan_id)
+    reason = form.get("reason", "")
+    errors = FormErrors(
+        {"withdraw-reason": "Reason for withdrawing the plan"},
+        where=lambda path: "withdraw-reason" if path == "reason" else "",
     )
-    return RedirectResponse(f"/patients/{view.patient_id}/opioids#plan", status_code=303)
+    errors.limit({"withdraw-reason": reason}, "withdraw-reason", REASON_LENGTH)
+    patient_id = record_id(form.get("patient_id", ""))
+    if errors and patient_id is None:
+        raise InvalidInput(errors.problems[0].message, field="reason")
+    if not errors:
+        try:
+            view = opioids.withdraw_opioid_plan(db, actor, plan_id, reason=reason)
+        except InvalidInput as error:
+            if patient_id is None:
+                raise
+            errors.add_error(error)
+        else:
+            return RedirectResponse(f"/patients/{view.patient_id}/opioids#plan", status_code=303)
+    assert patient_id is not None
+    return _page(
+        request,
+        db,
+        actor,
+        patient_id,
+        withdraw_problems=errors,
+        withdraw_reason=reason,
+        status_code=422,
+    )
 
 
 @router.post("/patients/{patient_id}/opioid-doses", response_model=None)
@@ -278,37 +428,64 @@ async def record_dose(
     return await run_in_threadpool(_record, request, db, actor, patient_id, form)
 
 
+def _checked_dose(request: Request, form: dict[str, str]) -> tuple[DoseInput | None, FormErrors]:
+    """The dose the form describes and every problem of it at once: the request's fields,
+    each opioid against the record's bounds, the day against the clinic's today."""
+    errors = dose_errors(form)
+    if form.get("amends", "").strip():
+        errors.require(form, "reason")
+        errors.limit(form, "reason", REASON_LENGTH)
+    body = dose_request(form)
+    data = validated(errors, DoseInput, body)
+    for index, medicine in enumerate(body["medications"]):
+        given = {k: v for k, v in medicine.items() if v not in (None, "")}
+        validated(errors, Medication, given, prefix=f"medications[{index}]")
+    try:
+        taken_on = date.fromisoformat(form.get("taken_on", "").strip())
+        check_day(taken_on, clinic_clock_for(request).today(), "taken_on")
+    except OutOfBounds as rule:
+        errors.add("taken_on", rule_message(rule, errors.label("taken_on")))
+    except ValueError:
+        pass  # not a date: the request's validation says so
+    return (data if not errors else None), errors
+
+
 def _record(
     request: Request, db: Database, actor: Actor, patient_id: int, form: dict[str, str]
 ) -> Response:
-    try:
-        data = validate(DoseInput, dose_request(form))
-        correcting = form.get("amends", "").strip()
-        if correcting:
-            dose_id = record_id(correcting)
-            if dose_id is None:
-                raise InvalidInput(
-                    "amends: the form names no recorded dose to correct; reload it.",
-                    field="amends",
+    check(db, actor, "opioid.record", entity="opioid_dose", patient_id=patient_id)
+    data, errors = _checked_dose(request, form)
+    correcting = form.get("amends", "").strip()
+    dose_id = record_id(correcting) if correcting else None
+    if correcting and dose_id is None:
+        errors.add("", "The form names no recorded dose to correct: reload the page.")
+    status_code = 422
+    if data is not None and not errors:
+        try:
+            if dose_id is not None:
+                opioids.amend_opioid_dose(
+                    db,
+                    actor,
+                    dose_id,
+                    data,
+                    reason=form.get("reason", ""),
+                    clock=clinic_clock_for(request),
                 )
-            opioids.amend_opioid_dose(
-                db,
-                actor,
-                dose_id,
-                data,
-                reason=form.get("reason", ""),
-                clock=clinic_clock_for(request),
-            )
-        else:
-            opioids.record_opioid_dose(db, actor, patient_id, data, clock=clinic_clock_for(request))
-    except (InvalidInput, Conflict) as error:
+            else:
+                opioids.record_opioid_dose(
+                    db, actor, patient_id, data, clock=clinic_clock_for(request)
+                )
+        except (InvalidInput, Conflict) as error:
+            errors.add_error(error)
+            status_code = error.status_code
+    if errors:
         return _page(
             request,
             db,
             actor,
             patient_id,
             dose_form=form,
-            dose_error=error,
-            status_code=error.status_code,
+            dose_problems=errors,
+            status_code=status_code,
         )
     return RedirectResponse(f"/patients/{patient_id}/opioids#doses", status_code=303)

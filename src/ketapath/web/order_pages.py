@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from ketapath.api.deps import DatabaseDep
 from ketapath.api.params import ClockDep, RecordId
@@ -30,10 +31,12 @@ from ketapath.services.exposure import ExposureOptions, SessionExposureView
 from ketapath.services.orders import PlanRequest, SignRequest
 from ketapath.services.permissions import Actor
 from ketapath.services.signing import ConfirmRequest
-from ketapath.services.validation import validate
+from ketapath.services.unit import check
+from ketapath.services.validation import REASON_LENGTH, validate
 from ketapath.store.db import Database
 from ketapath.web.exposure_charts import exposure_panel
-from ketapath.web.pages import PageRoute, PageUser, render, templates
+from ketapath.web.forms import FormErrors, validated
+from ketapath.web.pages import PageRoute, PageUser, posted_form, render, templates
 from ketapath.web.patient_pages import patient_context
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -47,17 +50,25 @@ WEIGHT_BASIS_LABELS = {
 FIELD_LABELS = {
     "protocol_id": "Protocol",
     "setting": "Care setting",
-    "weight_basis": "Weight basis",
     "concentration_mg_per_ml": "Bag concentration",
-    "override_reason": "Reason for override",
+    "weight_basis": "Weight basis",
     "ladder_steps": "Ladder steps",
-    "ladder_steps_mg_per_kg_per_h": "Ladder steps",
     "ladder_ceiling": "Ladder ceiling",
     "ladder_ceiling_mg_per_kg_per_h": "Ladder ceiling",
     "consent": "Consent",
     "session": "Session shown",
     "model": "PK model",
+    "override_reason": "Reason for override",
 }
+# The chooser's fields, in the form's order.
+CHOOSER_FIELDS = (
+    "protocol_id",
+    "setting",
+    "weight_basis",
+    "concentration_mg_per_ml",
+    "ladder_steps",
+    "ladder_ceiling",
+)
 # Whether an order may be used (services.signing.OrderChecks.state), in words.
 ORDER_STATE_LABELS = {
     "usable": "Usable",
@@ -105,29 +116,50 @@ def _choice(
     }
 
 
-def _field_label(field: str | None) -> str:
-    name = (field or "").split("[")[0]
-    return FIELD_LABELS.get(name, field or "input")
+CHOOSER_PATHS = {
+    "ladder_steps_mg_per_kg_per_h": "ladder_steps",
+    "ladder_ceiling_mg_per_kg_per_h": "ladder_ceiling",
+}
+
+
+def order_errors(*fields: str) -> FormErrors:
+    """Problems of the chooser (no ``fields``), or of a form of the order pages whose own
+    fields are ``fields`` (their ids): a problem of the service's request is then shown in
+    the summary, named by the chooser's label."""
+    labels = {name: FIELD_LABELS[name] for name in CHOOSER_FIELDS}
+    labels.update({name: FIELD_LABELS.get(name, name) for name in fields})
+
+    def chooser_field(path: str) -> str:
+        name = path.split("[")[0].split(".")[0]
+        return CHOOSER_PATHS.get(name, name)
+
+    def where(path: str) -> str:
+        name = chooser_field(path)
+        return name if name in labels and (name in fields or not fields) else ""
+
+    def label(path: str, field: str) -> str:
+        return "" if field else labels.get(chooser_field(path), "")
+
+    return FormErrors(labels, where=where, path_label=label)
 
 
 def _preview(
     db: Database, actor: Actor, patient_id: int, choice: dict[str, Any], clock: ClinicClock
 ) -> dict[str, Any]:
-    """The preview, or the refusal / input error to show in its place."""
-    out: dict[str, Any] = {"preview": None, "refusal": None, "input_error": None}
+    """The preview, or the refusal / the chooser's problems to show in its place."""
+    out: dict[str, Any] = {"preview": None, "refusal": None, "chooser_errors": None}
     if not choice["protocol_id"]:
         return out
+    errors = order_errors()
+    request = validated(errors, PlanRequest, choice)
     try:
-        request = validate(PlanRequest, choice)
-        out["preview"] = orders.preview_course(db, actor, patient_id, request, clock=clock)
+        if request is not None:
+            out["preview"] = orders.preview_course(db, actor, patient_id, request, clock=clock)
     except OrderRefused as error:
         out["refusal"] = {"message": error.message, "findings": error.details.get("findings", [])}
     except InvalidInput as error:
-        out["input_error"] = {
-            "field": error.field,
-            "label": _field_label(error.field),
-            "message": error.message.removeprefix(f"{error.field}: "),
-        }
+        errors.add_error(error)
+    out["chooser_errors"] = errors or None
     return out
 
 
@@ -173,7 +205,7 @@ def _course_context(
     patient_id: int,
     choice: dict[str, Any],
     clock: ClinicClock,
-    sign_error: ServiceError | None = None,
+    sign_errors: FormErrors | None = None,
     reason: str = "",
     exposure_session: str = "",
     exposure_model: str = "",
@@ -188,9 +220,9 @@ def _course_context(
             "choice": choice,
             "ladder_steps": " ".join(choice["ladder_steps_mg_per_kg_per_h"] or []),
             "ladder_ceiling": choice["ladder_ceiling_mg_per_kg_per_h"] or "",
-            "sign_error": sign_error,
-            "sign_message": labelled(sign_error) if sign_error else "",
+            "sign_errors": sign_errors,
             "reason": reason,
+            "reason_length": REASON_LENGTH,
             "may_sign": actor.may("order.sign"),
             "orders": (
                 orders.list_orders(db, actor, patient_id, clock=clock)
@@ -201,6 +233,11 @@ def _course_context(
     )
     preview = context["preview"]
     screening = preview.screening if preview else None
+    context["soft_findings"] = (
+        [f for f in preview.course.get("findings", []) if f.get("severity") == "soft"]
+        if preview
+        else []
+    )
     context["needs_reason"] = bool(
         preview and (preview.soft_codes or (screening and screening.gating_codes))
     )
@@ -259,41 +296,52 @@ def plan_page(
     return render(request, "plan.html", context)
 
 
+SIGN_FIELDS = (*CHOOSER_FIELDS, "course_digest", "patient_version", "override_reason")
+
+
 @router.post("/patients/{patient_id}/orders", response_model=None)
-def sign_course(
-    request: Request,
-    patient_id: RecordId,
-    actor: PageUser,
-    db: DatabaseDep,
-    clock: ClockDep,
-    protocol_id: Annotated[str, Form(max_length=80)] = "",
-    setting: Annotated[str, Form(max_length=20)] = "",
-    weight_basis: Annotated[str, Form(max_length=20)] = "",
-    concentration_mg_per_ml: Annotated[str, Form(max_length=20)] = "",
-    ladder_steps: Annotated[str, Form(max_length=200)] = "",
-    ladder_ceiling: Annotated[str, Form(max_length=20)] = "",
-    course_digest: Annotated[str, Form(max_length=64)] = "",
-    patient_version: Annotated[str, Form(max_length=10)] = "",
-    override_reason: Annotated[str, Form(max_length=2000)] = "",
+async def sign_course(
+    request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep, clock: ClockDep
 ) -> Response:
-    choice = _choice(
-        protocol_id, setting, weight_basis, concentration_mg_per_ml, ladder_steps, ladder_ceiling
+    posted = await posted_form(request)
+    return await run_in_threadpool(_sign, request, db, actor, patient_id, clock, posted)
+
+
+def _sign(
+    request: Request,
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    clock: ClinicClock,
+    posted: dict[str, str],
+) -> Response:
+    check(db, actor, "order.sign", entity="order", patient_id=patient_id)
+    form = {name: posted.get(name, "") for name in SIGN_FIELDS}
+    choice = _choice(*(form[name] for name in CHOOSER_FIELDS))
+    reason = form["override_reason"]
+    errors = order_errors("override_reason")
+    errors.limit(form, "override_reason", REASON_LENGTH)
+    sign = validated(
+        errors,
+        SignRequest,
+        {
+            **choice,
+            "override_reason": reason.strip() or None,
+            "course_digest": form["course_digest"] or None,
+            "patient_version": form["patient_version"] or None,
+        },
     )
-    try:
-        sign = validate(
-            SignRequest,
-            {
-                **choice,
-                "override_reason": override_reason.strip() or None,
-                "course_digest": course_digest or None,
-                "patient_version": patient_version or None,
-            },
-        )
-        order = orders.sign_order(db, actor, patient_id, sign, clock=clock)
-    except (OrderRefused, Conflict, InvalidInput) as error:
-        context = _course_context(db, actor, patient_id, choice, clock, error, override_reason)
-        return render(request, "plan.html", context, status_code=error.status_code)
-    return RedirectResponse(f"/orders/{order.id}", status_code=303)
+    status_code = 422
+    if sign is not None and not errors:
+        try:
+            order = orders.sign_order(db, actor, patient_id, sign, clock=clock)
+        except (OrderRefused, Conflict, InvalidInput) as error:
+            errors.add_error(error)
+            status_code = error.status_code
+        else:
+            return RedirectResponse(f"/orders/{order.id}", status_code=303)
+    context = _course_context(db, actor, patient_id, choice, clock, errors, reason)
+    return render(request, "plan.html", context, status_code=status_code)
 
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse)
@@ -323,8 +371,12 @@ def _order_page(
     actor: Actor,
     order_id: int,
     clock: ClinicClock,
-    confirm_error: ServiceError | None = None,
-    reason: str = "",
+    *,
+    confirm_errors: FormErrors | None = None,
+    confirm_reason: str = "",
+    cancel_errors: FormErrors | None = None,
+    cancel_reason: str = "",
+    status_code: int = 200,
     exposure_session: str = "",
     exposure_model: str = "",
 ) -> HTMLResponse:
@@ -335,8 +387,11 @@ def _order_page(
             "order": order,
             "course": order.course,
             "settings": SETTING_LABELS,
-            "confirm_error": confirm_error,
-            "confirm_reason": reason,
+            "confirm_errors": confirm_errors,
+            "confirm_reason": confirm_reason,
+            "cancel_errors": cancel_errors,
+            "cancel_reason": cancel_reason,
+            "reason_length": REASON_LENGTH,
             "exposure": _exposure(
                 actor,
                 lambda options: exposure.order_exposure(db, actor, order_id, options, clock=clock),
@@ -346,38 +401,102 @@ def _order_page(
             ),
         }
     )
-    status_code = confirm_error.status_code if confirm_error else 200
     return render(request, "order.html", context, status_code=status_code)
 
 
+def reason_errors(field: str, label: str) -> FormErrors:
+    """The problems of a form of one reason (its textarea's id ``field``)."""
+    return FormErrors({field: label}, where=lambda path: field if path == "reason" else "")
+
+
+def _reason_form(posted: dict[str, str], field: str, label: str) -> tuple[str, FormErrors]:
+    """The reason posted (``reason``) and its problems: required, and not too long."""
+    reason = posted.get("reason", "")
+    errors = reason_errors(field, label)
+    errors.require({field: reason}, field)
+    errors.limit({field: reason}, field, REASON_LENGTH)
+    return reason, errors
+
+
 @router.post("/orders/{order_id}/confirm", response_model=None)
-def confirm_order(
-    request: Request,
-    order_id: RecordId,
-    actor: PageUser,
-    db: DatabaseDep,
-    clock: ClockDep,
-    reason: Annotated[str, Form(max_length=2000)] = "",
-    patient_version: Annotated[str, Form(max_length=10)] = "",
+async def confirm_order(
+    request: Request, order_id: RecordId, actor: PageUser, db: DatabaseDep, clock: ClockDep
 ) -> Response:
     """A physician confirms a stale order at the record's current facts, with a reason."""
-    try:
-        body = validate(
-            ConfirmRequest,
-            {"reason": reason.strip(), "patient_version": patient_version or None},
-        )
-        orders.confirm_order(db, actor, order_id, body, clock=clock)
-    except (OrderRefused, Conflict, InvalidInput) as error:
-        return _order_page(request, db, actor, order_id, clock, error, reason)
-    return RedirectResponse(f"/orders/{order_id}", status_code=303)
+    posted = await posted_form(request)
+    return await run_in_threadpool(_confirm, request, db, actor, order_id, clock, posted)
+
+
+def _confirm(
+    request: Request,
+    db: Database,
+    actor: Actor,
+    order_id: int,
+    clock: ClinicClock,
+    posted: dict[str, str],
+) -> Response:
+    check(db, actor, "order.confirm", entity="order", entity_id=order_id)
+    reason, errors = _reason_form(posted, "confirm-reason", "Reason to use the order as signed")
+    body = validated(
+        errors,
+        ConfirmRequest,
+        {"reason": reason.strip(), "patient_version": posted.get("patient_version") or None},
+    )
+    status_code = 422
+    if body is not None and not errors:
+        try:
+            orders.confirm_order(db, actor, order_id, body, clock=clock)
+        except (OrderRefused, Conflict, InvalidInput) as error:
+            errors.add_error(error)
+            status_code = error.status_code
+        else:
+            return RedirectResponse(f"/orders/{order_id}", status_code=303)
+    return _order_page(
+        request,
+        db,
+        actor,
+        order_id,
+        clock,
+        confirm_errors=errors,
+        confirm_reason=reason,
+        status_code=status_code,
+    )
 
 
 @router.post("/orders/{order_id}/cancel", response_model=None)
-def cancel_order(
-    order_id: RecordId,
-    actor: PageUser,
-    db: DatabaseDep,
-    reason: Annotated[str, Form(max_length=2000)] = "",
-) -> RedirectResponse:
-    orders.cancel_order(db, actor, order_id, reason=reason)
-    return RedirectResponse(f"/orders/{order_id}", status_code=303)
+async def cancel_order(
+    request: Request, order_id: RecordId, actor: PageUser, db: DatabaseDep, clock: ClockDep
+) -> Response:
+    posted = await posted_form(request)
+    return await run_in_threadpool(_cancel, request, db, actor, order_id, clock, posted)
+
+
+def _cancel(
+    request: Request,
+    db: Database,
+    actor: Actor,
+    order_id: int,
+    clock: ClinicClock,
+    posted: dict[str, str],
+) -> Response:
+    check(db, actor, "order.cancel", entity="order", entity_id=order_id)
+    reason, errors = _reason_form(posted, "cancel-reason", "Reason for cancelling")
+    status_code = 422
+    if not errors:
+        try:
+            orders.cancel_order(db, actor, order_id, reason=reason)
+        except (InvalidInput, Conflict) as error:
+            errors.add_error(error)
+            status_code = error.status_code
+        else:
+            return RedirectResponse(f"/orders/{order_id}", status_code=303)
+    return _order_page(
+        request,
+        db,
+        actor,
+        order_id,
+        clock,
+        cancel_errors=errors,
+        cancel_reason=reason,
+        status_code=status_code,
+    )

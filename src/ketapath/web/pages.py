@@ -11,29 +11,32 @@ names). Signing in is asked for by a redirect to ``/login`` that comes back afte
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Coroutine
 from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from jinja2.runtime import Context
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ketapath.api.deps import csrf_token_for, current_user
+from ketapath.api.deps import CSRF_FIELD, csrf_token_for, current_user
+from ketapath.api.errors import api_http_error
 from ketapath.config import Settings
 from ketapath.domain.errors import DomainError
 from ketapath.domain.findings import SEVERITY_LABELS, cite
 from ketapath.knowledge.bibliography import bibliography
 from ketapath.services.clock import ClinicClock
-from ketapath.services.errors import AuthenticationFailed, ServiceError
+from ketapath.services.errors import AuthenticationFailed, PermissionDenied, ServiceError
 from ketapath.services.permissions import Actor
-from ketapath.services.validation import field_path
+from ketapath.web.forms import FormErrors, brief, plain
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -106,6 +109,8 @@ def number(value: float | int | None, digits: int = 2) -> str:
     """A number without trailing zeros (12.5, 80, 0.35); an empty string for nothing."""
     if value is None:
         return ""
+    if abs(float(value)) >= 1e12 or not math.isfinite(float(value)):
+        return brief(value)  # a number no record should hold, shown briefly (1e+300)
     text = f"{float(value):.{digits}f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")
@@ -170,13 +175,41 @@ def render(
     return response
 
 
-def error_page(request: Request, status_code: int, title: str, message: str) -> HTMLResponse:
-    """The error as a page, or as a panel when htmx asked for a part of a page."""
+def same_site_path(request: Request) -> str:
+    """The page the browser came from (its Referer), when it is a page of this site."""
+    referer = request.headers.get("referer", "")
+    if not referer:
+        return ""
+    parts = urlsplit(referer)
+    if parts.netloc and parts.netloc != request.url.netloc:
+        return ""
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return safe_next(path, "")
+
+
+def error_page(
+    request: Request,
+    status_code: int,
+    title: str,
+    message: str,
+    *,
+    back: str = "",
+    back_label: str = "Back to the page you came from",
+) -> HTMLResponse:
+    """The error as a page with a way back, or as a panel when htmx asked for a part of a
+    page. ``back`` is where the way back leads (default: the page the browser came from)."""
     partial = request.headers.get("HX-Request") == "true"
+    back = back or same_site_path(request)
     return render(
         request,
         "_error_panel.html" if partial else "error.html",
-        {"title": title, "message": message, "status_code": status_code},
+        {
+            "title": title,
+            "message": message,
+            "status_code": status_code,
+            "back": back if back != request.url.path else "",
+            "back_label": back_label,
+        },
         status_code=status_code,
     )
 
@@ -185,14 +218,93 @@ ERROR_TITLES = {
     400: "This could not be done",
     403: "Not allowed for your role",
     404: "Not found",
+    405: "This page cannot be used that way",
     409: "Changed by someone else",
     422: "Please check what was entered",
     423: "Account locked",
+    500: "Something went wrong",
+}
+# Words for what a page address names (path and query parameters).
+PARAMETER_LABELS = {
+    "patient_id": "The patient number",
+    "order_id": "The order number",
+    "plan_id": "The opioid plan number",
+    "version": "The version",
+    "loaded": "The version",
+    "q": "The search",
+    "instrument_id": "The instrument",
+    "protocol_id": "The protocol",
+    "setting": "The care setting",
+    "weight_basis": "The weight basis",
+    "concentration_mg_per_ml": "The bag concentration",
+    "ladder_steps": "The ladder steps",
+    "ladder_ceiling": "The ladder ceiling",
 }
 
 
+def expired_form_page(request: Request) -> HTMLResponse:
+    """A form posted without its valid token: it expired (a new sign-in, a new session, a
+    form left open from before); nothing was done, and reloading gives a fresh form."""
+    return error_page(
+        request,
+        403,
+        "This form has expired",
+        "The form was opened before your current sign-in (or has been open too long), so it "
+        "was not sent and nothing was saved. Reload the page to get a fresh form, then enter "
+        "it again.",
+        back_label="Reload the form",
+    )
+
+
+def invalid_address_page(request: Request, error: RequestValidationError) -> HTMLResponse:
+    """A page address or form that does not fit the page (an id no record can have), in words."""
+    problems = FormErrors(PARAMETER_LABELS, where=lambda path: path)
+    places = set()
+    for item in error.errors():
+        location = tuple(item["loc"])
+        places.add(location[0] if location else "")
+        problems.add_details([{**item, "loc": location[1:]}])  # type: ignore[typeddict-item]
+    in_address = places <= {"path", "query"}
+    return error_page(
+        request,
+        422,
+        "Please check the address" if in_address else ERROR_TITLES[422],
+        " ".join(problem.message for problem in problems.problems),
+        back="/",
+        back_label="Go to the start page",
+    )
+
+
+def service_error_page(request: Request, error: ServiceError) -> HTMLResponse:
+    """A service's refusal as a page, in words; a missing or stale form token is an expired
+    form, not a question of the role."""
+    if isinstance(error, PermissionDenied) and error.field == CSRF_FIELD:
+        return expired_form_page(request)
+    title = ERROR_TITLES.get(error.status_code, "This could not be done")
+    return error_page(request, error.status_code, title, plain(error.message))
+
+
+def sign_in_first(request: Request) -> Response:
+    """Not signed in (or the session ended): to the sign-in page, coming back afterwards (for
+    a form post: to the page the form was on)."""
+    target = request.url.path
+    if request.url.query:
+        target += "?" + request.url.query
+    if request.method != "GET":
+        target = (
+            safe_next(request.headers.get("HX-Current-URL"), "")
+            or same_site_path(request)
+            or "/patients"
+        )
+    location = "/login?next=" + quote(safe_next(target), safe="/")
+    if request.headers.get("HX-Request") == "true":
+        return Response(status_code=204, headers={"HX-Redirect": location})
+    return RedirectResponse(location, status_code=303)
+
+
 class PageRoute(APIRoute):
-    """A route whose errors are pages: sign-in redirects, 403/404 pages, security headers."""
+    """A route whose errors are pages: sign-in redirects, 403/404 pages, an expired form,
+    security headers."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -201,32 +313,85 @@ class PageRoute(APIRoute):
             try:
                 response = await handler(request)
             except AuthenticationFailed:
-                target = request.url.path
-                if request.url.query:
-                    target += "?" + request.url.query
-                if request.method != "GET":
-                    target = request.headers.get("HX-Current-URL") or "/patients"
-                location = "/login?next=" + quote(safe_next(target), safe="/")
-                if request.headers.get("HX-Request") == "true":
-                    response = Response(status_code=204, headers={"HX-Redirect": location})
-                else:
-                    response = RedirectResponse(location, status_code=303)
+                response = sign_in_first(request)
             except ServiceError as error:
-                title = ERROR_TITLES.get(error.status_code, "This could not be done")
-                response = error_page(request, error.status_code, title, error.message)
+                response = service_error_page(request, error)
             except DomainError as error:
-                response = error_page(request, 422, ERROR_TITLES[422], error.message)
+                response = error_page(request, 422, ERROR_TITLES[422], plain(error.message))
             except RequestValidationError as error:
-                problems = "; ".join(
-                    f"{field_path(tuple(e['loc'][1:])) or 'form'}: {e['msg']}"
-                    for e in error.errors()
-                )
-                response = error_page(request, 422, ERROR_TITLES[422], problems)
-            for header, value in SECURITY_HEADERS.items():
-                response.headers.setdefault(header, value)
-            return response
+                response = invalid_address_page(request, error)
+            return with_security_headers(response)
 
         return page_handler
+
+
+def is_api_path(path: str, api_prefix: str) -> bool:
+    """Whether ``path`` belongs to the API (``/api`` and under), whose errors stay JSON."""
+    root = "/" + api_prefix.strip("/").split("/")[0]
+    return path == root or path.startswith(root + "/")
+
+
+def http_error_page(request: Request, error: StarletteHTTPException) -> Response:
+    """An address no page answers (404) or a method it does not take (405), as a page with a
+    way back. Nothing ran, so nobody is known to be signed in: the page shows no menu."""
+    if error.status_code == 404:
+        message = (
+            "There is no page at this address. It may have been typed or copied wrongly, or "
+            "the link that led here is out of date."
+        )
+    elif error.status_code == 405:
+        message = (
+            "This address is not opened that way (for example, a form's address opened as a "
+            "link). Go back to the page with the form and use its button."
+        )
+    else:
+        message = plain(str(error.detail)) or "The request could not be answered."
+    response = error_page(
+        request, error.status_code, ERROR_TITLES.get(error.status_code, "Error"), message
+    )
+    for name, value in (error.headers or {}).items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def server_error_page(request: Request) -> Response:
+    """An error in ketapath itself (500): what to do, without the error's details."""
+    return error_page(
+        request,
+        500,
+        ERROR_TITLES[500],
+        "This is a fault in ketapath, not in what you did, and it has been logged. What you "
+        "were doing may not have been saved: check the record before entering it again. If it "
+        "happens again, tell the clinic's administrator the time and what you were doing.",
+    )
+
+
+def install_error_pages(app: FastAPI, api_prefix: str) -> None:
+    """HTML pages for HTTP errors (404, 405) and server errors (500) outside the API; the
+    API's paths keep their JSON answers exactly (``ketapath.api.errors``)."""
+
+    async def on_http_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, StarletteHTTPException)
+        if is_api_path(request.url.path, api_prefix):
+            return await api_http_error(request, error, api_prefix)
+        return with_security_headers(http_error_page(request, error))
+
+    async def on_server_error(request: Request, error: Exception) -> Response:
+        if is_api_path(request.url.path, api_prefix):
+            return PlainTextResponse("Internal Server Error", status_code=500)
+        try:
+            return with_security_headers(server_error_page(request))
+        except Exception:  # the page itself failed: the plain answer, as without this handler
+            return PlainTextResponse("Internal Server Error", status_code=500)
+
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_server_error)
+
+
+def with_security_headers(response: Response) -> Response:
+    for header, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(header, value)
+    return response
 
 
 async def page_user(request: Request, actor: Annotated[Actor, Depends(current_user)]) -> Actor:

@@ -22,6 +22,9 @@ from ketapath.web.pages import PageRoute, PageUser, clinic_zone, in_zone, render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
+# The longest search the patient list takes (a name is at most 200 characters).
+SEARCH_LENGTH = 200
+
 
 # Events whose summary needs a word in front (screens and orders say what they are).
 KIND_PREFIXES = {
@@ -197,10 +200,10 @@ def patient_list(
     request: Request,
     actor: PageUser,
     db: DatabaseDep,
-    q: Annotated[str, Query(max_length=200)] = "",
+    q: Annotated[str, Query(max_length=SEARCH_LENGTH)] = "",
 ) -> HTMLResponse:
     found = patients.search_patients(db, actor, q, limit=100)
-    context = {"patients": found, "q": q}
+    context = {"patients": found, "q": q, "search_length": SEARCH_LENGTH}
     if request.headers.get("HX-Target") == "patient-results":
         return render(request, "_patient_rows.html", context)
     return render(request, "patients.html", context)

@@ -28,14 +28,25 @@ from starlette.concurrency import run_in_threadpool
 
 from ketapath.api.deps import DatabaseDep
 from ketapath.api.params import RecordId, record_id
+from ketapath.domain.errors import OutOfBounds
+from ketapath.domain.patient import Assessment, Medication, Patient
 from ketapath.domain.vocabulary import resolve
 from ketapath.knowledge.clinical import knowledge
 from ketapath.services import patients
-from ketapath.services.errors import Conflict, InvalidInput, ServiceError
+from ketapath.services.errors import Conflict, InvalidInput
 from ketapath.services.patients import PatientRecord
 from ketapath.services.permissions import Actor
 from ketapath.services.unit import check
+from ketapath.services.validation import REASON_LENGTH
 from ketapath.store.db import Database
+from ketapath.web.forms import (
+    NUMBER_LENGTH,
+    FormErrors,
+    date_limits,
+    max_length,
+    rule_message,
+    shown,
+)
 from ketapath.web.pages import PageRoute, PageUser, clinic_clock_for, posted_form, render, templates
 from ketapath.web.patient_pages import coded_items, patient_context, read_diagnosis
 
@@ -183,14 +194,91 @@ def form_values(document: dict[str, Any]) -> dict[str, str]:
     return values
 
 
-def _number(posted: dict[str, str], key: str, field: str) -> float | None:
-    raw = posted.get(key, "").strip().replace(",", ".")
-    if not raw:
-        return None
-    try:
-        return float(raw)
-    except ValueError as error:
-        raise InvalidInput(f"{field}: give a number, not {raw!r}.", field=field) from error
+MEDICATION_LABELS = {
+    "name": "Medicine",
+    "dose": "Dose",
+    "unit": "Unit",
+    "frequency": "How often",
+    "route": "Route",
+    "daily_dose": "Amount taken per day",
+    "indication": "What it is for",
+}
+
+
+def record_labels(values: dict[str, str]) -> dict[str, str]:
+    """The form's words for each of its fields, in the form's order (the error summary's)."""
+    labels = {
+        "name": "Name",
+        "birth_date": "Date of birth",
+        "age_years": "Age",
+        "sex": "Sex",
+        "weight_kg": "Weight",
+        "weight_measured_on": "Weighed on",
+        "height_cm": "Height",
+        "pregnancy": "Pregnancy",
+        "consent": "Consent to infusion",
+        "gp": "Primary care practitioner (GP)",
+        "referrer": "Referred by",
+        "diagnoses": "Diagnoses",
+        "comorbidities": "Comorbidities",
+        "laterality": "Side of the pain",
+        "allergies": "Allergies",
+    }
+    for row in range(max(_medication_rows(values), BLANK_MEDICATION_ROWS)):
+        for column in MEDICATION_COLUMNS:
+            labels[f"med_{column}_{row}"] = f"{MEDICATION_LABELS[column]} in medicine row {row + 1}"
+    for name, _path, label in TRISTATE_FIELDS:
+        labels[f"fact_{name}"] = label
+    labels["fact_central_sensitisation_evidence"] = "Evidence of central sensitisation"
+    labels["fact_expectancy"] = "The patient's expectancy"
+    labels["fact_goals"] = "Goals and indicators of success"
+    labels["purpose"] = "Purpose of the infusion"
+    labels["reason"] = "Reason for the amendment"
+    return labels
+
+
+def _line_of(values: dict[str, str], field: str, index: int, separator: str) -> int:
+    """The line of a textarea that gave the ``index``-th item (empty lines give none)."""
+    filled = [
+        number
+        for number, line in enumerate(values.get(field, "").splitlines(), start=1)
+        if line.partition(separator)[0].strip()
+    ]
+    return filled[index] if index < len(filled) else index + 1
+
+
+_ITEM_PATH = re.compile(r"^(diagnoses|comorbidities|allergies|medications)\[(\d+)\](?:\.(\w+))?")
+_LIST_WORDS = {"diagnoses": "Diagnosis", "comorbidities": "Comorbidity", "allergies": "Allergy"}
+
+
+def record_errors(values: dict[str, str]) -> FormErrors:
+    """The record form's problems: a document path (``medications[1].dose``) is shown at the
+    form's field (``med_dose_2``: empty rows are skipped), a line of a text area by its line."""
+    rows = filled_rows(values)
+
+    def where(path: str) -> str:
+        item = _ITEM_PATH.match(path)
+        if item and item.group(1) == "medications":
+            index = int(item.group(2))
+            column = item.group(3) if item.group(3) in MEDICATION_COLUMNS else "name"
+            return f"med_{column}_{rows[index]}" if index < len(rows) else ""
+        if item:
+            return item.group(1)
+        top = path.split(".")[0].split("[")[0]
+        if top == "assessment":
+            return f"fact_{path.split('.')[-1]}"
+        return top if top in errors.labels else ""
+
+    def label(path: str, field: str) -> str:
+        item = _ITEM_PATH.match(path)
+        if item and item.group(1) in _LIST_WORDS:
+            separator = ":" if item.group(1) == "allergies" else "|"
+            line = _line_of(values, item.group(1), int(item.group(2)), separator)
+            return f"{_LIST_WORDS[item.group(1)]} on line {line}"
+        return errors.label(field)
+
+    errors = FormErrors(record_labels(values), where=where, root="patient", path_label=label)
+    return errors
 
 
 def _coded(posted: dict[str, str], field: str) -> list[dict[str, str]]:
@@ -211,19 +299,6 @@ def filled_rows(posted: dict[str, str]) -> list[int]:
     ]
 
 
-def on_form(error: InvalidInput, posted: dict[str, str]) -> InvalidInput:
-    """The error with the medicine it names as the form's row (empty rows are skipped)."""
-    match = re.match(r"(?:patient\.)?medications\[(\d+)\]", error.field or "")
-    rows = filled_rows(posted)
-    if not match or int(match.group(1)) >= len(rows):
-        return error
-    row = rows[int(match.group(1))]
-    return InvalidInput(
-        f"{error.message.rstrip('.')} (medicine row {row + 1} of the form).",
-        field=f"medications[{row}]" + (error.field or "")[match.end() :],
-    )
-
-
 def _medication_rows(posted: dict[str, str]) -> int:
     try:
         rows = int(posted.get("med_rows", "0"))
@@ -232,20 +307,22 @@ def _medication_rows(posted: dict[str, str]) -> int:
     return max(0, min(rows, MAX_MEDICATION_ROWS))
 
 
-def document_from_form(posted: dict[str, str]) -> dict[str, Any]:
+def document_from_form(posted: dict[str, str], errors: FormErrors | None = None) -> dict[str, Any]:
     """The patient document the form describes (validated afterwards by the service).
 
     Empty fields are left out, so the document's defaults apply ("not known"), never a zero.
     A medicine row is kept when any of its cells is filled, so a dose without a name is
-    reported rather than dropped.
+    reported rather than dropped. A number that is not one is added to ``errors`` and left out
+    (the default: the form's own ``record_errors``).
     """
+    errors = errors if errors is not None else record_errors(posted)
     document: dict[str, Any] = {}
     for name in ("name", "birth_date", "weight_measured_on", "gp", "referrer", *CHOICE_FIELDS):
         value = posted.get(name, "").strip()
         if value:
             document[name] = value
     for name in ("age_years", "weight_kg", "height_cm"):
-        number = _number(posted, name, name)
+        number = errors.number(posted, name)
         if number is not None:
             document[name] = number
     document["diagnoses"] = _coded(posted, "diagnoses")
@@ -263,9 +340,7 @@ def document_from_form(posted: dict[str, str]) -> dict[str, Any]:
             c: v for c, v in cells.items() if v and c not in ("dose", "daily_dose")
         }
         for column in ("dose", "daily_dose"):
-            amount = _number(
-                posted, f"med_{column}_{index}", f"medications[{len(medications)}].{column}"
-            )
+            amount = errors.number(posted, f"med_{column}_{index}")
             if amount is not None:
                 medicine[column] = amount
         medications.append(medicine)
@@ -315,21 +390,27 @@ def readings(values: dict[str, str]) -> list[dict[str, Any]]:
     return out
 
 
-def _check_codes(document: dict[str, Any], posted: dict[str, str]) -> None:
+def check_codes(document: dict[str, Any], posted: dict[str, str], errors: FormErrors) -> None:
+    """Lines the vocabulary does not take as a condition are problems of their text area,
+    unless the user ticked that they are to be recorded as written."""
     if posted.get("accept_unknown_codes"):
         return
-    unknown = unknown_codes(document)
-    if unknown:
-        field, index, _ = unknown[0]
-        listed = ", ".join(f"{t!r} ({f} line {i + 1})" for f, i, t in unknown)
-        raise InvalidInput(
-            f"{field}[{index}].code: not in the vocabulary: {listed}. Correct the line (a "
-            "diagnosis name or abbreviation, an ICD-10-CM or ICD-11 code, or a vocabulary id "
-            "from the list below; negated, uncertain or ambiguous wording is not taken as a "
-            "diagnosis), or tick 'Record codes the vocabulary does not know' to record it as "
-            "written.",
-            field=f"{field}[{index}].code",
-        )
+    for field in ("diagnoses", "comorbidities"):
+        lines = [
+            f"line {_line_of(posted, field, index, '|')} (“{shown(text)}”)"
+            for f, index, text in unknown_codes(document)
+            if f == field
+        ]
+        if lines:
+            errors.add(
+                field,
+                f"{errors.label(field)}: {', '.join(lines)} "
+                f"{'is' if len(lines) == 1 else 'are'} not taken as a condition. Correct "
+                f"{'it' if len(lines) == 1 else 'them'} (a name or abbreviation, an ICD-10-CM or "
+                "ICD-11 code, or an id from the vocabulary below; negated, uncertain or "
+                "ambiguous wording is not a diagnosis), or tick “Record codes the vocabulary "
+                "does not know” to record it as written.",
+            )
 
 
 def _keep_names(document: dict[str, Any], previous: dict[str, Any]) -> None:
@@ -345,11 +426,6 @@ def _keep_names(document: dict[str, Any], previous: dict[str, Any]) -> None:
                 item["name"] = names[item["code"]]
 
 
-def form_field(error_field: str | None) -> str:
-    """The form's name for the document field an error names (``patient.weight_kg``)."""
-    return (error_field or "").removeprefix("patient.")
-
-
 def vocabulary_rows() -> list[dict[str, str]]:
     return [
         {
@@ -363,30 +439,51 @@ def vocabulary_rows() -> list[dict[str, str]]:
     ]
 
 
+def form_limits() -> dict[str, int]:
+    """``maxlength`` of the form's text fields: the lengths the record accepts."""
+    return {
+        "name": max_length(Patient, "name"),
+        "gp": max_length(Patient, "gp"),
+        "referrer": max_length(Patient, "referrer"),
+        "number": NUMBER_LENGTH,
+        "med_name": max_length(Medication, "name"),
+        "med_unit": max_length(Medication, "unit"),
+        "med_frequency": max_length(Medication, "frequency"),
+        "med_route": max_length(Medication, "route"),
+        "med_indication": max_length(Medication, "indication"),
+        "note": max_length(Assessment, "goals"),
+        "reason": REASON_LENGTH,
+    }
+
+
 def _form_page(
     request: Request,
     *,
     values: dict[str, str],
     context: dict[str, Any],
-    error: ServiceError | None = None,
+    errors: FormErrors | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     rows = max(_medication_rows(values), BLANK_MEDICATION_ROWS)
     context.update(
         {
             "values": values,
-            "error": error,
-            "error_field": form_field(error.field) if error else "",
+            "errors": errors,
             "med_rows": rows,
             "medication_columns": MEDICATION_COLUMNS,
+            "medication_fields": [
+                [f"med_{column}_{row}" for column in MEDICATION_COLUMNS] for row in range(rows)
+            ],
             "choices": CHOICES,
             "tristate_fields": TRISTATE_FIELDS,
             "purposes": PURPOSES,
             "vocabulary": vocabulary_rows(),
             "readings": readings(values),
+            "limits": form_limits(),
+            "dates": date_limits(clinic_clock_for(request).today()),
             "unknown": (
                 unknown_codes({f: _coded(values, f) for f in ("diagnoses", "comorbidities")})
-                if error
+                if errors
                 else []
             ),
         }
@@ -398,6 +495,29 @@ def _more_rows(values: dict[str, str]) -> dict[str, str]:
     """The same form with more empty medicine rows (the 'more rows' button; no script)."""
     rows = _medication_rows(values) + BLANK_MEDICATION_ROWS
     return {**values, "med_rows": str(min(rows, MAX_MEDICATION_ROWS))}
+
+
+def checked_document(
+    request: Request, posted: dict[str, str], *, amending: bool = False
+) -> tuple[dict[str, Any], FormErrors]:
+    """The document the form describes and every problem of the form at once: what only the
+    form knows (a required field, a number that is not one, a line the vocabulary does not
+    take), then everything the record's validation finds."""
+    errors = record_errors(posted)
+    errors.require(posted, "name")
+    if not posted.get("birth_date", "").strip() and not posted.get("age_years", "").strip():
+        no_age = OutOfBounds("give age_years or birth_date", kind="no_age")
+        errors.add("birth_date", rule_message(no_age, errors.label("birth_date")))
+    if amending:
+        errors.require(posted, "reason")
+        errors.limit(posted, "reason", REASON_LENGTH)
+    document = document_from_form(posted, errors)
+    check_codes(document, posted, errors)
+    try:
+        patients.validate_document(document, clinic_clock_for(request).today())
+    except InvalidInput as error:
+        errors.add_error(error)
+    return document, errors
 
 
 @router.get("/patients/new", response_class=HTMLResponse)
@@ -419,17 +539,15 @@ def _create(request: Request, db: Database, actor: Actor, posted: dict[str, str]
         return _form_page(request, values=_more_rows(posted), context={"record": None})
     if posted.get("check_diagnoses"):
         return _form_page(request, values=posted, context={"record": None})
-    try:
-        document = document_from_form(posted)
-        _check_codes(document, posted)
-        record = patients.create_patient(db, actor, document, clock=clinic_clock_for(request))
-    except InvalidInput as error:
+    document, errors = checked_document(request, posted)
+    if not errors:
+        try:
+            record = patients.create_patient(db, actor, document, clock=clinic_clock_for(request))
+        except InvalidInput as error:
+            errors.add_error(error)
+    if errors:
         return _form_page(
-            request,
-            values=posted,
-            context={"record": None},
-            error=on_form(error, posted),
-            status_code=error.status_code,
+            request, values=posted, context={"record": None}, errors=errors, status_code=422
         )
     return RedirectResponse(f"/patients/{record.id}", status_code=303)
 
@@ -463,29 +581,33 @@ def _amend(
         return _form_page(request, values=_more_rows(posted), context=context)
     if posted.get("check_diagnoses"):
         return _form_page(request, values=posted, context=context)
-    try:
-        expected_version = record_id(posted.get("expected_version", ""))
-        if expected_version is None:  # a version number has the bound of a record id
-            raise InvalidInput(
-                "expected_version: the form does not say which version it amends; reload it.",
-                field="expected_version",
-            )
-        document = document_from_form(posted)
-        _check_codes(document, posted)
-        _keep_names(document, context["record"].document)
-        patients.amend_patient(
-            db,
-            actor,
-            patient_id,
-            document,
-            reason=posted.get("reason", ""),
-            expected_version=expected_version,
-            clock=clinic_clock_for(request),
+    document, errors = checked_document(request, posted, amending=True)
+    expected_version = record_id(posted.get("expected_version", ""))
+    if expected_version is None:  # a version number has the bound of a record id
+        errors.add(
+            "",
+            "The form does not say which version of the record it amends: reload the page "
+            "and enter the changes again.",
         )
-    except (InvalidInput, Conflict) as error:
-        shown = on_form(error, posted) if isinstance(error, InvalidInput) else error
+    status_code = 422
+    if not errors and expected_version is not None:
+        _keep_names(document, context["record"].document)
+        try:
+            patients.amend_patient(
+                db,
+                actor,
+                patient_id,
+                document,
+                reason=posted.get("reason", ""),
+                expected_version=expected_version,
+                clock=clinic_clock_for(request),
+            )
+        except (InvalidInput, Conflict) as error:
+            errors.add_error(error)
+            status_code = error.status_code
+    if errors:
         return _form_page(
-            request, values=posted, context=context, error=shown, status_code=error.status_code
+            request, values=posted, context=context, errors=errors, status_code=status_code
         )
     return RedirectResponse(f"/patients/{patient_id}", status_code=303)
 

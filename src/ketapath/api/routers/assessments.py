@@ -11,12 +11,13 @@ from ketapath.api.params import ClockDep, RecordId
 from ketapath.knowledge.instruments import Instrument
 from ketapath.services import assessments
 from ketapath.services.assessments import AssessmentInput, AssessmentView
+from ketapath.services.validation import REASON_LENGTH
 
 router = APIRouter(tags=["assessments"], responses=SIGNED_IN)
 
 
 class AssessmentAmendment(AssessmentInput):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=REASON_LENGTH)
 
 
 @router.get(

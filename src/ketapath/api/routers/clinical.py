@@ -12,12 +12,13 @@ from ketapath.services import orders, screening
 from ketapath.services.orders import CoursePreview, OrderView, PlanRequest, SignRequest
 from ketapath.services.screening import ScreeningView
 from ketapath.services.signing import ConfirmRequest
+from ketapath.services.validation import REASON_LENGTH
 
 router = APIRouter(tags=["screening and orders"], responses=SIGNED_IN)
 
 
 class Cancellation(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=REASON_LENGTH)
 
 
 @router.post(

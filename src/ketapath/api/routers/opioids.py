@@ -21,16 +21,17 @@ from ketapath.services.opioids import (
     PlanPreview,
     PlanView,
 )
+from ketapath.services.validation import REASON_LENGTH
 
 router = APIRouter(tags=["opioid plan"], responses=SIGNED_IN)
 
 
 class Withdrawal(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=REASON_LENGTH)
 
 
 class DoseCorrection(DoseInput):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=REASON_LENGTH)
 
 
 @router.get(

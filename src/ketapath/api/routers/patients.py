@@ -14,13 +14,14 @@ from ketapath.domain.patient import Patient
 from ketapath.services import patients, timeline
 from ketapath.services.patients import PatientRecord, PatientSummary
 from ketapath.services.timeline import TimelineEvent
+from ketapath.services.validation import REASON_LENGTH
 
 router = APIRouter(prefix="/patients", tags=["patients"], responses=SIGNED_IN)
 
 
 class Amendment(BaseModel):
     document: Patient
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=REASON_LENGTH)
     expected_version: int = Field(
         ge=1,
         description=(
