@@ -99,3 +99,12 @@ def test_every_curve_point_lies_inside_the_plot_area(values: list[list[float]], 
             x, y = (float(v) for v in pair.split(","))
             assert 48 - 0.1 <= x <= 640 - 16 + 0.1
             assert 16 - 0.1 <= y <= 240 - 44 + 0.1
+
+
+def test_a_span_too_small_for_a_tick_still_gets_a_step():
+    """Found by the property above: a curve of denormal values (5e-324 ng/mL)."""
+    from ketapath.web.charts import nice_step
+
+    assert nice_step(5e-324) == 1.0
+    assert nice_step(float("nan")) == 1.0
+    assert nice_step(7.0) == 2.0

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
-from math import ceil, floor, log10
+from math import ceil, floor, isfinite, log10
 
 from markupsafe import Markup
 
@@ -32,9 +32,9 @@ class Point:
 
 def nice_step(span: float, ticks: int = 5) -> float:
     """A round tick step (1, 2 or 5 times a power of ten) giving about ``ticks`` ticks."""
-    if span <= 0:
-        return 1.0
     raw = span / ticks
+    if not (isfinite(raw) and raw > 0):  # also a span so small its tick underflows to 0
+        return 1.0
     power = 10 ** floor(log10(raw))
     for multiple in (1, 2, 5, 10):
         if raw <= multiple * power:
