@@ -16,13 +16,14 @@ from ketapath.api.routers import (
     admin,
     assessments,
     auth,
-    clinical,
     exposure,
     knowledge,
     library,
     opioids,
+    orders,
     patients,
     research,
+    screening,
 )
 from ketapath.api.storable import StorableText
 from ketapath.config import Settings, get_settings
@@ -42,7 +43,8 @@ def api_router() -> APIRouter:
     modules = (
         patients,
         assessments,
-        clinical,
+        screening,
+        orders,
         exposure,
         opioids,
         research,

@@ -1,4 +1,5 @@
-"""Screening, course preview (plans) and signed orders."""
+"""Orders: the course a protocol gives for a patient (plans, not stored) and the physician's
+signed orders (sign, list, read, confirm, cancel)."""
 
 from __future__ import annotations
 
@@ -8,41 +9,16 @@ from pydantic import BaseModel, Field
 from ketapath.api.deps import CurrentUser, DatabaseDep
 from ketapath.api.errors import SIGNED_IN, responses
 from ketapath.api.params import ClockDep, RecordId
-from ketapath.services import orders, screening
+from ketapath.services import orders
 from ketapath.services.orders import CoursePreview, OrderView, PlanRequest, SignRequest
-from ketapath.services.screening import ScreeningView
 from ketapath.services.signing import ConfirmRequest
 from ketapath.services.validation import REASON_LENGTH
 
-router = APIRouter(tags=["screening and orders"], responses=SIGNED_IN)
+router = APIRouter(tags=["orders"], responses=SIGNED_IN)
 
 
 class Cancellation(BaseModel):
     reason: str = Field(min_length=1, max_length=REASON_LENGTH)
-
-
-@router.post(
-    "/patients/{patient_id}/screenings",
-    response_model=ScreeningView,
-    status_code=status.HTTP_201_CREATED,
-    summary="Screen the current record (eligibility and safety) and store the result",
-    responses=responses(404, 422),
-)
-def run_screening(
-    patient_id: RecordId, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
-) -> ScreeningView:
-    return screening.run_screening(db, actor, patient_id, clock=clock)
-
-
-@router.get(
-    "/patients/{patient_id}/screenings",
-    response_model=list[ScreeningView],
-    responses=responses(404, 422),
-)
-def list_screenings(
-    patient_id: RecordId, actor: CurrentUser, db: DatabaseDep
-) -> list[ScreeningView]:
-    return screening.list_screenings(db, actor, patient_id)
 
 
 @router.post(
