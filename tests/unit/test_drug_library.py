@@ -252,3 +252,13 @@ def test_the_docs_table_of_every_protocol_at_light_and_heavy_weights_is_current(
     table = outcomes_markdown(protocol_outcomes(LIBRARY, KB))
     assert table in docs.read_text(encoding="utf-8")
     assert "REFUSED" not in table and "invalid" not in table
+
+
+def test_every_outcome_code_comes_with_its_plain_words() -> None:
+    from ketapath.domain.library_check import protocol_outcomes
+
+    outcomes = protocol_outcomes(LIBRARY, KB)
+    assert any(o.codes for o in outcomes)
+    for o in outcomes:
+        assert len(o.messages) == len(o.codes)
+        assert all(m and ":" not in m.split(" ")[0] for m in o.messages)

@@ -135,6 +135,14 @@ def test_a_physician_signs_with_a_reason_and_the_order_page_shows_it(client: Tes
     assert "Signed by <strong>physician</strong>" in order.text
     assert "tolerated 40 mg/h before" in order.text
     assert "Signed order: mixed-kang-3session" in client.get("/patients/1").text
+    # what the override accepted is said in words; the code is only in the tooltip
+    accepted = html.unescape(order.text)
+    accepted = accepted[
+        accepted.index("Accepted: ") : accepted.index("</p>", accepted.index("Accepted: "))
+    ]
+    assert "above the day clinic soft limit of 5 mg" in accepted
+    assert 'title="limit:midazolam-iv_dose:soft"' in accepted
+    assert "course: limit:" not in accepted
 
 
 def test_a_course_that_changed_since_it_was_reviewed_is_not_signed(client: TestClient):

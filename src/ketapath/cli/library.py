@@ -218,8 +218,9 @@ def _print_outcomes(lib: DrugLibrary, *, markdown: bool) -> None:
         return
     typer.echo("Protocols in their own settings (outcome at each dosing weight):")
     for o in results:
-        codes = f"  [{', '.join(o.codes)}]" if o.codes else ""
-        typer.echo(f"  {o.protocol_id:<28} {o.setting:<7} {o.weight_kg:>5g} kg  {o.outcome}{codes}")
+        typer.echo(f"  {o.protocol_id:<28} {o.setting:<7} {o.weight_kg:>5g} kg  {o.outcome}")
+        for code, words in zip(o.codes, o.messages, strict=False):
+            typer.echo(f"      {words}  (code {code})")
 
 
 LIMIT_ROWS = (

@@ -32,6 +32,8 @@ class ProtocolOutcome:
     codes: tuple[str, ...]  # the hard, soft and warning findings (info left out)
     course_total_mg: float | None
     message: str = ""
+    # the plain words of each finding in ``codes``, in the same order
+    messages: tuple[str, ...] = ()
 
 
 def protocol_outcomes(
@@ -48,10 +50,18 @@ def protocol_outcomes(
                         protocol, dosing, PlanOptions(setting=setting), kb, library
                     )
                 except HardLimitExceeded as refused:
-                    codes = tuple(sorted({f.code for f in refused.findings}))
+                    words = {f.code: f.message for f in refused.findings}
+                    codes = tuple(sorted(words))
                     out.append(
                         ProtocolOutcome(
-                            protocol.id, setting, weight, "refused", codes, None, refused.message
+                            protocol.id,
+                            setting,
+                            weight,
+                            "refused",
+                            codes,
+                            None,
+                            refused.message,
+                            tuple(words[c] for c in codes),
                         )
                     )
                     continue
@@ -62,17 +72,19 @@ def protocol_outcomes(
                         )
                     )
                     continue
-                codes = tuple(
-                    dict.fromkeys(f.code for f in course.findings if f.severity != "info")
-                )
+                words = {}
+                for f in course.findings:
+                    if f.severity != "info":
+                        words.setdefault(f.code, f.message)
                 out.append(
                     ProtocolOutcome(
                         protocol.id,
                         setting,
                         weight,
                         status(course),
-                        codes,
+                        tuple(words),
                         course.course_total_mg,
+                        messages=tuple(words.values()),
                     )
                 )
     return out

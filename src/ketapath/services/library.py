@@ -90,6 +90,9 @@ class OutcomeView(BaseModel):
     weight_kg: float
     outcome: str = Field(description="ready, needs_override, refused or invalid.")
     codes: list[str]
+    messages: list[str] = Field(
+        default=[], description="The plain words of each finding in codes, in the same order."
+    )
     course_total_mg: float | None
 
 
@@ -327,6 +330,7 @@ def _outcome_views(library: DrugLibrary) -> list[OutcomeView]:
             weight_kg=o.weight_kg,
             outcome=o.outcome,
             codes=list(o.codes),
+            messages=list(o.messages),
             course_total_mg=o.course_total_mg,
         )
         for o in protocol_outcomes(library, knowledge())

@@ -365,6 +365,27 @@ def order_page(
     )
 
 
+def accepted_findings(order: orders.OrderView) -> list[dict[str, str]]:
+    """What the physician's override accepted, in words: each code's message in the signed
+    course, or else what the finding catalogue says the code means; the code stays for the
+    tooltip."""
+    messages = {f.get("code"): f.get("message") for f in order.course.get("findings") or []}
+    catalogue = knowledge().finding_codes.entries
+    accepted = []
+    for part, codes in (order.override_codes or {}).items():
+        for code in codes or []:
+            meaning = messages.get(code) or next(
+                (
+                    c.meaning
+                    for c in catalogue
+                    if c.code == code or (c.is_family and code.startswith(c.family + ":"))
+                ),
+                "a finding ketapath no longer lists: check the signed course",
+            )
+            accepted.append({"part": part, "message": str(meaning), "code": str(code)})
+    return accepted
+
+
 def _order_page(
     request: Request,
     db: Database,
@@ -387,6 +408,7 @@ def _order_page(
             "order": order,
             "course": order.course,
             "settings": SETTING_LABELS,
+            "accepted": accepted_findings(order),
             "confirm_errors": confirm_errors,
             "confirm_reason": confirm_reason,
             "cancel_errors": cancel_errors,
