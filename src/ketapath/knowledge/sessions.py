@@ -132,6 +132,9 @@ class ObservationIntervals(Strict):
     """Minutes from the last complete set of observations to the next, per chart state."""
 
     minutes: dict[ChartState, int]
+    overdue_after_min: int = Field(
+        ge=0, le=60, description="Minutes after the due time when observations are overdue."
+    )
     source: Source
 
     @model_validator(mode="after")
