@@ -31,6 +31,7 @@ from ketapath.services.validation import validate
 from ketapath.store.db import Database
 from ketapath.web.pages import PageRoute, PageUser, render, templates
 from ketapath.web.patient_pages import patient_context
+from ketapath.web.session_links import order_sessions
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -236,10 +237,10 @@ def sign_course(
 def order_page(
     request: Request, order_id: RecordId, actor: PageUser, db: DatabaseDep, clock: ClockDep
 ) -> HTMLResponse:
-    return _order_page(request, db, actor, order_id, clock)
+    return render_order_page(request, db, actor, order_id, clock)
 
 
-def _order_page(
+def render_order_page(
     request: Request,
     db: Database,
     actor: Actor,
@@ -247,7 +248,12 @@ def _order_page(
     clock: ClinicClock,
     confirm_error: ServiceError | None = None,
     reason: str = "",
+    *,
+    schedule: Any = None,
+    status_code: int | None = None,
 ) -> HTMLResponse:
+    """The order page; ``confirm_error`` or ``schedule`` (a refused scheduling form, from
+    ``session_pages``) shown again with what was typed."""
     order = orders.get_order(db, actor, order_id, clock=clock)
     context = patient_context(db, actor, order.patient_id)
     context.update(
@@ -257,9 +263,14 @@ def _order_page(
             "settings": SETTING_LABELS,
             "confirm_error": confirm_error,
             "confirm_reason": reason,
+            "schedule": schedule,
         }
     )
-    status_code = confirm_error.status_code if confirm_error else 200
+    context.update(order_sessions(db, actor, order, clock))
+    if status_code is None:
+        status_code = confirm_error.status_code if confirm_error else 200
+        if schedule is not None:
+            status_code = 422
     return render(request, "order.html", context, status_code=status_code)
 
 
@@ -281,7 +292,7 @@ def confirm_order(
         )
         orders.confirm_order(db, actor, order_id, body, clock=clock)
     except (OrderRefused, Conflict, InvalidInput) as error:
-        return _order_page(request, db, actor, order_id, clock, error, reason)
+        return render_order_page(request, db, actor, order_id, clock, error, reason)
     return RedirectResponse(f"/orders/{order_id}", status_code=303)
 
 
