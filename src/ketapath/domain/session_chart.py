@@ -51,6 +51,7 @@ from ketapath.domain.session_view import (
     DischargeReadiness,
     DischargeRecord,
     FindingData,
+    IllegalTransition,
     NoteRecord,
     Prompt,
     Refusal,
@@ -241,6 +242,7 @@ class Chart:
                     kind=entry.kind,
                     message=refused.message,
                     field=refused.field,
+                    illegal=isinstance(refused, IllegalTransition),
                 )
             )
 

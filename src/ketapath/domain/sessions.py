@@ -311,7 +311,7 @@ def check_append(
         refused = [r for r in after.refusals if (r.seq, r.message) not in before]
     if refused:
         first = refused[0]
-        cls = IllegalTransition if first.message.startswith("Cannot ") else ChartRefused
+        cls = IllegalTransition if first.illegal else ChartRefused
         raise cls(first.message, field=first.field, kind=first.kind)
     return after
 

@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from fractions import Fraction
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, aliased
 
@@ -40,6 +40,7 @@ from ketapath.domain.session_events import (
     PumpProgramme,
     Role,
     Void,
+    chart_time,
 )
 from ketapath.domain.session_view import Prompt, SessionView, State
 from ketapath.domain.sessions import (
@@ -248,9 +249,14 @@ class ReplayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     events: list[ReplayEvent] = Field(max_length=2000)
-    at: datetime | None = Field(
+    at: AwareDatetime | None = Field(
         default=None, description="When to read the chart; default the last entry's time."
     )
+
+    @field_validator("at")
+    @classmethod
+    def _bounded_time(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else chart_time(value, "at")
 
 
 class ProgrammeReplayRequest(ReplayRequest):
@@ -985,8 +991,6 @@ def _replay_events(events: Sequence[ReplayEvent]) -> list[ChartEvent]:
 
 def _read_at(request: ReplayRequest) -> datetime:
     if request.at is not None:
-        if request.at.tzinfo is None:
-            raise InvalidInput("at: give the time with its UTC offset.", field="at")
         return request.at
     times = [e.entry.occurred_at for e in request.events]
     if not times:
