@@ -25,12 +25,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, aliased
 
+from ketapath.domain.errors import DomainError
 from ketapath.domain.session_dose import mg_text
 from ketapath.domain.session_events import (
     Acknowledge,
@@ -38,22 +39,27 @@ from ketapath.domain.session_events import (
     ChartEvent,
     CheckIn,
     PumpProgramme,
-    Role,
     Void,
-    chart_time,
 )
 from ketapath.domain.session_view import Prompt, SessionView, State
 from ketapath.domain.sessions import (
     ChartRefused,
     IllegalTransition,
     PatientFacts,
+    PatientFactsInput,
+    ProgrammeReplayRequest,
+    ReplayEvent,
+    ReplayRequest,
     SessionContext,
     check_append,
     delivered_fraction,
     is_strict,
     programme_of,
     replay,
+    replay_log,
 )
+
+__all__ = ["PatientFactsInput", "ProgrammeReplayRequest", "ReplayEvent", "ReplayRequest"]
 from ketapath.knowledge.bounds import input_bounds
 from ketapath.knowledge.clinical import knowledge
 from ketapath.services import audit
@@ -222,48 +228,6 @@ class PatientSessions(BaseModel):
     sessions: list[SessionSummary]
     lifetime_delivered_mg: float
     lifetime_delivered_mg_exact: str
-
-
-class ReplayEvent(BaseModel):
-    """An entry of a log to replay: the entry, who made it (role) and what it corrects."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    entry: ChartEntry
-    by_role: Role = "nurse"
-    recorded_by: str = Field(default="", max_length=64)
-    amends_seq: int | None = Field(default=None, ge=1, le=10_000)
-    reason: str = Field(default="", max_length=2000)
-
-
-class PatientFactsInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    sex: Literal["female", "male", "other", "unknown"] = "unknown"
-    pregnancy: Literal["pregnant", "not_pregnant", "unknown", "not_applicable"] = "unknown"
-
-
-class ReplayRequest(BaseModel):
-    """A log replayed without storing anything: for checking a scenario."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    events: list[ReplayEvent] = Field(max_length=2000)
-    at: AwareDatetime | None = Field(
-        default=None, description="When to read the chart; default the last entry's time."
-    )
-
-    @field_validator("at")
-    @classmethod
-    def _bounded_time(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else chart_time(value, "at")
-
-
-class ProgrammeReplayRequest(ReplayRequest):
-    """A log replayed against a pump programme given in full."""
-
-    programme: PumpProgramme
-    patient: PatientFactsInput = PatientFactsInput()
 
 
 # ------------------------------------------------------------------ loading
@@ -975,37 +939,13 @@ def acknowledge(
 # ------------------------------------------------------------------ replays that store nothing
 
 
-def _replay_events(events: Sequence[ReplayEvent]) -> list[ChartEvent]:
-    return [
-        ChartEvent(
-            seq=index,
-            entry=event.entry,
-            recorded_by=event.recorded_by or event.by_role,
-            by_role=event.by_role,
-            amends_seq=event.amends_seq,
-            reason=event.reason,
-        )
-        for index, event in enumerate(events, start=1)
-    ]
-
-
-def _read_at(request: ReplayRequest) -> datetime:
-    if request.at is not None:
-        return request.at
-    times = [e.entry.occurred_at for e in request.events]
-    if not times:
-        raise InvalidInput("at: an empty log needs the time to read it at.", field="at")
-    return max(times)
-
-
 def replay_programme(db: Database, actor: Actor, request: ProgrammeReplayRequest) -> SessionView:
     """Replay a posted log against a posted pump programme; nothing is stored."""
     check(db, actor, "session.replay", entity="session")
-    context = SessionContext(
-        programme=request.programme,
-        patient=PatientFacts(sex=request.patient.sex, pregnancy=request.patient.pregnancy),
-    )
-    view = replay(_replay_events(request.events), _read_at(request), context)
+    try:
+        view = replay_log(request, request.context())
+    except DomainError as error:
+        raise InvalidInput(error.message, field=error.field or None) from error
     with db.transaction() as session:
         audit.record(
             session,
@@ -1036,7 +976,10 @@ def replay_session(
             programme = _programme_now(session, row, order_in(session, row.order_id, clock))
         _, version = load_patient(session, row.patient_id)
         context = SessionContext(programme=programme, patient=_facts(version), zone=clock.tz())
-        view = replay(_replay_events(request.events), _read_at(request), context)
+        try:
+            view = replay_log(request, context)
+        except DomainError as error:
+            raise InvalidInput(error.message, field=error.field or None) from error
         audit.record(
             session,
             actor,
