@@ -22,13 +22,16 @@ Rules the services add to the domain's:
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
-from sqlalchemy import exists, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from ketapath.domain.errors import DomainError
@@ -207,6 +210,15 @@ class SessionDetail(BaseModel):
     chart: SessionView
 
 
+class ChartResult(BaseModel):
+    """What a chart write answers: the entry's place, and the chart replayed with it."""
+
+    session_id: int
+    patient_id: int
+    seq: int = Field(description="The entry just charted.")
+    chart: SessionView
+
+
 class StoredEntry(BaseModel):
     """One entry of the chart as stored (corrections included, never changed)."""
 
@@ -257,30 +269,101 @@ def _locked_row(session: Session, session_id: int) -> InfusionSession:
     return row
 
 
+@dataclass(frozen=True)
+class _Chart:
+    """A chart as read: its entries, and the id and time of its last row (the fingerprint
+    that a later read checks before it trusts the copy)."""
+
+    events: tuple[ChartEvent, ...]
+    last_id: int
+    last_recorded_at: datetime
+
+
+# Chart rows are never changed (append-only, by trigger), so a chart read once is kept and
+# only its new rows are read afterwards; the last row's id and time are checked first, so a
+# database restored or emptied under the same address is read again in full.
+_CHARTS: OrderedDict[tuple[str, int], _Chart] = OrderedDict()
+_CHARTS_LOCK = threading.Lock()
+CACHED_CHARTS = 512
+
+
 def _events(session: Session, session_ids: Sequence[int]) -> dict[int, list[ChartEvent]]:
-    """The charts of several sessions, in one query (plus one for the users)."""
+    """The charts of several sessions: the rows not yet read, in one query."""
     if not session_ids:
         return {}
+    where = str(session.get_bind().engine.url)
+    with _CHARTS_LOCK:
+        known = {sid: _CHARTS.get((where, sid)) for sid in session_ids}
+    conditions = [
+        SessionEvent.session_id == sid
+        if chart is None
+        else and_(SessionEvent.session_id == sid, SessionEvent.seq >= len(chart.events))
+        for sid, chart in known.items()
+    ]
     rows = session.scalars(
         select(SessionEvent)
-        .where(SessionEvent.session_id.in_(session_ids))
+        .where(or_(*conditions))
         .order_by(SessionEvent.session_id, SessionEvent.seq)
     ).all()
-    names = _usernames(session, {r.recorded_by_id for r in rows})
-    out: dict[int, list[ChartEvent]] = {sid: [] for sid in session_ids}
+    fresh: dict[int, list[SessionEvent]] = {sid: [] for sid in session_ids}
     for row in rows:
-        out[row.session_id].append(
-            ChartEvent(
-                seq=row.seq,
-                entry=ENTRY.validate_python(row.payload),
-                recorded_by=names.get(row.recorded_by_id) or "",
-                by_role=row.recorded_role,
-                recorded_at=row.recorded_at,
-                amends_seq=row.amends_seq,
-                reason=row.reason or "",
-            )
-        )
+        fresh[row.session_id].append(row)
+    out: dict[int, list[ChartEvent]] = {}
+    stale = []
+    for sid, chart in known.items():
+        new = fresh[sid]
+        if chart is not None and chart.events:
+            first = new[0] if new else None
+            if first is None or (first.id, first.recorded_at) != (
+                chart.last_id,
+                chart.last_recorded_at,
+            ):
+                stale.append(sid)
+                continue
+            new = new[1:]
+        out[sid] = [*(chart.events if chart else ()), *_parsed(session, new)]
+        _keep(where, sid, out[sid], new[-1] if new else None, chart)
+    for sid in stale:  # read again in full
+        with _CHARTS_LOCK:
+            _CHARTS.pop((where, sid), None)
+        out[sid] = _events(session, [sid])[sid]
     return out
+
+
+def _parsed(session: Session, rows: Sequence[SessionEvent]) -> list[ChartEvent]:
+    names = _usernames(session, {r.recorded_by_id for r in rows})
+    return [
+        ChartEvent(
+            seq=row.seq,
+            entry=ENTRY.validate_python(row.payload),
+            recorded_by=names.get(row.recorded_by_id) or "",
+            by_role=row.recorded_role,
+            recorded_at=row.recorded_at,
+            amends_seq=row.amends_seq,
+            reason=row.reason or "",
+        )
+        for row in rows
+    ]
+
+
+def _keep(
+    where: str,
+    sid: int,
+    events: list[ChartEvent],
+    last: SessionEvent | None,
+    before: _Chart | None,
+) -> None:
+    if last is not None:
+        chart = _Chart(tuple(events), last.id, last.recorded_at)
+    elif before is not None:
+        chart = before
+    else:
+        return
+    with _CHARTS_LOCK:
+        _CHARTS[(where, sid)] = chart
+        _CHARTS.move_to_end((where, sid))
+        while len(_CHARTS) > CACHED_CHARTS:
+            _CHARTS.popitem(last=False)
 
 
 def _usernames(session: Session, ids: set[int | None]) -> dict[int | None, str]:
@@ -746,7 +829,7 @@ def _append(
     *,
     amends_seq: int | None = None,
     reason: str | None = None,
-) -> SessionDetail:
+) -> ChartResult:
     clock = clock or clinic_clock()
     with action(db, actor, "session.chart", entity="session", entity_id=session_id) as session:
         row = _locked_row(session, session_id)
@@ -814,7 +897,7 @@ def _append(
             patient_id=row.patient_id,
             detail=_audit_detail(event),
         )
-        return _detail(session, row, [*events, event], view, clock)
+        return ChartResult(session_id=row.id, patient_id=row.patient_id, seq=event.seq, chart=view)
 
 
 def _root(events: Sequence[ChartEvent], seq: int) -> ChartEvent:
@@ -847,7 +930,7 @@ def chart(
     write: ChartWrite,
     *,
     clock: ClinicClock | None = None,
-) -> SessionDetail:
+) -> ChartResult:
     """Append one entry to the chart (any kind but a void), checked by the rules.
 
     Refused: 409 when the entry changes the state or the dose, or answers a prompt, and the
@@ -873,7 +956,7 @@ def correct(
     correction: Correction,
     *,
     clock: ClinicClock | None = None,
-) -> SessionDetail:
+) -> ChartResult:
     """Correct entry ``seq``: a new entry of the same kind that amends it, with a reason.
 
     The original stays in the log; the chart reads the correction in its place. Refused when
@@ -901,7 +984,7 @@ def void(
     request: VoidRequest,
     *,
     clock: ClinicClock | None = None,
-) -> SessionDetail:
+) -> ChartResult:
     """Void an observation entered in error (vitals, side effect, adjunct, note, discharge
     assessment): it stays in the log and no longer counts."""
     clock = clock or clinic_clock()
@@ -926,7 +1009,7 @@ def acknowledge(
     expected_seq: int,
     note: str = "",
     clock: ClinicClock | None = None,
-) -> SessionDetail:
+) -> ChartResult:
     """Acknowledge a prompt now (who and when are recorded); a physician's acknowledgement
     of a pause or stop prompt is a direction that resolves it."""
     clock = clock or clinic_clock()

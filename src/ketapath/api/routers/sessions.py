@@ -23,6 +23,7 @@ from ketapath.domain.session_view import SessionView
 from ketapath.services import sessions
 from ketapath.services.sessions import (
     Board,
+    ChartResult,
     ChartWrite,
     Correction,
     PatientSessions,
@@ -118,7 +119,7 @@ def entries(session_id: RecordId, actor: CurrentUser, db: DatabaseDep) -> list[S
 
 @router.post(
     "/sessions/{session_id}/entries",
-    response_model=SessionDetail,
+    response_model=ChartResult,
     status_code=status.HTTP_201_CREATED,
     summary="Chart one entry (409 if it changes the state or dose and the chart moved on)",
     responses=responses(400, 404, 409, 422),
@@ -129,13 +130,13 @@ def chart(
     actor: CurrentUser,
     db: DatabaseDep,
     clock: ClockDep,
-) -> SessionDetail:
+) -> ChartResult:
     return sessions.chart(db, actor, session_id, body, clock=clock)
 
 
 @router.post(
     "/sessions/{session_id}/entries/{seq}/correction",
-    response_model=SessionDetail,
+    response_model=ChartResult,
     status_code=status.HTTP_201_CREATED,
     summary="Correct an entry: a new entry of the same kind amends it, with a reason",
     responses=responses(400, 404, 409, 422),
@@ -147,13 +148,13 @@ def correct(
     actor: CurrentUser,
     db: DatabaseDep,
     clock: ClockDep,
-) -> SessionDetail:
+) -> ChartResult:
     return sessions.correct(db, actor, session_id, seq, body, clock=clock)
 
 
 @router.post(
     "/sessions/{session_id}/entries/{seq}/void",
-    response_model=SessionDetail,
+    response_model=ChartResult,
     status_code=status.HTTP_201_CREATED,
     summary="Void an observation entered in error (it stays in the log)",
     responses=responses(400, 404, 409, 422),
@@ -165,7 +166,7 @@ def void(
     actor: CurrentUser,
     db: DatabaseDep,
     clock: ClockDep,
-) -> SessionDetail:
+) -> ChartResult:
     return sessions.void(db, actor, session_id, seq, body, clock=clock)
 
 
