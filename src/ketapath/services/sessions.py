@@ -413,7 +413,7 @@ def _programme(events: Sequence[ChartEvent]) -> PumpProgramme | None:
 def _context(
     row: InfusionSession,
     events: Sequence[ChartEvent],
-    facts: PatientFacts,
+    facts: PatientFacts | None,
     clock: ClinicClock,
     programme: PumpProgramme | None = None,
 ) -> SessionContext:
@@ -479,7 +479,7 @@ def _summaries(
     for row in rows:
         version = patients.get(row.patient_id)
         events = charts[row.id]
-        view = replay(events, now, _context(row, events, _facts(version), clock))
+        view = replay(events, now, _context(row, events, None, clock))
         name = version.full_name if version is not None else ""
         out.append((_summary(row, view, name, courses.get(row.order_id, {})), view))
     return out
@@ -694,8 +694,7 @@ def get_session(
     with action(db, actor, "session.read", entity="session", entity_id=session_id) as session:
         row = _row(session, session_id)
         events = _events(session, [row.id])[row.id]
-        _, version = load_patient(session, row.patient_id)
-        view = replay(events, clock.now(), _context(row, events, _facts(version), clock))
+        view = replay(events, clock.now(), _context(row, events, None, clock))
         audit.record(
             session,
             actor,
@@ -840,9 +839,12 @@ def _append(
                 f"expected_seq: the chart's last entry is {last}, not {expected_seq}; reload it.",
                 field="expected_seq",
             )
-        _, version = load_patient(session, row.patient_id)
         programme = None
         kind = entry.kind if amends_seq is None else _root(events, amends_seq).kind
+        # the record's facts are judged only by the check-in being charted (or corrected)
+        facts = None
+        if kind == "check_in":
+            facts = _facts(load_patient(session, row.patient_id)[1])
         if entry.kind in USES_ORDER and amends_seq is None:
             order = refuse_unusable(order_in(session, row.order_id, clock))
             if entry.kind == "check_in":
@@ -866,7 +868,7 @@ def _append(
                 f"reload it before you {kind.replace('_', ' ')}.",
                 field="expected_seq",
             )
-        context = _context(row, events, _facts(version), clock, programme)
+        context = _context(row, events, facts, clock, programme)
         try:
             view = check_append(events, event, clock.now(), context, ahead=chart_time_ahead())
         except IllegalTransition as refused:
