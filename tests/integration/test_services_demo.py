@@ -46,3 +46,13 @@ def test_the_demo_shows_an_agreed_opioid_plan_with_follow_up_doses(database: Dat
     doses = opioids.list_opioid_doses(database, reader, jordan.id)
     assert [d.ome_mg_per_day for d in doses] == [52.5, 45.0]
     assert all(d.planned is not None for d in doses)
+
+
+def test_the_demo_board_has_a_scheduled_chair_and_a_running_infusion(database: Database) -> None:
+    from ketapath.services import sessions
+    from ketapath.services.permissions import NURSE
+
+    seed_demo(database)
+    board = sessions.board(database, Actor(user_id=None, username="reader", role=NURSE))
+    states = {chair.chair: chair.session.state for chair in board.chairs if chair.session}
+    assert states == {"Chair 1": "scheduled", "Chair 2": "running"}

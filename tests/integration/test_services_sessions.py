@@ -374,3 +374,23 @@ def test_replaying_a_posted_log_stores_nothing(database: Database, users: dict[s
     view = sessions.replay_session(database, users["nurse"], session_id, request, clock=clock)
     assert view.state == "stopped" and view.dose.running_minutes == 60
     assert sessions.session_log(database, users["nurse"], session_id) == []
+
+
+def test_a_later_change_to_the_record_does_not_undo_a_check_in(
+    database: Database, users: dict[str, Actor]
+) -> None:
+    clock = clinic_noon()
+    session_id = scheduled_session(database, users, clock, sex="male", pregnancy="not_applicable")
+    Nurse(database, users["nurse"], session_id, clock).check_in(pregnancy_test="not_applicable")
+    patient_id = sessions.get_session(database, users["nurse"], session_id, clock=clock).patient_id
+    record = patients.get_patient(database, users["nurse"], patient_id)
+    patients.amend_patient(
+        database,
+        users["nurse"],
+        patient_id,
+        {**record.document, "sex": "female", "pregnancy": "unknown"},
+        reason="record corrected",
+        expected_version=record.version,
+    )
+    detail = sessions.get_session(database, users["nurse"], session_id, clock=clock)
+    assert detail.chart.state == "checked_in" and detail.chart.refusals == []

@@ -22,6 +22,7 @@ from ketapath.api.routers import (
     opioids,
     patients,
     research,
+    sessions,
 )
 from ketapath.api.storable import StorableText
 from ketapath.config import Settings, get_settings
@@ -38,7 +39,17 @@ def api_router() -> APIRouter:
     # Sign-in answers 400 (a form that cannot be read), 401 (wrong password, no token), 403
     # (CSRF), 422 (a field missing) and 423 (locked).
     router.include_router(auth.router, responses=errors.responses(400, 401, 403, 422, 423))
-    for module in (patients, assessments, clinical, opioids, research, knowledge, library, admin):
+    for module in (
+        patients,
+        assessments,
+        clinical,
+        opioids,
+        sessions,
+        research,
+        knowledge,
+        library,
+        admin,
+    ):
         router.include_router(module.router)
     return router
 

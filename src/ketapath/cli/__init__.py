@@ -10,6 +10,7 @@ line stays a thin edge over the services and the domain:
 - ``admin``: serve, db, users
 - ``audit``: audit verify, audit head
 - ``library``: the clinic's drug library (show, history, export, check, load)
+- ``sessions``: the infusion day (worklist, show, replay)
 
 A command imports only what it needs: the modules named here import typer and light things
 at module level, and each command imports the domain, the PK engine, the database or the
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import typer
 
-from ketapath.cli import admin, audit, clinical, instruments, library, opioids, pk
+from ketapath.cli import admin, audit, clinical, instruments, library, opioids, pk, sessions
 from ketapath.cli.output import CommandGroup
 
 app = typer.Typer(
@@ -34,7 +35,7 @@ app = typer.Typer(
     cls=CommandGroup,
 )
 
-for _module in (clinical, pk, instruments, opioids, library, admin, audit):
+for _module in (clinical, pk, instruments, opioids, library, sessions, admin, audit):
     _module.register(app)
 
 

@@ -51,6 +51,7 @@ from ketapath.domain.session_view import (
     DischargeReadiness,
     DischargeRecord,
     FindingData,
+    IllegalTransition,
     NoteRecord,
     Prompt,
     Refusal,
@@ -85,10 +86,15 @@ class PatientFacts:
 class SessionContext:
     """What a replay needs besides the entries: the pump programme (from check-in), the
     patient's facts, the clinic's time zone (for the times in messages), the earliest time
-    an entry may have (the start of the session's day), and the knowledge base."""
+    an entry may have (the start of the session's day), and the knowledge base.
+
+    ``patient`` None: the patient's facts are not judged again. A stored chart is read that
+    way: its check-in was judged against the record as it was then, and a later change to
+    the record does not undo it.
+    """
 
     programme: PumpProgramme | None = None
-    patient: PatientFacts = field(default_factory=PatientFacts)
+    patient: PatientFacts | None = None
     zone: tzinfo = UTC
     earliest: datetime | None = None
     kb: Knowledge | None = None
@@ -241,6 +247,7 @@ class Chart:
                     kind=entry.kind,
                     message=refused.message,
                     field=refused.field,
+                    illegal=isinstance(refused, IllegalTransition),
                 )
             )
 
@@ -368,7 +375,7 @@ class Chart:
 
     def _check_pregnancy(self, entry: CheckIn) -> None:
         facts = self.context.patient
-        needed = facts.sex == "female" and facts.pregnancy != "not_applicable"
+        needed = facts is not None and facts.sex == "female" and facts.pregnancy != "not_applicable"
         if needed and entry.pregnancy_test == "not_applicable":
             raise self.refuse(
                 "pregnancy_test: record the result (negative or positive); the record does not "

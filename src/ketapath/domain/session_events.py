@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ketapath.knowledge.bounds import input_bounds
 from ketapath.knowledge.sessions import REQUIRED_EFFECTS, SEVERITY_LEVELS
@@ -101,6 +101,16 @@ def _bounded(bound_id: str, description: str) -> object:
     )
 
 
+def chart_time(value: datetime, field: str = "occurred_at") -> datetime:
+    """A chart time inside the years of ``input_bounds.yaml`` (``chart_year``)."""
+    years = BOUNDS["chart_year"]
+    if not years.minimum <= value.year <= years.maximum:
+        raise ValueError(
+            f"{field}: a chart time lies between {years.minimum:g} and {years.maximum:g}"
+        )
+    return value
+
+
 class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -108,6 +118,11 @@ class _Entry(BaseModel):
         description="When it happened (clinical time, with its UTC offset)."
     )
     note: Note = ""
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _bounded_time(cls, value: datetime) -> datetime:
+        return chart_time(value)
 
 
 # ------------------------------------------------------------------ observations

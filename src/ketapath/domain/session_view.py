@@ -378,6 +378,9 @@ class Refusal(_View):
     kind: str
     message: str
     field: str
+    illegal: bool = Field(
+        default=False, description="The state did not allow the entry (a transition refused)."
+    )
 
 
 class SessionView(_View):

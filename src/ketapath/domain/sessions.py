@@ -34,8 +34,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from ketapath.domain.errors import InvalidInput
 from ketapath.domain.session_chart import (
     CLOCK_PROMPTS,
     Chart,
@@ -56,11 +59,14 @@ from ketapath.domain.session_dose import (
 )
 from ketapath.domain.session_events import (
     AdjunctLimitSnapshot,
+    ChartEntry,
     ChartEvent,
     Kind,
     ProgrammeAdjunct,
     ProgrammeStep,
     PumpProgramme,
+    Role,
+    chart_time,
 )
 from ketapath.domain.session_view import (
     STRICT_KINDS,
@@ -91,7 +97,82 @@ __all__ = [
     "is_strict",
     "programme_of",
     "replay",
+    "replay_log",
 ]
+
+
+# ------------------------------------------------------------------ a log to replay
+
+
+class ReplayEvent(BaseModel):
+    """An entry of a log to replay: the entry, who made it (role) and what it corrects."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entry: ChartEntry
+    by_role: Role = "nurse"
+    recorded_by: str = Field(default="", max_length=64)
+    amends_seq: int | None = Field(default=None, ge=1, le=10_000)
+    reason: str = Field(default="", max_length=2000)
+
+
+class PatientFactsInput(BaseModel):
+    """The patient's facts the rules read (the pregnancy test at check-in)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sex: Literal["female", "male", "other", "unknown"] = "unknown"
+    pregnancy: Literal["pregnant", "not_pregnant", "unknown", "not_applicable"] = "unknown"
+
+
+class ReplayRequest(BaseModel):
+    """A log replayed without storing anything: for checking a scenario. Entry ``n`` of
+    ``events`` is entry (seq) ``n`` of the chart."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[ReplayEvent] = Field(max_length=2000)
+    at: AwareDatetime | None = Field(
+        default=None, description="When to read the chart; default the last entry's time."
+    )
+
+    @field_validator("at")
+    @classmethod
+    def _bounded_time(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else chart_time(value, "at")
+
+
+class ProgrammeReplayRequest(ReplayRequest):
+    """A log replayed against a pump programme given in full (and the patient's facts)."""
+
+    programme: PumpProgramme
+    patient: PatientFactsInput = PatientFactsInput()
+
+    def context(self) -> SessionContext:
+        facts = PatientFacts(sex=self.patient.sex, pregnancy=self.patient.pregnancy)
+        return SessionContext(programme=self.programme, patient=facts)
+
+
+def replay_log(request: ReplayRequest, context: SessionContext) -> SessionView:
+    """Replay a posted log (``request.at``, default the time of its last entry)."""
+    events = [
+        ChartEvent(
+            seq=index,
+            entry=event.entry,
+            recorded_by=event.recorded_by or event.by_role,
+            by_role=event.by_role,
+            amends_seq=event.amends_seq,
+            reason=event.reason,
+        )
+        for index, event in enumerate(request.events, start=1)
+    ]
+    if request.at is not None:
+        at = request.at
+    elif events:
+        at = max(e.entry.occurred_at for e in events)
+    else:
+        raise InvalidInput("at: an empty log needs the time to read it at.", field="at")
+    return replay(events, at, context)
 
 
 def programme_of(
@@ -311,7 +392,7 @@ def check_append(
         refused = [r for r in after.refusals if (r.seq, r.message) not in before]
     if refused:
         first = refused[0]
-        cls = IllegalTransition if first.message.startswith("Cannot ") else ChartRefused
+        cls = IllegalTransition if first.illegal else ChartRefused
         raise cls(first.message, field=first.field, kind=first.kind)
     return after
 

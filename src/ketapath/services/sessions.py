@@ -22,15 +22,19 @@ Rules the services add to the domain's:
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
-from sqlalchemy import exists, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from ketapath.domain.errors import DomainError
 from ketapath.domain.session_dose import mg_text
 from ketapath.domain.session_events import (
     Acknowledge,
@@ -38,7 +42,6 @@ from ketapath.domain.session_events import (
     ChartEvent,
     CheckIn,
     PumpProgramme,
-    Role,
     Void,
 )
 from ketapath.domain.session_view import Prompt, SessionView, State
@@ -46,13 +49,20 @@ from ketapath.domain.sessions import (
     ChartRefused,
     IllegalTransition,
     PatientFacts,
+    PatientFactsInput,
+    ProgrammeReplayRequest,
+    ReplayEvent,
+    ReplayRequest,
     SessionContext,
     check_append,
     delivered_fraction,
     is_strict,
     programme_of,
     replay,
+    replay_log,
 )
+
+__all__ = ["PatientFactsInput", "ProgrammeReplayRequest", "ReplayEvent", "ReplayRequest"]
 from ketapath.knowledge.bounds import input_bounds
 from ketapath.knowledge.clinical import knowledge
 from ketapath.services import audit
@@ -200,6 +210,15 @@ class SessionDetail(BaseModel):
     chart: SessionView
 
 
+class ChartResult(BaseModel):
+    """What a chart write answers: the entry's place, and the chart replayed with it."""
+
+    session_id: int
+    patient_id: int
+    seq: int = Field(description="The entry just charted.")
+    chart: SessionView
+
+
 class StoredEntry(BaseModel):
     """One entry of the chart as stored (corrections included, never changed)."""
 
@@ -221,43 +240,6 @@ class PatientSessions(BaseModel):
     sessions: list[SessionSummary]
     lifetime_delivered_mg: float
     lifetime_delivered_mg_exact: str
-
-
-class ReplayEvent(BaseModel):
-    """An entry of a log to replay: the entry, who made it (role) and what it corrects."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    entry: ChartEntry
-    by_role: Role = "nurse"
-    recorded_by: str = Field(default="", max_length=64)
-    amends_seq: int | None = Field(default=None, ge=1, le=10_000)
-    reason: str = Field(default="", max_length=2000)
-
-
-class PatientFactsInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    sex: Literal["female", "male", "other", "unknown"] = "unknown"
-    pregnancy: Literal["pregnant", "not_pregnant", "unknown", "not_applicable"] = "unknown"
-
-
-class ReplayRequest(BaseModel):
-    """A log replayed without storing anything: for checking a scenario."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    events: list[ReplayEvent] = Field(max_length=2000)
-    at: datetime | None = Field(
-        default=None, description="When to read the chart; default the last entry's time."
-    )
-
-
-class ProgrammeReplayRequest(ReplayRequest):
-    """A log replayed against a pump programme given in full."""
-
-    programme: PumpProgramme
-    patient: PatientFactsInput = PatientFactsInput()
 
 
 # ------------------------------------------------------------------ loading
@@ -287,30 +269,101 @@ def _locked_row(session: Session, session_id: int) -> InfusionSession:
     return row
 
 
+@dataclass(frozen=True)
+class _Chart:
+    """A chart as read: its entries, and the id and time of its last row (the fingerprint
+    that a later read checks before it trusts the copy)."""
+
+    events: tuple[ChartEvent, ...]
+    last_id: int
+    last_recorded_at: datetime
+
+
+# Chart rows are never changed (append-only, by trigger), so a chart read once is kept and
+# only its new rows are read afterwards; the last row's id and time are checked first, so a
+# database restored or emptied under the same address is read again in full.
+_CHARTS: OrderedDict[tuple[str, int], _Chart] = OrderedDict()
+_CHARTS_LOCK = threading.Lock()
+CACHED_CHARTS = 512
+
+
 def _events(session: Session, session_ids: Sequence[int]) -> dict[int, list[ChartEvent]]:
-    """The charts of several sessions, in one query (plus one for the users)."""
+    """The charts of several sessions: the rows not yet read, in one query."""
     if not session_ids:
         return {}
+    where = str(session.get_bind().engine.url)
+    with _CHARTS_LOCK:
+        known = {sid: _CHARTS.get((where, sid)) for sid in session_ids}
+    conditions = [
+        SessionEvent.session_id == sid
+        if chart is None
+        else and_(SessionEvent.session_id == sid, SessionEvent.seq >= len(chart.events))
+        for sid, chart in known.items()
+    ]
     rows = session.scalars(
         select(SessionEvent)
-        .where(SessionEvent.session_id.in_(session_ids))
+        .where(or_(*conditions))
         .order_by(SessionEvent.session_id, SessionEvent.seq)
     ).all()
-    names = _usernames(session, {r.recorded_by_id for r in rows})
-    out: dict[int, list[ChartEvent]] = {sid: [] for sid in session_ids}
+    fresh: dict[int, list[SessionEvent]] = {sid: [] for sid in session_ids}
     for row in rows:
-        out[row.session_id].append(
-            ChartEvent(
-                seq=row.seq,
-                entry=ENTRY.validate_python(row.payload),
-                recorded_by=names.get(row.recorded_by_id) or "",
-                by_role=row.recorded_role,
-                recorded_at=row.recorded_at,
-                amends_seq=row.amends_seq,
-                reason=row.reason or "",
-            )
-        )
+        fresh[row.session_id].append(row)
+    out: dict[int, list[ChartEvent]] = {}
+    stale = []
+    for sid, chart in known.items():
+        new = fresh[sid]
+        if chart is not None and chart.events:
+            first = new[0] if new else None
+            if first is None or (first.id, first.recorded_at) != (
+                chart.last_id,
+                chart.last_recorded_at,
+            ):
+                stale.append(sid)
+                continue
+            new = new[1:]
+        out[sid] = [*(chart.events if chart else ()), *_parsed(session, new)]
+        _keep(where, sid, out[sid], new[-1] if new else None, chart)
+    for sid in stale:  # read again in full
+        with _CHARTS_LOCK:
+            _CHARTS.pop((where, sid), None)
+        out[sid] = _events(session, [sid])[sid]
     return out
+
+
+def _parsed(session: Session, rows: Sequence[SessionEvent]) -> list[ChartEvent]:
+    names = _usernames(session, {r.recorded_by_id for r in rows})
+    return [
+        ChartEvent(
+            seq=row.seq,
+            entry=ENTRY.validate_python(row.payload),
+            recorded_by=names.get(row.recorded_by_id) or "",
+            by_role=row.recorded_role,
+            recorded_at=row.recorded_at,
+            amends_seq=row.amends_seq,
+            reason=row.reason or "",
+        )
+        for row in rows
+    ]
+
+
+def _keep(
+    where: str,
+    sid: int,
+    events: list[ChartEvent],
+    last: SessionEvent | None,
+    before: _Chart | None,
+) -> None:
+    if last is not None:
+        chart = _Chart(tuple(events), last.id, last.recorded_at)
+    elif before is not None:
+        chart = before
+    else:
+        return
+    with _CHARTS_LOCK:
+        _CHARTS[(where, sid)] = chart
+        _CHARTS.move_to_end((where, sid))
+        while len(_CHARTS) > CACHED_CHARTS:
+            _CHARTS.popitem(last=False)
 
 
 def _usernames(session: Session, ids: set[int | None]) -> dict[int | None, str]:
@@ -360,7 +413,7 @@ def _programme(events: Sequence[ChartEvent]) -> PumpProgramme | None:
 def _context(
     row: InfusionSession,
     events: Sequence[ChartEvent],
-    facts: PatientFacts,
+    facts: PatientFacts | None,
     clock: ClinicClock,
     programme: PumpProgramme | None = None,
 ) -> SessionContext:
@@ -426,7 +479,7 @@ def _summaries(
     for row in rows:
         version = patients.get(row.patient_id)
         events = charts[row.id]
-        view = replay(events, now, _context(row, events, _facts(version), clock))
+        view = replay(events, now, _context(row, events, None, clock))
         name = version.full_name if version is not None else ""
         out.append((_summary(row, view, name, courses.get(row.order_id, {})), view))
     return out
@@ -641,8 +694,7 @@ def get_session(
     with action(db, actor, "session.read", entity="session", entity_id=session_id) as session:
         row = _row(session, session_id)
         events = _events(session, [row.id])[row.id]
-        _, version = load_patient(session, row.patient_id)
-        view = replay(events, clock.now(), _context(row, events, _facts(version), clock))
+        view = replay(events, clock.now(), _context(row, events, None, clock))
         audit.record(
             session,
             actor,
@@ -776,7 +828,7 @@ def _append(
     *,
     amends_seq: int | None = None,
     reason: str | None = None,
-) -> SessionDetail:
+) -> ChartResult:
     clock = clock or clinic_clock()
     with action(db, actor, "session.chart", entity="session", entity_id=session_id) as session:
         row = _locked_row(session, session_id)
@@ -787,9 +839,12 @@ def _append(
                 f"expected_seq: the chart's last entry is {last}, not {expected_seq}; reload it.",
                 field="expected_seq",
             )
-        _, version = load_patient(session, row.patient_id)
         programme = None
         kind = entry.kind if amends_seq is None else _root(events, amends_seq).kind
+        # the record's facts are judged only by the check-in being charted (or corrected)
+        facts = None
+        if kind == "check_in":
+            facts = _facts(load_patient(session, row.patient_id)[1])
         if entry.kind in USES_ORDER and amends_seq is None:
             order = refuse_unusable(order_in(session, row.order_id, clock))
             if entry.kind == "check_in":
@@ -813,7 +868,7 @@ def _append(
                 f"reload it before you {kind.replace('_', ' ')}.",
                 field="expected_seq",
             )
-        context = _context(row, events, _facts(version), clock, programme)
+        context = _context(row, events, facts, clock, programme)
         try:
             view = check_append(events, event, clock.now(), context, ahead=chart_time_ahead())
         except IllegalTransition as refused:
@@ -844,7 +899,7 @@ def _append(
             patient_id=row.patient_id,
             detail=_audit_detail(event),
         )
-        return _detail(session, row, [*events, event], view, clock)
+        return ChartResult(session_id=row.id, patient_id=row.patient_id, seq=event.seq, chart=view)
 
 
 def _root(events: Sequence[ChartEvent], seq: int) -> ChartEvent:
@@ -877,7 +932,7 @@ def chart(
     write: ChartWrite,
     *,
     clock: ClinicClock | None = None,
-) -> SessionDetail:
+) -> ChartResult:
     """Append one entry to the chart (any kind but a void), checked by the rules.
 
     Refused: 409 when the entry changes the state or the dose, or answers a prompt, and the
@@ -903,7 +958,7 @@ def correct(
     correction: Correction,
     *,
     clock: ClinicClock | None = None,
-) -> SessionDetail:
+) -> ChartResult:
     """Correct entry ``seq``: a new entry of the same kind that amends it, with a reason.
 
     The original stays in the log; the chart reads the correction in its place. Refused when
@@ -931,7 +986,7 @@ def void(
     request: VoidRequest,
     *,
     clock: ClinicClock | None = None,
-) -> SessionDetail:
+) -> ChartResult:
     """Void an observation entered in error (vitals, side effect, adjunct, note, discharge
     assessment): it stays in the log and no longer counts."""
     clock = clock or clinic_clock()
@@ -956,7 +1011,7 @@ def acknowledge(
     expected_seq: int,
     note: str = "",
     clock: ClinicClock | None = None,
-) -> SessionDetail:
+) -> ChartResult:
     """Acknowledge a prompt now (who and when are recorded); a physician's acknowledgement
     of a pause or stop prompt is a direction that resolves it."""
     clock = clock or clinic_clock()
@@ -969,39 +1024,13 @@ def acknowledge(
 # ------------------------------------------------------------------ replays that store nothing
 
 
-def _replay_events(events: Sequence[ReplayEvent]) -> list[ChartEvent]:
-    return [
-        ChartEvent(
-            seq=index,
-            entry=event.entry,
-            recorded_by=event.recorded_by or event.by_role,
-            by_role=event.by_role,
-            amends_seq=event.amends_seq,
-            reason=event.reason,
-        )
-        for index, event in enumerate(events, start=1)
-    ]
-
-
-def _read_at(request: ReplayRequest) -> datetime:
-    if request.at is not None:
-        if request.at.tzinfo is None:
-            raise InvalidInput("at: give the time with its UTC offset.", field="at")
-        return request.at
-    times = [e.entry.occurred_at for e in request.events]
-    if not times:
-        raise InvalidInput("at: an empty log needs the time to read it at.", field="at")
-    return max(times)
-
-
 def replay_programme(db: Database, actor: Actor, request: ProgrammeReplayRequest) -> SessionView:
     """Replay a posted log against a posted pump programme; nothing is stored."""
     check(db, actor, "session.replay", entity="session")
-    context = SessionContext(
-        programme=request.programme,
-        patient=PatientFacts(sex=request.patient.sex, pregnancy=request.patient.pregnancy),
-    )
-    view = replay(_replay_events(request.events), _read_at(request), context)
+    try:
+        view = replay_log(request, request.context())
+    except DomainError as error:
+        raise InvalidInput(error.message, field=error.field or None) from error
     with db.transaction() as session:
         audit.record(
             session,
@@ -1032,7 +1061,10 @@ def replay_session(
             programme = _programme_now(session, row, order_in(session, row.order_id, clock))
         _, version = load_patient(session, row.patient_id)
         context = SessionContext(programme=programme, patient=_facts(version), zone=clock.tz())
-        view = replay(_replay_events(request.events), _read_at(request), context)
+        try:
+            view = replay_log(request, context)
+        except DomainError as error:
+            raise InvalidInput(error.message, field=error.field or None) from error
         audit.record(
             session,
             actor,
