@@ -301,7 +301,7 @@ def test_a_cancelled_or_stale_order_says_why_it_cannot_be_scheduled(
         f"/orders/{stale}/sessions",
         data={"csrf_token": form_token(page), "first_date": TODAY, "chair": "Chair 1"},
     )
-    assert answer.status_code == 409 or answer.status_code == 422
+    assert answer.status_code == 409
     assert "dosing facts changed" in text(answer.text)
 
 
@@ -553,7 +553,7 @@ def test_discharge_waits_for_the_criteria_or_a_physicians_reason(
     page = physician.open()
     assert "As a physician you may discharge with a written reason" in page
     answer = physician.post("discharge", escort_present="on", emergency_plan_given="on")
-    assert answer.status_code == 409  # the chart's "Cannot ..." refusals are conflicts
+    assert answer.status_code == 422
     assert field_error(answer.text, "discharge-override_reason").startswith(
         "Cannot discharge yet: Observation until 12:30"
     )
@@ -581,3 +581,27 @@ def test_a_session_that_does_not_go_ahead_is_cancelled_with_a_reason(
     assert '<details class="card not-going-ahead" id="not-going-ahead" open>' in answer.text
     page = chart.chart("cancel", "08:00", reason="unwell today")
     assert 'data-state="cancelled"' in page and "unwell today" in element(page, "chart-log")
+
+
+def test_a_session_whose_order_went_stale_offers_no_check_in_and_a_hand_made_one_is_refused(
+    database: Database, users: dict[str, Actor], browser: Callable[[str], TestClient]
+) -> None:
+    session_id = scheduled(database, users, name="Stale At The Door")
+    patient_id = sessions.get_session(database, users["nurse"], session_id, clock=CLOCK).patient_id
+    record = patients.get_patient(database, users["nurse"], patient_id)
+    patients.amend_patient(
+        database,
+        users["nurse"],
+        patient_id,
+        {**record.document, "weight_kg": 95},
+        reason="re-weighed at the door",
+        expected_version=record.version,
+    )
+    chart = Chart(browser("nurse"), session_id)
+    page = chart.open()
+    assert 'id="check-in"' not in page
+    assert "Check-in is not possible: order" in element(page, "cannot-check-in")
+    assert "dosing facts changed after signing" in element(page, "order-problem")
+    answer = chart.post("check_in", "09:00", **CONFIRMED, **BASELINE)
+    assert answer.status_code == 409
+    assert "cannot be used: its dosing facts changed" in element(answer.text, "chart-refused")

@@ -107,7 +107,7 @@ FIELD_OF_ENTRY = {"occurred_at": "time", "rate_mg_per_h": "rate_ml_per_h"}
 MODEL_PROBLEMS = (
     ("diastolic", "diastolic"),
     ("describe the side effect", "description"),
-    ("CADSS-6", "cadss6_total"),
+    ("cadss-6", "cadss6_total"),
     ("mL/h or in mg/h", "rate_ml_per_h"),
     ("at least one value", ""),
 )
@@ -192,7 +192,7 @@ def add_validation_errors(state: FormState, error: ValidationError, *, tagged: b
         name = form_field(location, state.kind)
         message = plain_message(problem)
         if not name:
-            name = next((f for words, f in MODEL_PROBLEMS if words in message), "")
+            name = next((f for words, f in MODEL_PROBLEMS if words in message.lower()), "")
         state.add(name, message)
 
 

@@ -44,6 +44,7 @@ from ketapath.services.clock import ClinicClock
 from ketapath.services.errors import Conflict, InvalidInput, ServiceError
 from ketapath.services.permissions import PHYSICIAN, Actor
 from ketapath.services.sessions import (
+    ChartResult,
     ChartWrite,
     Correction,
     ScheduleRequest,
@@ -535,11 +536,25 @@ def _step_label(step: ProgrammeStep) -> str:
     return f"Step {step.number}: {mg} mg/h = {ml} mL/h"
 
 
-def _actions(view: SessionView, actor: Actor) -> dict[str, Any]:
+# Entries that use the signed order: held while it cannot be used (stale, cancelled, no
+# consent); the service refuses them too.
+USES_ORDER = ("check_in", "start", "resume")
+
+
+def _actions(view: SessionView, actor: Actor, order_problem: str | None) -> dict[str, Any]:
     """Which forms the page shows: the kinds the chart allows now, and those a rule holds
     back that a physician may still chart (a physician signed in sees them)."""
     allowed = set(view.allowed_actions)
     held: dict[str, BlockedAction] = {b.kind: b for b in view.blocked_actions}
+    if order_problem:
+        for kind in USES_ORDER:
+            if kind in allowed:
+                allowed.discard(kind)
+                held[kind] = BlockedAction(
+                    kind=kind,
+                    reason=f"the order cannot be used now: {order_problem}",
+                    physician_may=False,
+                )
     may_chart = actor.may("session.chart")
     physician = actor.role == PHYSICIAN
 
@@ -601,7 +616,7 @@ def chart_context(
     allowed now, the prompts, the plots and the log."""
     view = detail.chart
     zone = clinic_zone(request)
-    actions = _actions(view, actor)
+    actions = _actions(view, actor, detail.order_problem)
     prompts = [p for p in view.prompts if p.resolved_by != "none"]
     active = [p for p in prompts if p.status != "resolved"]
     active.sort(key=lambda p: (p.status != "open", p.raised_at))
@@ -806,10 +821,11 @@ def _refused(
     return page(request, db, actor, session_id, clock, form=state, status_code=error.status_code)
 
 
-def _saved(session_id: int, detail: SessionDetail, expected: int) -> RedirectResponse:
+def _saved(session_id: int, result: ChartResult, expected: int) -> RedirectResponse:
+    """After a saved entry: the chart again, saying what was saved (and what others charted
+    since the page was read)."""
     return RedirectResponse(
-        f"/sessions/{session_id}?saved={detail.chart.last_seq}&seen={expected}",
-        status_code=303,
+        f"/sessions/{session_id}?saved={result.seq}&seen={expected}", status_code=303
     )
 
 
