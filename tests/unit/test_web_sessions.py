@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +26,7 @@ from ketapath.api.app import create_app
 from ketapath.api.params import clinic_clock_of
 from ketapath.config import Settings
 from ketapath.services import auth, orders, patients, sessions
+from ketapath.services.demo import seed_demo
 from ketapath.services.permissions import NURSE, SYSTEM, Actor
 from ketapath.services.sessions import ScheduleRequest
 from ketapath.store.db import Database
@@ -605,3 +608,21 @@ def test_a_session_whose_order_went_stale_offers_no_check_in_and_a_hand_made_one
     answer = chart.post("check_in", "09:00", **CONFIRMED, **BASELINE)
     assert answer.status_code == 409
     assert "cannot be used: its dosing facts changed" in element(answer.text, "chart-refused")
+
+
+def test_the_demo_clinic_opens_on_a_worklist_with_something_to_do(
+    migrated: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "demo.sqlite3"
+    shutil.copyfile(migrated, path)
+    demo = Database(f"sqlite:///{path}")
+    try:
+        password = {u.role: u.password for u in seed_demo(demo)}["nurse"]
+        settings = Settings(database_url=demo.url, secret_key="session-pages-demo-secret")
+        with TestClient(create_app(settings, database=demo), base_url="https://testserver") as c:
+            token = form_token(c.get("/login").text)
+            c.post("/login", data={"username": "nurse", "password": password, "csrf_token": token})
+            worklist = element(c.get("/sessions").text, "worklist")
+    finally:
+        demo.dispose()
+    assert "Check the patient in" in worklist and "Observations due" in worklist

@@ -174,6 +174,10 @@ class WorklistRow:
     next_step: str
 
 
+def _first_upper(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def next_step(summary: SessionSummary, zone: tzinfo | None) -> str:
     """What the nurse does next for a session, in words (from its replayed state)."""
     due = summary.next_observation_due
@@ -181,13 +185,13 @@ def next_step(summary: SessionSummary, zone: tzinfo | None) -> str:
     words = {
         "scheduled": "Check the patient in",
         "checked_in": "Start the infusion",
-        "running": (due_text or "observe").capitalize(),
+        "running": _first_upper(due_text or "observe"),
         "paused": f"Paused: resume or stop; {due_text}".rstrip("; "),
         "stopped": "Begin the observation period",
         "completed": "Begin the observation period",
         "observation": "Discharge when the criteria are met",
     }
-    text = words.get(summary.state, STATE_WORDS.get(summary.state, summary.state).capitalize())
+    text = words.get(summary.state, _first_upper(STATE_WORDS.get(summary.state, summary.state)))
     if summary.alerts:
         count = len(summary.alerts)
         text += f" ({count} prompt{'s' if count > 1 else ''} to answer)"
