@@ -162,8 +162,18 @@ def free_port() -> int:
         return port
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc; NaN elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
 @contextlib.contextmanager
-def uvicorn_server(url: str) -> Iterator[str]:
+def uvicorn_server(url: str) -> Iterator[tuple[str, int]]:
     """``ketapath``'s app under uvicorn (one process) on a free local port."""
     port = free_port()
     env = {**os.environ, "KETAPATH_DATABASE_URL": url, "KETAPATH_SECRET_KEY": secrets.token_hex(24)}
@@ -194,7 +204,7 @@ def uvicorn_server(url: str) -> Iterator[str]:
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"uvicorn did not start (exit code {server.poll()})")
             time.sleep(0.1)
-        yield base
+        yield base, server.pid
     finally:
         server.terminate()
         try:
@@ -290,7 +300,7 @@ def run_backend(label: str, url: str, args: argparse.Namespace) -> list[str]:
     finally:
         db.dispose()
     missed = []
-    with uvicorn_server(url) as base:
+    with uvicorn_server(url) as (base, pid):
         chairs = []
         for username, session_id in seeded:
             token = httpx.post(
@@ -298,11 +308,18 @@ def run_backend(label: str, url: str, args: argparse.Namespace) -> list[str]:
             ).json()["access_token"]
             chairs.append(Chair(session_id, {"Authorization": f"Bearer {token}"}))
         run(base, chairs[:2], 2.0, think=False, seed_=1)  # warm the server up
+        cpu_before = process_cpu_seconds(pid)
         samples = run(base, chairs, args.seconds, think=True, seed_=20261202)
+        cpu = process_cpu_seconds(pid) - cpu_before
         every = [s * 1000 for s in samples.all()]
         p95 = percentile(every, 95)
         print(f"{CHAIRS} chairs charting at once, 0.5-1.5 s between entries, {args.seconds:.0f} s:")
         print("\n".join(table(samples, args.seconds)))
+        print(
+            f"  app server CPU: {cpu / len(every) * 1000:.1f} ms per write "
+            f"({cpu / args.seconds:.2f} of a CPU); load average "
+            + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        )
         ok = p95 < TARGET_P95_MS and not samples.errors
         print(f"target p95 < {TARGET_P95_MS:.0f} ms: {'pass' if ok else 'FAIL'} ({p95:.1f} ms)")
         for error in samples.errors[:5]:
