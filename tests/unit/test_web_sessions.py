@@ -626,3 +626,36 @@ def test_the_demo_clinic_opens_on_a_worklist_with_something_to_do(
     finally:
         demo.dispose()
     assert "Check the patient in" in worklist and "Observations due" in worklist
+
+
+def test_every_kind_of_entry_opens_its_correction_form_filled_in_as_charted(
+    database: Database, users: dict[str, Actor], browser: Callable[[str], TestClient]
+) -> None:
+    session_id = scheduled(database, users, protocol_id="mixed-kang-3session")
+    chart = Chart(browser("nurse"), session_id)
+    chart.open()
+    chart.check_in("08:00", high_respiratory_risk="on", etco2="38")
+    chart.chart("bolus", "08:02", dose_mg="14")
+    chart.chart("start", "08:05")
+    chart.chart("adjunct", "08:06", drug="midazolam", dose="1", unit="mg", route="IV")
+    chart.chart("pause", "08:10", reason="equipment")
+    chart.chart("resume", "08:12")
+    chart.chart("note", "08:13", note="line re-sited")
+    page = chart.chart("stop", "08:20", reason="patient_request")
+    assert "midazolam 1 mg iv" in element(page, "chart-log")  # the route as the library has it
+    expected = {
+        1: ('name="consent_confirmed" required checked', 'value="38"', 'value="08:00"'),
+        2: ('value="14"', 'value="08:02"'),
+        3: ('value="08:05"',),
+        4: ('value="midazolam"', 'value="iv"', 'value="08:06"'),
+        5: ('<option value="equipment" selected>', 'value="08:10"'),
+        6: ('value="08:12"',),
+        7: ("line re-sited</textarea>", 'value="08:13"'),
+        8: ('<option value="patient_request" selected>', 'value="08:20"'),
+    }
+    for seq, shown in expected.items():
+        page = chart.client.get(f"/sessions/{session_id}/entries/{seq}/correct").text
+        assert 'id="form-correct"' in page, seq
+        for snippet in shown:
+            assert snippet in re.sub(r'id="[^"]+" (name="[^"]+")', r"\1", page), (seq, snippet)
+        assert ('id="form-void"' in page) == (seq in (4, 7)), seq
