@@ -57,6 +57,12 @@ def test_every_problem_of_a_vitals_row_is_named_at_once_beside_its_field() -> No
     assert state.values["systolic"] == "900"  # what was typed is kept
 
 
+def test_a_note_over_its_bound_is_refused_not_cut() -> None:
+    entry, state = entry_from_form("note", {"note": "x" * 2001}, DAY, CLOCK)
+    assert entry is None and state.errors["note"] == "At most 2000 characters."
+    assert state.values["note"] == "x" * 2001
+
+
 def test_a_diastolic_above_the_systolic_is_named_beside_the_diastolic() -> None:
     entry, state = entry_from_form("vitals", {"systolic": "80", "diastolic": "120"}, DAY, CLOCK)
     assert entry is None and "Diastolic is above systolic" in state.errors["diastolic"]

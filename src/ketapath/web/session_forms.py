@@ -112,7 +112,6 @@ MODEL_PROBLEMS = (
     ("at least one value", ""),
 )
 TIME_PATTERN = re.compile(r"^(?:(\d{4}-\d{2}-\d{2})[ T])?(\d{1,2}):?(\d{2})$")
-MAX_TEXT = 2000
 
 
 @dataclass
@@ -228,7 +227,8 @@ def chart_time(text: str, day: date, clock: ClinicClock) -> datetime:
 
 
 def _text(form: Mapping[str, str], name: str) -> str:
-    return form.get(name, "").strip()[:MAX_TEXT]
+    # never cut: a text over its bound is refused by the entry's model, beside its field
+    return form.get(name, "").strip()
 
 
 def _given(form: Mapping[str, str], names: tuple[str, ...]) -> dict[str, str]:

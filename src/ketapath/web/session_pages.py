@@ -756,7 +756,10 @@ def _void(
     state = FormState(kind="void", values=form)
     reason = form.get("reason", "").strip()
     if not reason or len(reason) > 2000:
-        state.add("reason", "Required: say why the entry is void." if not reason else "Too long.")
+        state.add(
+            "reason",
+            "Required: say why the entry is void." if not reason else "At most 2000 characters.",
+        )
         return again(request, db, actor, session_id, clock, form=state, status_code=422)
     try:
         body = VoidRequest(expected_seq=expected, reason=reason)
