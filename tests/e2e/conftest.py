@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +94,6 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[str]:
     """The application on http://127.0.0.1:<free port>, with users and demo patients."""
-    import uvicorn
-
     monkeypatch = pytest.MonkeyPatch()
     # argon2 at its cheapest: creating and signing in users should not dominate the suite.
     monkeypatch.setattr(
@@ -113,15 +112,21 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Itera
         patients.create_patient(database, actors["nurse"], document)
 
     settings = Settings(database_url=url, secret_key="browser-test-secret-key")
+    try:
+        with serving(create_app(settings, database=database)) as base_url:
+            yield base_url
+    finally:
+        database.dispose()
+        monkeypatch.undo()
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Serve ``app`` (uvicorn, in a thread) on a free local port while the block runs."""
+    import uvicorn
+
     port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, database=database),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -134,8 +139,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Itera
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-        database.dispose()
-        monkeypatch.undo()
 
 
 class Screens:

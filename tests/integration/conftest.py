@@ -15,8 +15,9 @@ import os
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 import pytest
@@ -31,6 +32,9 @@ from ketapath.services import auth
 from ketapath.services.permissions import ROLES, SYSTEM, Actor
 from ketapath.store import migrate
 from ketapath.store.db import Database, make_engine
+
+if TYPE_CHECKING:
+    from ketapath.services.clock import ClinicClock
 
 BACKENDS = ("sqlite", pytest.param("postgresql", marks=pytest.mark.postgres))
 TEST_PASSWORD = "correct horse battery"
@@ -216,3 +220,81 @@ def count_statements(database: Database, call: Callable[[], T]) -> tuple[int, T]
     finally:
         event.remove(database.engine, "before_cursor_execute", count_it)
     return len(seen), result
+
+
+# ------------------------------------------------------------------ infusion sessions
+
+
+def signed_order(
+    database: Database,
+    users: dict[str, Actor],
+    *,
+    protocol_id: str = "asra-initial",
+    setting: str = "clinic",
+    **changes: object,
+) -> int:
+    """A screened patient (``tests.conftest.base_patient`` with ``changes``) and a physician's
+    signed order for ``protocol_id``; returns the order id."""
+    from tests.conftest import base_patient
+
+    from ketapath.services import orders, patients, screening
+    from ketapath.services.orders import SignRequest
+
+    document = {**base_patient(**changes), "name": str(changes.get("name", "Session Patient"))}
+    document.pop("id", None)
+    patient_id = patients.create_patient(database, users["nurse"], document).id
+    screening.run_screening(database, users["physician"], patient_id)
+    request = SignRequest(
+        protocol_id=protocol_id,
+        setting=setting,
+        override_reason="test: reviewed",  # type: ignore[arg-type]
+    )
+    return orders.sign_order(database, users["physician"], patient_id, request).id
+
+
+def clinic_noon(days: int = 0) -> ClinicClock:
+    """A clinic clock stopped at 12:00 UTC today (plus ``days``), in UTC: tests chart whole
+    mornings without meeting midnight."""
+    from datetime import UTC, datetime, time, timedelta
+
+    from ketapath.services.clock import ClinicClock
+
+    day = datetime.now(UTC).date() + timedelta(days=days)
+    return ClinicClock(zone=UTC, fixed=datetime.combine(day, time(12, 0), tzinfo=UTC))
+
+
+def scheduled_session(
+    database: Database,
+    users: dict[str, Actor],
+    clock: ClinicClock | None = None,
+    *,
+    chair: str = "Chair 1",
+    **order: object,
+) -> int:
+    """A signed order scheduled from the clock's today in ``chair``; the first session's id."""
+    from ketapath.services import sessions
+    from ketapath.services.sessions import ScheduleRequest
+
+    clock = clock or clinic_noon()
+    order_id = signed_order(database, users, **order)
+    request = ScheduleRequest(first_date=clock.today(), chair=chair)
+    return sessions.schedule_course(database, users["nurse"], order_id, request, clock=clock)[0].id
+
+
+def check_in_entry(at: datetime, **changes: object) -> dict[str, object]:
+    """The fields of an unremarkable check-in at ``at`` (a nurse's confirmations, a baseline)."""
+    from tests.conftest import baseline_vitals
+
+    entry: dict[str, object] = {
+        "kind": "check_in",
+        "occurred_at": at.isoformat(),
+        "consent_confirmed": True,
+        "fasting_confirmed": True,
+        "escort_present": True,
+        "allergies_confirmed": True,
+        "pregnancy_test": "negative",
+        "baseline": baseline_vitals(),
+        "baseline_pain_nrs": 6,
+    }
+    entry.update(changes)
+    return entry

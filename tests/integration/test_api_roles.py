@@ -140,6 +140,27 @@ class Context:
             latest = session.scalar(select(func.max(DrugLibraryVersion.version))) or 0
         return {**default_library().document(), "version": latest + 1, "name": "Matrix library"}
 
+    def session(self) -> int:
+        """A session of a signed order, scheduled for the clinic's today."""
+        from tests.integration.conftest import scheduled_session
+
+        from ketapath.services.clock import clinic_clock
+
+        return scheduled_session(self.database, self.users, clinic_clock())
+
+    def charted_session(self) -> int:
+        """A scheduled session whose chart holds one note (entry 1)."""
+        from ketapath.services import sessions
+
+        session_id = self.session()
+        sessions.chart(
+            self.database,
+            self.users[NURSE],
+            session_id,
+            sessions.ChartWrite.model_validate({"expected_seq": 0, "entry": _note()}),
+        )
+        return session_id
+
     def assessment(self) -> int:
         return assessments.record_assessment(
             self.database,
@@ -405,7 +426,110 @@ ENDPOINTS = [
         lambda c: ("POST", f"/users/{NURSE}/unlock", None),
     ),
     _e("GET", "/audit", {ADMIN}, lambda c: ("GET", "/audit", None)),
+    # infusion sessions: nurses and physicians schedule and chart, pharmacists read
+    _e(
+        "POST",
+        "/orders/{order_id}/sessions",
+        RECORDERS,
+        lambda c: (
+            "POST",
+            f"/orders/{c.order()}/sessions",
+            {"first_date": _today(), "chair": "Matrix chair"},
+        ),
+    ),
+    _e("GET", "/sessions", CLINICAL_TEAM, lambda c: ("GET", "/sessions", None)),
+    _e("GET", "/sessions/board", CLINICAL_TEAM, lambda c: ("GET", "/sessions/board", None)),
+    _e(
+        "GET",
+        "/sessions/{session_id}",
+        CLINICAL_TEAM,
+        lambda c: ("GET", f"/sessions/{c.session()}", None),
+    ),
+    _e(
+        "GET",
+        "/sessions/{session_id}/entries",
+        CLINICAL_TEAM,
+        lambda c: ("GET", f"/sessions/{c.session()}/entries", None),
+    ),
+    _e(
+        "POST",
+        "/sessions/{session_id}/entries",
+        RECORDERS,
+        lambda c: ("POST", f"/sessions/{c.session()}/entries", _check_in()),
+    ),
+    _e(
+        "POST",
+        "/sessions/{session_id}/entries/{seq}/correction",
+        RECORDERS,
+        lambda c: (
+            "POST",
+            f"/sessions/{c.charted_session()}/entries/1/correction",
+            {"expected_seq": 1, "reason": "matrix", "entry": _note()},
+        ),
+    ),
+    _e(
+        "POST",
+        "/sessions/{session_id}/entries/{seq}/void",
+        RECORDERS,
+        lambda c: (
+            "POST",
+            f"/sessions/{c.charted_session()}/entries/1/void",
+            {"expected_seq": 1, "reason": "matrix"},
+        ),
+    ),
+    _e(
+        "POST",
+        "/sessions/{session_id}/replay",
+        CLINICAL_TEAM,
+        lambda c: ("POST", f"/sessions/{c.session()}/replay", _replay_log()),
+    ),
+    _e(
+        "POST",
+        "/sessions/replay",
+        CLINICAL_TEAM,
+        lambda c: ("POST", "/sessions/replay", {**_replay_log(), "programme": REPLAY_PROGRAMME}),
+    ),
+    _e(
+        "GET",
+        "/patients/{patient_id}/sessions",
+        CLINICAL_TEAM,
+        lambda c: ("GET", f"/patients/{c.patient()}/sessions", None),
+    ),
 ]
+
+
+def _today() -> str:
+    from ketapath.services.clock import clinic_clock
+
+    return clinic_clock().today().isoformat()
+
+
+def _note() -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    return {"kind": "note", "occurred_at": datetime.now(UTC).isoformat(), "note": "matrix"}
+
+
+def _check_in() -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    from tests.integration.conftest import check_in_entry
+
+    return {"expected_seq": 0, "entry": check_in_entry(datetime.now(UTC))}
+
+
+REPLAY_PROGRAMME = {
+    "concentration_mg_per_ml": 1,
+    "steps": [
+        {"number": 1, "rate_ml_per_h": 20, "rate_mg_per_h": 20, "duration_min": 60, "volume_ml": 20}
+    ],
+    "total_mg": 20,
+    "volume_to_be_infused_ml": 20,
+}
+
+
+def _replay_log() -> dict[str, Any]:
+    return {"events": [{"entry": _note()}]}
 
 
 def _confirmation(order_id: int, version: int) -> tuple[str, str, dict[str, Any]]:

@@ -61,3 +61,13 @@ def test_every_demo_patient_was_weighed_on_the_clinics_today(database: Database)
     for listed in patients.search_patients(database, nurse):
         record = patients.get_patient(database, nurse, listed.id)
         assert record.document["weight_measured_on"] == today
+
+
+def test_the_demo_board_has_a_scheduled_chair_and_a_running_infusion(database: Database) -> None:
+    from ketapath.services import sessions
+    from ketapath.services.permissions import NURSE
+
+    seed_demo(database)
+    board = sessions.board(database, Actor(user_id=None, username="reader", role=NURSE))
+    states = {chair.chair: chair.session.state for chair in board.chairs if chair.session}
+    assert states == {"Chair 1": "scheduled", "Chair 2": "running"}

@@ -167,6 +167,8 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ["simulate", "--model", "kamp", "--patient", "{file}", "--infusion", "0:60:1", "--json"],
         ["target", "--model", "kamp", "--patient", "{file}", "--target-ng-per-ml", "9", "--json"],
         ["score", "phq9", "--answers", "@{file}", "--json"],
+        ["sessions", "replay", "{file}"],
+        ["sessions", "replay", "{file}", "--json"],
     ],
 )
 def test_every_command_refuses_a_malformed_file_in_one_line(

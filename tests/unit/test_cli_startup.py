@@ -20,6 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PATIENT = str(ROOT / "docs" / "examples" / "patient-crps.json")
+SESSION_LOG = str(ROOT / "docs" / "examples" / "session-log.yaml")
 
 # What a clinical command must not import: the database, the web server, password hashing,
 # plotting, units parsing, numerics.
@@ -57,6 +58,7 @@ def imported_by(*args: str) -> set[str]:
         (["plan", "asra-initial", "--weight-kg", "70"], SERVER + NUMERICS),
         (["score", "phq9", "--items"], SERVER + NUMERICS),
         (["knowledge", "adverse-effects"], SERVER + NUMERICS),
+        (["sessions", "replay", SESSION_LOG], SERVER + NUMERICS),
         (
             [
                 "simulate",

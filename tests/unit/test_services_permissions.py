@@ -61,3 +61,10 @@ def test_a_pharmacist_or_an_admin_approves_the_drug_library_and_the_clinical_tea
 ):
     assert roles_that_may("library.manage") == {"pharmacist", "admin"}
     assert roles_that_may("library.read") == {"physician", "nurse", "pharmacist", "admin"}
+
+
+def test_nurses_and_physicians_chart_a_session_a_physician_overrides_pharmacists_read() -> None:
+    assert roles_that_may("session.chart") == {"physician", "nurse"}
+    assert roles_that_may("session.schedule") == {"physician", "nurse"}
+    assert roles_that_may("session.override") == {"physician"}
+    assert roles_that_may("session.read") == {"physician", "nurse", "pharmacist"}

@@ -8,7 +8,15 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ketapath.web.charts import Point, Series, curves_chart, line_chart, nice_step
+from ketapath.web.charts import (
+    Point,
+    Series,
+    TimeSeries,
+    curves_chart,
+    line_chart,
+    nice_step,
+    time_chart,
+)
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -108,3 +116,76 @@ def test_a_span_too_small_for_a_tick_still_gets_a_step():
     assert nice_step(5e-324) == 1.0
     assert nice_step(float("nan")) == 1.0
     assert nice_step(7.0) == 2.0
+
+
+# ------------------------------------------------------------------ several series over a day
+
+
+def _series(name: str, values: list[float], step: bool = False) -> TimeSeries:
+    return TimeSeries(
+        name, tuple(Point(START + timedelta(minutes=15 * i), v) for i, v in enumerate(values)), step
+    )
+
+
+def test_a_time_chart_draws_each_series_with_its_own_dash_marker_and_legend():
+    svg = str(
+        time_chart(
+            [_series("HR", [72, 80, 76]), _series("SBP", [120, 130, 125])],
+            title="Vitals",
+            y_label="/min, mmHg",
+            start=START,
+            end=START + timedelta(hours=1),
+            chart_id="vitals",
+        )
+    )
+    assert svg.count("<polyline") == 2 and 'stroke-dasharray="6 4"' in svg
+    assert svg.count("<circle") == 3 + 1 and svg.count("<rect") == 3 + 1  # + the legend's
+    assert ">HR</text>" in svg and ">SBP</text>" in svg
+    assert "HR: 09:00 72, 09:15 80, 09:30 76; SBP: 09:00 120" in svg
+    assert ">09:00</text>" in svg and ">10:00</text>" in svg  # clock times on the axis
+
+
+def test_a_time_chart_without_points_is_nothing():
+    assert (
+        str(time_chart([TimeSeries("HR", ())], title="t", y_label="y", start=START, end=START))
+        == ""
+    )
+
+
+def test_a_step_series_holds_each_value_until_the_next_point():
+    svg = str(
+        time_chart(
+            [_series("rate", [10, 20, 0], step=True)],
+            title="rate",
+            y_label="mg/h",
+            start=START,
+            end=START + timedelta(minutes=30),
+            y_min=0,
+        )
+    )
+    points = re.search(r'<polyline class="line series-0" points="([^"]+)"', svg)
+    assert points is not None
+    pairs = [tuple(map(float, p.split(","))) for p in points.group(1).split()]
+    assert len(pairs) == 5  # a horizontal then a vertical move at each change
+    assert pairs[0][1] == pairs[1][1] and pairs[1][0] == pairs[2][0]
+
+
+@given(
+    st.lists(st.floats(min_value=-500, max_value=500, allow_nan=False), min_size=1, max_size=12),
+    st.integers(min_value=1, max_value=48 * 60),
+)
+def test_every_point_of_a_time_chart_lies_inside_its_plot(values: list[float], span_min: int):
+    step = span_min / max(len(values), 1)
+    series = TimeSeries(
+        "v", tuple(Point(START + timedelta(minutes=step * i), v) for i, v in enumerate(values))
+    )
+    svg = str(
+        time_chart(
+            [series], title="t", y_label="y", start=START, end=START + timedelta(minutes=span_min)
+        )
+    )
+    dots = re.findall(r'cx="([-\d.]+)" cy="([-\d.]+)" r="4"><title>v \d\d:\d\d', svg)
+    assert len(dots) == len(values)  # the legend's marker is not a point
+    for cx, cy in dots:
+        assert 48 - 0.1 <= float(cx) <= 640 - 16 + 0.1
+        assert 16 - 0.1 <= float(cy) <= 240 - 44 - 18 + 0.1  # above the axis and the legend

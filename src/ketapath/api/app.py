@@ -24,6 +24,7 @@ from ketapath.api.routers import (
     patients,
     research,
     screening,
+    sessions,
 )
 from ketapath.api.storable import StorableText
 from ketapath.config import Settings, get_settings
@@ -47,6 +48,7 @@ def api_router() -> APIRouter:
         orders,
         exposure,
         opioids,
+        sessions,
         research,
         knowledge,
         library,

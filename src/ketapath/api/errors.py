@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from ketapath.services.errors import AuthenticationFailed, ServiceError
+from ketapath.services.signing import FactChangeView
 from ketapath.services.validation import field_path
 
 
@@ -87,6 +88,10 @@ class ErrorBody(BaseModel):
     )
     findings: list[FindingBody] | None = Field(
         default=None, description="The hard-limit findings that refused a course."
+    )
+    changes: list[FactChangeView] | None = Field(
+        default=None,
+        description="A stale order: the dosing facts that changed since it was signed.",
     )
 
 

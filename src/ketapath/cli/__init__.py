@@ -13,6 +13,7 @@ line stays a thin edge over the services and the domain:
 - ``admin``: serve, db, users
 - ``audit``: audit verify, audit head
 - ``library``: the clinic's drug library (show, history, export, check, load)
+- ``sessions``: the infusion day (worklist, show, replay)
 
 A command imports only what it needs: the modules named here import typer and light things
 at module level, and each command imports the domain, the PK engine, the database or the
@@ -36,6 +37,7 @@ from ketapath.cli import (
     orders,
     pk,
     screening,
+    sessions,
 )
 from ketapath.cli.output import CommandGroup
 
@@ -58,6 +60,7 @@ for _module in (
     opioids,
     library,
     admin,
+    sessions,
     audit,
 ):
     _module.register(app)

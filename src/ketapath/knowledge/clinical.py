@@ -25,6 +25,7 @@ from ketapath.knowledge.findings import FindingCode
 from ketapath.knowledge.library import PumpType, SettingLimits
 from ketapath.knowledge.medicines import MedicineVocabulary, load_medicines
 from ketapath.knowledge.opioids import ConversionTable, TaperRule
+from ketapath.knowledge.sessions import SessionRulesFile, SideEffectRule
 
 Grade = Literal["A", "B", "C", "D", "I"]
 # How screening treats a finding: `hard` makes a patient not eligible; `soft` needs a
@@ -314,6 +315,7 @@ class Knowledge:
         "policy",
         "opioid_conversion",
         "opioid_tapering",
+        "session_rules",
         "finding_codes",
     )
 
@@ -342,6 +344,12 @@ class Knowledge:
         )
         self.opioid_tapering = load_entries(
             "opioid_tapering.yaml", TaperRule, kind="opioid_tapering"
+        )
+        self.session_rules: SessionRulesFile = load_entries(  # type: ignore[assignment]
+            "session_rules.yaml",
+            SideEffectRule,
+            kind="session_rules",
+            file_model=SessionRulesFile,
         )
         self.finding_codes = load_entries(
             "finding_codes.yaml", FindingCode, kind="finding_codes", id_field="code"

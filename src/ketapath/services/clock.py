@@ -9,16 +9,38 @@ one uses the process settings (``ketapath.config.get_settings``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, time, tzinfo
 
 from ketapath.config import Settings, get_settings
 
 
 @dataclass(frozen=True)
 class ClinicClock:
-    """Dates in the clinic's zone (``zone`` None: the server's own, as in the settings)."""
+    """Dates in the clinic's zone (``zone`` None: the server's own, as in the settings).
+
+    ``fixed`` stops the clock at one instant (tests and scenario replays); otherwise ``now``
+    is the real time.
+    """
 
     zone: tzinfo | None = None
+    fixed: datetime | None = None
+
+    def now(self) -> datetime:
+        """The current instant (UTC)."""
+        return self.fixed.astimezone(UTC) if self.fixed is not None else datetime.now(UTC)
+
+    def tz(self) -> tzinfo:
+        """The clinic's zone, or the server's own when none is configured."""
+        if self.zone is not None:
+            return self.zone
+        local = datetime.now(UTC).astimezone().tzinfo
+        return local if local is not None else UTC
+
+    def start_of(self, day: date) -> datetime:
+        """The first instant of a clinic date."""
+        if self.zone is None:
+            return datetime.combine(day, time.min).astimezone()
+        return datetime.combine(day, time.min, tzinfo=self.zone)
 
     def local(self, at: datetime) -> datetime:
         """A moment as the clinic's local time."""
@@ -28,7 +50,7 @@ class ClinicClock:
 
     def today(self) -> date:
         """The clinic's date now."""
-        return self.local(datetime.now(UTC)).date()
+        return self.local(self.now()).date()
 
     def date_of(self, at: datetime) -> date:
         """The clinic's date at a moment (for comparing a time with a birth date)."""

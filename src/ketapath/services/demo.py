@@ -13,11 +13,13 @@ from typing import Any
 
 import yaml
 
-from ketapath.services import assessments, auth, opioids, patients, screening
+from ketapath.services import assessments, auth, opioids, orders, patients, screening, sessions
 from ketapath.services.assessments import AssessmentInput
-from ketapath.services.clock import clinic_clock
+from ketapath.services.clock import ClinicClock, clinic_clock
 from ketapath.services.opioids import AgreeInput, DoseInput
+from ketapath.services.orders import SignRequest
 from ketapath.services.permissions import ROLES, SYSTEM, Actor
+from ketapath.services.sessions import ChartWrite, ScheduleRequest
 from ketapath.store.db import Database
 
 _CONSENTED: dict[str, Any] = {
@@ -113,9 +115,68 @@ def seed_demo(db: Database) -> list[DemoUser]:
         )
         if number == 0:
             screening.run_screening(db, physician, patient.id)
+            _demo_session(db, physician, nurse, patient.id, chair="Chair 1", running=False)
         if document.get("name") == "Jordan Demo":
             _demo_opioid_plan(db, physician, nurse, patient.id)
+            screening.run_screening(db, physician, patient.id)
+            _demo_session(db, physician, nurse, patient.id, chair="Chair 2", running=True)
     return created
+
+
+def _demo_session(
+    db: Database, physician: Actor, nurse: Actor, patient_id: int, *, chair: str, running: bool
+) -> None:
+    """A signed ASRA starting dose scheduled today in ``chair``; ``running``: checked in and
+    started up to half an hour ago (never before the clinic's midnight), one set of vitals.
+    The values are invented demo values."""
+    clock = clinic_clock()
+    order = orders.sign_order(
+        db,
+        physician,
+        patient_id,
+        SignRequest(protocol_id="asra-initial", setting="clinic", override_reason="Demo: reviewed"),
+        clock=clock,
+    )
+    request = ScheduleRequest(first_date=clock.today(), chair=chair)
+    (session, *_) = sessions.schedule_course(db, nurse, order.id, request, clock=clock)
+    if running:
+        _demo_chart(db, nurse, session.id, clock)
+
+
+def _demo_chart(db: Database, nurse: Actor, session_id: int, clock: ClinicClock) -> None:
+    now = clock.now()
+    began = max(now - timedelta(minutes=30), clock.start_of(clock.today()))
+    vitals = {
+        "heart_rate": 76,
+        "systolic": 128,
+        "diastolic": 80,
+        "spo2": 98,
+        "respiratory_rate": 14,
+        "sedation": 0,
+    }
+    entries: list[dict[str, Any]] = [
+        {
+            "kind": "check_in",
+            "occurred_at": began,
+            "consent_confirmed": True,
+            "fasting_confirmed": True,
+            "escort_present": True,
+            "allergies_confirmed": True,
+            "pregnancy_test": "negative",
+            "baseline": vitals,
+            "baseline_pain_nrs": 7,
+        },
+        {"kind": "start", "occurred_at": began + (now - began) / 3},
+        {
+            "kind": "vitals",
+            "occurred_at": began + 2 * (now - began) / 3,
+            **vitals,
+            "heart_rate": 82,
+        },
+    ]
+    for seq, entry in enumerate(entries):
+        write = ChartWrite.model_validate({"expected_seq": seq, "entry": entry})
+        sessions.chart(db, nurse, session_id, write, clock=clock)
 
 
 def _demo_opioid_plan(db: Database, physician: Actor, nurse: Actor, patient_id: int) -> None:

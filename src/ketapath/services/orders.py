@@ -704,16 +704,14 @@ def _limits_now(session: Session, order: Order, current: PatientVersion) -> list
     return findings
 
 
-def usable_order(
-    db: Database, actor: Actor, order_id: int, *, clock: ClinicClock | None = None
-) -> OrderView:
-    """The order, if it may be used now to program a pump; otherwise a typed refusal.
+def refuse_unusable(view: OrderView) -> OrderView:
+    """The order if it may be used now to program a pump; otherwise a typed refusal.
 
     Raises ``OrderCancelled`` (cancelled), ``OrderConsentNotGiven`` (the record no longer says
     consent was given) or ``OrderStale`` (the dosing facts changed after signing and no
     physician has confirmed it since): each an ``OrderNotUsable`` naming what to do.
     """
-    view = get_order(db, actor, order_id, clock=clock)
+    order_id = view.id
     if view.state == "cancelled":
         raise OrderCancelled(
             f"order_id: order {order_id} was cancelled by {view.cancelled_by}: "
@@ -735,6 +733,14 @@ def usable_order(
             details={"changes": [c.model_dump(mode="json") for c in view.stale_changes]},
         )
     return view
+
+
+def usable_order(
+    db: Database, actor: Actor, order_id: int, *, clock: ClinicClock | None = None
+) -> OrderView:
+    """The order, if it may be used now to program a pump; otherwise a typed refusal
+    (``refuse_unusable``)."""
+    return refuse_unusable(get_order(db, actor, order_id, clock=clock))
 
 
 def _consent_now(view: OrderView) -> str:

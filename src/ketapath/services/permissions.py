@@ -59,6 +59,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # preview reads the patient's record and follows order.read / plan.preview
     "exposure.simulate": CLINICAL_READERS | {RESEARCHER},
     "exposure.read": CLINICAL_READERS,
+    # infusion sessions (issue 10): nurses and physicians schedule and chart; a physician
+    # overrides the discharge criteria; pharmacists read (dispensing); nobody else sees them
+    "session.read": CLINICAL_READERS,
+    "session.schedule": CLINICAL_RECORDERS,
+    "session.chart": CLINICAL_RECORDERS,
+    "session.override": frozenset({PHYSICIAN}),
+    "session.replay": CLINICAL_READERS,
     # controlled-substance stock (the ledger lands with its own issue)
     "stock.manage": frozenset({PHARMACIST}),
     # research

@@ -31,6 +31,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -59,6 +60,8 @@ APPEND_ONLY_TABLES = (
     "opioid_plans",
     "opioid_doses",
     "drug_libraries",
+    "infusion_sessions",
+    "session_events",
     "audit_log",
 )
 
@@ -370,6 +373,70 @@ class DrugLibraryVersion(Base):
     reason: Mapped[str] = mapped_column(Text)
     approved_at: Mapped[datetime] = mapped_column(default=utcnow)
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class InfusionSession(Base):
+    """One infusion session of a signed order, on a clinic date and in a chair (never changed).
+
+    Everything that happens in the session is in its chart (``SessionEvent``); its state, the
+    dose given and the prompts are replayed from there. A session moved to another day or
+    chair is a new row that replaces it (``replaces_id``, with a reason); one live row per
+    session of an order.
+    """
+
+    __tablename__ = "infusion_sessions"
+    __table_args__ = (
+        CheckConstraint("session_number >= 1", name="number_positive"),
+        Index("ix_infusion_sessions_scheduled_on_chair", "scheduled_on", "chair"),
+        Index(
+            "uq_infusion_sessions_order_session",
+            "order_id",
+            "session_number",
+            unique=True,
+            sqlite_where=text("replaces_id IS NULL"),
+            postgresql_where=text("replaces_id IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    session_number: Mapped[int] = mapped_column(Integer)
+    scheduled_on: Mapped[date] = mapped_column(Date)
+    chair: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("infusion_sessions.id"), unique=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class SessionEvent(Base):
+    """One entry of a session's chart, in order (``seq`` 1, 2, 3 ...), never changed.
+
+    ``payload`` is the entry as validated (``ketapath.domain.session_events``); a correction is
+    a new entry with ``amends_seq`` naming the one it corrects (one correction per entry: a
+    chain), and a reason.
+    """
+
+    __tablename__ = "session_events"
+    __table_args__ = (
+        UniqueConstraint("session_id", "seq", name="uq_session_events_session_seq"),
+        UniqueConstraint("session_id", "amends_seq", name="uq_session_events_session_amends"),
+        CheckConstraint("seq >= 1", name="seq_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_sessions.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(30))
+    occurred_at: Mapped[datetime]
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # the role at the time: some entries are a physician's to make (an early resume)
+    recorded_role: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[dict[str, Any]]
+    amends_seq: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class AuditEntry(Base):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 from math import ceil, floor, isfinite, log10
 
@@ -221,6 +221,160 @@ def curves_chart(
             f'<line class="line series-{s.style}" x1="{legend_x}" x2="{legend_x + 28}" '
             f'y1="{y - 4}" y2="{y - 4}"/>'
             f'<text class="legend" x="{legend_x + 34}" y="{y}">{escape(s.label)}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+# ------------------------------------------------------------------ several series over a day
+
+
+@dataclass(frozen=True)
+class TimeSeries:
+    """One line of a time chart. ``step``: the value holds until the next point (a pump
+    rate), drawn as steps, not as a slope between readings."""
+
+    name: str
+    points: tuple[Point, ...]
+    step: bool = False
+
+
+# Minutes between time ticks: the smallest giving at most six ticks.
+TIME_STEPS_MIN = (5, 10, 15, 30, 60, 120, 240, 480, 720, 1440)
+# Each series has its own dash pattern and marker, so the lines read without colour.
+DASHES = ("", "6 4", "2 3", "10 3 2 3")
+MARKERS = ("circle", "square", "diamond", "triangle")
+
+
+def _time_ticks(start: datetime, end: datetime) -> list[datetime]:
+    span_min = (end - start).total_seconds() / 60
+    step = next((s for s in TIME_STEPS_MIN if span_min / s <= 6), TIME_STEPS_MIN[-1])
+    midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    elapsed = (start - midnight).total_seconds() / 60
+    first = midnight + timedelta(minutes=ceil(elapsed / step) * step)
+    ticks = []
+    at = first
+    while at <= end:
+        ticks.append(at)
+        at += timedelta(minutes=step)
+    return ticks
+
+
+def _marker(shape: str, x: float, y: float, css: str, tip: str) -> str:
+    title = f"<title>{escape(tip)}</title>"
+    if shape == "square":
+        corner = f'x="{x - 3.5:.1f}" y="{y - 3.5:.1f}"'
+        return f'<rect class="{css}" {corner} width="7" height="7">{title}</rect>'
+    if shape == "diamond":
+        d = f"M{x:.1f} {y - 5:.1f}L{x + 5:.1f} {y:.1f}L{x:.1f} {y + 5:.1f}L{x - 5:.1f} {y:.1f}Z"
+        return f'<path class="{css}" d="{d}">{title}</path>'
+    if shape == "triangle":
+        d = f"M{x:.1f} {y - 5:.1f}L{x + 5:.1f} {y + 4:.1f}L{x - 5:.1f} {y + 4:.1f}Z"
+        return f'<path class="{css}" d="{d}">{title}</path>'
+    return f'<circle class="{css}" cx="{x:.1f}" cy="{y:.1f}" r="4">{title}</circle>'
+
+
+def time_chart(
+    series: list[TimeSeries],
+    *,
+    title: str,
+    y_label: str,
+    start: datetime,
+    end: datetime,
+    y_min: float | None = None,
+    y_max: float | None = None,
+    chart_id: str = "chart",
+) -> Markup:
+    """Several series over one stretch of time (``start`` to ``end``, clock times on the
+    axis), each with its own dash and marker and a legend; an empty Markup without points.
+
+    Times are drawn as given: pass them in the clinic's zone.
+    """
+    drawn = [s for s in series if s.points]
+    if not drawn:
+        return Markup("")
+    values = [p.value for s in drawn for p in s.points]
+    low = min(values) if y_min is None else min(y_min, *values)
+    high = max(values) if y_max is None else max(y_max, *values)
+    if high == low:
+        high = low + 1.0
+    step = nice_step(high - low)
+    first = floor(low / step)
+    last = max(ceil(high / step), first + 1)
+    ticks = [index * step for index in range(first, last + 1)]
+    low, high = ticks[0], ticks[-1]
+    times = [p.at for s in drawn for p in s.points]
+    start = min(start, *times)
+    end = max(end, *times)
+    span = (end - start).total_seconds() or 60.0
+    legend_h = 18
+    plot_w = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
+    plot_h = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM - legend_h
+
+    def x_of(at: datetime) -> float:
+        return MARGIN_LEFT + (at - start).total_seconds() / span * plot_w
+
+    def y_of(value: float) -> float:
+        return MARGIN_TOP + (high - value) / (high - low) * plot_h
+
+    title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
+    described = "; ".join(
+        f"{s.name}: " + ", ".join(f"{p.at:%H:%M} {_fmt(p.value)}" for p in s.points) for s in drawn
+    )
+    parts = [
+        f'<svg class="chart time-chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-labelledby="{title_id} {desc_id}" xmlns="http://www.w3.org/2000/svg" '
+        f'id="{chart_id}">',
+        f'<title id="{title_id}">{escape(title)}</title>',
+        f'<desc id="{desc_id}">{escape(y_label)}: {escape(described)}</desc>',
+    ]
+    for tick in ticks:
+        y = y_of(tick)
+        parts.append(
+            f'<line class="grid" x1="{MARGIN_LEFT}" x2="{WIDTH - MARGIN_RIGHT}" '
+            f'y1="{y:.1f}" y2="{y:.1f}"/>'
+            f'<text class="tick" x="{MARGIN_LEFT - 6}" y="{y + 4:.1f}" '
+            f'text-anchor="end">{_fmt(tick)}</text>'
+        )
+    parts.append(
+        f'<text class="axis-label" x="12" y="{MARGIN_TOP + plot_h / 2:.1f}" '
+        f'transform="rotate(-90 12 {MARGIN_TOP + plot_h / 2:.1f})" '
+        f'text-anchor="middle">{escape(y_label)}</text>'
+    )
+    base = MARGIN_TOP + plot_h
+    for at in _time_ticks(start, end):
+        x = x_of(at)
+        parts.append(
+            f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{MARGIN_TOP}" y2="{base:.1f}"/>'
+            f'<text class="tick" x="{x:.1f}" y="{base + 16:.1f}" '
+            f'text-anchor="middle">{at:%H:%M}</text>'
+        )
+    for index, s in enumerate(drawn):
+        css = f"series-{index % len(DASHES)}"
+        dash = DASHES[index % len(DASHES)]
+        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+        points = sorted(s.points, key=lambda p: p.at)
+        coordinates = []
+        for i, p in enumerate(points):
+            if s.step and i:
+                coordinates.append(f"{x_of(p.at):.1f},{y_of(points[i - 1].value):.1f}")
+            coordinates.append(f"{x_of(p.at):.1f},{y_of(p.value):.1f}")
+        if len(coordinates) > 1:
+            parts.append(
+                f'<polyline class="line {css}"{dash_attr} points="{" ".join(coordinates)}"/>'
+            )
+        shape = MARKERS[index % len(MARKERS)]
+        for p in points:
+            tip = f"{s.name} {p.at:%H:%M}: {_fmt(p.value)}" + (f" ({p.label})" if p.label else "")
+            parts.append(_marker(shape, x_of(p.at), y_of(p.value), f"dot {css}", tip))
+        legend_x = MARGIN_LEFT + index * 150
+        legend_y = HEIGHT - 10
+        parts.append(
+            f'<line class="line {css}"{dash_attr} x1="{legend_x}" x2="{legend_x + 28}" '
+            f'y1="{legend_y - 4}" y2="{legend_y - 4}"/>'
+            + _marker(shape, legend_x + 14, legend_y - 4, f"dot {css}", s.name)
+            + f'<text class="tick legend" x="{legend_x + 34}" y="{legend_y}">'
+            + f"{escape(s.name)}</text>"
         )
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -38,6 +38,7 @@ from ketapath.web.exposure_charts import exposure_panel
 from ketapath.web.forms import FormErrors, validated
 from ketapath.web.pages import PageRoute, PageUser, posted_form, render, templates
 from ketapath.web.patient_pages import patient_context
+from ketapath.web.session_links import order_sessions
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -354,7 +355,7 @@ def order_page(
     exposure_session: Annotated[str, Query(max_length=10)] = "",
     exposure_model: Annotated[str, Query(max_length=40)] = "",
 ) -> HTMLResponse:
-    return _order_page(
+    return render_order_page(
         request,
         db,
         actor,
@@ -386,7 +387,7 @@ def accepted_findings(order: orders.OrderView) -> list[dict[str, str]]:
     return accepted
 
 
-def _order_page(
+def render_order_page(
     request: Request,
     db: Database,
     actor: Actor,
@@ -397,10 +398,13 @@ def _order_page(
     confirm_reason: str = "",
     cancel_errors: FormErrors | None = None,
     cancel_reason: str = "",
-    status_code: int = 200,
+    schedule: Any = None,
+    status_code: int | None = None,
     exposure_session: str = "",
     exposure_model: str = "",
 ) -> HTMLResponse:
+    """The order page; a refused confirmation, cancellation or ``schedule`` (a scheduling form, from
+    ``session_pages``) shown again with what was typed."""
     order = orders.get_order(db, actor, order_id, clock=clock)
     context = patient_context(db, actor, order.patient_id)
     context.update(
@@ -414,6 +418,7 @@ def _order_page(
             "cancel_errors": cancel_errors,
             "cancel_reason": cancel_reason,
             "reason_length": REASON_LENGTH,
+            "schedule": schedule,
             "exposure": _exposure(
                 actor,
                 lambda options: exposure.order_exposure(db, actor, order_id, options, clock=clock),
@@ -423,6 +428,9 @@ def _order_page(
             ),
         }
     )
+    context.update(order_sessions(db, actor, order, clock))
+    if status_code is None:
+        status_code = 422 if schedule is not None else 200
     return render(request, "order.html", context, status_code=status_code)
 
 
@@ -473,7 +481,7 @@ def _confirm(
             status_code = error.status_code
         else:
             return RedirectResponse(f"/orders/{order_id}", status_code=303)
-    return _order_page(
+    return render_order_page(
         request,
         db,
         actor,
@@ -512,7 +520,7 @@ def _cancel(
             status_code = error.status_code
         else:
             return RedirectResponse(f"/orders/{order_id}", status_code=303)
-    return _order_page(
+    return render_order_page(
         request,
         db,
         actor,

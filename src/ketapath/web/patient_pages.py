@@ -16,7 +16,7 @@ from ketapath.knowledge.clinical import knowledge
 from ketapath.services import assessments, auth, orders, patients, research, timeline
 from ketapath.services.assessments import AssessmentView
 from ketapath.services.timeline import TimelineEvent
-from ketapath.web import charts
+from ketapath.web import charts, session_links
 from ketapath.web.instrument_forms import find_form
 from ketapath.web.pages import PageRoute, PageUser, clinic_zone, in_zone, render, templates
 
@@ -246,6 +246,7 @@ def patient_page(
             ),
         }
     )
+    context.update(session_links.patient_sessions(db, actor, patient_id, clock))
     return render(request, "patient.html", context)
 
 

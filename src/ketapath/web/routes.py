@@ -14,6 +14,7 @@ from ketapath.web import (
     record_pages,
     reference_pages,
     screening_pages,
+    session_pages,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -28,5 +29,6 @@ for module in (
     opioid_pages,
     reference_pages,
     library_pages,
+    session_pages,
 ):
     router.include_router(module.router)
