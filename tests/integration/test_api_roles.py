@@ -447,6 +447,12 @@ ENDPOINTS = [
     ),
     _e(
         "GET",
+        "/sessions/{session_id}/exposure",
+        CLINICAL_TEAM,
+        lambda c: ("GET", f"/sessions/{c.charted_session()}/exposure", None),
+    ),
+    _e(
+        "GET",
         "/sessions/{session_id}/entries",
         CLINICAL_TEAM,
         lambda c: ("GET", f"/sessions/{c.session()}/entries", None),

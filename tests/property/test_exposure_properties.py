@@ -146,3 +146,45 @@ def test_a_pause_never_raises_the_exposure(
         assert difference.peak_difference_ng_per_ml <= 1e-9 * max(
             1.0, next(c for c in compared.planned.curves if c.key == difference.key).peak_ng_per_ml
         )
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=600),
+            st.integers(min_value=0, max_value=600),
+            st.floats(min_value=0, max_value=500, allow_nan=False),
+        ),
+        max_size=8,
+    ),
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=600),
+            st.floats(min_value=0, max_value=100, allow_nan=False),
+        ),
+        max_size=4,
+    ),
+)
+def test_the_doses_given_keep_every_milligram_of_the_log(
+    segments: list[tuple[int, int, float]], boluses: list[tuple[int, float]]
+) -> None:
+    """Turning a chart's delivery log into minutes loses and adds nothing."""
+    from datetime import UTC, datetime, timedelta
+
+    from ketapath.domain.exposure import DeliveryLog, doses_given
+
+    t0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    spans = [(min(a, b), max(a, b), rate) for a, b, rate in segments]
+    log = DeliveryLog(
+        segments=tuple(
+            (t0 + timedelta(minutes=a), t0 + timedelta(minutes=b), rate) for a, b, rate in spans
+        ),
+        boluses=tuple((t0 + timedelta(minutes=m), mg) for m, mg in boluses),
+        at=t0 + timedelta(minutes=600),
+    )
+    doses, origin = doses_given(log)
+    expected = sum(rate * (b - a) / 60 for a, b, rate in spans) + sum(mg for _, mg in boluses)
+    assert math.isclose(doses.total_mg, expected, rel_tol=1e-12, abs_tol=1e-9)
+    assert all(s.start_min >= 0 for s in doses.infusions)
+    assert all(b.time_min >= 0 for b in doses.boluses)
+    assert (origin is None) == (not spans and not boluses)

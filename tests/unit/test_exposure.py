@@ -199,3 +199,29 @@ def test_a_bolus_over_a_syringe_is_refused() -> None:
     with pytest.raises(InvalidInput) as refused:
         as_given_exposure(PATIENT, [], [BolusDose(0, 6000)])
     assert refused.value.field == "bolus dose_mg"
+
+
+def test_the_doses_given_count_from_the_first_dose_and_a_running_pump_to_now() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from ketapath.domain.exposure import DeliveryLog, doses_given
+
+    t0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    log = DeliveryLog(
+        segments=(
+            (t0 + timedelta(minutes=5), t0 + timedelta(minutes=65), 20.0),
+            (t0 + timedelta(minutes=65), t0 + timedelta(minutes=125), 0.0),  # a pause
+            (t0 + timedelta(minutes=125), None, 30.0),  # still running
+        ),
+        boluses=((t0, 10.0),),
+        at=t0 + timedelta(minutes=185),
+    )
+    doses, origin = doses_given(log)
+    assert origin == t0  # the bolus came first
+    assert [(s.start_min, s.end_min, s.rate_mg_per_h) for s in doses.infusions] == [
+        (5.0, 65.0, 20.0),
+        (125.0, 185.0, 30.0),
+    ]
+    assert doses.total_mg == 10.0 + 20.0 + 30.0
+    nothing, no_start = doses_given(DeliveryLog((), (), t0))
+    assert no_start is None and nothing.total_mg == 0 and not nothing.infusions

@@ -659,3 +659,24 @@ def test_every_kind_of_entry_opens_its_correction_form_filled_in_as_charted(
         for snippet in shown:
             assert snippet in re.sub(r'id="[^"]+" (name="[^"]+")', r"\1", page), (seq, snippet)
         assert ('id="form-void"' in page) == (seq in (4, 7)), seq
+
+
+def test_the_session_page_shows_the_predicted_exposure_as_ordered_and_as_given(
+    database: Database, users: dict[str, Actor], browser: Callable[[str], TestClient]
+) -> None:
+    chart = Chart(browser("nurse"), scheduled(database, users))
+    page = chart.open()
+    assert 'id="session-exposure"' not in page  # nothing to compare before check-in
+    chart.check_in()
+    page = chart.chart("start", "09:05")
+    panel = element(page, "session-exposure")
+    assert "Predicted exposure: as ordered and as given" in panel
+    assert "The as-given curves start at the first dose charted, 09:05" in panel
+    # the clinic's now is 12:00: 2 h 55 min of 26.66 mg/h given, of 80 mg ordered
+    assert "80 mg ordered, 77.8 mg given so far" in panel
+    assert '<svg class="chart curves" id="session-exposure-chart"' in page
+    assert "as ordered:" in html.unescape(page) and "as given:" in html.unescape(page)
+    summary = element(page, "session-exposure-summary")
+    assert "Given, % of ordered AUC" in summary and "seed" not in panel.lower()
+    pharmacist = Chart(browser("pharmacist"), chart.session_id)
+    assert 'id="session-exposure"' in pharmacist.open()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -157,6 +158,37 @@ def session_doses(course: Mapping[str, Any], number: int) -> SessionDoses:
 
 
 # -- the model --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeliveryLog:
+    """What a session's chart says was given: the pump's rate segments (``end`` None: still
+    running at ``at``) and the boluses, in clock time. The chart's replay
+    (``domain.sessions``) gives these; ``doses_given`` turns them into minutes."""
+
+    segments: tuple[tuple[datetime, datetime | None, float], ...]  # start, end, mg/h
+    boluses: tuple[tuple[datetime, float], ...]  # at, mg
+    at: datetime
+
+
+def doses_given(log: DeliveryLog, route: Route = "iv") -> tuple[SessionDoses, datetime | None]:
+    """The doses of a delivery log as minutes from its first dose (the session's start as
+    given: the first pump start or bolus), and that start; nothing given: no doses, None."""
+    starts = [start for start, _, _ in log.segments] + [at for at, _ in log.boluses]
+    if not starts:
+        return SessionDoses(route=route), None
+    origin = min(starts)
+
+    def minutes(at: datetime) -> float:
+        return (at - origin).total_seconds() / 60.0
+
+    infusions = tuple(
+        InfusionSegment(minutes(start), minutes(end if end is not None else log.at), rate)
+        for start, end, rate in log.segments
+        if rate > 0
+    )
+    boluses = tuple(BolusDose(minutes(at), mg) for at, mg in log.boluses if mg > 0)
+    return SessionDoses(infusions, boluses, route), origin
+
+
 @dataclass(frozen=True)
 class ModelCard:
     """What a reader needs to judge a prediction: which model, from where, built in whom."""

@@ -240,6 +240,14 @@ class RateSegment(_View):
     seq: int
 
 
+class BolusGiven(_View):
+    """A bolus as charted (after corrections)."""
+
+    at: datetime
+    mg: float
+    seq: int
+
+
 class RatePoint(_View):
     """The rate from ``at`` on (0 while paused or stopped): the series a plot draws."""
 
@@ -398,6 +406,7 @@ class SessionView(_View):
     running_step: int | None
     dose: DeliveredDose
     segments: list[RateSegment]
+    boluses: list[BolusGiven] = Field(default=[], description="Every bolus given, in order.")
     rate_series: list[RatePoint]
     prompts: list[Prompt]
     open_prompts: list[str] = Field(description="Ids of the prompts nobody has answered.")

@@ -72,6 +72,7 @@ from ketapath.domain.session_view import (
     STRICT_KINDS,
     VOIDABLE,
     BlockedAction,
+    BolusGiven,
     ChartRefused,
     DeliveredDose,
     IllegalTransition,
@@ -441,6 +442,10 @@ def _view(chart: Chart, now: datetime) -> SessionView:
         running_step=chart.running.number if chart.running else None,
         dose=_dose(chart, now),
         segments=[_segment(s, steps) for s in chart.segments],
+        boluses=[
+            BolusGiven(at=at, mg=float(mg), seq=seq)
+            for seq, at, mg in sorted(chart.boluses, key=lambda b: (b[1], b[0]))
+        ],
         rate_series=_rate_series(chart),
         prompts=prompts,
         open_prompts=[p.id for p in prompts if p.status == "open"],

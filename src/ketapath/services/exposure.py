@@ -17,6 +17,7 @@ finite numbers only.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -32,6 +33,7 @@ from ketapath.services.errors import InvalidInput
 from ketapath.services.orders import CoursePreview, PlanRequest, order_in, preview_in
 from ketapath.services.patients import as_patient, load_patient
 from ketapath.services.permissions import Actor
+from ketapath.services.sessions import chart_in
 from ketapath.services.signing import FindingView
 from ketapath.services.unit import action, check
 from ketapath.store.db import Database
@@ -285,6 +287,37 @@ class PlanExposureView(SessionExposureView):
     course_status: str = Field(description="ready or needs_override.")
 
 
+class CurveDifferenceView(BaseModel):
+    """As given minus as ordered, for one curve: peak and AUC (ratios when defined)."""
+
+    label: str
+    peak_difference_ng_per_ml: float
+    peak_ratio: float | None
+    auc_difference_ng_h_per_ml: float
+    auc_ratio: float | None
+
+
+class SessionComparisonView(BaseModel):
+    """A session's exposure as ordered and as given (from its chart), one model, one grid."""
+
+    session_id: int
+    order_id: int
+    patient_id: int
+    patient_version: int = Field(description="The record version whose facts were used.")
+    covariates: CovariatesView
+    session: int = Field(description="The session's number in its course.")
+    given_from: datetime | None = Field(
+        description="The first dose charted: time 0 of the as-given curves (none: none given)."
+    )
+    charted_until: datetime = Field(
+        description="The chart as read (a running pump counts to here)."
+    )
+    planned: ExposureView
+    given: ExposureView
+    differences: list[CurveDifferenceView]
+    basis: str = Field(description="What is predicted, in words.")
+
+
 # -- use cases ------------------------------------------------------------------------------
 def simulate(db: Database, actor: Actor, request: SimulateRequest) -> ExposureView:
     """Predict the exposure of the doses for the covariates given (no record is read)."""
@@ -474,15 +507,7 @@ def _session_exposure(
     clock: ClinicClock | None,
 ) -> dict[str, Any]:
     """The fields of a ``SessionExposureView`` for one session of ``course``."""
-    record = as_patient(version.document, (clock or clinic_clock()).today())
-    patient = _engine(
-        lambda: pk.Covariates(
-            weight_kg=record.weight_kg,
-            age_years=record.age_on(),
-            sex=record.sex,
-            height_cm=record.height_cm,
-        )
-    )
+    patient = _covariates(version, clock)
     doses = _engine(lambda: domain.session_doses(course, options.session))
     predicted = _engine(lambda: domain.predict_exposure(patient, doses, model_id=options.model))
     sessions = course.get("sessions") or []
@@ -491,12 +516,7 @@ def _session_exposure(
         **exposure_view(predicted).model_dump(),
         "patient_id": version.patient_id,
         "patient_version": version.version,
-        "covariates": CovariatesView(
-            weight_kg=patient.weight_kg,
-            age_years=patient.age_years,
-            sex=patient.sex,
-            height_cm=patient.height_cm,
-        ),
+        "covariates": _covariates_view(patient),
         "session": options.session,
         "sessions": len(sessions),
         "session_day": day,
@@ -506,6 +526,28 @@ def _session_exposure(
             f"facts (version {version.version}); what remains of earlier sessions is not added."
         ),
     }
+
+
+def _covariates(version: PatientVersion, clock: ClinicClock | None) -> pk.Covariates:
+    """The PK covariates of a stored record (its age on the clinic's today)."""
+    record = as_patient(version.document, (clock or clinic_clock()).today())
+    return _engine(
+        lambda: pk.Covariates(
+            weight_kg=record.weight_kg,
+            age_years=record.age_on(),
+            sex=record.sex,
+            height_cm=record.height_cm,
+        )
+    )
+
+
+def _covariates_view(patient: pk.Covariates) -> CovariatesView:
+    return CovariatesView(
+        weight_kg=patient.weight_kg,
+        age_years=patient.age_years,
+        sex=patient.sex,
+        height_cm=patient.height_cm,
+    )
 
 
 def _detail(parts: dict[str, Any]) -> dict[str, Any]:
@@ -524,3 +566,72 @@ def _engine(compute: Callable[[], T]) -> T:
         raise InvalidInput(error.message, field=error.field or None) from error
     except pk.PkInputError as error:
         raise InvalidInput(str(error), field=error.field) from error
+
+
+def session_exposure(
+    db: Database,
+    actor: Actor,
+    session_id: int,
+    model: str | None = None,
+    *,
+    clock: ClinicClock | None = None,
+) -> SessionComparisonView:
+    """A session's predicted exposure as ordered and as given (the rate segments and boluses
+    of its chart, never typed doses), with one model on one grid, for the patient's current
+    record."""
+    clock = clock or clinic_clock()
+    options = ExposureOptions(model=model)
+    with action(db, actor, "exposure.read", entity="session", entity_id=session_id) as session:
+        row, view = chart_in(session, session_id, clock)
+        order = order_in(session, row.order_id, clock)
+        _, version = load_patient(session, row.patient_id)
+        patient = _covariates(version, clock)
+        route: domain.Route = "sc" if order.course.get("route") == "sc" else "iv"
+        planned = _engine(lambda: domain.session_doses(order.course, row.session_number))
+        log = domain.DeliveryLog(
+            segments=tuple((s.start, s.end, s.rate_mg_per_h) for s in view.segments),
+            boluses=tuple((b.at, b.mg) for b in view.boluses),
+            at=view.at,
+        )
+        given, origin = domain.doses_given(log, route)
+        compared = _engine(
+            lambda: domain.compare_exposure(patient, planned, given, model_id=options.model)
+        )
+        audit.record(
+            session,
+            actor,
+            "exposure.session",
+            entity="session",
+            entity_id=row.id,
+            patient_id=row.patient_id,
+            detail={"model": compared.planned.model.id, "patient_version": version.version},
+        )
+        return SessionComparisonView(
+            session_id=row.id,
+            order_id=row.order_id,
+            patient_id=row.patient_id,
+            patient_version=version.version,
+            covariates=_covariates_view(patient),
+            session=row.session_number,
+            given_from=origin,
+            charted_until=view.at,
+            planned=exposure_view(compared.planned),
+            given=exposure_view(compared.given),
+            differences=[
+                CurveDifferenceView(
+                    label=d.label,
+                    peak_difference_ng_per_ml=d.peak_difference_ng_per_ml,
+                    peak_ratio=d.peak_ratio,
+                    auc_difference_ng_h_per_ml=d.auc_difference_ng_h_per_ml,
+                    auc_ratio=d.auc_ratio,
+                )
+                for d in compared.differences
+            ],
+            basis=(
+                f"Session {row.session_number} as ordered (from its start) against what its "
+                "chart says was given (from the first dose charted: pump rates between the "
+                "pump entries, pauses giving nothing, and boluses; a running pump counts to "
+                f"now), each with {TAIL_H:g} h after its last dose, for the record's facts "
+                f"(version {version.version})."
+            ),
+        )

@@ -684,6 +684,16 @@ def _detail(
     )
 
 
+def chart_in(
+    session: Session, session_id: int, clock: ClinicClock
+) -> tuple[InfusionSession, SessionView]:
+    """A session's row and its chart replayed now, inside a transaction the caller holds
+    (after its permission check; the caller audits); ``NotFound`` naming ``session_id``."""
+    row = _row(session, session_id)
+    events = _events(session, [row.id])[row.id]
+    return row, replay(events, clock.now(), _context(row, events, None, clock))
+
+
 def get_session(
     db: Database, actor: Actor, session_id: int, *, clock: ClinicClock | None = None
 ) -> SessionDetail:

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ketapath.services.exposure import TAIL_H, SessionExposureView, model_options
+from ketapath.services.exposure import (
+    TAIL_H,
+    CurveDifferenceView,
+    CurveSummary,
+    SessionComparisonView,
+    SessionExposureView,
+    model_options,
+)
 from ketapath.web.charts import Series, curves_chart
 from ketapath.web.pages import clock, number, templates
 
@@ -88,3 +95,60 @@ def exposure_panel(
         f"{view.model.name} model."
     )
     return {"view": view, "svg": svg, "caption": caption, "rows": rows, **options}
+
+
+def comparison_panel(view: SessionComparisonView | None, error: str = "") -> dict[str, Any]:
+    """What ``_session_exposure.html`` shows: the session's plasma curve as ordered against as
+    given (and the effect site as given) on one chart, and each curve's peak and AUC both
+    ways; or why there is no prediction."""
+    if view is None:
+        return {"view": None, "error": error}
+    planned, given = view.planned, view.given
+    svg = curves_chart(
+        given.curves.times_min,
+        [
+            Series(
+                f"as ordered: {planned.summary.plasma.label}", planned.curves.plasma_ng_per_ml, 1
+            ),
+            Series(f"as given: {given.summary.plasma.label}", given.curves.plasma_ng_per_ml, 2),
+            Series(
+                f"as given: {given.summary.effect_site.label}",
+                given.curves.effect_site_ng_per_ml,
+                3,
+            ),
+        ],
+        title=f"Predicted concentrations of session {view.session}, as ordered and as given",
+        y_label="ng/mL",
+        x_label="hours from the first dose",
+        description="; ".join(
+            f"{d.label}: peak {number(p.peak_ng_per_ml, 1)} ordered, "
+            f"{number(g.peak_ng_per_ml, 1)} given (ng/mL)"
+            for d, p, g in _pairs(view)
+        ),
+        chart_id="session-exposure-chart",
+    )
+    rows = [
+        {
+            "label": d.label,
+            "planned_peak": number(p.peak_ng_per_ml, 1),
+            "given_peak": number(g.peak_ng_per_ml, 1),
+            "planned_auc": number(p.auc_ng_h_per_ml, 0),
+            "given_auc": number(g.auc_ng_h_per_ml, 0),
+            "auc_percent": None if d.auc_ratio is None else number(100 * d.auc_ratio, 0),
+            "method": g.auc_method,
+        }
+        for d, p, g in _pairs(view)
+    ]
+    return {"view": view, "svg": svg, "rows": rows, "error": ""}
+
+
+def _pairs(
+    view: SessionComparisonView,
+) -> list[tuple[CurveDifferenceView, CurveSummary, CurveSummary]]:
+    """Each curve's difference with its summary as ordered and as given."""
+    planned, given = view.planned.summary, view.given.summary
+    pairs = [(planned.plasma, given.plasma), (planned.effect_site, given.effect_site)]
+    if planned.norketamine is not None and given.norketamine is not None:
+        pairs.append((planned.norketamine, given.norketamine))
+    by_label = {d.label: d for d in view.differences}
+    return [(by_label[p.label], p, g) for p, g in pairs if p.label in by_label]

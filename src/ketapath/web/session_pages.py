@@ -37,7 +37,7 @@ from ketapath.domain.session_view import (
     SessionView,
 )
 from ketapath.knowledge.clinical import knowledge
-from ketapath.services import sessions
+from ketapath.services import exposure, sessions
 from ketapath.services.clock import ClinicClock
 from ketapath.services.errors import Conflict, InvalidInput, ServiceError
 from ketapath.services.permissions import PHYSICIAN, Actor
@@ -54,6 +54,7 @@ from ketapath.services.sessions import (
 from ketapath.services.signing import OrderNotUsable
 from ketapath.services.validation import MAX_RECORD_ID
 from ketapath.store.db import Database
+from ketapath.web.exposure_charts import comparison_panel
 from ketapath.web.order_pages import render_order_page
 from ketapath.web.pages import (
     PageRoute,
@@ -408,9 +409,26 @@ def session_page_response(
             "conflict": _conflict_notice(log, conflict_since, form),
             "saved": _saved_notice(log, saved, seen, actor),
             "scheduled": scheduled,
+            "exposure": _exposure(db, actor, detail, clock),
         }
     )
     return render(request, "session.html", context, status_code=status_code)
+
+
+def _exposure(
+    db: Database, actor: Actor, detail: SessionDetail, clock: ClinicClock
+) -> dict[str, Any] | None:
+    """The session's exposure as ordered and as given, once it is checked in (None for a
+    role that may not read it); an input the engine refuses is said in the panel."""
+    if detail.chart.state in ("scheduled", "cancelled", "did_not_attend"):
+        return None
+    if not actor.may("exposure.read"):
+        return None
+    try:
+        view = exposure.session_exposure(db, actor, detail.id, clock=clock)
+    except InvalidInput as error:
+        return comparison_panel(None, error.message)
+    return comparison_panel(view)
 
 
 @router.get("/sessions/{session_id}", response_class=HTMLResponse)

@@ -23,6 +23,7 @@ from ketapath.services.exposure import (
     OrderExposureView,
     PlanExposureRequest,
     PlanExposureView,
+    SessionComparisonView,
     SimulateRequest,
 )
 
@@ -88,3 +89,27 @@ def plan_exposure(
     clock: ClockDep,
 ) -> PlanExposureView:
     return exposure.plan_exposure(db, actor, patient_id, body, clock=clock)
+
+
+@router.get(
+    "/sessions/{session_id}/exposure",
+    response_model=SessionComparisonView,
+    summary="Predicted exposure of an infusion session as ordered and as given (its chart)",
+    responses=responses(404, 422),
+    description=(
+        "The session as ordered against what its chart says was given (pump rates between the "
+        "pump entries, pauses giving nothing, boluses; a running pump counts to now), with one "
+        "model on one grid, for the patient's current record; peak and AUC differences per "
+        "curve. Physicians, nurses, pharmacists."
+    ),
+)
+def session_exposure(
+    session_id: RecordId,
+    actor: CurrentUser,
+    db: DatabaseDep,
+    clock: ClockDep,
+    model: Annotated[
+        str | None, Query(max_length=40, pattern=MODEL_ID_PATTERN, description=MODEL_DESCRIPTION)
+    ] = None,
+) -> SessionComparisonView:
+    return exposure.session_exposure(db, actor, session_id, model, clock=clock)
