@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     )
     session_cookie_name: str = "ketapath_session"
     sql_echo: bool = False
+    vital_thresholds_file: str = Field(
+        default="",
+        description=(
+            "A YAML file of the clinic's own vital-sign alert thresholds (docs/sessions.md), "
+            "replacing the packaged clinic-policy defaults vital by vital. Empty: the defaults."
+        ),
+        max_length=4096,
+    )
     timezone: str = Field(
         default="",
         description=(

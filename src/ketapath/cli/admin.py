@@ -264,8 +264,14 @@ def serve(
         typer.echo("Demo users (user name / password):")
         for user in demo_users:
             typer.echo(f"  {user.username:<11} {user.password}")
+    from ketapath.knowledge.base import KnowledgeError
+
+    try:
+        app = create_app(settings, database=database, settle_heap=True)
+    except KnowledgeError as error:
+        fail(str(error), code=EXIT_INVALID, field="KETAPATH_VITAL_THRESHOLDS_FILE")
     typer.echo(f"ketapath on http://{host}:{port}/  (API docs: /api/v1/docs)")
-    uvicorn.run(create_app(settings, database=database, settle_heap=True), host=host, port=port)
+    uvicorn.run(app, host=host, port=port)
 
 
 def register(app: typer.Typer) -> None:

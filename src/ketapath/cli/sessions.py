@@ -26,6 +26,7 @@ from ketapath.cli.output import EXIT_INVALID, emit_json, fail, read_text_file
 
 if TYPE_CHECKING:
     from ketapath.domain.session_view import SessionView
+    from ketapath.knowledge.sessions import SessionRulesFile
     from ketapath.services.permissions import Actor
 
 sessions_app = typer.Typer(
@@ -166,6 +167,7 @@ def replay_file(
     volume_to_be_infused_ml; bolus_mg ...), optionally ``patient`` (sex, pregnancy), and
     ``events``: each ``{entry: {kind, occurred_at, ...}, by_role, amends_seq, reason}``.
     """
+    import dataclasses
     import json
 
     import yaml
@@ -192,7 +194,8 @@ def replay_file(
         raw = {**raw, "at": at}
     try:
         request = ProgrammeReplayRequest.model_validate(raw)
-        view = replay_log(request, request.context())
+        context = dataclasses.replace(request.context(), clinic_rules=_clinic_rules(as_json))
+        view = replay_log(request, context)
     except ValidationError as error:
         problem = describe(error)
         fail(problem.message, as_json=as_json, field=problem.field or "")
@@ -248,3 +251,69 @@ def format_view(view: SessionView) -> str:
 
 def _time(at: datetime) -> str:
     return at.isoformat(timespec="seconds")
+
+
+def _clinic_rules(as_json: bool) -> SessionRulesFile | None:
+    """The session rules with the clinic's own vital-sign thresholds
+    (``KETAPATH_VITAL_THRESHOLDS_FILE``), or None for the packaged ones; exit 2 naming a bad
+    file."""
+    from ketapath.config import get_settings
+    from ketapath.knowledge.base import KnowledgeError
+    from ketapath.knowledge.clinical import knowledge
+    from ketapath.knowledge.sessions import load_clinic_thresholds, with_clinic_thresholds
+
+    path = get_settings().vital_thresholds_file
+    if not path:
+        return None
+    try:
+        own = load_clinic_thresholds(Path(path))
+    except KnowledgeError as error:
+        fail(str(error), code=EXIT_INVALID, as_json=as_json, field="KETAPATH_VITAL_THRESHOLDS_FILE")
+    return with_clinic_thresholds(knowledge().session_rules, own)
+
+
+@sessions_app.command("thresholds")
+def thresholds(
+    file: Path | None = typer.Option(
+        None, "--file", help="Check this thresholds file instead of the clinic's setting."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """The vital-sign alert thresholds the charts run (the clinic's own file, else the
+    packaged clinic-policy defaults), each with its source; checks a file with --file."""
+    from ketapath.config import get_settings
+    from ketapath.domain.findings import citation_text
+    from ketapath.knowledge.base import KnowledgeError
+    from ketapath.knowledge.clinical import knowledge
+    from ketapath.knowledge.sessions import load_clinic_thresholds, with_clinic_thresholds
+
+    setting = get_settings().vital_thresholds_file
+    path = file or (Path(setting) if setting else None)
+    rules = knowledge().session_rules
+    if path is not None:
+        try:
+            rules = with_clinic_thresholds(rules, load_clinic_thresholds(path))
+        except KnowledgeError as error:
+            where = "--file" if file else "KETAPATH_VITAL_THRESHOLDS_FILE"
+            fail(str(error), code=EXIT_INVALID, as_json=as_json, field=where)
+    origin = f"the clinic's file {path}" if path else "the packaged clinic-policy defaults"
+    if as_json:
+        emit_json(
+            {
+                "from": str(path) if path is not None else None,
+                "vital_alerts": [
+                    {
+                        **a.model_dump(mode="json", exclude={"source"}),
+                        "citation": citation_text(a.source),
+                    }
+                    for a in rules.vital_alerts
+                ],
+            }
+        )
+        return
+    typer.echo(f"Vital-sign alert thresholds ({origin}):")
+    for a in rules.vital_alerts:
+        low = "" if a.low is None else f"below {a.low:g}"
+        high = "" if a.high is None else f"above {a.high:g}"
+        when = " or ".join(x for x in (low, high) if x)
+        typer.echo(f"  {a.name} ({a.unit}): alerts {when}  [{citation_text(a.source)}]")

@@ -98,10 +98,13 @@ class SessionContext:
     zone: tzinfo = UTC
     earliest: datetime | None = None
     kb: Knowledge | None = None
+    # the clinic's rules when they differ from the knowledge base's (its own vital-sign
+    # thresholds: services.sessions.session_rules)
+    clinic_rules: SessionRulesFile | None = None
 
     @property
     def rules(self) -> SessionRulesFile:
-        return (self.kb or knowledge()).session_rules
+        return self.clinic_rules or (self.kb or knowledge()).session_rules
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,20 @@ sets it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from ketapath.knowledge.base import Entry, KnowledgeFile, Source, Strict
+from ketapath.knowledge.base import (
+    Entry,
+    KnowledgeError,
+    KnowledgeFile,
+    Source,
+    Strict,
+    cites_in,
+    read_yaml,
+)
 
 SideEffectAction = Literal["stop", "pause"]
 EffectSeverity = Literal["mild", "moderate", "severe"]
@@ -302,3 +311,52 @@ class SessionRulesFile(KnowledgeFile[SideEffectRule]):
 
     def alert(self, vital: str) -> VitalAlert | None:
         return next((a for a in self.vital_alerts if a.id == vital), None)
+
+
+class ClinicVitalThresholds(Strict):
+    """A clinic's own vital-sign alert thresholds (``KETAPATH_VITAL_THRESHOLDS_FILE``).
+
+    The packaged thresholds are clinic policy (no published pause thresholds exist), so a
+    clinic may set its own: each entry replaces the packaged one of that vital sign, which
+    otherwise stays; every entry cites bibliography entries (the clinic's own policy:
+    ``ketapath-clinic-policy``)."""
+
+    kind: Literal["vital_thresholds"]
+    version: int = Field(ge=0)
+    description: str = Field(default="", max_length=2000)
+    vital_alerts: tuple[VitalAlert, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> ClinicVitalThresholds:
+        ids = [a.id for a in self.vital_alerts]
+        if len(ids) != len(set(ids)):
+            raise ValueError("a vital sign has two alert entries")
+        return self
+
+
+def with_clinic_thresholds(
+    rules: SessionRulesFile, thresholds: ClinicVitalThresholds
+) -> SessionRulesFile:
+    """The session rules with the clinic's thresholds in place of the packaged ones (by vital
+    sign; the vital signs the clinic does not set keep the packaged thresholds)."""
+    own = {a.id: a for a in thresholds.vital_alerts}
+    merged = tuple(own.pop(a.id, a) for a in rules.vital_alerts) + tuple(own.values())
+    return rules.model_copy(update={"vital_alerts": merged})
+
+
+def load_clinic_thresholds(path: Path) -> ClinicVitalThresholds:
+    """A clinic's vital-sign thresholds file, validated (``KnowledgeError`` naming the file and
+    what is wrong: not YAML, a field out of the schema, a low not below its high, a citation
+    not in the bibliography)."""
+    from ketapath.knowledge.bibliography import bibliography
+
+    data = read_yaml(path)
+    try:
+        thresholds = ClinicVitalThresholds.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()
+        )
+        raise KnowledgeError(f"{path}: {problems}") from exc
+    bibliography().check(cites_in(thresholds), str(path))
+    return thresholds

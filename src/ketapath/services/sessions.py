@@ -22,12 +22,15 @@ Rules the services add to the domain's:
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -63,8 +66,14 @@ from ketapath.domain.sessions import (
 )
 
 __all__ = ["PatientFactsInput", "ProgrammeReplayRequest", "ReplayEvent", "ReplayRequest"]
+from ketapath.config import Settings, get_settings
 from ketapath.knowledge.bounds import input_bounds
 from ketapath.knowledge.clinical import knowledge
+from ketapath.knowledge.sessions import (
+    SessionRulesFile,
+    load_clinic_thresholds,
+    with_clinic_thresholds,
+)
 from ketapath.services import audit
 from ketapath.services.clock import ClinicClock, clinic_clock
 from ketapath.services.errors import Conflict, InvalidInput, NotFound
@@ -422,7 +431,35 @@ def _context(
         patient=facts,
         zone=clock.tz(),
         earliest=clock.start_of(row.scheduled_on),
+        clinic_rules=session_rules(),
     )
+
+
+_configured: SessionRulesFile | None = None
+
+
+def session_rules(settings: Settings | None = None) -> SessionRulesFile:
+    """The rules the clinic's charts run: the packaged ``session_rules.yaml`` with the
+    clinic's own vital-sign thresholds (``KETAPATH_VITAL_THRESHOLDS_FILE``) in place of the
+    defaults; those of the server's settings once ``configure_rules`` ran. A bad file is a
+    ``KnowledgeError`` naming it."""
+    if settings is None and _configured is not None:
+        return _configured
+    path = (settings or get_settings()).vital_thresholds_file
+    return _clinic_rules(path) if path else knowledge().session_rules
+
+
+def configure_rules(settings: Settings) -> SessionRulesFile:
+    """Load and check the rules of ``settings`` for this process (the server does it at start,
+    so that a bad thresholds file stops it there, naming the file)."""
+    global _configured
+    _configured = session_rules(settings)
+    return _configured
+
+
+@functools.cache
+def _clinic_rules(path: str) -> SessionRulesFile:
+    return with_clinic_thresholds(knowledge().session_rules, load_clinic_thresholds(Path(path)))
 
 
 def _brief(prompt: Prompt) -> PromptBrief:
@@ -1038,7 +1075,8 @@ def replay_programme(db: Database, actor: Actor, request: ProgrammeReplayRequest
     """Replay a posted log against a posted pump programme; nothing is stored."""
     check(db, actor, "session.replay", entity="session")
     try:
-        view = replay_log(request, request.context())
+        context = dataclasses.replace(request.context(), clinic_rules=session_rules())
+        view = replay_log(request, context)
     except DomainError as error:
         raise InvalidInput(error.message, field=error.field or None) from error
     with db.transaction() as session:
@@ -1070,7 +1108,12 @@ def replay_session(
         if programme is None:
             programme = _programme_now(session, row, order_in(session, row.order_id, clock))
         _, version = load_patient(session, row.patient_id)
-        context = SessionContext(programme=programme, patient=_facts(version), zone=clock.tz())
+        context = SessionContext(
+            programme=programme,
+            patient=_facts(version),
+            zone=clock.tz(),
+            clinic_rules=session_rules(),
+        )
         try:
             view = replay_log(request, context)
         except DomainError as error:
