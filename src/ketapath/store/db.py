@@ -22,6 +22,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 READ_ONLY_OPTION = "ketapath_read_only"
+# The server answers requests from a pool of 40 threads (FastAPI's default for the routes);
+# each may hold a connection, so the pool lends up to 40 (10 kept open). With SQLAlchemy's
+# default of 15, twenty chairs charting at once waited for connections (docs/performance.md).
+POOL = {"pool_size": 10, "max_overflow": 30}
 
 
 def normalise_url(url: str) -> str:
@@ -40,10 +44,18 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine configured for the clinic: WAL + foreign keys on SQLite."""
     url = normalise_url(url)
     if is_sqlite(url):
-        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            url, echo=echo, connect_args={"check_same_thread": False}, **_pooled(url)
+        )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    return create_engine(url, echo=echo, pool_pre_ping=True, **POOL)
+
+
+def _pooled(url: str) -> dict[str, Any]:
+    """The pool's size for a SQLite file (an in-memory database keeps SQLAlchemy's own)."""
+    database = make_url(url).database
+    return dict(POOL) if database not in (None, "", ":memory:") else {}
 
 
 def _configure_sqlite(engine: Engine) -> None:
