@@ -107,15 +107,10 @@ def comparison_panel(view: SessionComparisonView | None, error: str = "") -> dic
     svg = curves_chart(
         given.curves.times_min,
         [
-            Series(
-                f"as ordered: {planned.summary.plasma.label}", planned.curves.plasma_ng_per_ml, 1
-            ),
-            Series(f"as given: {given.summary.plasma.label}", given.curves.plasma_ng_per_ml, 2),
-            Series(
-                f"as given: {given.summary.effect_site.label}",
-                given.curves.effect_site_ng_per_ml,
-                3,
-            ),
+            # short labels: the legend sits inside the plot (the analyte is in the caption)
+            Series("as ordered: plasma", planned.curves.plasma_ng_per_ml, 1),
+            Series("as given: plasma", given.curves.plasma_ng_per_ml, 2),
+            Series("as given: effect site", given.curves.effect_site_ng_per_ml, 3),
         ],
         title=f"Predicted concentrations of session {view.session}, as ordered and as given",
         y_label="ng/mL",
