@@ -110,3 +110,11 @@ def test_the_command_shows_the_thresholds_in_force_and_checks_a_file(tmp_path: P
     refused = runner.invoke(app, ["sessions", "thresholds", "--file", str(bad), "--json"])
     assert refused.exit_code == 2 and "low must be below high" in refused.output
     assert "Traceback" not in refused.output
+
+
+def test_a_folder_or_a_missing_file_is_refused_in_words(tmp_path: Path) -> None:
+    runner = CliRunner()
+    for given in (tmp_path, tmp_path / "missing.yaml"):
+        refused = runner.invoke(app, ["sessions", "thresholds", "--file", str(given)])
+        assert refused.exit_code == 2, refused.output
+        assert str(given) in refused.output and "internal error" not in refused.output

@@ -145,6 +145,8 @@ def read_yaml(path: Path) -> Any:
         content = path.read_bytes()
     except FileNotFoundError as exc:
         raise KnowledgeError(f"knowledge file not found: {path}") from exc
+    except OSError as exc:  # a folder, no permission...
+        raise KnowledgeError(f"cannot read knowledge file {path}: {exc.strerror}") from exc
     key = hashlib.sha256(_CACHE_FORMAT + content).hexdigest()
     cached = _cached(key)
     if cached is not None:
