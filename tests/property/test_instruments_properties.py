@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ketapath.cli.instruments import AnswersFormatError, parse_answers
@@ -180,6 +180,7 @@ def test_key_value_text_scores_the_same_as_the_answers_it_was_written_from(
 
 @settings(max_examples=100, deadline=None)
 @given(text=st.text(max_size=40))
+@example(text="@\x00")  # a file name no file can have (found by this property)
 def test_answer_text_either_parses_or_raises_a_format_error(text: str) -> None:
     try:
         parsed = parse_answers(text)

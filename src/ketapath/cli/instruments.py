@@ -47,6 +47,8 @@ def _read_answers_file(path: Path) -> str:
             data = handle.read(MAX_INPUT_FILE_BYTES + 1)
     except OSError as exc:
         raise AnswersFormatError(f"cannot read answers file {path}: {exc.strerror}") from exc
+    except ValueError as exc:  # a NUL in the name: no file can have it
+        raise AnswersFormatError(f"cannot read answers file {path!r}: {exc}") from exc
     if len(data) > MAX_INPUT_FILE_BYTES:
         raise AnswersFormatError(f"answers file {path} is too large (an answers file is a few kB)")
     try:

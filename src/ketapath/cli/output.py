@@ -203,6 +203,8 @@ def read_text_file(path: Path, *, what: str, option: str = "") -> str:
             data = handle.read(MAX_INPUT_FILE_BYTES + 1)
     except OSError as exc:
         fail(f"{label}cannot read {what} {path}: {exc.strerror or exc}", field=option or "(file)")
+    except ValueError as exc:  # a NUL in the name: no file can have it
+        fail(f"{label}cannot read {what} {str(path)!r}: {exc}", field=option or "(file)")
     if len(data) > MAX_INPUT_FILE_BYTES:
         fail(
             f"{label}{path} is larger than {MAX_INPUT_FILE_BYTES // 1_000_000} MB; a {what} is "
