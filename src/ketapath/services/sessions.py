@@ -82,6 +82,7 @@ from ketapath.services.orders import OrderView, order_in, refuse_unusable
 from ketapath.services.patients import as_patient, latest_versions_query, load_patient
 from ketapath.services.permissions import Actor
 from ketapath.services.unit import action, check
+from ketapath.services.validation import REASON_LENGTH
 from ketapath.store.db import Database
 from ketapath.store.models import (
     CourseRecord,
@@ -132,7 +133,7 @@ class ChartWrite(BaseModel):
 class Correction(ChartWrite):
     """A correction of an earlier entry: the entry as it should read, and why."""
 
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=REASON_LENGTH)
 
 
 class VoidRequest(BaseModel):
@@ -141,7 +142,7 @@ class VoidRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     expected_seq: int = Field(ge=0, le=2**31 - 1)
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=REASON_LENGTH)
 
 
 class PromptBrief(BaseModel):

@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ketapath.api.deps import DatabaseDep
 from ketapath.api.params import ClockDep, RecordId
-from ketapath.domain.session_events import ProgrammeStep
+from ketapath.domain.session_events import NOTE_LENGTH, ProgrammeStep
 from ketapath.domain.session_view import (
     KIND_WORDS,
     STATE_WORDS,
@@ -52,7 +52,7 @@ from ketapath.services.sessions import (
     VoidRequest,
 )
 from ketapath.services.signing import OrderNotUsable
-from ketapath.services.validation import MAX_RECORD_ID
+from ketapath.services.validation import MAX_RECORD_ID, REASON_LENGTH
 from ketapath.store.db import Database
 from ketapath.web.exposure_charts import comparison_panel
 from ketapath.web.order_pages import render_order_page
@@ -618,8 +618,8 @@ def _acknowledge(
         return _bad_form(request, "expected_seq: the form does not say which entry you saw last.")
     state = FormState(kind=f"ack-{prompt_id}", values=form)
     note = form.get("note", "").strip()
-    if len(note) > 2000:
-        state.add("note", "At most 2000 characters.")
+    if len(note) > NOTE_LENGTH:
+        state.add("note", f"At most {NOTE_LENGTH} characters.")
         return session_page_response(
             request, db, actor, session_id, clock, form=state, status_code=422
         )
@@ -729,8 +729,8 @@ def _correct(
     reason = form.get("correction_reason", "").strip()
     if not reason:
         state.add("correction_reason", "Required: say why the entry is corrected.")
-    elif len(reason) > 2000:
-        state.add("correction_reason", "At most 2000 characters.")
+    elif len(reason) > REASON_LENGTH:
+        state.add("correction_reason", f"At most {REASON_LENGTH} characters.")
     if entry is None or state.failed:
         return again(request, db, actor, session_id, clock, form=state, status_code=422)
     try:
@@ -773,10 +773,12 @@ def _void(
 
     state = FormState(kind="void", values=form)
     reason = form.get("reason", "").strip()
-    if not reason or len(reason) > 2000:
+    if not reason or len(reason) > REASON_LENGTH:
         state.add(
             "reason",
-            "Required: say why the entry is void." if not reason else "At most 2000 characters.",
+            "Required: say why the entry is void."
+            if not reason
+            else f"At most {REASON_LENGTH} characters.",
         )
         return again(request, db, actor, session_id, clock, form=state, status_code=422)
     try:
