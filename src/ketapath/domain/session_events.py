@@ -15,7 +15,7 @@ given, and the chart snaps it to the signed order's step it names.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -51,27 +51,7 @@ Kind = Literal[
     "did_not_attend",
     "void",
 ]
-KINDS: tuple[Kind, ...] = (
-    "check_in",
-    "start",
-    "rate_change",
-    "pause",
-    "resume",
-    "stop",
-    "complete",
-    "bolus",
-    "vitals",
-    "side_effect",
-    "adjunct",
-    "note",
-    "acknowledge",
-    "begin_observation",
-    "discharge_assessment",
-    "discharge",
-    "cancel",
-    "did_not_attend",
-    "void",
-)
+KINDS: tuple[Kind, ...] = get_args(Kind)
 EffectId = Literal[
     "dissociation",
     "amnesia",

@@ -7,7 +7,7 @@ title and a description).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
@@ -44,6 +44,27 @@ def nice_step(span: float, ticks: int = 5) -> float:
 
 def _fmt(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def _y_axis(
+    ticks: Sequence[float], y_of: Callable[[float], float], y_label: str, plot_h: float
+) -> list[str]:
+    """The horizontal grid lines with their values, and the y axis's label (every chart)."""
+    parts = []
+    for tick in ticks:
+        y = y_of(tick)
+        parts.append(
+            f'<line class="grid" x1="{MARGIN_LEFT}" x2="{WIDTH - MARGIN_RIGHT}" '
+            f'y1="{y:.1f}" y2="{y:.1f}"/>'
+            f'<text class="tick" x="{MARGIN_LEFT - 6}" y="{y + 4:.1f}" '
+            f'text-anchor="end">{_fmt(tick)}</text>'
+        )
+    parts.append(
+        f'<text class="axis-label" x="12" y="{MARGIN_TOP + plot_h / 2:.1f}" '
+        f'transform="rotate(-90 12 {MARGIN_TOP + plot_h / 2:.1f})" '
+        f'text-anchor="middle">{escape(y_label)}</text>'
+    )
+    return parts
 
 
 def line_chart(
@@ -93,19 +114,7 @@ def line_chart(
         f'<title id="{title_id}">{escape(title)}</title>',
         f'<desc id="{desc_id}">{escape(y_label)} over time: {escape(described)}</desc>',
     ]
-    for tick in ticks:
-        y = y_of(tick)
-        parts.append(
-            f'<line class="grid" x1="{MARGIN_LEFT}" x2="{WIDTH - MARGIN_RIGHT}" '
-            f'y1="{y:.1f}" y2="{y:.1f}"/>'
-            f'<text class="tick" x="{MARGIN_LEFT - 6}" y="{y + 4:.1f}" '
-            f'text-anchor="end">{_fmt(tick)}</text>'
-        )
-    parts.append(
-        f'<text class="axis-label" x="12" y="{MARGIN_TOP + plot_h / 2:.1f}" '
-        f'transform="rotate(-90 12 {MARGIN_TOP + plot_h / 2:.1f})" '
-        f'text-anchor="middle">{escape(y_label)}</text>'
-    )
+    parts += _y_axis(ticks, y_of, y_label, plot_h)
     dates = {points[0].at.date(): points[0].at, points[-1].at.date(): points[-1].at}
     for at in dates.values():
         x = x_of(at)
@@ -184,14 +193,7 @@ def curves_chart(
         f'<title id="{title_id}">{escape(title)}</title>',
         f'<desc id="{desc_id}">{escape(description)}</desc>',
     ]
-    for tick in y_ticks:
-        y = y_of(tick)
-        parts.append(
-            f'<line class="grid" x1="{MARGIN_LEFT}" x2="{WIDTH - MARGIN_RIGHT}" '
-            f'y1="{y:.1f}" y2="{y:.1f}"/>'
-            f'<text class="tick" x="{MARGIN_LEFT - 6}" y="{y + 4:.1f}" '
-            f'text-anchor="end">{_fmt(tick)}</text>'
-        )
+    parts += _y_axis(y_ticks, y_of, y_label, plot_h)
     for tick in x_ticks:
         x = MARGIN_LEFT + tick / x_end_h * plot_w
         parts.append(
@@ -199,9 +201,6 @@ def curves_chart(
             f'text-anchor="middle">{_fmt(tick)}</text>'
         )
     parts.append(
-        f'<text class="axis-label" x="12" y="{MARGIN_TOP + plot_h / 2:.1f}" '
-        f'transform="rotate(-90 12 {MARGIN_TOP + plot_h / 2:.1f})" '
-        f'text-anchor="middle">{escape(y_label)}</text>'
         f'<text class="axis-label" x="{MARGIN_LEFT + plot_w / 2:.1f}" y="{HEIGHT - 6}" '
         f'text-anchor="middle">{escape(x_label)}</text>'
     )
@@ -328,19 +327,7 @@ def time_chart(
         f'<title id="{title_id}">{escape(title)}</title>',
         f'<desc id="{desc_id}">{escape(y_label)}: {escape(described)}</desc>',
     ]
-    for tick in ticks:
-        y = y_of(tick)
-        parts.append(
-            f'<line class="grid" x1="{MARGIN_LEFT}" x2="{WIDTH - MARGIN_RIGHT}" '
-            f'y1="{y:.1f}" y2="{y:.1f}"/>'
-            f'<text class="tick" x="{MARGIN_LEFT - 6}" y="{y + 4:.1f}" '
-            f'text-anchor="end">{_fmt(tick)}</text>'
-        )
-    parts.append(
-        f'<text class="axis-label" x="12" y="{MARGIN_TOP + plot_h / 2:.1f}" '
-        f'transform="rotate(-90 12 {MARGIN_TOP + plot_h / 2:.1f})" '
-        f'text-anchor="middle">{escape(y_label)}</text>'
-    )
+    parts += _y_axis(ticks, y_of, y_label, plot_h)
     base = MARGIN_TOP + plot_h
     for at in _time_ticks(start, end):
         x = x_of(at)
