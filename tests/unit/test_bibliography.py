@@ -15,6 +15,7 @@ from ketapath.knowledge.bibliography import Bibliography, Reference, bibliograph
 from ketapath.knowledge.bounds import input_bounds
 from ketapath.knowledge.clinical import Knowledge, knowledge
 from ketapath.knowledge.instruments import load_instruments
+from ketapath.knowledge.ledger import ledger_rules
 from ketapath.knowledge.pk_models import load_pk_input_bounds, load_pk_knowledge
 
 DATA_DIR = data_path("bibliography.yaml").parent
@@ -30,6 +31,7 @@ def _all_cites() -> list[Cite]:
     found += cites_in(load_pk_knowledge())
     found += cites_in(list(input_bounds().by_id.values()))
     found += cites_in(load_pk_input_bounds())
+    found += cites_in(ledger_rules())
     return found
 
 
@@ -122,6 +124,7 @@ def test_local_choices_are_cited_as_local_never_as_evidence() -> None:
         "ketapath-protocol-defaults",
         "ketapath-scoring-rules",
         "clinic-drug-library",
+        "ketapath-ledger-policy",
     ):
         assert bib.get(ref_id).kind == "local"
     kb = knowledge()

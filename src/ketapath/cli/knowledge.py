@@ -20,11 +20,13 @@ def knowledge_check() -> None:
     from ketapath.knowledge.base import KnowledgeError
     from ketapath.knowledge.clinical import knowledge
     from ketapath.knowledge.instruments import load_instruments
+    from ketapath.knowledge.ledger import ledger_rules
     from ketapath.knowledge.pk_models import load_pk_input_bounds, load_pk_knowledge
 
     try:
         kb = knowledge()
         instruments = load_instruments()
+        ledger = ledger_rules()
         pk_models, analgesia = load_pk_knowledge()
         load_pk_input_bounds()
     except (KnowledgeError, ValueError) as exc:
@@ -36,6 +38,11 @@ def knowledge_check() -> None:
     typer.echo(f"instruments: {len(instruments)} instruments")
     typer.echo(f"pk_models: {len(pk_models)} models, {len(analgesia)} analgesia models")
     typer.echo("pk_input_bounds: weight, age, height, rate, bolus and time bounds")
+    requirements = sum(len(r.requirements) for r in ledger.reports.values())
+    typer.echo(
+        f"ledger_rules: version {ledger.version}, {len(ledger.reports)} reports, "
+        f"{requirements} requirements"
+    )
 
 
 @knowledge_app.command("references")
