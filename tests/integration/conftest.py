@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -23,7 +24,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
-from sqlalchemy import inspect, text
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.engine import make_url
 
 from ketapath.api.app import create_app
@@ -298,3 +299,24 @@ def check_in_entry(at: datetime, **changes: object) -> dict[str, object]:
     }
     entry.update(changes)
     return entry
+
+
+# ------------------------------------------------------------------ behind the application's back
+
+
+@contextmanager
+def as_superuser(database: Database) -> Iterator[Connection]:
+    """A connection on which the append-only triggers do not fire (committed at the end)."""
+    with database.engine.begin() as connection:
+        if database.backend == "postgresql":
+            connection.execute(text("SET LOCAL session_replication_role = replica"))
+            yield connection
+            return
+        triggers = connection.execute(
+            text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+        ).all()
+        for name, _sql in triggers:
+            connection.execute(text(f'DROP TRIGGER "{name}"'))
+        yield connection
+        for _name, sql in triggers:
+            connection.execute(text(sql))

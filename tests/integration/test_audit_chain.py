@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
+from tests.integration.conftest import as_superuser
 from typer.testing import CliRunner
 
 from ketapath.cli import app as cli_app
@@ -32,24 +31,6 @@ def _write(database: Database, count: int, action: str = "test.write") -> None:
     for number in range(count):
         with database.transaction() as session:
             audit.record(session, SYSTEM, action, entity="test", detail={"n": number})
-
-
-@contextmanager
-def as_superuser(database: Database) -> Iterator[Connection]:
-    """A connection on which the append-only triggers do not fire (committed at the end)."""
-    with database.engine.begin() as connection:
-        if database.backend == "postgresql":
-            connection.execute(text("SET LOCAL session_replication_role = replica"))
-            yield connection
-            return
-        triggers = connection.execute(
-            text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
-        ).all()
-        for name, _sql in triggers:
-            connection.execute(text(f'DROP TRIGGER "{name}"'))
-        yield connection
-        for _name, sql in triggers:
-            connection.execute(text(sql))
 
 
 def _rows(database: Database) -> list[AuditEntry]:

@@ -50,7 +50,7 @@ def test_a_nurse_records_but_cannot_sign_or_override() -> None:
 
 def test_the_pharmacist_handles_stock_and_reads_orders_but_records_nothing_clinical() -> None:
     pharmacist = Actor(1, "p", "pharmacist")
-    assert pharmacist.may("stock.manage")
+    assert pharmacist.may("ledger.manage")
     assert pharmacist.may("order.read")
     assert not pharmacist.may("patient.create")
     assert not pharmacist.may("assessment.record")

@@ -102,6 +102,17 @@ def _encode(value: Any) -> str:
     raise TypeError(f"audit detail: {type(value).__name__} is not JSON")
 
 
+def canonical_json(value: Any) -> str:
+    """Canonical JSON (sorted keys, no spaces, ASCII, one spelling per number): what a hash
+    of the audit log or the controlled-drug ledger covers."""
+    return _encode(value)
+
+
+def timestamp_text(value: datetime) -> str:
+    """A time as the chains hash it: UTC, microseconds, 'Z' ('2026-12-01T06:00:00.000000Z')."""
+    return _timestamp(value)
+
+
 def _timestamp(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)

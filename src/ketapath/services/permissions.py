@@ -66,8 +66,17 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "session.chart": CLINICAL_RECORDERS,
     "session.override": frozenset({PHYSICIAN}),
     "session.replay": CLINICAL_READERS,
-    # controlled-substance stock (the ledger lands with its own issue)
-    "stock.manage": frozenset({PHARMACIST}),
+    # the controlled-drug ledger (issue 11): pharmacists manage stock, counts, discrepancies
+    # and corrections; nurses (and pharmacists) dispense for a session and waste the
+    # remainder with a witness; physicians and nurses read; researchers see nothing of it;
+    # the chain is verified by a pharmacist or an administrator
+    "ledger.read": CLINICAL_READERS,
+    "ledger.manage": frozenset({PHARMACIST}),
+    "ledger.count": frozenset({PHARMACIST}),
+    "ledger.dispense": frozenset({NURSE, PHARMACIST}),
+    "ledger.waste": frozenset({NURSE, PHARMACIST}),
+    "ledger.report": frozenset({PHARMACIST, PHYSICIAN}),
+    "ledger.verify": frozenset({PHARMACIST, ADMIN}),
     # research
     "research.read": frozenset({RESEARCHER}),
     # administration

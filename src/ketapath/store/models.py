@@ -62,6 +62,9 @@ APPEND_ONLY_TABLES = (
     "drug_libraries",
     "infusion_sessions",
     "session_events",
+    "stock_products",
+    "stock_locations",
+    "ledger_lines",
     "audit_log",
 )
 
@@ -437,6 +440,87 @@ class SessionEvent(Base):
     payload: Mapped[dict[str, Any]]
     amends_seq: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+class StockProduct(Base):
+    """A controlled-drug product the clinic stocks: drug, strength, container, maker (never
+    changed; a different product is a new row). Strength in micrograms per mL and container
+    volume in microlitres, so that every amount of the ledger is a whole number."""
+
+    __tablename__ = "stock_products"
+    __table_args__ = (
+        CheckConstraint("strength_ug_per_ml > 0", name="strength_positive"),
+        CheckConstraint("container_ul > 0", name="container_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    drug: Mapped[str] = mapped_column(String(60))
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    strength_ug_per_ml: Mapped[int] = mapped_column(BigInteger)
+    container_ul: Mapped[int] = mapped_column(BigInteger)
+    form: Mapped[str] = mapped_column(String(40))
+    manufacturer: Mapped[str] = mapped_column(String(200))
+    product_code: Mapped[str] = mapped_column(String(40), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class StockLocation(Base):
+    """Where controlled drugs are kept (a safe, a cabinet), by name (never changed)."""
+
+    __tablename__ = "stock_locations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class LedgerLine(Base):
+    """One line of the controlled-drug ledger, chained to the line before it by hash.
+
+    ``kind`` says what happened (``ketapath.domain.ledger.LineKind``). ``stock_change_ug`` is
+    what the line adds to (or takes from) the stock of its product, lot and location;
+    ``amount_ug`` is the amount the line is about (received, dispensed, administered,
+    wasted, counted). ``corrects_seq`` points at the line a correction corrects and
+    ``resolves_seq`` at the discrepancy a resolution closes. Everything the line says is
+    covered by ``row_hash`` (``ketapath.services.ledger``); UPDATE and DELETE are refused by
+    trigger, like the clinical tables.
+    """
+
+    __tablename__ = "ledger_lines"
+    __table_args__ = (
+        Index("ix_ledger_lines_seq", "seq", unique=True),
+        Index("ix_ledger_lines_stock", "product_id", "lot", "location_id"),
+        CheckConstraint("seq >= 1", name="seq_positive"),
+        CheckConstraint("amount_ug >= 0", name="amount_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(30))
+    product_id: Mapped[int] = mapped_column(ForeignKey("stock_products.id"))
+    lot: Mapped[str] = mapped_column(String(40))
+    expiry: Mapped[date | None] = mapped_column(Date)
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("stock_locations.id"))
+    stock_change_ug: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_ug: Mapped[int] = mapped_column(BigInteger, default=0)
+    containers: Mapped[int | None] = mapped_column(Integer)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("infusion_sessions.id"), index=True)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    username: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(20))
+    witness_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    witness_username: Mapped[str | None] = mapped_column(String(64))
+    corrects_seq: Mapped[int | None] = mapped_column(BigInteger)
+    resolves_seq: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    row_hash: Mapped[str] = mapped_column(String(64))
 
 
 class AuditEntry(Base):
