@@ -247,7 +247,7 @@ def test_dispensing_is_refused_for_an_expired_lot_more_than_the_balance_or_a_wro
 ) -> None:
     session_id = scheduled_session(pharmacy.database, pharmacy.users, pharmacy.clock)
     Nurse(pharmacy.database, pharmacy.users["nurse"], session_id, pharmacy.clock).check_in()
-    with pytest.raises(InvalidInput, match="holds 5000.000 mg"):
+    with pytest.raises(InvalidInput, match=r"holds 5000\.000 mg"):
         pharmacy.dispense(session_id, ml="101", bag_ml="1000")
     with pytest.raises(InvalidInput, match="programmed for 1 mg/mL"):
         pharmacy.dispense(session_id, ml="4", bag_ml="100")  # 2 mg/mL

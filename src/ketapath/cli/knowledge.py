@@ -86,7 +86,13 @@ def findings_markdown() -> str:
         "|---|---|---|---|---|---|",
     ]
     for c in kb.finding_codes.entries:
-        source = citation_text(c.source) if c.source else f"each entry of `{c.source_from}`"
+        source = (
+            citation_text(c.source)
+            if c.source
+            else f"each entry of `{c.source_from}`"
+            if c.is_family
+            else f"the rule's own source in `{c.source_from}`"
+        )
         lines.append(
             f"| `{c.code}` | {c.engine} | {', '.join(c.severities)} | {c.meaning} | {c.rule} "
             f"| {source} |"
