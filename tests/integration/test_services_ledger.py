@@ -371,3 +371,26 @@ def test_researchers_see_nothing_of_the_ledger_and_every_action_is_audited(
 def _line_count(database: Database) -> int:
     with database.transaction() as session:
         return len(list(session.scalars(select(LedgerLine.id))))
+
+
+def test_ledger_verify_on_the_command_line_names_the_line_changed_behind_the_back(
+    pharmacy: Pharmacy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from ketapath.cli import app as cli_app
+
+    monkeypatch.setenv("KETAPATH_DATABASE_URL", pharmacy.database.url)
+    runner = CliRunner()
+    intact = runner.invoke(cli_app, ["ledger", "verify"])
+    assert intact.exit_code == 0, intact.output
+    assert "ledger chain intact: 1 lines checked" in intact.output
+    pharmacy.receive(2, lot="LATER")
+    with as_superuser(pharmacy.database) as connection:
+        connection.execute(text("UPDATE ledger_lines SET lot = 'FORGED' WHERE seq = 2"))
+    broken = runner.invoke(cli_app, ["ledger", "verify", "--json"])
+    assert broken.exit_code == 1, broken.output
+    import json
+
+    report = json.loads(broken.output)
+    assert report["broken_seq"] == 2 and report["problem"] == "hash mismatch"

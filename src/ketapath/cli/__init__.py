@@ -32,6 +32,7 @@ from ketapath.cli import (
     demo,
     instruments,
     knowledge,
+    ledger,
     library,
     opioids,
     orders,
@@ -61,6 +62,7 @@ for _module in (
     library,
     admin,
     sessions,
+    ledger,
     audit,
 ):
     _module.register(app)
