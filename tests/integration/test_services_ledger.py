@@ -394,3 +394,26 @@ def test_ledger_verify_on_the_command_line_names_the_line_changed_behind_the_bac
 
     report = json.loads(broken.output)
     assert report["broken_seq"] == 2 and report["problem"] == "hash mismatch"
+
+
+def test_two_dispensings_at_once_cannot_take_more_than_the_lot_holds(pharmacy: Pharmacy) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    pharmacy.receive(2, lot="TIGHT")  # 1000 mg
+    first = scheduled_session(pharmacy.database, pharmacy.users, pharmacy.clock)
+    second = scheduled_session(pharmacy.database, pharmacy.users, pharmacy.clock, chair="Chair 2")
+
+    def take(session_id: int) -> str:
+        try:
+            pharmacy.dispense(session_id, ml="12", bag_ml="600", lot="TIGHT")  # 600 mg each
+        except InvalidInput as error:
+            return error.message
+        return "dispensed"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = sorted(pool.map(take, [first, second]))
+    assert outcomes[0] == "dispensed"
+    assert "the ledger holds 400.000 mg" in outcomes[1]
+    view = ledger.stock(pharmacy.database, pharmacy.users["pharmacist"], clock=pharmacy.clock)
+    assert [line.balance_mg for line in view.lines if line.lot == "TIGHT"] == [400.0]
+    assert ledger.verify(pharmacy.database, pharmacy.users["pharmacist"]).intact

@@ -633,6 +633,7 @@ def receive(
             field="expiry",
         )
     with action(db, actor, "ledger.manage", entity="ledger_line") as session:
+        ledger_chain.lock(session)
         product = _product(session, request.product_id)
         _location(session, request.location_id)
         known = _lot_expiry(session, product.id, request.lot)
@@ -832,6 +833,7 @@ def dispense(
     with action(
         db, actor, "ledger.dispense", entity="session", entity_id=request.session_id
     ) as session:
+        ledger_chain.lock(session)
         row = _infusion(session, request.session_id)
         chart = _chart(session, row.id, clock)
         if chart.state not in arithmetic.DISPENSABLE_STATES:
@@ -927,6 +929,7 @@ def waste(
     with action(
         db, actor, "ledger.waste", entity="session", entity_id=request.session_id
     ) as session:
+        ledger_chain.lock(session)
         row = _infusion(session, request.session_id)
         chart = _chart(session, row.id, clock)
         if chart.state not in arithmetic.ENDED_STATES:
@@ -1160,6 +1163,7 @@ def resolve_session(
     """A pharmacist closes a session's discrepancy (as it stands now) with a reason."""
     clock = clock or clinic_clock()
     with action(db, actor, "ledger.manage", entity="session", entity_id=session_id) as session:
+        ledger_chain.lock(session)
         row = _infusion(session, session_id)
         chart = _chart(session, row.id, clock)
         lines = _session_lines(session, row.id)
@@ -1208,6 +1212,7 @@ def count(
     check(db, actor, "ledger.count", entity="ledger")
     witness = confirm_witness(db, settings, actor, request, what="A count")
     with action(db, actor, "ledger.count", entity="ledger") as session:
+        ledger_chain.lock(session)
         product = _product(session, request.product_id)
         _location(session, request.location_id)
         open_ul = arithmetic.ul_from_ml(request.open_ml)
@@ -1266,6 +1271,7 @@ def resolve_count(
     what was counted (by the difference the count found); a count error moves nothing."""
     clock = clock or clinic_clock()
     with action(db, actor, "ledger.manage", entity="ledger_line", entity_id=count_seq) as session:
+        ledger_chain.lock(session)
         row = session.scalar(select(LedgerLine).where(LedgerLine.seq == count_seq))
         if row is None or row.kind != "count":
             raise NotFound(f"There is no count at ledger line {count_seq}.", field="count_seq")
@@ -1310,6 +1316,7 @@ def record_loss(
     """A loss or theft found outside a count (a broken vial, a missing pack)."""
     clock = clock or clinic_clock()
     with action(db, actor, "ledger.manage", entity="ledger_line") as session:
+        ledger_chain.lock(session)
         product = _product(session, request.product_id)
         _location(session, request.location_id)
         amount = arithmetic.ug_from_ml(request.volume_ml, product.strength_ug_per_ml)
@@ -1436,6 +1443,7 @@ def correct(
     moves by the difference. The line corrected stays as it was written."""
     clock = clock or clinic_clock()
     with action(db, actor, "ledger.manage", entity="ledger_line", entity_id=seq) as session:
+        ledger_chain.lock(session)
         row = session.scalar(select(LedgerLine).where(LedgerLine.seq == seq))
         if row is None:
             raise NotFound(f"There is no ledger line {seq}.", field="seq")

@@ -73,11 +73,21 @@ def line_hash(fields: Mapping[str, Any]) -> str:
     return link_hash(int(fields["seq"]), str(fields["prev_hash"]), content_hash(fields))
 
 
-def append(session: Session, fields: Mapping[str, Any]) -> LedgerLine:
-    """Add a line after the chain's head, in ``session``'s transaction (its lock held)."""
+def lock(session: Session) -> None:
+    """Make ``session``'s transaction the ledger's only writer until it ends.
+
+    A writer takes it before it reads the balances it checks (a dispensing must not take
+    what a concurrent one is taking). SQLite's ``BEGIN IMMEDIATE`` already admits one writer
+    at a time; on PostgreSQL a transaction-level advisory lock keyed by the schema does.
+    """
     if session.get_bind().dialect.name == "postgresql" and not session.info.get(_LOCKED):
         session.execute(text(_LOCK_SQL))
         session.info[_LOCKED] = True
+
+
+def append(session: Session, fields: Mapping[str, Any]) -> LedgerLine:
+    """Add a line after the chain's head, in ``session``'s transaction (taking the lock)."""
+    lock(session)
     session.flush()
     head = session.execute(
         select(LedgerLine.seq, LedgerLine.row_hash).order_by(LedgerLine.seq.desc()).limit(1)
