@@ -417,3 +417,29 @@ def test_two_dispensings_at_once_cannot_take_more_than_the_lot_holds(pharmacy: P
     view = ledger.stock(pharmacy.database, pharmacy.users["pharmacist"], clock=pharmacy.clock)
     assert [line.balance_mg for line in view.lines if line.lot == "TIGHT"] == [400.0]
     assert ledger.verify(pharmacy.database, pharmacy.users["pharmacist"]).intact
+
+
+@pytest.mark.parametrize(
+    ("received_days", "expiry_days", "field"),
+    [(1, 400, "received_on"), (-6 * 365, 400, "received_on"), (0, 11 * 365, "expiry")],
+)
+def test_a_receipt_with_an_impossible_date_is_refused_in_words(
+    pharmacy: Pharmacy, received_days: int, expiry_days: int, field: str
+) -> None:
+    today = pharmacy.clock.today()
+    request = ReceiptInput(
+        product_id=pharmacy.product_id,
+        location_id=pharmacy.location_id,
+        lot="DATES",
+        expiry=today + timedelta(days=expiry_days),
+        containers=1,
+        received_on=today + timedelta(days=received_days),
+        supplier_name="Wholesaler Ltd",
+        supplier_address="1 Supply Road",
+        invoice_number="INV-9",
+    )
+    with pytest.raises(InvalidInput) as refused:
+        ledger.receive(
+            pharmacy.database, pharmacy.users["pharmacist"], request, clock=pharmacy.clock
+        )
+    assert refused.value.field == field

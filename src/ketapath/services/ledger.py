@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Annotated, Any, Literal
@@ -61,6 +61,9 @@ WITNESS_ROLES = CLINICAL_READERS
 LOT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ./_-]*$"
 MAX_CONTAINERS = 10_000
 MAX_VOLUME_ML = Decimal(1000)
+# Dates a receipt may carry: a slip of the year is refused, not stored (bounded input).
+MAX_BACKDATE_DAYS = 5 * 365
+MAX_SHELF_LIFE_DAYS = 10 * 365
 # Words the clinic may type; bounded like every other text field.
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Reason = Annotated[
@@ -625,6 +628,18 @@ def receive(
     if request.received_on > today:
         raise InvalidInput(
             f"received_on: {request.received_on} is after today ({today}).", field="received_on"
+        )
+    if request.received_on < today - timedelta(days=MAX_BACKDATE_DAYS):
+        raise InvalidInput(
+            f"received_on: {request.received_on} is more than {MAX_BACKDATE_DAYS // 365} years "
+            "ago; check the date.",
+            field="received_on",
+        )
+    if request.expiry > request.received_on + timedelta(days=MAX_SHELF_LIFE_DAYS):
+        raise InvalidInput(
+            f"expiry: {request.expiry} is more than {MAX_SHELF_LIFE_DAYS // 365} years after "
+            "the lot was received; check the date on the pack.",
+            field="expiry",
         )
     if request.expiry < request.received_on:
         raise InvalidInput(
