@@ -27,6 +27,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -65,6 +66,12 @@ APPEND_ONLY_TABLES = (
     "stock_products",
     "stock_locations",
     "ledger_lines",
+    "assessment_contexts",
+    "success_indicators",
+    "diary_entries",
+    "repeat_decisions",
+    "safety_results",
+    "letters",
     "audit_log",
 )
 
@@ -521,6 +528,171 @@ class LedgerLine(Base):
     detail: Mapped[dict[str, Any]]
     prev_hash: Mapped[str] = mapped_column(String(64))
     row_hash: Mapped[str] = mapped_column(String(64))
+
+
+# ------------------------------------------------------------------ after the infusion (issue 12)
+
+
+class AssessmentContext(Base):
+    """What an assessment was for: the course (its order) it belongs to and whether it is the
+    baseline, after a session, or a follow-up (``timepoint_days`` after the last session).
+    One per assessment; an amended assessment keeps the context of the one it amends."""
+
+    __tablename__ = "assessment_contexts"
+    __table_args__ = (
+        CheckConstraint("label IN ('baseline', 'post-session', 'follow-up')", name="label"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("assessments.id"), unique=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    label: Mapped[str] = mapped_column(String(20))
+    timepoint_days: Mapped[int | None] = mapped_column(Integer)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("infusion_sessions.id"))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class SuccessIndicators(Base):
+    """The indicators of success agreed with the patient at assessment, for a course (what the
+    repeat decision compares the outcome with). Changed by a new row that amends it."""
+
+    __tablename__ = "success_indicators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    indicators: Mapped[dict[str, Any]]
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    amends_id: Mapped[int | None] = mapped_column(ForeignKey("success_indicators.id"), unique=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class DiaryLink(Base):
+    """A link that lets a patient write their own diary for one course without an account.
+
+    Only the SHA-256 of the link's secret is stored (``token_hash``). The link works once:
+    opening it sets a diary session on that phone (``session_hash``, SHA-256 of the cookie's
+    secret) and stamps ``opened_at``; it expires at ``expires_at`` and can be revoked. Like a
+    sign-in token, its state changes (opened, revoked, sent), and every change is audited.
+    """
+
+    __tablename__ = "diary_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    session_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    expires_at: Mapped[datetime]
+    opened_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    sent_to: Mapped[str | None] = mapped_column(String(320))
+    last_sent_at: Mapped[datetime | None]
+
+
+class DiaryEntry(Base):
+    """One day of a patient's diary: pain (NRS 0-10), sleep, side effects, opioid doses taken.
+    A second entry for the same day amends the first (``amends_id``)."""
+
+    __tablename__ = "diary_entries"
+    __table_args__ = (
+        CheckConstraint("pain_nrs BETWEEN 0 AND 10", name="pain_nrs"),
+        Index(
+            "uq_diary_entries_order_day",
+            "order_id",
+            "day",
+            unique=True,
+            sqlite_where=text("amends_id IS NULL"),
+            postgresql_where=text("amends_id IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("diary_links.id"))
+    day: Mapped[date] = mapped_column(Date)
+    pain_nrs: Mapped[int] = mapped_column(Integer)
+    entry: Mapped[dict[str, Any]]
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    amends_id: Mapped[int | None] = mapped_column(ForeignKey("diary_entries.id"), unique=True)
+
+
+class RepeatDecision(Base):
+    """The physician's decision after a course: repeat it, change the protocol, or stop, with
+    what ketapath proposed, the facts it was based on, and the reason."""
+
+    __tablename__ = "repeat_decisions"
+    __table_args__ = (
+        CheckConstraint("decision IN ('repeat', 'change protocol', 'stop')", name="decision"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    proposal: Mapped[str] = mapped_column(String(20))
+    decision: Mapped[str] = mapped_column(String(20))
+    next_protocol_id: Mapped[str | None] = mapped_column(String(80))
+    basis: Mapped[dict[str, Any]]
+    reason: Mapped[str] = mapped_column(Text)
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    amends_id: Mapped[int | None] = mapped_column(ForeignKey("repeat_decisions.id"), unique=True)
+
+
+class SafetyResult(Base):
+    """A safety follow-up result for repeated courses (liver enzymes, urinary symptoms,
+    cognition, misuse screening): the values as recorded and whether they were abnormal."""
+
+    __tablename__ = "safety_results"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    check_id: Mapped[str] = mapped_column(String(40))
+    observed_on: Mapped[date] = mapped_column(Date)
+    values: Mapped[dict[str, Any]]
+    abnormal: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    amends_id: Mapped[int | None] = mapped_column(ForeignKey("safety_results.id"), unique=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Letter(Base):
+    """A letter (discharge summary, GP letter, patient information sheet) as one version: the
+    facts it was written from, its HTML and PDF, and who signed it. A new version amends the
+    one before; a signed letter is a version with ``signed_by_id``."""
+
+    __tablename__ = "letters"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('discharge_summary', 'gp_letter', 'patient_information')", name="kind"
+        ),
+        CheckConstraint("version >= 1", name="version_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    version: Mapped[int] = mapped_column(Integer)
+    facts: Mapped[dict[str, Any]]
+    html: Mapped[str] = mapped_column(Text)
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    signed_at: Mapped[datetime | None]
+    signed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    amends_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"), unique=True)
 
 
 class AuditEntry(Base):
