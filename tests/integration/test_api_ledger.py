@@ -24,7 +24,7 @@ from tests.integration.conftest import (
     scheduled_session,
     signed_order,
 )
-from tests.integration.test_api_sessions import Chart
+from tests.integration.test_api_sessions import Chart, _schedule
 
 from ketapath.config import Settings
 from ketapath.services.clock import clinic_clock
@@ -66,18 +66,6 @@ class ChartedSession:
     session_id: int
     delivered_mg: Fraction
     chart_delivered_fraction: str
-
-
-def _schedule(
-    client: TestClient, headers: dict[str, dict[str, str]], order_id: int, chair: str
-) -> int:
-    response = client.post(
-        f"{API}/orders/{order_id}/sessions",
-        json={"first_date": clinic_clock().today().isoformat(), "chair": chair},
-        headers=headers["nurse"],
-    )
-    assert response.status_code == 201, response.text
-    return int(response.json()[0]["id"])
 
 
 def chart_session(
