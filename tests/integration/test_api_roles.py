@@ -10,20 +10,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from ketapath.config import Settings
 from ketapath.knowledge.library import default_library
-from ketapath.services import assessments, library, opioids, orders, patients, screening
+from ketapath.services import assessments, ledger, library, opioids, orders, patients, screening
 from ketapath.services.assessments import AssessmentInput
+from ketapath.services.ledger import (
+    CountInput,
+    DispenseInput,
+    LocationInput,
+    ProductInput,
+    ReceiptInput,
+    WasteInput,
+)
 from ketapath.services.opioids import AgreeInput, DoseInput
 from ketapath.services.orders import SignRequest
 from ketapath.services.permissions import ROLES, Actor
 from ketapath.store.db import Database
-from ketapath.store.models import DrugLibraryVersion
+from ketapath.store.models import DrugLibraryVersion, LedgerLine
 
 API = "/api/v1"
 PHYSICIAN, NURSE, PHARMACIST, RESEARCHER, ADMIN = ROLES
@@ -40,6 +51,36 @@ SIMULATION = {
     "patient": {"weight_kg": 72, "age_years": 45, "sex": "female", "height_cm": 165},
     "regimen": {"infusions": [{"start_min": 0, "end_min": 240, "rate_mg_per_h": 25.2}]},
 }
+# The controlled-drug ledger (issue 11): pharmacists manage stock, counts and discrepancies;
+# nurses (and pharmacists) dispense and waste with a witness; physicians read; researchers see
+# nothing of it; the hash chain is checked by a pharmacist or an administrator.
+LEDGER_READERS = CLINICAL_TEAM
+LEDGER_MANAGERS = {PHARMACIST}
+LEDGER_DISPENSERS = {NURSE, PHARMACIST}
+LEDGER_VERIFIERS = {PHARMACIST, ADMIN}
+# the witness is a physician: a second person for both the nurse and the pharmacist
+LEDGER_WITNESS: dict[str, Any] = {
+    "witness_username": PHYSICIAN,
+    "witness_password": "correct horse battery",
+}
+LEDGER_PRODUCT = ProductInput(
+    name="Ketamine 50 mg/mL, 10 mL vial",
+    strength_mg_per_ml=Decimal(50),
+    container_ml=Decimal(10),
+    manufacturer="Example Pharma",
+)
+
+
+def _receipt(today: date) -> dict[str, Any]:
+    return {
+        "expiry": (today + timedelta(days=400)).isoformat(),
+        "containers": 10,
+        "received_on": today.isoformat(),
+        "supplier_name": "Wholesaler Ltd",
+        "supplier_address": "1 Supply Road, Springfield",
+        "invoice_number": "INV-1",
+    }
+
 
 DOCUMENT: dict[str, Any] = {
     "name": "Matrix Patient",
@@ -75,6 +116,7 @@ OPIOID_DOSE = {
 class Context:
     database: Database
     users: dict[str, Actor]
+    stock: dict[str, Any] | None = None
 
     def patient(self) -> int:
         return patients.create_patient(self.database, self.users[NURSE], DOCUMENT).id
@@ -161,6 +203,80 @@ class Context:
         )
         return session_id
 
+    # --- the controlled-drug ledger: one product in one safe, lot L1 (made once)
+
+    def ledger_stock(self) -> dict[str, Any]:
+        """Product, location and lot of the ledger's stock (received on first use)."""
+        from ketapath.services.clock import clinic_clock
+
+        if self.stock is None:
+            pharmacist = self.users[PHARMACIST]
+            product = ledger.add_product(self.database, pharmacist, LEDGER_PRODUCT)
+            location = ledger.add_location(self.database, pharmacist, LocationInput(name="Safe"))
+            self.stock = {"product_id": product.id, "location_id": location.id, "lot": "L1"}
+            self.ledger_receipt(clinic_clock().today())
+        return self.stock
+
+    def ledger_receipt(self, today: date | None = None) -> int:
+        """A receipt of 10 vials of lot L1: its ledger line."""
+        from ketapath.services.clock import clinic_clock
+
+        today = today or clinic_clock().today()
+        body = {**self.ledger_stock(), **_receipt(today)}
+        return ledger.receive(self.database, self.users[PHARMACIST], ReceiptInput(**body)).seq
+
+    def ledger_dispensing(self, session_id: int) -> dict[str, Any]:
+        return {
+            **self.ledger_stock(),
+            "session_id": session_id,
+            "volume_ml": 4,
+            "final_volume_ml": 200,
+        }
+
+    def ledger_stopped_session(self) -> int:
+        """A session dispensed for (200 mg), then checked in, started and stopped now."""
+        from datetime import UTC, datetime
+
+        from tests.integration.conftest import check_in_entry
+
+        from ketapath.services import sessions
+
+        session_id = self.session()
+        entries = [check_in_entry(datetime.now(UTC))]
+        ledger.dispense(
+            self.database,
+            self.users[NURSE],
+            DispenseInput(**self.ledger_dispensing(session_id)),
+        )
+        for kind, more in (("start", {}), ("stop", {"reason": "patient_request"})):
+            entries.append({"kind": kind, "occurred_at": datetime.now(UTC), **more})
+        for seq, entry in enumerate(entries):
+            write = sessions.ChartWrite.model_validate({"expected_seq": seq, "entry": entry})
+            sessions.chart(self.database, self.users[NURSE], session_id, write)
+        return session_id
+
+    def ledger_session_discrepancy(self) -> int:
+        """A stopped session of which only 1 mg was wasted: a discrepancy."""
+        session_id = self.ledger_stopped_session()
+        waste = WasteInput(session_id=session_id, amount_mg=Decimal(1), **LEDGER_WITNESS)
+        ledger.waste(self.database, self.users[NURSE], waste, settings=self.settings())
+        return session_id
+
+    def ledger_count_discrepancy(self) -> int:
+        """A count of lot L1 that finds one vial too few: its ledger line."""
+        stock = self.ledger_stock()
+        with self.database.transaction() as session:
+            held = session.scalar(
+                select(func.sum(LedgerLine.stock_change_ug)).where(LedgerLine.lot == stock["lot"])
+            )
+        count = CountInput(**stock, full_containers=int(held) // 500_000 - 1, **LEDGER_WITNESS)
+        return ledger.count(
+            self.database, self.users[PHARMACIST], count, settings=self.settings()
+        ).seq
+
+    def settings(self) -> Settings:
+        return Settings(database_url=self.database.url, secret_key="matrix-secret-key-1234")
+
     def assessment(self) -> int:
         return assessments.record_assessment(
             self.database,
@@ -184,6 +300,112 @@ class Endpoint:
 def _e(method: str, path: str, allowed: set[str], request: Request) -> Endpoint:
     return Endpoint(method, path, frozenset(allowed), request)
 
+
+LEDGER_ENDPOINTS = [
+    _e("GET", "/ledger/stock", LEDGER_READERS, lambda c: ("GET", "/ledger/stock", None)),
+    _e("GET", "/ledger/lines", LEDGER_READERS, lambda c: ("GET", "/ledger/lines?limit=5", None)),
+    _e(
+        "GET",
+        "/ledger/discrepancies",
+        LEDGER_READERS,
+        lambda c: ("GET", "/ledger/discrepancies", None),
+    ),
+    _e("GET", "/ledger/verify", LEDGER_VERIFIERS, lambda c: ("GET", "/ledger/verify", None)),
+    _e(
+        "GET",
+        "/ledger/sessions/{session_id}",
+        LEDGER_READERS,
+        lambda c: ("GET", f"/ledger/sessions/{c.session()}", None),
+    ),
+    _e(
+        "POST",
+        "/ledger/products",
+        LEDGER_MANAGERS,
+        lambda c: (
+            "POST",
+            "/ledger/products",
+            {**LEDGER_PRODUCT.model_dump(mode="json"), "name": f"Ketamine {c.patient()}"},
+        ),
+    ),
+    _e(
+        "POST",
+        "/ledger/locations",
+        LEDGER_MANAGERS,
+        lambda c: ("POST", "/ledger/locations", {"name": f"Safe {c.patient()}"}),
+    ),
+    _e(
+        "POST",
+        "/ledger/receipts",
+        LEDGER_MANAGERS,
+        lambda c: ("POST", "/ledger/receipts", {**c.ledger_stock(), **_receipt(_day())}),
+    ),
+    _e(
+        "POST",
+        "/ledger/dispensings",
+        LEDGER_DISPENSERS,
+        lambda c: ("POST", "/ledger/dispensings", c.ledger_dispensing(c.session())),
+    ),
+    _e(
+        "POST",
+        "/ledger/wastes",
+        LEDGER_DISPENSERS,
+        lambda c: (
+            "POST",
+            "/ledger/wastes",
+            {"session_id": c.ledger_stopped_session(), "amount_mg": 100, **LEDGER_WITNESS},
+        ),
+    ),
+    _e(
+        "POST",
+        "/ledger/sessions/{session_id}/resolution",
+        LEDGER_MANAGERS,
+        lambda c: (
+            "POST",
+            f"/ledger/sessions/{c.ledger_session_discrepancy()}/resolution",
+            {"reason": "bag overfill"},
+        ),
+    ),
+    _e(
+        "POST",
+        "/ledger/counts",
+        LEDGER_MANAGERS,
+        lambda c: (
+            "POST",
+            "/ledger/counts",
+            {**c.ledger_stock(), "full_containers": 1, **LEDGER_WITNESS},
+        ),
+    ),
+    _e(
+        "POST",
+        "/ledger/counts/{seq}/resolution",
+        LEDGER_MANAGERS,
+        lambda c: (
+            "POST",
+            f"/ledger/counts/{c.ledger_count_discrepancy()}/resolution",
+            {"outcome": "count error", "reason": "counted the wrong shelf"},
+        ),
+    ),
+    _e(
+        "POST",
+        "/ledger/losses",
+        LEDGER_MANAGERS,
+        lambda c: (
+            "POST",
+            "/ledger/losses",
+            {**c.ledger_stock(), "kind": "loss", "volume_ml": 1, "reason": "vial broken"},
+        ),
+    ),
+    _e(
+        "POST",
+        "/ledger/lines/{seq}/corrections",
+        LEDGER_MANAGERS,
+        lambda c: (
+            "POST",
+            f"/ledger/lines/{c.ledger_receipt()}/corrections",
+            {"containers": 9, "reason": "one on back order"},
+        ),
+    ),
+]
 
 ENDPOINTS = [
     _e("GET", "/auth/me", set(ROLES), lambda c: ("GET", "/auth/me", None)),
@@ -501,13 +723,18 @@ ENDPOINTS = [
         CLINICAL_TEAM,
         lambda c: ("GET", f"/patients/{c.patient()}/sessions", None),
     ),
+    *LEDGER_ENDPOINTS,
 ]
 
 
 def _today() -> str:
+    return _day().isoformat()
+
+
+def _day() -> date:
     from ketapath.services.clock import clinic_clock
 
-    return clinic_clock().today().isoformat()
+    return clinic_clock().today()
 
 
 def _note() -> dict[str, Any]:

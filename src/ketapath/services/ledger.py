@@ -1543,13 +1543,16 @@ def correct(
         old_amount = previous.amount_ug if previous is not None else row.amount_ug
         new_amount, containers = _corrected_amount(row, product, request)
         sign = {"receipt": 1, "dispense": -1, "loss": -1, "theft": -1, "waste": 0}[row.kind]
-        if sign < 0 and row.location_id is not None:
+        change = sign * (new_amount - old_amount)
+        # a smaller receipt takes stock away as a larger dispensing does: never below zero
+        if change < 0 and row.location_id is not None:
             balance, _ = _balance(session, product.id, row.lot, row.location_id)
-            if new_amount - old_amount > balance:
+            if -change > balance:
+                field = "containers" if row.kind == "receipt" else "volume_ml"
                 raise InvalidInput(
-                    f"the ledger holds {arithmetic.mg_text(balance)} mg of lot {row.lot} "
-                    "there; the correction would take more.",
-                    field="volume_ml",
+                    f"{field}: the ledger holds {arithmetic.mg_text(balance)} mg of lot "
+                    f"{row.lot} there; the correction would take more.",
+                    field=field,
                 )
         line = ledger_chain.append(
             session,
@@ -1561,7 +1564,7 @@ def correct(
                 lot=row.lot,
                 location_id=row.location_id,
                 expiry=row.expiry,
-                stock_change_ug=sign * (new_amount - old_amount),
+                stock_change_ug=change,
                 amount_ug=new_amount,
                 containers=containers,
                 session_id=row.session_id,
