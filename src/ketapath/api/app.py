@@ -18,6 +18,7 @@ from ketapath.api.routers import (
     auth,
     exposure,
     knowledge,
+    ledger_reports,
     library,
     opioids,
     orders,
@@ -53,6 +54,7 @@ def api_router() -> APIRouter:
         research,
         knowledge,
         library,
+        ledger_reports,
         admin,
     )
     for module in modules:
