@@ -70,6 +70,28 @@ class Settings(BaseSettings):
         ),
     )
 
+    clinic_name: str = Field(
+        default="",
+        max_length=200,
+        description=(
+            "The registrant's name printed on the controlled-drug reports (the clinic or the "
+            "practitioner holding the registration). Empty: the reports say it is not set."
+        ),
+    )
+    clinic_address: str = Field(
+        default="",
+        max_length=500,
+        description="The registrant's address printed on the controlled-drug reports.",
+    )
+    dea_registration: str = Field(
+        default="",
+        max_length=40,
+        description=(
+            "The clinic's DEA registration number, printed on the US controlled-drug reports. "
+            "Empty: the reports print 'not set: KETAPATH_DEA_REGISTRATION'."
+        ),
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

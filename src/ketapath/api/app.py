@@ -19,6 +19,7 @@ from ketapath.api.routers import (
     exposure,
     knowledge,
     ledger,
+    ledger_reports,
     library,
     opioids,
     orders,
@@ -55,6 +56,7 @@ def api_router() -> APIRouter:
         knowledge,
         library,
         ledger,
+        ledger_reports,
         admin,
     )
     for module in modules:
