@@ -110,7 +110,7 @@ def test_every_ledger_page_is_read_by_the_clinical_team_and_refused_to_others(
             assert '<a href="/ledger"' in answer.text  # the navigation's link
         stock = client.get("/ledger").text
         assert "KET-1" in element(stock, "stock-1") and "5000" in element(stock, "stock-1")
-        assert ('id="receipt-form"' in stock) == (role == "pharmacist")
+        assert ('id="add-receipt"' in stock) == (role == "pharmacist")
     for role in ("researcher", "admin"):
         client = browser(role)
         home = client.get("/references").text

@@ -175,7 +175,7 @@ def _stock_form(
         form,
         call,
         lambda posted: stock_page_response(request, db, actor, clock, posted),
-        lambda _: f"/ledger?saved={kind}#{kind}-form",
+        lambda _: f"/ledger?saved={kind}#add-{kind}",
     )
 
 
