@@ -499,3 +499,14 @@ def test_a_session_that_does_not_exist_is_a_page_not_an_error(
     answer = browser("pharmacist").get(path)
     assert answer.status_code in (404, 422)
     assert "<h1" in answer.text and "Traceback" not in answer.text
+
+
+def test_the_browsers_cookie_session_may_ask_the_api_for_a_file_with_a_get(
+    database: Database, users: dict[str, Actor], browser: Browser
+) -> None:
+    """The reports page's forms are plain GETs to the API: the signed-in browser's cookie is
+    accepted there (no CSRF token is needed to read), and a signed-out one is not."""
+    client = browser("pharmacist")
+    assert client.get("/api/v1/patients").status_code == 200
+    client.cookies.clear()
+    assert client.get("/api/v1/patients").status_code == 401
