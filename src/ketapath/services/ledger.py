@@ -620,12 +620,9 @@ def add_location(db: Database, actor: Actor, request: LocationInput) -> Location
         return location_view(row)
 
 
-def receive(
-    db: Database, actor: Actor, request: ReceiptInput, *, clock: ClinicClock | None = None
-) -> LineView:
-    """Stock received into a location: adds containers x volume x strength to the lot."""
-    clock = clock or clinic_clock()
-    today = clock.today()
+def _refuse_receipt_dates(request: ReceiptInput, today: date) -> None:
+    """A receipt's dates within bounds (after the permission check, so that a refusal reads
+    the same whatever was sent)."""
     if request.received_on > today:
         raise InvalidInput(
             f"received_on: {request.received_on} is after today ({today}).", field="received_on"
@@ -648,6 +645,15 @@ def receive(
             "stock is not taken into the ledger.",
             field="expiry",
         )
+
+
+def receive(
+    db: Database, actor: Actor, request: ReceiptInput, *, clock: ClinicClock | None = None
+) -> LineView:
+    """Stock received into a location: adds containers x volume x strength to the lot."""
+    clock = clock or clinic_clock()
+    check(db, actor, "ledger.manage", entity="ledger_line")
+    _refuse_receipt_dates(request, clock.today())
     with action(db, actor, "ledger.manage", entity="ledger_line") as session:
         ledger_chain.lock(session)
         product = _product(session, request.product_id)
@@ -935,12 +941,12 @@ def waste(
     dose is recorded beside it as the amount administered."""
     clock = clock or clinic_clock()
     settings = settings or get_settings()
+    check(db, actor, "ledger.waste", entity="session", entity_id=request.session_id)
     if (request.volume_ml is None) == (request.amount_mg is None):
         raise InvalidInput(
             "volume_ml: give the volume wasted (mL) or the amount (mg), one of the two.",
             field="volume_ml",
         )
-    check(db, actor, "ledger.waste", entity="session", entity_id=request.session_id)
     witness = confirm_witness(db, settings, actor, request, what="A waste")
     with action(
         db, actor, "ledger.waste", entity="session", entity_id=request.session_id
