@@ -107,7 +107,9 @@ def test_a_responder_at_a_threshold_responds_at_every_lower_one(
 def test_change_from_baseline_is_never_nan_or_infinite(baseline: float, value: float) -> None:
     change = change_from_baseline(baseline, value)
     assert _finite(change.absolute, change.percent)
-    assert (change.percent is None) == (baseline == 0)
+    if baseline == 0:
+        assert change.percent is None and "baseline is 0" in change.percent_undefined
+    assert (change.percent is None) == bool(change.percent_undefined)
 
 
 @given(

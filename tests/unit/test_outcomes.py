@@ -45,6 +45,11 @@ def test_a_baseline_of_zero_has_no_percentage_and_says_why() -> None:
     assert "baseline is 0" in change.percent_undefined
 
 
+def test_a_percentage_too_large_to_express_is_undefined_not_infinite() -> None:
+    change = change_from_baseline(5e-324, 1e6)
+    assert change.percent is None and "too large" in change.percent_undefined
+
+
 def test_change_refuses_a_value_that_is_not_a_number() -> None:
     with pytest.raises(InvalidInput):
         change_from_baseline(float("nan"), 3)

@@ -42,6 +42,7 @@ from ketapath.knowledge.outcomes import (
 )
 
 NRS_MIN = 0
+MAX_MAGNITUDE = 10**9  # no score, dose or duration here comes near it
 NRS_MAX = 10
 PGIC_LABELS: Mapping[int, str] = {
     1: "very much improved",
@@ -121,6 +122,8 @@ def _number(value: object, field: str, *, minimum: float | None = None) -> Fract
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidInput(f"{field}: {value} is not a number that can be used", field=field)
     exact = Fraction(value)
+    if abs(exact) > MAX_MAGNITUDE:
+        raise InvalidInput(f"{field}: {value} is out of range", field=field)
     if minimum is not None and exact < minimum:
         raise InvalidInput(f"{field}: must be at least {minimum:g}, not {value}", field=field)
     return exact
@@ -131,6 +134,15 @@ def _percent_threshold(value: object, field: str = "threshold") -> Fraction:
     if not 0 < exact <= 100:
         raise InvalidInput(f"{field}: a threshold is above 0% and at most 100%", field=field)
     return exact
+
+
+def _finite_float(value: Fraction) -> float | None:
+    """The fraction as a float, or None when no finite float can hold it."""
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _fmt(value: Fraction | float | int) -> str:
@@ -174,7 +186,9 @@ def change_from_baseline(
     if base == 0:
         undefined = "the baseline is 0, so no percentage change can be taken"
     else:
-        percent = float(absolute * 100 / abs(base))
+        percent = _finite_float(absolute * 100 / abs(base))
+        if percent is None:
+            undefined = "the baseline is so close to 0 that the percentage is too large to express"
     return Change(
         baseline=float(base),
         value=float(later),
@@ -608,10 +622,12 @@ def opioid_change(
             definition,
         )
     change = now - base
-    percent = None if base == 0 else float(change * 100 / base)
+    percent = None if base == 0 else _finite_float(change * 100 / base)
     reason = f"{_fmt(base)} to {_fmt(now)} mg OME per day"
     if base == 0:
         reason += "; the baseline is 0 mg, so no percentage change can be taken"
+    elif percent is None:
+        reason += "; the baseline is so close to 0 that the percentage is too large to express"
     return OpioidChange(
         "complete", float(base), float(now), float(change), percent, reason, definition
     )
