@@ -21,12 +21,14 @@ def knowledge_check() -> None:
     from ketapath.knowledge.clinical import knowledge
     from ketapath.knowledge.instruments import load_instruments
     from ketapath.knowledge.ledger import ledger_rules
+    from ketapath.knowledge.outcomes import outcome_rules
     from ketapath.knowledge.pk_models import load_pk_input_bounds, load_pk_knowledge
 
     try:
         kb = knowledge()
         instruments = load_instruments()
         ledger = ledger_rules()
+        outcomes = outcome_rules()
         pk_models, analgesia = load_pk_knowledge()
         load_pk_input_bounds()
     except (KnowledgeError, ValueError) as exc:
@@ -42,6 +44,10 @@ def knowledge_check() -> None:
     typer.echo(
         f"ledger_rules: version {ledger.version}, {len(ledger.reports)} reports, "
         f"{requirements} requirements"
+    )
+    typer.echo(
+        f"outcome_rules: version {outcomes.version}, {len(outcomes.follow_up.timepoints)} "
+        f"follow-up timepoints, {len(outcomes.safety.checks)} safety checks"
     )
 
 
