@@ -19,7 +19,15 @@ from pydantic import Field, model_validator
 from ketapath.knowledge.base import Severity, Source, Strict
 
 Engine = Literal[
-    "screening", "orders", "opioids", "instruments", "input", "exposure", "sessions", "ledger"
+    "screening",
+    "orders",
+    "opioids",
+    "instruments",
+    "input",
+    "exposure",
+    "sessions",
+    "ledger",
+    "safety",
 ]
 CODE_PATTERN = r"^[a-z][a-z0-9-]*:([a-z0-9][a-z0-9_-]*(:[a-z0-9_-]+)*|\*)$"
 
