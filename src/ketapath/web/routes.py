@@ -7,12 +7,14 @@ from fastapi import APIRouter
 from ketapath.web import (
     assessment_pages,
     auth_pages,
+    indicator_pages,
     library_pages,
     opioid_pages,
     order_pages,
     patient_pages,
     record_pages,
     reference_pages,
+    safety_pages,
     screening_pages,
     session_pages,
 )
@@ -30,5 +32,7 @@ for module in (
     reference_pages,
     library_pages,
     session_pages,
+    indicator_pages,
+    safety_pages,
 ):
     router.include_router(module.router)
