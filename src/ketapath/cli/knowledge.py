@@ -22,6 +22,7 @@ def knowledge_check() -> None:
     from ketapath.knowledge.instruments import load_instruments
     from ketapath.knowledge.ledger import ledger_rules
     from ketapath.knowledge.pk_models import load_pk_input_bounds, load_pk_knowledge
+    from ketapath.knowledge.safety import safety_checks
 
     try:
         kb = knowledge()
@@ -29,6 +30,7 @@ def knowledge_check() -> None:
         ledger = ledger_rules()
         pk_models, analgesia = load_pk_knowledge()
         load_pk_input_bounds()
+        safety = safety_checks()
     except (KnowledgeError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -43,6 +45,7 @@ def knowledge_check() -> None:
         f"ledger_rules: version {ledger.version}, {len(ledger.reports)} reports, "
         f"{requirements} requirements"
     )
+    typer.echo(f"safety_checks: version {safety.version}, {len(safety.entries)} checks")
 
 
 @knowledge_app.command("references")
