@@ -23,6 +23,7 @@ def knowledge_check() -> None:
     from ketapath.knowledge.ledger import ledger_rules
     from ketapath.knowledge.outcomes import outcome_rules
     from ketapath.knowledge.pk_models import load_pk_input_bounds, load_pk_knowledge
+    from ketapath.knowledge.safety import safety_checks
 
     try:
         kb = knowledge()
@@ -31,6 +32,7 @@ def knowledge_check() -> None:
         outcomes = outcome_rules()
         pk_models, analgesia = load_pk_knowledge()
         load_pk_input_bounds()
+        safety = safety_checks()
     except (KnowledgeError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -49,6 +51,7 @@ def knowledge_check() -> None:
         f"outcome_rules: version {outcomes.version}, {len(outcomes.follow_up.timepoints)} "
         f"follow-up timepoints, {len(outcomes.safety.checks)} safety checks"
     )
+    typer.echo(f"safety_checks: version {safety.version}, {len(safety.entries)} checks")
 
 
 @knowledge_app.command("references")

@@ -25,7 +25,7 @@ from ketapath.services.permissions import Actor
 from ketapath.services.unit import action
 from ketapath.services.validation import describe, is_record_id, validate
 from ketapath.store.db import Database
-from ketapath.store.models import Diagnosis, Medication, PatientVersion, utcnow
+from ketapath.store.models import Diagnosis, Medication, Order, PatientVersion, utcnow
 from ketapath.store.models import Patient as PatientRow
 
 
@@ -166,6 +166,21 @@ def load_patient(session: Session, patient_id: int) -> tuple[PatientRow, Patient
     if patient is None:
         raise NotFound(f"patient_id: no patient {patient_id}.", field="patient_id")
     return patient, latest_version(session, patient_id)
+
+
+def patient_order(session: Session, patient_id: int, order_id: int) -> Order:
+    """The signed order ``order_id`` of the patient (a course, cancelled or not), in a
+    transaction the caller holds: ``NotFound`` when there is no such signed order,
+    ``InvalidInput`` when it is another patient's (both naming ``order_id``)."""
+    order = session.get(Order, order_id)
+    if order is None or order.status != "signed":
+        raise NotFound(f"order_id: no signed order {order_id}.", field="order_id")
+    if order.patient_id != patient_id:
+        raise InvalidInput(
+            f"order_id: order {order_id} is not a course of patient {patient_id}.",
+            field="order_id",
+        )
+    return order
 
 
 def create_patient(

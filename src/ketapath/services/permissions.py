@@ -77,6 +77,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "ledger.waste": frozenset({NURSE, PHARMACIST}),
     "ledger.report": frozenset({PHARMACIST, PHYSICIAN}),
     "ledger.verify": frozenset({PHARMACIST, ADMIN}),
+    # after the infusion (issue 12): the indicators of success agreed at assessment (FPM (ANZCA)
+    # 2016, section 3) and the safety follow-up results of repeated courses are recorded (and
+    # amended) by physicians and nurses and read by the clinical team; researchers see neither
+    "indicators.record": CLINICAL_RECORDERS,
+    "indicators.read": CLINICAL_READERS,
+    "safety.record": CLINICAL_RECORDERS,
+    "safety.read": CLINICAL_READERS,
     # research
     "research.read": frozenset({RESEARCHER}),
     # administration

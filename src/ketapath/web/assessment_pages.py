@@ -1,20 +1,32 @@
-"""Recording an assessment: choose the instrument, answer its items, save (nurse, physician)."""
+"""Recording an assessment: choose the instrument, answer its items, save (nurse, physician).
+
+Reached from an order page (``?order_id=...&label=follow-up&timepoint_days=28``), the form
+also says which course the assessment is for: baseline, after a session of it, or a follow-up
+some days after its last session (``services.assessments``). The order page lists the
+course's assessments by label (``course_assessments``).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, tzinfo
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ketapath.api.deps import DatabaseDep
-from ketapath.api.params import RecordId
+from ketapath.api.params import RecordId, record_id
 from ketapath.domain.errors import OutOfBounds
 from ketapath.domain.patient import EARLIEST_DATE
-from ketapath.services import assessments
-from ketapath.services.assessments import AssessmentInput
+from ketapath.services import assessments, sessions
+from ketapath.services.assessments import (
+    LABELS,
+    MAX_TIMEPOINT_DAYS,
+    AssessmentInput,
+    context_problem,
+)
+from ketapath.services.clock import ClinicClock
 from ketapath.services.errors import InvalidInput
 from ketapath.services.permissions import Actor
 from ketapath.services.unit import check
@@ -34,6 +46,13 @@ from ketapath.web.patient_pages import patient_context
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 ITEM_PREFIX = "item_"
+# The course fields of the form (and of the query that opens it from an order page).
+COURSE_FIELDS = ("order_id", "label", "timepoint_days", "session_id")
+LABEL_WORDS = {
+    "baseline": "Baseline (before the course)",
+    "post-session": "After a session of the course",
+    "follow-up": "Follow-up after the last session",
+}
 
 
 def parse_given_at(text: str, zone: tzinfo | None = None) -> datetime | None:
@@ -92,6 +111,14 @@ def assessment_errors(form: InstrumentForm | None) -> FormErrors:
     for item in form.items if form else ():
         labels[f"fs-{item.id}"] = f"Question {item.number} ({item.label})"
     labels["administered_at"] = "Given at"
+    labels.update(
+        {
+            "label": "Assessment for",
+            "timepoint_days": "Days after the last session",
+            "session_id": "Session",
+            "order_id": "Course",
+        }
+    )
 
     def where(path: str) -> str:
         if path.startswith("answers."):
@@ -113,6 +140,7 @@ def _form_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     context = patient_context(db, actor, patient_id)
+    course = _course(db, actor, patient_id, values or {}, clinic_clock_for(request))
     forms = instrument_forms()
     chosen = find_form(instrument_id) if instrument_id else None
     zone = clinic_zone(request)
@@ -129,6 +157,9 @@ def _form_page(
                 "max": f"{clinic_clock_for(request).today().isoformat()}T23:59",
             },
             "zone_name": datetime.now(zone).tzname() if zone else "",
+            "course": course,
+            "label_words": LABEL_WORDS,
+            "max_timepoint_days": MAX_TIMEPOINT_DAYS,
         }
     )
     template = (
@@ -139,6 +170,25 @@ def _form_page(
     return render(request, template, context, status_code=status_code)
 
 
+def _course(
+    db: Database, actor: Actor, patient_id: int, values: dict[str, str], clock: ClinicClock
+) -> dict[str, Any] | None:
+    """The course section of the form (None when the form is not for a course): the order,
+    and the sessions of it a post-session assessment can name."""
+    order_id = record_id(values.get("order_id", ""))
+    if order_id is None:
+        return None
+    choices: list[tuple[int, str]] = []
+    if actor.may("session.read"):
+        found = sessions.patient_sessions(db, actor, patient_id, clock=clock).sessions
+        choices = [
+            (s.id, f"Session {s.session_number} on {s.scheduled_on.isoformat()}")
+            for s in found
+            if s.order_id == order_id
+        ]
+    return {"order_id": order_id, "sessions": choices, "labels": LABELS}
+
+
 @router.get("/patients/{patient_id}/assessments/new", response_class=HTMLResponse)
 def new_assessment(
     request: Request,
@@ -146,10 +196,57 @@ def new_assessment(
     actor: PageUser,
     db: DatabaseDep,
     instrument_id: Annotated[str, Query(max_length=40)] = "",
+    order_id: Annotated[str, Query(max_length=12)] = "",
+    label: Annotated[str, Query(max_length=20)] = "",
+    timepoint_days: Annotated[str, Query(max_length=6)] = "",
+    session_id: Annotated[str, Query(max_length=12)] = "",
 ) -> HTMLResponse:
     # The form is for the roles that may record; the service checks (and audits) it too.
     check(db, actor, "assessment.record", entity="assessment", patient_id=patient_id)
-    return _form_page(request, db, actor, patient_id, instrument_id)
+    values = {
+        "order_id": order_id,
+        "label": label,
+        "timepoint_days": timepoint_days,
+        "session_id": session_id,
+    }
+    return _form_page(request, db, actor, patient_id, instrument_id, values=values)
+
+
+def parse_course(posted: dict[str, str], errors: FormErrors) -> dict[str, Any]:
+    """The course fields of a posted form (all None when it is not for a course); a field
+    that cannot be read, or an inconsistent label, is added to ``errors``."""
+    out: dict[str, Any] = dict.fromkeys(COURSE_FIELDS)
+    if not posted.get("order_id", "").strip():
+        return out
+    for name in ("order_id", "session_id"):
+        text = posted.get(name, "").strip()
+        if text:
+            out[name] = record_id(text)
+            if out[name] is None:
+                errors.add(name, f"{errors.label(name)}: choose one of those offered.")
+    label = posted.get("label", "").strip()
+    if label and label not in LABELS:
+        errors.add("label", "Assessment for: choose one of the options offered.")
+    out["label"] = label or None
+    number = errors.number(posted, "timepoint_days")
+    if number is not None:
+        if not number.is_integer() or not 1 <= number <= MAX_TIMEPOINT_DAYS:
+            errors.add(
+                "timepoint_days",
+                f"Days after the last session must be a whole number from 1 to "
+                f"{MAX_TIMEPOINT_DAYS}.",
+            )
+        else:
+            out["timepoint_days"] = int(number)
+    if not errors.any(COURSE_FIELDS):
+        problem = context_problem(
+            out["order_id"], out["label"], out["timepoint_days"], out["session_id"]
+        )
+        if problem:
+            field = "session_id" if "session" in problem else "label"
+            field = "timepoint_days" if "timepoint" in problem else field
+            errors.add(field, f"{errors.label(field)}: {problem}.")
+    return out
 
 
 @router.post("/patients/{patient_id}/assessments", response_model=None)
@@ -180,8 +277,11 @@ def _save(
         given_at = parse_given_at(posted.get("administered_at", ""), clinic_zone(request))
     except InvalidInput as error:
         errors.add_error(error)
+    course = parse_course(posted, errors)
     if not errors and form is not None:
-        data = AssessmentInput(instrument_id=form.id, answers=answers, administered_at=given_at)
+        data = AssessmentInput(
+            instrument_id=form.id, answers=answers, administered_at=given_at, **course
+        )
         try:
             assessments.record_assessment(
                 db, actor, patient_id, data, clock=clinic_clock_for(request)
@@ -199,4 +299,18 @@ def _save(
             errors=errors,
             status_code=422,
         )
+    if course["order_id"] is not None:
+        return RedirectResponse(f"/orders/{course['order_id']}#course-assessments", status_code=303)
     return RedirectResponse(f"/patients/{patient_id}#assessments", status_code=303)
+
+
+def course_assessments(db: Database, actor: Actor, order_id: int) -> dict[str, Any]:
+    """What the order page shows of the course's assessments (None when the role may not
+    read assessments), and whether the form to record one is offered."""
+    if not actor.may("assessment.read"):
+        return {"course_assessments": None}
+    return {
+        "course_assessments": assessments.assessments_for_course(db, actor, order_id),
+        "may_record_assessment": actor.may("assessment.record"),
+        "label_words": LABEL_WORDS,
+    }

@@ -34,8 +34,10 @@ from ketapath.services.signing import ConfirmRequest
 from ketapath.services.unit import check
 from ketapath.services.validation import REASON_LENGTH, validate
 from ketapath.store.db import Database
+from ketapath.web.assessment_pages import course_assessments
 from ketapath.web.exposure_charts import exposure_panel
 from ketapath.web.forms import FormErrors, validated
+from ketapath.web.indicator_pages import IndicatorsForm, order_indicators
 from ketapath.web.pages import PageRoute, PageUser, posted_form, render, templates
 from ketapath.web.patient_pages import patient_context
 from ketapath.web.session_links import order_sessions
@@ -402,6 +404,7 @@ def render_order_page(
     status_code: int | None = None,
     exposure_session: str = "",
     exposure_model: str = "",
+    indicators_form: IndicatorsForm | None = None,
 ) -> HTMLResponse:
     """The order page; a refused confirmation, cancellation or ``schedule`` (a scheduling form, from
     ``session_pages``) shown again with what was typed."""
@@ -429,6 +432,8 @@ def render_order_page(
         }
     )
     context.update(order_sessions(db, actor, order, clock))
+    context.update(course_assessments(db, actor, order.id))
+    context.update(order_indicators(db, actor, order, indicators_form))
     if status_code is None:
         status_code = 422 if schedule is not None else 200
     return render(request, "order.html", context, status_code=status_code)

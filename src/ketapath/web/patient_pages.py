@@ -247,7 +247,15 @@ def patient_page(
         }
     )
     context.update(session_links.patient_sessions(db, actor, patient_id, clock))
+    context.update(safety_links(db, actor, patient_id))
     return render(request, "patient.html", context)
+
+
+def safety_links(db: Any, actor: Any, patient_id: int) -> dict[str, Any]:
+    """The safety follow-up card (``safety_pages``, imported here to avoid a cycle)."""
+    from ketapath.web.safety_pages import patient_safety
+
+    return patient_safety(db, actor, patient_id)
 
 
 @router.get("/research", response_class=HTMLResponse)

@@ -8,12 +8,14 @@ from ketapath.web import (
     assessment_pages,
     auth_pages,
     ledger_pages,
+    indicator_pages,
     library_pages,
     opioid_pages,
     order_pages,
     patient_pages,
     record_pages,
     reference_pages,
+    safety_pages,
     screening_pages,
     session_pages,
 )
@@ -32,5 +34,7 @@ for module in (
     library_pages,
     session_pages,
     ledger_pages,
+    indicator_pages,
+    safety_pages,
 ):
     router.include_router(module.router)

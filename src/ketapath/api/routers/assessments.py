@@ -1,4 +1,5 @@
-"""Assessments: record an instrument's answers (scored on the way in), list, amend."""
+"""Assessments: record an instrument's answers (scored on the way in), list, amend; a course's
+assessments by label (baseline, post-session, follow-up)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from ketapath.api.errors import SIGNED_IN, responses
 from ketapath.api.params import ClockDep, RecordId
 from ketapath.knowledge.instruments import Instrument
 from ketapath.services import assessments
-from ketapath.services.assessments import AssessmentInput, AssessmentView
+from ketapath.services.assessments import AssessmentInput, AssessmentView, CourseAssessments
 from ketapath.services.validation import REASON_LENGTH
 
 router = APIRouter(tags=["assessments"], responses=SIGNED_IN)
@@ -54,6 +55,18 @@ def list_assessments(
     patient_id: RecordId, actor: CurrentUser, db: DatabaseDep
 ) -> list[AssessmentView]:
     return assessments.list_assessments(db, actor, patient_id)
+
+
+@router.get(
+    "/orders/{order_id}/assessments",
+    response_model=CourseAssessments,
+    responses=responses(404, 422),
+    summary="A course's assessments: baseline, after each session, follow-ups by timepoint",
+)
+def course_assessments(
+    order_id: RecordId, actor: CurrentUser, db: DatabaseDep
+) -> CourseAssessments:
+    return assessments.assessments_for_course(db, actor, order_id)
 
 
 @router.get(
