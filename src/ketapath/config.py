@@ -94,7 +94,6 @@ class Settings(BaseSettings):
             "it is refused outright (429)."
         ),
     )
-    diary_cookie_name: str = "ketapath_diary"
     smtp_host: str = Field(
         default="",
         max_length=255,
