@@ -49,7 +49,9 @@ def order_id(database: Database, users: dict[str, Actor]) -> int:
 
 
 def plain_settings(**changes: Any) -> Settings:
-    return Settings(public_url="https://clinic.example/kp", secret_key="diary-tests-secret-key", **changes)
+    return Settings(
+        public_url="https://clinic.example/kp", secret_key="diary-tests-secret-key", **changes
+    )
 
 
 def opened(database: Database, users: dict[str, Actor], order_id: int, **kw: Any) -> str:
