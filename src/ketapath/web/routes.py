@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from ketapath.web import (
     assessment_pages,
     auth_pages,
+    diary_pages,
     library_pages,
     opioid_pages,
     order_pages,
@@ -30,5 +31,6 @@ for module in (
     reference_pages,
     library_pages,
     session_pages,
+    diary_pages,
 ):
     router.include_router(module.router)
