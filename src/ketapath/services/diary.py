@@ -56,7 +56,10 @@ from ketapath.services.validation import validate
 from ketapath.store.db import Database
 from ketapath.store.models import DiaryEntry, DiaryLink, InfusionSession, Order
 
-DEFAULT_DAYS_VALID = 42  # a 35-day diary (the endpoint of seed 003) and a week to spare
+# A 35-day diary (bibliography pickering-2020-ketamine-magnesium, primary endpoint: the area
+# under the daily pain-intensity curve over 35 days after infusion) and a week to spare for
+# late starts (clinic convenience, not a clinical number).
+DEFAULT_DAYS_VALID = 42
 MAX_DAYS_VALID = 120
 NOTE_LENGTH = 500
 DESCRIPTION_LENGTH = 200

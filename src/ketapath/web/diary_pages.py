@@ -129,10 +129,20 @@ def _diary_page(
             "dose_rows": range(1, DIARY_DOSE_ROWS + 1),
             "labels": ENTRY_LABELS,
             "note_length": diary.NOTE_LENGTH,
+            "pain_anchors": _pain_anchors(),
             "description_length": diary.DESCRIPTION_LENGTH,
         },
         status_code=status_code,
     )
+
+
+def _pain_anchors() -> dict[int, str]:
+    """The pain scale's words at its ends, from the NRS of the instrument library (Serlin et
+    al. 1995), so that the diary asks exactly as the clinic's assessments do."""
+    from ketapath.knowledge.instruments import load_instruments
+
+    nrs = next(i for i in load_instruments() if i.id == "nrs")
+    return dict(nrs.response.anchors)
 
 
 def _values_of(own: PatientDiary) -> dict[str, Any]:
