@@ -277,6 +277,12 @@ class Context:
     def settings(self) -> Settings:
         return Settings(database_url=self.database.url, secret_key="matrix-secret-key-1234")
 
+    def diary_link(self) -> int:
+        """A diary link of a signed order, not opened."""
+        from ketapath.services import diary
+
+        return diary.create_link(self.database, self.users[NURSE], self.order()).link.id
+
     def assessment(self) -> int:
         return assessments.record_assessment(
             self.database,
@@ -724,6 +730,32 @@ ENDPOINTS = [
         lambda c: ("GET", f"/patients/{c.patient()}/sessions", None),
     ),
     *LEDGER_ENDPOINTS,
+    # the patient diary (issue 12): physicians and nurses give and withdraw links; the
+    # clinical team reads the links and the entries
+    _e(
+        "POST",
+        "/orders/{order_id}/diary-links",
+        RECORDERS,
+        lambda c: ("POST", f"/orders/{c.order()}/diary-links", {"days_valid": 42}),
+    ),
+    _e(
+        "GET",
+        "/orders/{order_id}/diary-links",
+        CLINICAL_TEAM,
+        lambda c: ("GET", f"/orders/{c.order()}/diary-links", None),
+    ),
+    _e(
+        "POST",
+        "/diary-links/{link_id}/revoke",
+        RECORDERS,
+        lambda c: ("POST", f"/diary-links/{c.diary_link()}/revoke", None),
+    ),
+    _e(
+        "GET",
+        "/orders/{order_id}/diary",
+        CLINICAL_TEAM,
+        lambda c: ("GET", f"/orders/{c.order()}/diary", None),
+    ),
 ]
 
 
@@ -770,11 +802,16 @@ def _confirmation(order_id: int, version: int) -> tuple[str, str, dict[str, Any]
     return ("POST", f"/orders/{order_id}/confirmations", body)
 
 
-# Reachable without signing in (they are how one signs in, or describe the API).
+# Reachable without signing in (they are how one signs in, or describe the API), and the
+# patient's diary, which a patient reaches through the single-use link and its diary session,
+# without an account (tests/integration/test_api_diary.py).
 PUBLIC = {
     ("POST", "/auth/token"),
     ("GET", "/auth/csrf"),
     ("POST", "/auth/session"),
+    ("POST", "/diary/open"),
+    ("POST", "/diary/entries"),
+    ("GET", "/diary/entries"),
 }
 
 

@@ -7,8 +7,9 @@ from fastapi import APIRouter
 from ketapath.web import (
     assessment_pages,
     auth_pages,
-    ledger_pages,
+    diary_pages,
     indicator_pages,
+    ledger_pages,
     library_pages,
     opioid_pages,
     order_pages,
@@ -36,5 +37,6 @@ for module in (
     ledger_pages,
     indicator_pages,
     safety_pages,
+    diary_pages,
 ):
     router.include_router(module.router)
