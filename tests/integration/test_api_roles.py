@@ -44,6 +44,7 @@ RECORDERS = {PHYSICIAN, NURSE}
 # or an administrator approves and loads a new version, and reads what they manage.
 LIBRARY_READERS = CLINICAL_TEAM | {ADMIN}
 LIBRARY_MANAGERS = {PHARMACIST, ADMIN}
+LEDGER_REPORTERS = {PHARMACIST, PHYSICIAN}
 # A PK simulation from numbers alone reads no record: researchers may run one too. The
 # exposure of an order or a plan reads the patient's record: the clinical team.
 SIMULATORS = CLINICAL_TEAM | {RESEARCHER}
@@ -282,6 +283,25 @@ class Context:
         from ketapath.services import diary
 
         return diary.create_link(self.database, self.users[NURSE], self.order()).link.id
+
+    def product(self) -> int:
+        """A controlled-drug product in the ledger (made once per database)."""
+        from decimal import Decimal
+
+        from ketapath.services import ledger
+        from ketapath.store.models import StockProduct
+
+        with self.database.transaction() as session:
+            known = session.scalar(select(StockProduct.id).limit(1))
+        if known is not None:
+            return int(known)
+        request = ledger.ProductInput(
+            name="Ketamine 50 mg/mL, 10 mL vial",
+            strength_mg_per_ml=Decimal(50),
+            container_ml=Decimal(10),
+            manufacturer="Matrix Pharma",
+        )
+        return ledger.add_product(self.database, self.users[PHARMACIST], request).id
 
     def assessment(self) -> int:
         return assessments.record_assessment(
@@ -755,6 +775,25 @@ ENDPOINTS = [
         "/orders/{order_id}/diary",
         CLINICAL_TEAM,
         lambda c: ("GET", f"/orders/{c.order()}/diary", None),
+    ),
+    # the controlled-drug ledger's reports: pharmacists and physicians (ledger.report)
+    _e(
+        "GET",
+        "/ledger/reports/us-inventory",
+        LEDGER_REPORTERS,
+        lambda c: ("GET", f"/ledger/reports/us-inventory?on={_today()}&time=close", None),
+    ),
+    _e(
+        "GET",
+        "/ledger/reports/us-records",
+        LEDGER_REPORTERS,
+        lambda c: ("GET", f"/ledger/reports/us-records?from={_today()}&to={_today()}", None),
+    ),
+    _e(
+        "GET",
+        "/ledger/reports/uk-register",
+        LEDGER_REPORTERS,
+        lambda c: ("GET", f"/ledger/reports/uk-register?product_id={c.product()}", None),
     ),
 ]
 
