@@ -117,17 +117,27 @@ def _seed_ledger(db: Database, passwords: dict[str, str]) -> None:
 
     people = {u.role: Actor(u.id, u.username, u.role) for u in auth.list_users(db, SYSTEM)}
     pharmacist, clock = people["pharmacist"], clinic_clock()
-    product = ledger.add_product(
-        db,
-        pharmacist,
-        ProductInput(
-            name="Ketamine 50 mg/mL, 10 mL vial",
-            strength_mg_per_ml=Decimal(50),
-            container_ml=Decimal(10),
-            manufacturer="Example Pharma",
-        ),
+    # the demo clinic stocks one product in one safe already; add them only if it does not
+    stock = ledger.stock(db, pharmacist, clock=clock)
+    product = (
+        stock.products[0]
+        if stock.products
+        else ledger.add_product(
+            db,
+            pharmacist,
+            ProductInput(
+                name="Ketamine 50 mg/mL, 10 mL vial",
+                strength_mg_per_ml=Decimal(50),
+                container_ml=Decimal(10),
+                manufacturer="Example Pharma",
+            ),
+        )
     )
-    location = ledger.add_location(db, pharmacist, LocationInput(name="CD safe 1"))
+    location = (
+        stock.locations[0]
+        if stock.locations
+        else ledger.add_location(db, pharmacist, LocationInput(name="CD safe 1"))
+    )
     ledger.receive(
         db,
         pharmacist,
