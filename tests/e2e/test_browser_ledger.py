@@ -1,7 +1,8 @@
 """The controlled-drug ledger in a real browser (issue 11): a pharmacist stocks a product; a
 nurse dispenses a bag for a session from its page, charts the infusion (start, pause, resume,
 stop), and wastes the remainder with a second nurse as witness (herself as witness is refused
-on the page); the pharmacist sees the session reconciled and opens the reports page.
+on the page); the pharmacist sees the session reconciled and prints the register (CSV and
+PDF) from the reports page.
 
 The server has its own database and a clinic clock stopped at 12:00 UTC today, as for the
 session pages' browser tests. Screenshots of the stock page and the session's card go to
@@ -13,6 +14,8 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,6 +43,7 @@ from ketapath.store.db import Database, make_engine
 pytestmark = pytest.mark.browser
 
 CLOCK = clinic_noon()
+EXPIRY = (CLOCK.today() + timedelta(days=700)).isoformat()
 
 
 @dataclass
@@ -135,7 +139,7 @@ def _stock_up(page: Any) -> None:
     receipt.get_by_label("Product").select_option(label="Ketamine 50 mg/mL, 10 mL vial")
     receipt.get_by_label("Storage location").select_option(label="CD safe")
     # a receipt sent without its lot is refused beside the field, with the rest kept
-    _fill(receipt, expiry="2099-12-31", containers="10", supplier_name="Wholesaler Ltd")
+    _fill(receipt, expiry=EXPIRY, containers="10", supplier_name="Wholesaler Ltd")
     _fill(receipt, supplier_address="1 Supply Road, Springfield", invoice_number="INV-001")
     receipt.get_by_role("button", name="Record the receipt").click()
     expect(page.locator("#receipt-lot-error")).to_contain_text("Lot is required")
@@ -221,3 +225,17 @@ def test_a_nurse_dispenses_charts_and_wastes_with_a_witness_and_the_pharmacist_s
         form = pharmacist.locator(f"#report-{report}")
         expect(form).to_have_attribute("action", f"/api/v1/ledger/reports/{report}")
     assert_accessible_basics(pharmacist)
+    # the register is printed: the browser's signed-in session downloads it from the API
+    register = pharmacist.locator("#report-uk-register")
+    register.get_by_label("File").select_option("csv")
+    with pharmacist.expect_download() as download:
+        register.get_by_role("button", name="Download the register").click()
+    path = download.value.path()
+    assert download.value.suggested_filename.endswith(".csv")
+    register_text = Path(path).read_text(encoding="utf-8")
+    assert "KET-2031A" in register_text and "nurse2" in register_text
+    pharmacist.locator("#report-uk-register").get_by_label("File").select_option("pdf")
+    with pharmacist.expect_download() as download:
+        register.get_by_role("button", name="Download the register").click()
+    assert download.value.suggested_filename.endswith(".pdf")
+    assert Path(download.value.path()).read_bytes()[:5] == b"%PDF-"

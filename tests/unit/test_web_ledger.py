@@ -510,3 +510,17 @@ def test_the_browsers_cookie_session_may_ask_the_api_for_a_file_with_a_get(
     assert client.get("/api/v1/patients").status_code == 200
     client.cookies.clear()
     assert client.get("/api/v1/patients").status_code == 401
+
+
+def test_a_role_that_reads_sessions_but_not_the_ledger_sees_the_chart_without_the_card(
+    database: Database, users: dict[str, Actor], browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ketapath.services import permissions
+
+    stocked(database, users)
+    session_id = scheduled(database, users)
+    monkeypatch.setitem(permissions.PERMISSIONS, "ledger.read", frozenset({"pharmacist"}))
+    answer = browser("physician").get(f"/sessions/{session_id}")
+    assert answer.status_code == 200
+    assert 'id="session-state"' in answer.text and 'id="controlled-drug"' not in answer.text
+    assert '<a href="/ledger"' not in answer.text
