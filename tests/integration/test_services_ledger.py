@@ -480,3 +480,25 @@ def test_a_chart_corrected_after_the_waste_reopens_the_reconciliation(pharmacy: 
         "ledger:session-discrepancy",
         "ledger:chart-changed",
     }
+
+
+def test_a_lot_never_received_in_a_location_cannot_be_counted_into_the_ledger(
+    pharmacy: Pharmacy,
+) -> None:
+    request = CountInput(
+        product_id=pharmacy.product_id,
+        location_id=pharmacy.location_id,
+        lot="NEVER-SEEN",
+        full_containers=3,
+        witness_username="nurse",
+        witness_password=PASSWORD,
+    )
+    with pytest.raises(InvalidInput, match="never been in this location") as refused:
+        ledger.count(
+            pharmacy.database,
+            pharmacy.users["pharmacist"],
+            request,
+            clock=pharmacy.clock,
+            settings=pharmacy.settings,
+        )
+    assert refused.value.field == "lot"

@@ -1246,6 +1246,13 @@ def count(
                 field="open_ml",
             )
         balance, expiry = _balance(session, product.id, request.lot, request.location_id)
+        if not _stock_lines(session, product.id, request.lot, request.location_id):
+            raise InvalidInput(
+                f"lot: lot {request.lot} of {product.name} has never been in this location in "
+                "the ledger; record its receipt first (stock found that was never received is "
+                "reported to the pharmacist, not counted into the ledger).",
+                field="lot",
+            )
         counted_ul = request.full_containers * product.container_ul + open_ul
         counted = counted_ul * product.strength_ug_per_ml // 1000
         line = ledger_chain.append(
