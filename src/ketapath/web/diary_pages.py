@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from ketapath.api.deps import DatabaseDep, SettingsDep
 from ketapath.api.params import ClockDep, RecordId, record_id
 from ketapath.api.routers.diary import COOKIE, client_address, set_diary_cookie
+from ketapath.config import Settings
 from ketapath.services import diary
 from ketapath.services.clock import ClinicClock
 from ketapath.services.diary import DiaryEntryInput, PatientDiary
@@ -253,28 +254,27 @@ def entry_errors(rows: dict[int, int], effects: list[str]) -> FormErrors:
 def _write(
     request: Request,
     db: Database,
-    settings: Any,
+    settings: Settings,
     clock: ClinicClock,
     values: dict[str, Any],
 ) -> Response:
+    """Save the posted day, or show the form again with its problems (and what was typed)."""
     secret = _session(request)
-    try:
-        own = diary.patient_diary(db, secret, clock=clock)
-    except (AuthenticationFailed, LinkRefused) as error:
-        return refused_page(request, error)
     data, rows = _entry_data(values)
     errors = entry_errors(rows, [e["effect"] for e in data["side_effects"]])
     errors.limit(values, "note", diary.NOTE_LENGTH)
     entry = validated(errors, DiaryEntryInput, data)
-    if entry is not None and not errors:
-        try:
-            diary.record_entry(db, secret, entry, clock=clock, settings=settings)
-        except (AuthenticationFailed, LinkRefused, TooManyRequests) as error:
-            return refused_page(request, error)
-        except (InvalidInput, Conflict) as error:
-            errors.add_error(error)
-        else:
-            return RedirectResponse("/diary?saved=1", status_code=303)
+    try:
+        if entry is not None and not errors:
+            try:
+                diary.record_entry(db, secret, entry, clock=clock, settings=settings)
+            except (InvalidInput, Conflict) as error:
+                errors.add_error(error)
+            else:
+                return RedirectResponse("/diary?saved=1", status_code=303)
+        own = diary.patient_diary(db, secret, clock=clock)
+    except (AuthenticationFailed, LinkRefused, TooManyRequests) as error:
+        return refused_page(request, error)
     return _diary_page(request, own, values=values, errors=errors, status_code=422)
 
 
@@ -299,7 +299,7 @@ def _create(
     db: Database,
     actor: Actor,
     order_id: int,
-    settings: Any,
+    settings: Settings,
     clock: ClinicClock,
     posted: dict[str, str],
 ) -> Response:
