@@ -70,6 +70,79 @@ class Settings(BaseSettings):
         ),
     )
 
+    clinic_name: str = Field(
+        default="",
+        max_length=200,
+        description=(
+            "The registrant's name printed on the controlled-drug reports (the clinic or the "
+            "practitioner holding the registration). Empty: the reports say it is not set."
+        ),
+    )
+    clinic_address: str = Field(
+        default="",
+        max_length=500,
+        description="The registrant's address printed on the controlled-drug reports.",
+    )
+    dea_registration: str = Field(
+        default="",
+        max_length=40,
+        description=(
+            "The clinic's DEA registration number, printed on the US controlled-drug reports. "
+            "Empty: the reports print 'not set: KETAPATH_DEA_REGISTRATION'."
+        ),
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description=(
+            "The address patients reach ketapath at (scheme, host, port, path prefix): the start "
+            "of every diary link ketapath makes and e-mails. Set it to the clinic's public "
+            "HTTPS address."
+        ),
+        max_length=500,
+    )
+    diary_writes_per_hour: int = Field(
+        default=30,
+        ge=1,
+        le=10_000,
+        description="How many diary entries one diary link may send per hour (then 429).",
+    )
+    diary_open_failures_per_hour: int = Field(
+        default=20,
+        ge=1,
+        le=10_000,
+        description=(
+            "How many refused diary link openings one client address may make per hour before "
+            "it is refused outright (429)."
+        ),
+    )
+    smtp_host: str = Field(
+        default="",
+        max_length=255,
+        description="Mail server for diary links and reminders. Empty: ketapath sends no e-mail.",
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="Mail server port.")
+    smtp_user: str = Field(default="", max_length=255, description="Mail server user name.")
+    smtp_password: SecretStr = Field(default=SecretStr(""), description="Mail server password.")
+    smtp_from: str = Field(
+        default="", max_length=320, description="The sender address of the clinic's e-mails."
+    )
+    smtp_starttls: bool = Field(
+        default=True, description="Upgrade the mail connection with STARTTLS before sign-in."
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) < 1:
+            raise ValueError(f"{value!r} is not a web address; use e.g. https://clinic.example")
+        return value
+
+    @property
+    def smtp_configured(self) -> bool:
+        """Whether ketapath sends e-mail (a mail server and a sender address are set)."""
+        return bool(self.smtp_host.strip() and self.smtp_from.strip())
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

@@ -16,9 +16,9 @@ import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import pytest
@@ -320,3 +320,100 @@ def as_superuser(database: Database) -> Iterator[Connection]:
         yield connection
         for _name, sql in triggers:
             connection.execute(text(sql))
+
+
+# ------------------------------------------------------------------ the controlled-drug ledger
+
+
+class LedgerDesk:
+    """The controlled-drug ledger through the API: one product (50 mg/mL, 10 mL vials) in one
+    safe, lot ``lot``; posts as a role (bearer ``headers``) and answers the raw response.
+    ``stock_up`` receives the first vials as the pharmacist."""
+
+    API = "/api/v1/ledger"
+
+    def __init__(self, client: TestClient, headers: dict[str, dict[str, str]]) -> None:
+        self.client, self.headers = client, headers
+        self.product_id = self.location_id = 0
+        self.lot = "KET-2031A"
+
+    def post(self, path: str, body: dict[str, object], role: str = "pharmacist") -> httpx.Response:
+        return self.client.post(self.API + path, json=body, headers=self.headers[role])
+
+    def get(self, path: str, role: str = "pharmacist", **params: object) -> httpx.Response:
+        query = {k: v for k, v in params.items() if v is not None}
+        # (httpx replaces a query written in the path by ``params``, even an empty one)
+        return self.client.get(self.API + path, params=query or None, headers=self.headers[role])
+
+    def ok(self, response: httpx.Response, status: int = 201) -> Any:
+        assert response.status_code == status, response.text
+        return response.json()
+
+    def stock_up(self, vials: int = 10) -> LedgerDesk:
+        product = {
+            "name": "Ketamine 50 mg/mL, 10 mL vial",
+            "strength_mg_per_ml": "50",
+            "container_ml": "10",
+            "manufacturer": "Example Pharma",
+        }
+        self.product_id = self.ok(self.post("/products", product))["id"]
+        location = {"name": "CD safe 1", "description": "Pharmacy, locked room"}
+        self.location_id = self.ok(self.post("/locations", location))["id"]
+        self.ok(self.receive(vials))
+        return self
+
+    def receipt(self, vials: int, **changes: object) -> dict[str, object]:
+        from ketapath.services.clock import clinic_clock
+
+        today = clinic_clock(self.client.app.state.settings).today()  # type: ignore[attr-defined]
+        body: dict[str, object] = {
+            "product_id": self.product_id,
+            "location_id": self.location_id,
+            "lot": self.lot,
+            "expiry": (today + timedelta(days=400)).isoformat(),
+            "containers": vials,
+            "received_on": today.isoformat(),
+            "supplier_name": "Wholesaler Ltd",
+            "supplier_address": "1 Supply Road, Springfield",
+            "supplier_registration": "RW1234567",
+            "invoice_number": "INV-001",
+        }
+        body.update(changes)
+        return body
+
+    def receive(self, vials: int, **changes: object) -> httpx.Response:
+        return self.post("/receipts", self.receipt(vials, **changes))
+
+    def dispensing(self, session_id: int, ml: str = "4", bag_ml: str = "200") -> dict[str, object]:
+        return {
+            "session_id": session_id,
+            "product_id": self.product_id,
+            "location_id": self.location_id,
+            "lot": self.lot,
+            "volume_ml": ml,
+            "final_volume_ml": bag_ml,
+        }
+
+    def dispense(self, session_id: int, role: str = "nurse", **kw: str) -> httpx.Response:
+        return self.post("/dispensings", self.dispensing(session_id, **kw), role)
+
+    def waste(
+        self,
+        session_id: int,
+        *,
+        role: str = "nurse",
+        witness: str = "pharmacist",
+        password: str = TEST_PASSWORD,
+        **amount: object,
+    ) -> httpx.Response:
+        body = {
+            "session_id": session_id,
+            "witness_username": witness,
+            "witness_password": password,
+            **amount,
+        }
+        return self.post("/wastes", body, role)
+
+    def balance_mg(self) -> float:
+        lines = self.ok(self.get("/stock"), 200)["lines"]
+        return float(sum(x["balance_mg"] for x in lines if x["lot"] == self.lot))

@@ -94,7 +94,99 @@ def _seed(db: Database) -> dict[str, str]:
         1,
         SignRequest(protocol_id="asra-initial", override_reason="fuzz test: reviewed"),
     )
-    return {user.username: user.password for user in users}
+    passwords = {user.username: user.password for user in users}
+    _seed_ledger(db, passwords)
+    return passwords
+
+
+def _seed_ledger(db: Database, passwords: dict[str, str]) -> None:
+    """Stock in the ledger (product 1, location 1, lot A1), a count that differs, and a bag
+    dispensed for the running demo session, so that generated ids and lots find lines."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from ketapath.services import ledger, sessions
+    from ketapath.services.clock import clinic_clock
+    from ketapath.services.ledger import (
+        CountInput,
+        DispenseInput,
+        LocationInput,
+        ProductInput,
+        ReceiptInput,
+    )
+
+    people = {u.role: Actor(u.id, u.username, u.role) for u in auth.list_users(db, SYSTEM)}
+    pharmacist, clock = people["pharmacist"], clinic_clock()
+    # the demo clinic stocks one product in one safe already; add them only if it does not
+    stock = ledger.stock(db, pharmacist, clock=clock)
+    product = (
+        stock.products[0]
+        if stock.products
+        else ledger.add_product(
+            db,
+            pharmacist,
+            ProductInput(
+                name="Ketamine 50 mg/mL, 10 mL vial",
+                strength_mg_per_ml=Decimal(50),
+                container_ml=Decimal(10),
+                manufacturer="Example Pharma",
+            ),
+        )
+    )
+    location = (
+        stock.locations[0]
+        if stock.locations
+        else ledger.add_location(db, pharmacist, LocationInput(name="CD safe 1"))
+    )
+    ledger.receive(
+        db,
+        pharmacist,
+        ReceiptInput(
+            product_id=product.id,
+            location_id=location.id,
+            lot="A1",
+            expiry=clock.today() + timedelta(days=400),
+            containers=10,
+            received_on=clock.today(),
+            supplier_name="Wholesaler Ltd",
+            supplier_address="1 Supply Road, Springfield",
+            invoice_number="INV-1",
+        ),
+        clock=clock,
+    )
+    ledger.count(
+        db,
+        pharmacist,
+        CountInput(
+            product_id=product.id,
+            location_id=location.id,
+            lot="A1",
+            full_containers=9,
+            witness_username="nurse",
+            witness_password=passwords["nurse"],
+        ),
+        clock=clock,
+    )
+    running = [
+        s for s in sessions.worklist(db, people["nurse"], clock=clock) if s.state == "running"
+    ]
+    for session in running:
+        programme = sessions.get_session(db, people["nurse"], session.id, clock=clock).programme
+        assert programme is not None
+        bag_ml = Decimal(200) / Decimal(repr(programme.concentration_mg_per_ml))
+        ledger.dispense(
+            db,
+            people["nurse"],
+            DispenseInput(
+                session_id=session.id,
+                product_id=product.id,
+                location_id=location.id,
+                lot="A1",
+                volume_ml=Decimal(4),
+                final_volume_ml=bag_ml.quantize(Decimal("0.01")),
+            ),
+            clock=clock,
+        )
 
 
 @pytest.fixture(

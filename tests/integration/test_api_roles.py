@@ -10,16 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from ketapath.config import Settings
 from ketapath.knowledge.library import default_library
 from ketapath.services import (
     assessments,
     indicators,
+    ledger,
     library,
     opioids,
     orders,
@@ -29,12 +33,20 @@ from ketapath.services import (
 )
 from ketapath.services.assessments import AssessmentInput
 from ketapath.services.indicators import IndicatorsInput
+from ketapath.services.ledger import (
+    CountInput,
+    DispenseInput,
+    LocationInput,
+    ProductInput,
+    ReceiptInput,
+    WasteInput,
+)
 from ketapath.services.opioids import AgreeInput, DoseInput
 from ketapath.services.orders import SignRequest
 from ketapath.services.permissions import ROLES, Actor
 from ketapath.services.safety import SafetyResultInput
 from ketapath.store.db import Database
-from ketapath.store.models import DrugLibraryVersion
+from ketapath.store.models import DrugLibraryVersion, LedgerLine
 
 API = "/api/v1"
 PHYSICIAN, NURSE, PHARMACIST, RESEARCHER, ADMIN = ROLES
@@ -44,6 +56,7 @@ RECORDERS = {PHYSICIAN, NURSE}
 # or an administrator approves and loads a new version, and reads what they manage.
 LIBRARY_READERS = CLINICAL_TEAM | {ADMIN}
 LIBRARY_MANAGERS = {PHARMACIST, ADMIN}
+LEDGER_REPORTERS = {PHARMACIST, PHYSICIAN}
 # A PK simulation from numbers alone reads no record: researchers may run one too. The
 # exposure of an order or a plan reads the patient's record: the clinical team.
 SIMULATORS = CLINICAL_TEAM | {RESEARCHER}
@@ -51,6 +64,36 @@ SIMULATION = {
     "patient": {"weight_kg": 72, "age_years": 45, "sex": "female", "height_cm": 165},
     "regimen": {"infusions": [{"start_min": 0, "end_min": 240, "rate_mg_per_h": 25.2}]},
 }
+# The controlled-drug ledger (issue 11): pharmacists manage stock, counts and discrepancies;
+# nurses (and pharmacists) dispense and waste with a witness; physicians read; researchers see
+# nothing of it; the hash chain is checked by a pharmacist or an administrator.
+LEDGER_READERS = CLINICAL_TEAM
+LEDGER_MANAGERS = {PHARMACIST}
+LEDGER_DISPENSERS = {NURSE, PHARMACIST}
+LEDGER_VERIFIERS = {PHARMACIST, ADMIN}
+# the witness is a physician: a second person for both the nurse and the pharmacist
+LEDGER_WITNESS: dict[str, Any] = {
+    "witness_username": PHYSICIAN,
+    "witness_password": "correct horse battery",
+}
+LEDGER_PRODUCT = ProductInput(
+    name="Ketamine 50 mg/mL, 10 mL vial",
+    strength_mg_per_ml=Decimal(50),
+    container_ml=Decimal(10),
+    manufacturer="Example Pharma",
+)
+
+
+def _receipt(today: date) -> dict[str, Any]:
+    return {
+        "expiry": (today + timedelta(days=400)).isoformat(),
+        "containers": 10,
+        "received_on": today.isoformat(),
+        "supplier_name": "Wholesaler Ltd",
+        "supplier_address": "1 Supply Road, Springfield",
+        "invoice_number": "INV-1",
+    }
+
 
 DOCUMENT: dict[str, Any] = {
     "name": "Matrix Patient",
@@ -92,6 +135,7 @@ OPIOID_DOSE = {
 class Context:
     database: Database
     users: dict[str, Actor]
+    stock: dict[str, Any] | None = None
 
     def patient(self) -> int:
         return patients.create_patient(self.database, self.users[NURSE], DOCUMENT).id
@@ -178,6 +222,105 @@ class Context:
         )
         return session_id
 
+    # --- the controlled-drug ledger: one product in one safe, lot L1 (made once)
+
+    def ledger_stock(self) -> dict[str, Any]:
+        """Product, location and lot of the ledger's stock (received on first use)."""
+        from ketapath.services.clock import clinic_clock
+
+        if self.stock is None:
+            pharmacist = self.users[PHARMACIST]
+            product = ledger.add_product(self.database, pharmacist, LEDGER_PRODUCT)
+            location = ledger.add_location(self.database, pharmacist, LocationInput(name="Safe"))
+            self.stock = {"product_id": product.id, "location_id": location.id, "lot": "L1"}
+            self.ledger_receipt(clinic_clock().today())
+        return self.stock
+
+    def ledger_receipt(self, today: date | None = None) -> int:
+        """A receipt of 10 vials of lot L1: its ledger line."""
+        from ketapath.services.clock import clinic_clock
+
+        today = today or clinic_clock().today()
+        body = {**self.ledger_stock(), **_receipt(today)}
+        return ledger.receive(self.database, self.users[PHARMACIST], ReceiptInput(**body)).seq
+
+    def ledger_dispensing(self, session_id: int) -> dict[str, Any]:
+        return {
+            **self.ledger_stock(),
+            "session_id": session_id,
+            "volume_ml": 4,
+            "final_volume_ml": 200,
+        }
+
+    def ledger_stopped_session(self) -> int:
+        """A session dispensed for (200 mg), then checked in, started and stopped now."""
+        from datetime import UTC, datetime
+
+        from tests.integration.conftest import check_in_entry
+
+        from ketapath.services import sessions
+
+        session_id = self.session()
+        entries = [check_in_entry(datetime.now(UTC))]
+        ledger.dispense(
+            self.database,
+            self.users[NURSE],
+            DispenseInput(**self.ledger_dispensing(session_id)),
+        )
+        for kind, more in (("start", {}), ("stop", {"reason": "patient_request"})):
+            entries.append({"kind": kind, "occurred_at": datetime.now(UTC), **more})
+        for seq, entry in enumerate(entries):
+            write = sessions.ChartWrite.model_validate({"expected_seq": seq, "entry": entry})
+            sessions.chart(self.database, self.users[NURSE], session_id, write)
+        return session_id
+
+    def ledger_session_discrepancy(self) -> int:
+        """A stopped session of which only 1 mg was wasted: a discrepancy."""
+        session_id = self.ledger_stopped_session()
+        waste = WasteInput(session_id=session_id, amount_mg=Decimal(1), **LEDGER_WITNESS)
+        ledger.waste(self.database, self.users[NURSE], waste, settings=self.settings())
+        return session_id
+
+    def ledger_count_discrepancy(self) -> int:
+        """A count of lot L1 that finds one vial too few: its ledger line."""
+        stock = self.ledger_stock()
+        with self.database.transaction() as session:
+            held = session.scalar(
+                select(func.sum(LedgerLine.stock_change_ug)).where(LedgerLine.lot == stock["lot"])
+            )
+        count = CountInput(**stock, full_containers=int(held) // 500_000 - 1, **LEDGER_WITNESS)
+        return ledger.count(
+            self.database, self.users[PHARMACIST], count, settings=self.settings()
+        ).seq
+
+    def settings(self) -> Settings:
+        return Settings(database_url=self.database.url, secret_key="matrix-secret-key-1234")
+
+    def diary_link(self) -> int:
+        """A diary link of a signed order, not opened."""
+        from ketapath.services import diary
+
+        return diary.create_link(self.database, self.users[NURSE], self.order()).link.id
+
+    def product(self) -> int:
+        """A controlled-drug product in the ledger (made once per database)."""
+        from decimal import Decimal
+
+        from ketapath.services import ledger
+        from ketapath.store.models import StockProduct
+
+        with self.database.transaction() as session:
+            known = session.scalar(select(StockProduct.id).limit(1))
+        if known is not None:
+            return int(known)
+        request = ledger.ProductInput(
+            name="Ketamine 50 mg/mL, 10 mL vial",
+            strength_mg_per_ml=Decimal(50),
+            container_ml=Decimal(10),
+            manufacturer="Matrix Pharma",
+        )
+        return ledger.add_product(self.database, self.users[PHARMACIST], request).id
+
     def assessment(self) -> int:
         return assessments.record_assessment(
             self.database,
@@ -217,6 +360,112 @@ class Endpoint:
 def _e(method: str, path: str, allowed: set[str], request: Request) -> Endpoint:
     return Endpoint(method, path, frozenset(allowed), request)
 
+
+LEDGER_ENDPOINTS = [
+    _e("GET", "/ledger/stock", LEDGER_READERS, lambda c: ("GET", "/ledger/stock", None)),
+    _e("GET", "/ledger/lines", LEDGER_READERS, lambda c: ("GET", "/ledger/lines?limit=5", None)),
+    _e(
+        "GET",
+        "/ledger/discrepancies",
+        LEDGER_READERS,
+        lambda c: ("GET", "/ledger/discrepancies", None),
+    ),
+    _e("GET", "/ledger/verify", LEDGER_VERIFIERS, lambda c: ("GET", "/ledger/verify", None)),
+    _e(
+        "GET",
+        "/ledger/sessions/{session_id}",
+        LEDGER_READERS,
+        lambda c: ("GET", f"/ledger/sessions/{c.session()}", None),
+    ),
+    _e(
+        "POST",
+        "/ledger/products",
+        LEDGER_MANAGERS,
+        lambda c: (
+            "POST",
+            "/ledger/products",
+            {**LEDGER_PRODUCT.model_dump(mode="json"), "name": f"Ketamine {c.patient()}"},
+        ),
+    ),
+    _e(
+        "POST",
+        "/ledger/locations",
+        LEDGER_MANAGERS,
+        lambda c: ("POST", "/ledger/locations", {"name": f"Safe {c.patient()}"}),
+    ),
+    _e(
+        "POST",
+        "/ledger/receipts",
+        LEDGER_MANAGERS,
+        lambda c: ("POST", "/ledger/receipts", {**c.ledger_stock(), **_receipt(_day())}),
+    ),
+    _e(
+        "POST",
+        "/ledger/dispensings",
+        LEDGER_DISPENSERS,
+        lambda c: ("POST", "/ledger/dispensings", c.ledger_dispensing(c.session())),
+    ),
+    _e(
+        "POST",
+        "/ledger/wastes",
+        LEDGER_DISPENSERS,
+        lambda c: (
+            "POST",
+            "/ledger/wastes",
+            {"session_id": c.ledger_stopped_session(), "amount_mg": 100, **LEDGER_WITNESS},
+        ),
+    ),
+    _e(
+        "POST",
+        "/ledger/sessions/{session_id}/resolution",
+        LEDGER_MANAGERS,
+        lambda c: (
+            "POST",
+            f"/ledger/sessions/{c.ledger_session_discrepancy()}/resolution",
+            {"reason": "bag overfill"},
+        ),
+    ),
+    _e(
+        "POST",
+        "/ledger/counts",
+        LEDGER_MANAGERS,
+        lambda c: (
+            "POST",
+            "/ledger/counts",
+            {**c.ledger_stock(), "full_containers": 1, **LEDGER_WITNESS},
+        ),
+    ),
+    _e(
+        "POST",
+        "/ledger/counts/{seq}/resolution",
+        LEDGER_MANAGERS,
+        lambda c: (
+            "POST",
+            f"/ledger/counts/{c.ledger_count_discrepancy()}/resolution",
+            {"outcome": "count error", "reason": "counted the wrong shelf"},
+        ),
+    ),
+    _e(
+        "POST",
+        "/ledger/losses",
+        LEDGER_MANAGERS,
+        lambda c: (
+            "POST",
+            "/ledger/losses",
+            {**c.ledger_stock(), "kind": "loss", "volume_ml": 1, "reason": "vial broken"},
+        ),
+    ),
+    _e(
+        "POST",
+        "/ledger/lines/{seq}/corrections",
+        LEDGER_MANAGERS,
+        lambda c: (
+            "POST",
+            f"/ledger/lines/{c.ledger_receipt()}/corrections",
+            {"containers": 9, "reason": "one on back order"},
+        ),
+    ),
+]
 
 ENDPOINTS = [
     _e("GET", "/auth/me", set(ROLES), lambda c: ("GET", "/auth/me", None)),
@@ -591,13 +840,63 @@ ENDPOINTS = [
         CLINICAL_TEAM,
         lambda c: ("GET", f"/patients/{c.patient()}/sessions", None),
     ),
+    *LEDGER_ENDPOINTS,
+    # the patient diary (issue 12): physicians and nurses give and withdraw links; the
+    # clinical team reads the links and the entries
+    _e(
+        "POST",
+        "/orders/{order_id}/diary-links",
+        RECORDERS,
+        lambda c: ("POST", f"/orders/{c.order()}/diary-links", {"days_valid": 42}),
+    ),
+    _e(
+        "GET",
+        "/orders/{order_id}/diary-links",
+        CLINICAL_TEAM,
+        lambda c: ("GET", f"/orders/{c.order()}/diary-links", None),
+    ),
+    _e(
+        "POST",
+        "/diary-links/{link_id}/revoke",
+        RECORDERS,
+        lambda c: ("POST", f"/diary-links/{c.diary_link()}/revoke", None),
+    ),
+    _e(
+        "GET",
+        "/orders/{order_id}/diary",
+        CLINICAL_TEAM,
+        lambda c: ("GET", f"/orders/{c.order()}/diary", None),
+    ),
+    # the controlled-drug ledger's reports: pharmacists and physicians (ledger.report)
+    _e(
+        "GET",
+        "/ledger/reports/us-inventory",
+        LEDGER_REPORTERS,
+        lambda c: ("GET", f"/ledger/reports/us-inventory?on={_today()}&time=close", None),
+    ),
+    _e(
+        "GET",
+        "/ledger/reports/us-records",
+        LEDGER_REPORTERS,
+        lambda c: ("GET", f"/ledger/reports/us-records?from={_today()}&to={_today()}", None),
+    ),
+    _e(
+        "GET",
+        "/ledger/reports/uk-register",
+        LEDGER_REPORTERS,
+        lambda c: ("GET", f"/ledger/reports/uk-register?product_id={c.product()}", None),
+    ),
 ]
 
 
 def _today() -> str:
+    return _day().isoformat()
+
+
+def _day() -> date:
     from ketapath.services.clock import clinic_clock
 
-    return clinic_clock().today().isoformat()
+    return clinic_clock().today()
 
 
 def _note() -> dict[str, Any]:
@@ -633,11 +932,16 @@ def _confirmation(order_id: int, version: int) -> tuple[str, str, dict[str, Any]
     return ("POST", f"/orders/{order_id}/confirmations", body)
 
 
-# Reachable without signing in (they are how one signs in, or describe the API).
+# Reachable without signing in (they are how one signs in, or describe the API), and the
+# patient's diary, which a patient reaches through the single-use link and its diary session,
+# without an account (tests/integration/test_api_diary.py).
 PUBLIC = {
     ("POST", "/auth/token"),
     ("GET", "/auth/csrf"),
     ("POST", "/auth/session"),
+    ("POST", "/diary/open"),
+    ("POST", "/diary/entries"),
+    ("GET", "/diary/entries"),
 }
 
 

@@ -51,10 +51,12 @@ class Chart:
         return detail
 
 
-def _schedule(client: TestClient, headers: dict[str, dict[str, str]], order_id: int) -> int:
+def _schedule(
+    client: TestClient, headers: dict[str, dict[str, str]], order_id: int, chair: str = "Chair 3"
+) -> int:
     response = client.post(
         f"{API}/orders/{order_id}/sessions",
-        json={"first_date": clinic_clock().today().isoformat(), "chair": "Chair 3"},
+        json={"first_date": clinic_clock().today().isoformat(), "chair": chair},
         headers=headers["nurse"],
     )
     assert response.status_code == 201, response.text

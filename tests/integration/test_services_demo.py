@@ -71,3 +71,25 @@ def test_the_demo_board_has_a_scheduled_chair_and_a_running_infusion(database: D
     board = sessions.board(database, Actor(user_id=None, username="reader", role=NURSE))
     states = {chair.chair: chair.session.state for chair in board.chairs if chair.session}
     assert states == {"Chair 1": "scheduled", "Chair 2": "running"}
+
+
+def test_the_demo_ledger_holds_a_receipt_and_the_running_sessions_bag(database: Database) -> None:
+    from ketapath.services import ledger, sessions
+    from ketapath.services.permissions import PHARMACIST
+
+    seed_demo(database)
+    reader = Actor(user_id=None, username="reader", role=PHARMACIST)
+    stock = ledger.stock(database, reader)
+    [line] = stock.lines
+    assert line.product.name == "Ketamine 50 mg/mL, 10 mL vial"
+    assert line.location.name == "CD safe"
+    assert line.balance_mg == 4900.0  # ten 500 mg vials, 100 mg drawn up for the bag
+    [running] = [
+        c.session
+        for c in sessions.board(database, reader).chairs
+        if c.session and c.session.state == "running"
+    ]
+    view = ledger.session_ledger(database, reader, running.id)
+    assert [x.kind for x in view.lines] == ["dispense"]
+    assert view.reconciliation.status == "in progress"
+    assert view.reconciliation.dispensed_mg == 100.0

@@ -443,3 +443,40 @@ def test_a_receipt_with_an_impossible_date_is_refused_in_words(
             pharmacy.database, pharmacy.users["pharmacist"], request, clock=pharmacy.clock
         )
     assert refused.value.field == field
+
+
+def test_a_chart_corrected_after_the_waste_reopens_the_reconciliation(pharmacy: Pharmacy) -> None:
+    from pydantic import TypeAdapter
+
+    from ketapath.domain.session_events import ChartEntry
+    from ketapath.services import sessions
+    from ketapath.services.sessions import Correction
+
+    session_id, delivered = charted_session(pharmacy, stop_at=125)
+    left = Fraction(200) - delivered
+    pharmacy.waste(session_id, amount_mg=Decimal(f"{float(left):.3f}"))
+    pharmacist = pharmacy.users["pharmacist"]
+    assert ledger.discrepancies(pharmacy.database, pharmacist, clock=pharmacy.clock) == []
+    log = sessions.session_log(pharmacy.database, pharmacist, session_id)
+    stop = next(e for e in log if e.kind == "stop")
+    nurse = Nurse(pharmacy.database, pharmacy.users["nurse"], session_id, pharmacy.clock)
+    entry = TypeAdapter(ChartEntry).validate_python(
+        {"kind": "stop", "occurred_at": nurse.at(95), "reason": "patient_request"}
+    )
+    sessions.correct(
+        pharmacy.database,
+        pharmacy.users["nurse"],
+        session_id,
+        stop.seq,
+        Correction(expected_seq=log[-1].seq, entry=entry, reason="stopped at 10:35, not 11:05"),
+        clock=pharmacy.clock,
+    )
+    [found] = ledger.discrepancies(pharmacy.database, pharmacist, clock=pharmacy.clock)
+    assert found.session_id == session_id
+    assert found.difference_mg > 0  # 30 minutes less given: drug unaccounted for
+    view = ledger.session_ledger(pharmacy.database, pharmacist, session_id, clock=pharmacy.clock)
+    assert view.reconciliation.chart_changed
+    assert {f.code for f in view.findings} == {
+        "ledger:session-discrepancy",
+        "ledger:chart-changed",
+    }

@@ -12,6 +12,7 @@ from tests.unit.web_app import client, database, migrated, signed_in
 
 from ketapath.web import (
     assessment_pages,
+    ledger_pages,
     opioid_pages,
     order_pages,
     patient_pages,
@@ -22,6 +23,7 @@ from ketapath.web import (
 __all__ = ["client", "database", "migrated"]  # fixtures used by the tests below
 PAGE_MODULES = (
     assessment_pages,
+    ledger_pages,
     opioid_pages,
     order_pages,
     patient_pages,

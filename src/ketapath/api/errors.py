@@ -3,7 +3,8 @@ it is sent, naming the field at fault.
 
 - A service error (``ketapath.services.errors``) becomes its status code: 401 not signed in,
   403 not allowed (role, CSRF), 404 no such record, 409 changed by someone else, 422 invalid
-  or refused, 423 account locked. Its ``detail`` is the service's message.
+  or refused, 423 account locked, 410 a diary link that cannot be used, 429 a rate limit.
+  Its ``detail`` is the service's message.
 - A request that does not fit the operation's schema (a missing field, a number out of
   range, an id no table can hold) is 422 with every problem in ``errors``.
 - A body that cannot be read at all (not UTF-8, a broken form) is 400.
@@ -101,8 +102,10 @@ DESCRIPTIONS = {
     403: "Not allowed for this role, or the CSRF token of a cookie session is missing",
     404: "No such record",
     409: "Changed by someone else: the version given is no longer the current one",
+    410: "A diary link that is unknown, already used, expired or withdrawn",
     422: "Invalid input or refused by a clinical rule; `field` names the input at fault",
     423: "The account is locked after repeated failed sign-ins",
+    429: "Too many attempts in a while (a rate limit); try again later",
 }
 
 

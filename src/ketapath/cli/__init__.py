@@ -14,6 +14,7 @@ line stays a thin edge over the services and the domain:
 - ``audit``: audit verify, audit head
 - ``library``: the clinic's drug library (show, history, export, check, load)
 - ``sessions``: the infusion day (worklist, show, replay)
+- ``diary``: the patient diary (remind: e-mail today's reminders; cron-able)
 
 A command imports only what it needs: the modules named here import typer and light things
 at module level, and each command imports the domain, the PK engine, the database or the
@@ -30,6 +31,7 @@ from ketapath.cli import (
     admin,
     audit,
     demo,
+    diary,
     instruments,
     knowledge,
     ledger,
@@ -64,6 +66,7 @@ for _module in (
     sessions,
     ledger,
     audit,
+    diary,
 ):
     _module.register(app)
 

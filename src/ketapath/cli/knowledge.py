@@ -21,6 +21,7 @@ def knowledge_check() -> None:
     from ketapath.knowledge.clinical import knowledge
     from ketapath.knowledge.instruments import load_instruments
     from ketapath.knowledge.ledger import ledger_rules
+    from ketapath.knowledge.outcomes import outcome_rules
     from ketapath.knowledge.pk_models import load_pk_input_bounds, load_pk_knowledge
     from ketapath.knowledge.safety import safety_checks
 
@@ -28,6 +29,7 @@ def knowledge_check() -> None:
         kb = knowledge()
         instruments = load_instruments()
         ledger = ledger_rules()
+        outcomes = outcome_rules()
         pk_models, analgesia = load_pk_knowledge()
         load_pk_input_bounds()
         safety = safety_checks()
@@ -44,6 +46,10 @@ def knowledge_check() -> None:
     typer.echo(
         f"ledger_rules: version {ledger.version}, {len(ledger.reports)} reports, "
         f"{requirements} requirements"
+    )
+    typer.echo(
+        f"outcome_rules: version {outcomes.version}, {len(outcomes.follow_up.timepoints)} "
+        f"follow-up timepoints, {len(outcomes.safety.checks)} safety checks"
     )
     typer.echo(f"safety_checks: version {safety.version}, {len(safety.entries)} checks")
 

@@ -365,7 +365,8 @@ class Knowledge:
             f"finding_codes.yaml {c.code}: source_from {c.source_from!r} is not a knowledge file"
             for c in self.finding_codes.entries
             if c.source_from
-            and c.source_from not in files | {"instruments.yaml", "ledger_rules.yaml"}
+            and c.source_from
+            not in files | {"instruments.yaml", "ledger_rules.yaml", "outcome_rules.yaml"}
         ]
         if bad_from:
             raise KnowledgeError("; ".join(bad_from))

@@ -27,6 +27,7 @@ Engine = Literal[
     "exposure",
     "sessions",
     "ledger",
+    "outcomes",
     "safety",
 ]
 CODE_PATTERN = r"^[a-z][a-z0-9-]*:([a-z0-9][a-z0-9_-]*(:[a-z0-9_-]+)*|\*)$"

@@ -1,4 +1,5 @@
-"""A demo clinic: one user per role with a fresh random password, and a few patients.
+"""A demo clinic: one user per role with a fresh random password, a few patients, two
+sessions today (one running), and the controlled-drug ledger that stocked its bag.
 
 For trying the system on a laptop (``ketapath serve --demo``); never for real patients.
 """
@@ -8,14 +9,25 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from importlib import resources
 from typing import Any
 
 import yaml
 
-from ketapath.services import assessments, auth, opioids, orders, patients, screening, sessions
+from ketapath.services import (
+    assessments,
+    auth,
+    ledger,
+    opioids,
+    orders,
+    patients,
+    screening,
+    sessions,
+)
 from ketapath.services.assessments import AssessmentInput
 from ketapath.services.clock import ClinicClock, clinic_clock
+from ketapath.services.ledger import DispenseInput, LocationInput, ProductInput, ReceiptInput
 from ketapath.services.opioids import AgreeInput, DoseInput
 from ketapath.services.orders import SignRequest
 from ketapath.services.permissions import ROLES, SYSTEM, Actor
@@ -119,13 +131,14 @@ def seed_demo(db: Database) -> list[DemoUser]:
         if document.get("name") == "Jordan Demo":
             _demo_opioid_plan(db, physician, nurse, patient.id)
             screening.run_screening(db, physician, patient.id)
-            _demo_session(db, physician, nurse, patient.id, chair="Chair 2", running=True)
+            running = _demo_session(db, physician, nurse, patient.id, chair="Chair 2", running=True)
+            _demo_ledger(db, accounts["pharmacist"], nurse, running)
     return created
 
 
 def _demo_session(
     db: Database, physician: Actor, nurse: Actor, patient_id: int, *, chair: str, running: bool
-) -> None:
+) -> int:
     """A signed ASRA starting dose scheduled today in ``chair``; ``running``: checked in and
     started up to half an hour ago (never before the clinic's midnight), one set of vitals.
     The values are invented demo values."""
@@ -141,6 +154,7 @@ def _demo_session(
     (session, *_) = sessions.schedule_course(db, nurse, order.id, request, clock=clock)
     if running:
         _demo_chart(db, nurse, session.id, clock)
+    return session.id
 
 
 def _demo_chart(db: Database, nurse: Actor, session_id: int, clock: ClinicClock) -> None:
@@ -177,6 +191,59 @@ def _demo_chart(db: Database, nurse: Actor, session_id: int, clock: ClinicClock)
     for seq, entry in enumerate(entries):
         write = ChartWrite.model_validate({"expected_seq": seq, "entry": entry})
         sessions.chart(db, nurse, session_id, write, clock=clock)
+
+
+DEMO_PRODUCT = ProductInput(
+    name="Ketamine 50 mg/mL, 10 mL vial",
+    strength_mg_per_ml=Decimal(50),
+    container_ml=Decimal(10),
+    manufacturer="Demo Pharma",
+)
+DEMO_DRAWN_ML = Decimal(2)  # 100 mg of 50 mg/mL for the running session's bag
+
+
+def _demo_ledger(db: Database, pharmacist: Actor, nurse: Actor, session_id: int) -> None:
+    """The controlled-drug ledger: one product in the CD safe, a box of ten vials received
+    today, and the bag of the running session dispensed from it at the strength its pump is
+    programmed for. Supplier, lot and invoice are invented demo values."""
+    clock = clinic_clock()
+    product = ledger.add_product(db, pharmacist, DEMO_PRODUCT)
+    location = ledger.add_location(
+        db, pharmacist, LocationInput(name="CD safe", description="Demo: treatment room safe")
+    )
+    ledger.receive(
+        db,
+        pharmacist,
+        ReceiptInput(
+            product_id=product.id,
+            location_id=location.id,
+            lot="DEMO-24A",
+            expiry=clock.today() + timedelta(days=540),
+            containers=10,
+            received_on=clock.today(),
+            supplier_name="Demo Wholesale Ltd",
+            supplier_address="1 Example Street, Demo Town",
+            supplier_registration="RD0000000",
+            invoice_number="DEMO-0001",
+        ),
+        clock=clock,
+    )
+    detail = sessions.get_session(db, nurse, session_id, clock=clock)
+    strength = detail.programme.concentration_mg_per_ml if detail.programme else 1.0
+    drawn_mg = DEMO_DRAWN_ML * DEMO_PRODUCT.strength_mg_per_ml
+    ledger.dispense(
+        db,
+        nurse,
+        DispenseInput(
+            session_id=session_id,
+            product_id=product.id,
+            location_id=location.id,
+            lot="DEMO-24A",
+            volume_ml=DEMO_DRAWN_ML,
+            final_volume_ml=(drawn_mg / Decimal(repr(strength))).quantize(Decimal("0.01")),
+        ),
+        clock=clock,
+    )
 
 
 def _demo_opioid_plan(db: Database, physician: Actor, nurse: Actor, patient_id: int) -> None:

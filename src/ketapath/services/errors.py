@@ -67,3 +67,16 @@ class OrderRefused(ServiceError):
     """A course cannot be signed: a hard limit, a missing override reason, a wrong role."""
 
     status_code = 422
+
+
+class LinkRefused(ServiceError):
+    """A patient's diary link that cannot be used: unknown, already used, expired or
+    withdrawn. The message says what to do (ask the clinic for a new one)."""
+
+    status_code = 410
+
+
+class TooManyRequests(ServiceError):
+    """Too many attempts in a while (a rate limit); the message says when to try again."""
+
+    status_code = 429

@@ -30,7 +30,7 @@ from fractions import Fraction
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ketapath.config import Settings, get_settings
@@ -52,6 +52,7 @@ from ketapath.store.models import (
     InfusionSession,
     LedgerLine,
     PatientVersion,
+    SessionEvent,
     StockLocation,
     StockProduct,
 )
@@ -619,12 +620,9 @@ def add_location(db: Database, actor: Actor, request: LocationInput) -> Location
         return location_view(row)
 
 
-def receive(
-    db: Database, actor: Actor, request: ReceiptInput, *, clock: ClinicClock | None = None
-) -> LineView:
-    """Stock received into a location: adds containers x volume x strength to the lot."""
-    clock = clock or clinic_clock()
-    today = clock.today()
+def _refuse_receipt_dates(request: ReceiptInput, today: date) -> None:
+    """A receipt's dates within bounds (after the permission check, so that a refusal reads
+    the same whatever was sent)."""
     if request.received_on > today:
         raise InvalidInput(
             f"received_on: {request.received_on} is after today ({today}).", field="received_on"
@@ -647,6 +645,15 @@ def receive(
             "stock is not taken into the ledger.",
             field="expiry",
         )
+
+
+def receive(
+    db: Database, actor: Actor, request: ReceiptInput, *, clock: ClinicClock | None = None
+) -> LineView:
+    """Stock received into a location: adds containers x volume x strength to the lot."""
+    clock = clock or clinic_clock()
+    check(db, actor, "ledger.manage", entity="ledger_line")
+    _refuse_receipt_dates(request, clock.today())
     with action(db, actor, "ledger.manage", entity="ledger_line") as session:
         ledger_chain.lock(session)
         product = _product(session, request.product_id)
@@ -934,12 +941,12 @@ def waste(
     dose is recorded beside it as the amount administered."""
     clock = clock or clinic_clock()
     settings = settings or get_settings()
+    check(db, actor, "ledger.waste", entity="session", entity_id=request.session_id)
     if (request.volume_ml is None) == (request.amount_mg is None):
         raise InvalidInput(
             "volume_ml: give the volume wasted (mL) or the amount (mg), one of the two.",
             field="volume_ml",
         )
-    check(db, actor, "ledger.waste", entity="session", entity_id=request.session_id)
     witness = confirm_witness(db, settings, actor, request, what="A waste")
     with action(
         db, actor, "ledger.waste", entity="session", entity_id=request.session_id
@@ -990,6 +997,7 @@ def waste(
                     detail={
                         "from_chart_seq": chart.last_seq,
                         "delivered_mg_exact": _exact(chart.delivered_mg),
+                        "delivered_mg_fraction": str(chart.delivered_mg),
                     },
                     **common,
                 ),
@@ -1375,6 +1383,49 @@ def loss_finding(line: LineView) -> FindingData:
     )
 
 
+# Chart entries that can still change a stopped session's delivered dose: a dose or state
+# entry, or a correction of any entry (``amends_seq``).
+DOSE_KINDS = (
+    "start",
+    "rate_change",
+    "pause",
+    "resume",
+    "stop",
+    "complete",
+    "bolus",
+    "cancel",
+    "void",
+)
+
+
+def _chart_mark(lines: Sequence[Line]) -> int:
+    """The chart entry the last administration line read the delivered dose at (0: none)."""
+    recorded = [x for x in lines if x.kind == "administer"]
+    return int(recorded[-1].detail.get("from_chart_seq", 0)) if recorded else 0
+
+
+def _recorded_dose(lines: Sequence[Line]) -> Fraction | None:
+    """The exact delivered dose the last administration line recorded, if it kept it."""
+    recorded = [x for x in lines if x.kind == "administer"]
+    text = recorded[-1].detail.get("delivered_mg_fraction") if recorded else None
+    return Fraction(str(text)) if text else None
+
+
+def _charts_changed_since(session: Session, marks: dict[int, int]) -> set[int]:
+    """Sessions whose chart has a dose-relevant entry after the entry recorded at waste."""
+    if not marks:
+        return set()
+    latest = session.execute(
+        select(SessionEvent.session_id, func.max(SessionEvent.seq))
+        .where(
+            SessionEvent.session_id.in_(list(marks)),
+            or_(SessionEvent.amends_seq.is_not(None), SessionEvent.kind.in_(DOSE_KINDS)),
+        )
+        .group_by(SessionEvent.session_id)
+    ).all()
+    return {session_id for session_id, seq in latest if seq is not None and seq > marks[session_id]}
+
+
 def discrepancies(
     db: Database, actor: Actor, *, clock: ClinicClock | None = None
 ) -> list[DiscrepancyView]:
@@ -1386,12 +1437,28 @@ def discrepancies(
         lines = [_as_line(x) for x in rows]
         by_seq = {x.seq: x for x in rows}
         out: list[DiscrepancyView] = []
-        session_ids = sorted({x.session_id for x in lines if x.session_id is not None})
-        for session_id in session_ids:
+        by_session: dict[int, list[Line]] = {}
+        for x in lines:
+            if x.session_id is not None:
+                by_session.setdefault(x.session_id, []).append(x)
+        # Only a session whose remainder was wasted can be a discrepancy; its chart is
+        # replayed only if a dose-relevant entry came after the one read at the waste.
+        wasted = {k: v for k, v in by_session.items() if any(x.kind == "waste" for x in v)}
+        marks = {k: _chart_mark(v) for k, v in wasted.items()}
+        changed = _charts_changed_since(session, marks)
+        for session_id, mine in sorted(wasted.items()):
             infusion = _infusion(session, session_id)
-            chart = _chart(session, session_id, clock)
-            mine = [x for x in lines if x.session_id == session_id]
-            result = _reconcile(mine, chart)
+            recorded = _recorded_dose(mine)
+            if session_id in changed or recorded is None:
+                chart = _chart(session, session_id, clock)
+                result = _reconcile(mine, chart)
+            else:
+                result = arithmetic.reconcile(
+                    mine,
+                    delivered_mg=recorded,
+                    session_ended=True,
+                    tolerance_mg=rules().reconciliation_tolerance_mg,
+                )
             if result.status != "discrepancy":
                 continue
             first = next(x for x in mine if x.kind == "dispense")
@@ -1482,13 +1549,16 @@ def correct(
         old_amount = previous.amount_ug if previous is not None else row.amount_ug
         new_amount, containers = _corrected_amount(row, product, request)
         sign = {"receipt": 1, "dispense": -1, "loss": -1, "theft": -1, "waste": 0}[row.kind]
-        if sign < 0 and row.location_id is not None:
+        change = sign * (new_amount - old_amount)
+        # a smaller receipt takes stock away as a larger dispensing does: never below zero
+        if change < 0 and row.location_id is not None:
             balance, _ = _balance(session, product.id, row.lot, row.location_id)
-            if new_amount - old_amount > balance:
+            if -change > balance:
+                field = "containers" if row.kind == "receipt" else "volume_ml"
                 raise InvalidInput(
-                    f"the ledger holds {arithmetic.mg_text(balance)} mg of lot {row.lot} "
-                    "there; the correction would take more.",
-                    field="volume_ml",
+                    f"{field}: the ledger holds {arithmetic.mg_text(balance)} mg of lot "
+                    f"{row.lot} there; the correction would take more.",
+                    field=field,
                 )
         line = ledger_chain.append(
             session,
@@ -1500,7 +1570,7 @@ def correct(
                 lot=row.lot,
                 location_id=row.location_id,
                 expiry=row.expiry,
-                stock_change_ug=sign * (new_amount - old_amount),
+                stock_change_ug=change,
                 amount_ug=new_amount,
                 containers=containers,
                 session_id=row.session_id,

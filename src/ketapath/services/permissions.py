@@ -17,6 +17,9 @@ PHARMACIST = "pharmacist"
 RESEARCHER = "researcher"
 ADMIN = "admin"
 ROLES: tuple[str, ...] = (PHYSICIAN, NURSE, PHARMACIST, RESEARCHER, ADMIN)
+# Not a role a user can have: the audit log's role for what a patient does through a diary
+# link (services.diary), which has no account and may do nothing in this table.
+PATIENT = "patient"
 
 CLINICAL_READERS = frozenset({PHYSICIAN, NURSE, PHARMACIST})
 CLINICAL_RECORDERS = frozenset({PHYSICIAN, NURSE})
@@ -84,6 +87,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "indicators.read": CLINICAL_READERS,
     "safety.record": CLINICAL_RECORDERS,
     "safety.read": CLINICAL_READERS,
+    # the patient diary (issue 12): physicians and nurses give a patient a diary link for a
+    # course and withdraw it; the clinical team reads the entries. The patient writes through
+    # the link, without an account (services.diary; audited as role PATIENT)
+    "diary.manage": CLINICAL_RECORDERS,
+    "diary.read": CLINICAL_READERS,
     # research
     "research.read": frozenset({RESEARCHER}),
     # administration

@@ -35,6 +35,7 @@ from ketapath.services.unit import check
 from ketapath.services.validation import REASON_LENGTH, validate
 from ketapath.store.db import Database
 from ketapath.web.assessment_pages import course_assessments
+from ketapath.web.diary_card import order_diary
 from ketapath.web.exposure_charts import exposure_panel
 from ketapath.web.forms import FormErrors, validated
 from ketapath.web.indicator_pages import IndicatorsForm, order_indicators
@@ -401,13 +402,15 @@ def render_order_page(
     cancel_errors: FormErrors | None = None,
     cancel_reason: str = "",
     schedule: Any = None,
+    diary_form: dict[str, Any] | None = None,
     status_code: int | None = None,
     exposure_session: str = "",
     exposure_model: str = "",
     indicators_form: IndicatorsForm | None = None,
 ) -> HTMLResponse:
     """The order page; a refused confirmation, cancellation or ``schedule`` (a scheduling form, from
-    ``session_pages``) shown again with what was typed."""
+    ``session_pages``) shown again with what was typed; ``diary_form`` is the diary link form
+    just posted (``diary_pages``), with the new link's address to show once."""
     order = orders.get_order(db, actor, order_id, clock=clock)
     context = patient_context(db, actor, order.patient_id)
     context.update(
@@ -434,6 +437,8 @@ def render_order_page(
     context.update(order_sessions(db, actor, order, clock))
     context.update(course_assessments(db, actor, order.id))
     context.update(order_indicators(db, actor, order, indicators_form))
+    settings = getattr(request.app.state, "settings", None)
+    context.update(order_diary(db, actor, order, clock, settings, diary_form))
     if status_code is None:
         status_code = 422 if schedule is not None else 200
     return render(request, "order.html", context, status_code=status_code)

@@ -220,8 +220,10 @@ ERROR_TITLES = {
     404: "Not found",
     405: "This page cannot be used that way",
     409: "Changed by someone else",
+    410: "This link cannot be used",
     422: "Please check what was entered",
     423: "Account locked",
+    429: "Too many attempts",
     500: "Something went wrong",
 }
 # Words for what a page address names (path and query parameters).

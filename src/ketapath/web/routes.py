@@ -7,7 +7,9 @@ from fastapi import APIRouter
 from ketapath.web import (
     assessment_pages,
     auth_pages,
+    diary_pages,
     indicator_pages,
+    ledger_pages,
     library_pages,
     opioid_pages,
     order_pages,
@@ -32,7 +34,9 @@ for module in (
     reference_pages,
     library_pages,
     session_pages,
+    ledger_pages,
     indicator_pages,
     safety_pages,
+    diary_pages,
 ):
     router.include_router(module.router)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, tzinfo
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -55,6 +55,7 @@ from ketapath.services.signing import OrderNotUsable
 from ketapath.services.validation import MAX_RECORD_ID, REASON_LENGTH
 from ketapath.store.db import Database
 from ketapath.web.exposure_charts import comparison_panel
+from ketapath.web.ledger_forms import PostedForm, session_card
 from ketapath.web.order_pages import render_order_page
 from ketapath.web.pages import (
     PageRoute,
@@ -94,6 +95,11 @@ from ketapath.web.session_views import (
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 SeqQuery = Annotated[int | None, Query(ge=0, le=MAX_RECORD_ID)]
+# What the controlled-drug card says after its forms were saved.
+LEDGER_SAVED = {
+    "dispense": "Dispensed: the bag is recorded in the controlled-drug ledger.",
+    "waste": "Wasted: the remainder is recorded with its witness, beside the dose the chart gave.",
+}
 PromptId = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[a-z0-9-]+$")]
 
 # ------------------------------------------------------------------ the worklist and the board
@@ -396,9 +402,12 @@ def session_page_response(
     saved: int | None = None,
     seen: int | None = None,
     scheduled: int | None = None,
+    ledger_form: PostedForm | None = None,
+    ledger_saved: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    """The session page, read fresh (after a refusal too: the chart as it is now)."""
+    """The session page, read fresh (after a refusal too: the chart as it is now); with the
+    controlled-drug card for a role that reads the ledger (``web.ledger_forms``)."""
     detail = sessions.get_session(db, actor, session_id, clock=clock)
     log = sessions.session_log(db, actor, session_id)
     context = patient_context(db, actor, detail.patient_id)
@@ -410,6 +419,8 @@ def session_page_response(
             "saved": _saved_notice(log, saved, seen, actor),
             "scheduled": scheduled,
             "exposure": _exposure(db, actor, detail, clock),
+            **session_card(db, actor, detail, clock, ledger_form),
+            "ledger_saved": LEDGER_SAVED.get(ledger_saved or ""),
         }
     )
     return render(request, "session.html", context, status_code=status_code)
@@ -441,10 +452,20 @@ def session_page(
     saved: SeqQuery = None,
     seen: SeqQuery = None,
     scheduled: SeqQuery = None,
+    ledger: Annotated[Literal["dispense", "waste"] | None, Query()] = None,
 ) -> HTMLResponse:
-    """The chart of one session: what to do now, the prompts, the dose, the plots, the log."""
+    """The chart of one session: what to do now, the prompts, the dose, the plots, the log,
+    and what the controlled-drug ledger holds for it."""
     return session_page_response(
-        request, db, actor, session_id, clock, saved=saved, seen=seen, scheduled=scheduled
+        request,
+        db,
+        actor,
+        session_id,
+        clock,
+        saved=saved,
+        seen=seen,
+        scheduled=scheduled,
+        ledger_saved=ledger,
     )
 
 
