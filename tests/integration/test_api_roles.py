@@ -20,8 +20,19 @@ from sqlalchemy import func, select
 
 from ketapath.config import Settings
 from ketapath.knowledge.library import default_library
-from ketapath.services import assessments, ledger, library, opioids, orders, patients, screening
+from ketapath.services import (
+    assessments,
+    indicators,
+    ledger,
+    library,
+    opioids,
+    orders,
+    patients,
+    safety,
+    screening,
+)
 from ketapath.services.assessments import AssessmentInput
+from ketapath.services.indicators import IndicatorsInput
 from ketapath.services.ledger import (
     CountInput,
     DispenseInput,
@@ -33,6 +44,7 @@ from ketapath.services.ledger import (
 from ketapath.services.opioids import AgreeInput, DoseInput
 from ketapath.services.orders import SignRequest
 from ketapath.services.permissions import ROLES, Actor
+from ketapath.services.safety import SafetyResultInput
 from ketapath.store.db import Database
 from ketapath.store.models import DrugLibraryVersion, LedgerLine
 
@@ -94,6 +106,12 @@ DOCUMENT: dict[str, Any] = {
     "purpose": ["pain_relief"],
 }
 COURSE = {"protocol_id": "asra-initial", "setting": "clinic"}
+INDICATORS = {"pain_reduction_percent": 30, "function_goal": "walk to the shops"}
+SAFETY_RESULT = {
+    "check_id": "cognition",
+    "observed_on": "2026-01-10",
+    "values": {"moca_score": 27},
+}
 OPIOID_PLAN = {
     "taper": {
         "step_percent": 10,
@@ -311,6 +329,22 @@ class Context:
             AssessmentInput(instrument_id="nrs", answers={"pain": 5}),
         ).id
 
+    def indicators(self) -> int:
+        return indicators.record_indicators(
+            self.database,
+            self.users[NURSE],
+            self.patient(),
+            IndicatorsInput.model_validate({"indicators": INDICATORS}),
+        ).id
+
+    def safety_result(self) -> int:
+        return safety.record_safety_result(
+            self.database,
+            self.users[NURSE],
+            self.patient(),
+            SafetyResultInput.model_validate(SAFETY_RESULT),
+        ).id
+
 
 Request = Callable[[Context], tuple[str, str, dict[str, Any] | None]]
 
@@ -513,6 +547,63 @@ ENDPOINTS = [
             "POST",
             f"/assessments/{c.assessment()}/amendments",
             {"instrument_id": "nrs", "answers": {"pain": 3}, "reason": "matrix"},
+        ),
+    ),
+    _e(
+        "GET",
+        "/orders/{order_id}/assessments",
+        RECORDERS,
+        lambda c: ("GET", f"/orders/{c.order()}/assessments", None),
+    ),
+    _e(
+        "POST",
+        "/patients/{patient_id}/indicators",
+        RECORDERS,
+        lambda c: ("POST", f"/patients/{c.patient()}/indicators", {"indicators": INDICATORS}),
+    ),
+    _e(
+        "GET",
+        "/patients/{patient_id}/indicators",
+        CLINICAL_TEAM,
+        lambda c: ("GET", f"/patients/{c.patient()}/indicators", None),
+    ),
+    _e(
+        "GET",
+        "/orders/{order_id}/indicators",
+        CLINICAL_TEAM,
+        lambda c: ("GET", f"/orders/{c.order()}/indicators", None),
+    ),
+    _e(
+        "POST",
+        "/indicators/{indicators_id}/amendments",
+        RECORDERS,
+        lambda c: (
+            "POST",
+            f"/indicators/{c.indicators()}/amendments",
+            {"indicators": INDICATORS, "reason": "matrix"},
+        ),
+    ),
+    _e("GET", "/safety-checks", set(ROLES), lambda c: ("GET", "/safety-checks", None)),
+    _e(
+        "POST",
+        "/patients/{patient_id}/safety-results",
+        RECORDERS,
+        lambda c: ("POST", f"/patients/{c.patient()}/safety-results", SAFETY_RESULT),
+    ),
+    _e(
+        "GET",
+        "/patients/{patient_id}/safety-results",
+        CLINICAL_TEAM,
+        lambda c: ("GET", f"/patients/{c.patient()}/safety-results", None),
+    ),
+    _e(
+        "POST",
+        "/safety-results/{result_id}/amendments",
+        RECORDERS,
+        lambda c: (
+            "POST",
+            f"/safety-results/{c.safety_result()}/amendments",
+            {**SAFETY_RESULT, "reason": "matrix"},
         ),
     ),
     _e(

@@ -27,7 +27,7 @@ class IndicatorsAmendment(BaseModel):
     "/patients/{patient_id}/indicators",
     response_model=IndicatorsView,
     status_code=status.HTTP_201_CREATED,
-    responses=responses(404, 409, 422),
+    responses=responses(400, 404, 409, 422),
     summary="Record the indicators of success agreed with the patient (for a course)",
 )
 def record_indicators(
@@ -64,7 +64,7 @@ def course_indicators(
     "/indicators/{indicators_id}/amendments",
     response_model=IndicatorsView,
     status_code=status.HTTP_201_CREATED,
-    responses=responses(404, 409, 422),
+    responses=responses(400, 404, 409, 422),
     summary="Change the indicators of success (a new version, with the reason)",
 )
 def amend_indicators(

@@ -33,7 +33,7 @@ def list_safety_checks(actor: CurrentUser) -> list[SafetyCheck]:
     "/patients/{patient_id}/safety-results",
     response_model=SafetyResultView,
     status_code=status.HTTP_201_CREATED,
-    responses=responses(404, 422),
+    responses=responses(400, 404, 422),
     summary="Record a safety check's result (abnormal is computed by the check's rules)",
 )
 def record_safety_result(
@@ -62,7 +62,7 @@ def list_safety_results(
     "/safety-results/{result_id}/amendments",
     response_model=SafetyResultView,
     status_code=status.HTTP_201_CREATED,
-    responses=responses(404, 409, 422),
+    responses=responses(400, 404, 409, 422),
     summary="Correct a safety result (a new version, judged again, with the reason)",
 )
 def amend_safety_result(
