@@ -122,3 +122,14 @@ def test_a_file_that_is_not_yaml_is_refused(tmp_path: Path) -> None:
     path.write_text("kind: [unclosed", encoding="utf-8")
     with pytest.raises(KnowledgeError, match="not valid YAML"):
         load_outcome_rules(path)
+
+
+def test_the_safety_checks_due_are_the_safety_checks_recorded() -> None:
+    """One id per check across the two files: when a check is due (outcome_rules.yaml) and
+    what it records and when it is abnormal (safety_checks.yaml)."""
+    from ketapath.knowledge.outcomes import outcome_rules
+    from ketapath.knowledge.safety import safety_checks
+
+    due = {check.id for check in outcome_rules().safety.checks}
+    recorded = {check.id for check in safety_checks().entries}
+    assert due == recorded

@@ -289,7 +289,7 @@ def test_every_check_is_due_at_the_second_course_when_never_done() -> None:
     assert sorted(f.subject for f in found) == [
         "cognition",
         "liver-enzymes",
-        "misuse-screening",
+        "misuse-screen",
         "urinary-symptoms",
     ]
     assert {f.code for f in found} == {"outcomes:safety-check-due"}

@@ -36,12 +36,12 @@ from ketapath.knowledge.base import (
 FILENAME = "outcome_rules.yaml"
 KIND = "outcome_rules"
 
-SafetyCheckId = Literal["liver-enzymes", "urinary-symptoms", "cognition", "misuse-screening"]
+SafetyCheckId = Literal["liver-enzymes", "urinary-symptoms", "cognition", "misuse-screen"]
 SAFETY_CHECK_IDS: tuple[SafetyCheckId, ...] = (
     "liver-enzymes",
     "urinary-symptoms",
     "cognition",
-    "misuse-screening",
+    "misuse-screen",
 )
 MAX_FOLLOW_UP_DAYS = 3 * 366
 
