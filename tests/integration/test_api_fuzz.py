@@ -100,8 +100,9 @@ def _seed(db: Database) -> dict[str, str]:
 
 
 def _seed_ledger(db: Database, passwords: dict[str, str]) -> None:
-    """Stock in the ledger (product 1, location 1, lot A1), a count that differs, and a bag
-    dispensed for the running demo session, so that generated ids and lots find lines."""
+    """Stock in the ledger besides the demo's (lot A1 of the demo's product 1 in its location
+    1), a count that differs, and a second bag dispensed for the running demo session, so
+    that generated ids and lots find lines."""
     from datetime import timedelta
     from decimal import Decimal
 
@@ -110,24 +111,14 @@ def _seed_ledger(db: Database, passwords: dict[str, str]) -> None:
     from ketapath.services.ledger import (
         CountInput,
         DispenseInput,
-        LocationInput,
-        ProductInput,
         ReceiptInput,
     )
 
     people = {u.role: Actor(u.id, u.username, u.role) for u in auth.list_users(db, SYSTEM)}
     pharmacist, clock = people["pharmacist"], clinic_clock()
-    product = ledger.add_product(
-        db,
-        pharmacist,
-        ProductInput(
-            name="Ketamine 50 mg/mL, 10 mL vial",
-            strength_mg_per_ml=Decimal(50),
-            container_ml=Decimal(10),
-            manufacturer="Example Pharma",
-        ),
-    )
-    location = ledger.add_location(db, pharmacist, LocationInput(name="CD safe 1"))
+    # the demo clinic stocks product 1 in location 1 (and dispensed the running bag from it)
+    stocked = ledger.stock(db, pharmacist, clock=clock)
+    product, location = stocked.products[0], stocked.locations[0]
     ledger.receive(
         db,
         pharmacist,
