@@ -195,7 +195,7 @@ def change_from_baseline(
         absolute=float(absolute),
         percent=percent,
         percent_undefined=undefined,
-        definition=_definition("change from baseline", r.change.rule, r.change.source),
+        definition=change_definition(rules=r),
     )
 
 
@@ -303,6 +303,27 @@ class ReliefDuration:
     definition: Definition
 
 
+def relief_definition(
+    margin: int | None = None, *, rules: OutcomeRules | None = None
+) -> Definition:
+    """The definition of the duration of relief (with ``margin`` NRS points, default the
+    rules'), also for a course whose relief cannot be given."""
+    r = _rules(rules)
+    margin_nrs = r.relief.margin_nrs if margin is None else margin
+    rule = (
+        r.relief.rule
+        if margin_nrs == r.relief.margin_nrs
+        else r.relief.rule + f" The margin used here is {margin_nrs} point(s), the clinic's."
+    )
+    return _definition(
+        "duration of relief",
+        rule,
+        r.relief.rule_source,
+        r.relief.onset_source,
+        r.relief.margin_source,
+    )
+
+
 def _in_window(daily: Mapping[date, int], first: date, last: date) -> list[tuple[date, int]]:
     observed = []
     for day, score in daily.items():
@@ -344,18 +365,7 @@ def relief_duration(
             field="follow_up_end",
         )
     onset = r.relief.onset_threshold_percent
-    margin_rule = (
-        r.relief.rule
-        if margin_nrs == r.relief.margin_nrs
-        else r.relief.rule + f" The margin used here is {margin_nrs} point(s), the clinic's."
-    )
-    definition = _definition(
-        "duration of relief",
-        margin_rule,
-        r.relief.rule_source,
-        r.relief.onset_source,
-        r.relief.margin_source,
-    )
+    definition = relief_definition(margin_nrs, rules=r)
     observed = _in_window(daily, start + timedelta(days=1), follow_up_end)
 
     def result(
@@ -470,12 +480,7 @@ def pain_auc(
     window = r.pain_auc.days if days is None else days
     if isinstance(window, bool) or not isinstance(window, int) or not 2 <= window <= 366:
         raise InvalidInput("days: the window is a whole number of days, 2 to 366", field="days")
-    definition = _definition(
-        f"area under the daily pain curve over {window} days",
-        r.pain_auc.rule,
-        r.pain_auc.days_source,
-        r.pain_auc.rule_source,
-    )
+    definition = pain_auc_definition(window, rules=r)
     first = start + timedelta(days=1)
     last = start + timedelta(days=window)
     observed = dict(_in_window(daily, first, last))
@@ -523,6 +528,27 @@ def pain_auc(
             ),
         ),
     )
+
+
+def pain_auc_definition(
+    days: int | None = None, *, rules: OutcomeRules | None = None
+) -> Definition:
+    """The definition of the area under the daily pain curve (window ``days``, default the
+    rules' 35), also for a course whose area cannot be given."""
+    r = _rules(rules)
+    window = r.pain_auc.days if days is None else days
+    return _definition(
+        f"area under the daily pain curve over {window} days",
+        r.pain_auc.rule,
+        r.pain_auc.days_source,
+        r.pain_auc.rule_source,
+    )
+
+
+def change_definition(*, rules: OutcomeRules | None = None) -> Definition:
+    """The definition of a change from baseline, also where no change can be given."""
+    r = _rules(rules)
+    return _definition("change from baseline", r.change.rule, r.change.source)
 
 
 def _interpolated(days: Sequence[date], observed: Mapping[date, int]) -> list[Fraction]:
@@ -1046,3 +1072,125 @@ def repeat_proposal(
         findings=tuple(findings),
         definition=definition,
     )
+
+
+# ---------------------------------------------------------------------------- cumulative dose
+
+
+def cumulative_mg_per_kg(doses: Sequence[tuple[Fraction | float, float | None]]) -> Fraction | None:
+    """The cumulative ketamine dose in mg/kg of several sessions: each session's delivered mg
+    divided by the weight it was dosed on (kg), summed exactly.
+
+    ``doses`` holds (delivered mg, dosing weight kg) per session; no sessions is a measured
+    0. A session whose weight is not known (None) makes the whole sum unknown (None), never
+    a smaller number. A negative dose or a weight that is not positive is refused.
+    """
+    total = Fraction(0)
+    for index, (mg, weight_kg) in enumerate(doses):
+        exact_mg = mg if isinstance(mg, Fraction) else _number(mg, f"doses[{index}].mg")
+        if exact_mg < 0:
+            raise InvalidInput(
+                f"doses[{index}].mg: a delivered dose is not negative", field="doses"
+            )
+        if weight_kg is None:
+            return None
+        weight = _number(weight_kg, f"doses[{index}].weight_kg")
+        if weight <= 0:
+            raise InvalidInput(f"doses[{index}].weight_kg: a weight is above 0 kg", field="doses")
+        total += exact_mg / weight
+    return total
+
+
+def cumulative_dose_finding(
+    earlier_mg_per_kg: float | None,
+    earlier_courses: int,
+    planned_mg_per_kg: float,
+    *,
+    rules: OutcomeRules | None = None,
+) -> Finding | None:
+    """What a repeat course adds to the patient's cumulative dose, for the signing physician.
+
+    ``earlier_mg_per_kg``: delivered over the patient's earlier courses (from the charts;
+    None: not known); ``planned_mg_per_kg``: this course as ordered. None when there is no
+    earlier course. No publication read sets a cumulative limit, so nothing is refused: the
+    finding is information, and a warning when the total would pass the dose at which a
+    safety check of repeated courses applies (``outcome_rules.yaml``), naming the checks.
+    An unknown earlier dose is never read as 0 (``outcomes:cumulative-dose-unknown``).
+    """
+    r = _rules(rules)
+    if isinstance(earlier_courses, bool) or not isinstance(earlier_courses, int):
+        raise InvalidInput("earlier_courses: a whole number", field="earlier_courses")
+    if not 0 <= earlier_courses <= 1000:
+        raise InvalidInput("earlier_courses: 0 to 1000", field="earlier_courses")
+    planned = _number(planned_mg_per_kg, "planned_mg_per_kg", minimum=0)
+    if earlier_courses == 0:
+        return None
+    if earlier_mg_per_kg is None:
+        return finding(
+            "outcomes:cumulative-dose-unknown",
+            f"The dose delivered over the patient's {earlier_courses} earlier course(s) is not "
+            "known, so the cumulative dose after this course cannot be given; check the "
+            "earlier charts by hand.",
+        )
+    earlier = _number(earlier_mg_per_kg, "earlier_mg_per_kg", minimum=0)
+    total = earlier + planned
+    crossed = [
+        c
+        for c in r.safety.checks
+        if c.above_mg_per_kg is not None and total > Fraction(c.above_mg_per_kg)
+    ]
+    text = (
+        f"Earlier courses ({earlier_courses}) delivered {_fmt(earlier)} mg/kg (from their "
+        f"charts); with this course as ordered ({_fmt(planned)} mg/kg) the cumulative dose "
+        f"would be {_fmt(total)} mg/kg."
+    )
+    by_dose: dict[float, list[str]] = {}
+    for c in crossed:
+        by_dose.setdefault(c.above_mg_per_kg or 0.0, []).append(c.name.lower())
+    if by_dose:
+        clauses = [
+            f"{_fmt(dose)} mg/kg, from which {' and '.join(names)} "
+            f"{'is' if len(names) == 1 else 'are'} checked"
+            for dose, names in sorted(by_dose.items())
+        ]
+        text += " That is above " + "; and above ".join(clauses) + " (clinic policy)."
+    limit = min((c.above_mg_per_kg or 0 for c in crossed), default=None)
+    return finding(
+        "outcomes:cumulative-dose",
+        text,
+        severity="warning" if crossed else "info",
+        subject="cumulative dose",
+        measure=Measure(
+            value=float(total),
+            limit=float(limit) if limit is not None else 0.0,
+            unit="mg/kg",
+            limit_name="cumulative ketamine dose (safety checks)",
+        )
+        if limit is not None
+        else None,
+    )
+
+
+# ---------------------------------------------------------------------------- dose ladder
+
+
+def ladder_next_step(
+    steps_mg_per_kg_per_h: Sequence[float],
+    ceiling_mg_per_kg_per_h: float,
+    highest_given_mg_per_kg_per_h: float | None,
+) -> float | None:
+    """The dose ladder's next rung after a course: the lowest step above the highest rate
+    given and not above the ceiling (Clark 2020, point 3: a higher step only while tolerated
+    and short of the goal; whether that holds is the repeat proposal's business).
+
+    None when no step is left (the ceiling was reached) or when nothing was given (no rate
+    to climb from: unknown, never the first rung by default).
+    """
+    if highest_given_mg_per_kg_per_h is None:
+        return None
+    given = _number(highest_given_mg_per_kg_per_h, "highest_given", minimum=0)
+    ceiling = _number(ceiling_mg_per_kg_per_h, "ceiling", minimum=0)
+    higher = [
+        float(s) for s in steps_mg_per_kg_per_h if given < _number(s, "steps", minimum=0) <= ceiling
+    ]
+    return min(higher, default=None)

@@ -251,6 +251,27 @@ class Protocol(Entry):
     monitoring: list[str] = []
     local_defaults: list[str] = []
     notes: list[str] = []
+    # The protocol's own follow-up timepoints, in days after the course's last session (the
+    # defaults are outcome_rules.yaml's); given only with the source of the choice.
+    follow_up_days: list[int] | None = Field(default=None, min_length=1, max_length=20)
+    follow_up_source: Source | None = None
+
+    @model_validator(mode="after")
+    def _follow_up(self) -> Protocol:
+        days = self.follow_up_days
+        if days is None:
+            if self.follow_up_source is not None:
+                raise ValueError("follow_up_source is given without follow_up_days")
+            return self
+        if self.follow_up_source is None:
+            raise ValueError(
+                "follow_up_days needs follow_up_source (where the timepoints come from)"
+            )
+        if any(not 1 <= d <= 3 * 366 for d in days):
+            raise ValueError("follow_up_days: days after the last session, 1 to 1098")
+        if days != sorted(set(days)):
+            raise ValueError("follow_up_days must be increasing, each day once")
+        return self
 
     @model_validator(mode="after")
     def _steps_or_ladder(self) -> Protocol:
