@@ -717,8 +717,12 @@ def _session_link(session: Session, session_secret: str, now: datetime) -> Diary
 
 
 def _first_day(session: Session, order: Order, clock: ClinicClock) -> date:
-    """The course's first diary day: the order's signing date, or its first scheduled
-    session when that is later (a diary is about the course, not before it)."""
+    """The course's first diary day: its first scheduled session (a diary is about the
+    course, not before it), or the order's signing date while nothing is scheduled.
+
+    A session cannot be scheduled before the clinic's today, so the first session is never
+    before the signing date in practice; a course recorded on a clinic clock set back (the
+    demo's finished course, a replayed scenario) keeps its own dates."""
     signed = clock.date_of(order.recorded_at)
     replaced = select(InfusionSession.replaces_id).where(InfusionSession.replaces_id.is_not(None))
     first = session.scalar(
@@ -726,7 +730,7 @@ def _first_day(session: Session, order: Order, clock: ClinicClock) -> date:
             InfusionSession.order_id == order.id, InfusionSession.id.not_in(replaced)
         )
     )
-    return max(signed, first) if first is not None else signed
+    return first if first is not None else signed
 
 
 def _window(session: Session, link: DiaryLink, clock: ClinicClock) -> tuple[date, date]:
