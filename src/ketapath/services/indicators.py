@@ -29,6 +29,8 @@ from ketapath.store.models import SuccessIndicators as IndicatorsRow
 
 # A goal is a sentence or two, not a letter.
 GOAL_LENGTH = 500
+# Two years: the longest follow-up an assessment takes (services.assessments).
+MAX_RELIEF_DAYS = 730
 OTHER_GOALS_LENGTH = 1000
 
 
@@ -41,8 +43,21 @@ class SuccessIndicators(BaseModel):
     pain_reduction_percent: float | None = Field(
         default=None, ge=0, le=100, description="Target reduction of pain, % of baseline."
     )
+    relief_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_RELIEF_DAYS,
+        description="The shortest relief, in days after the last session, that counts as "
+        "success (Clark 2020, point 2: the minimum duration of improvement).",
+    )
     function_goal: str | None = Field(
         default=None, max_length=GOAL_LENGTH, examples=["walk to the shops and back"]
+    )
+    function_improvement_percent: float | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="Target fall of pain interference (BPI-SF interference), % of baseline.",
     )
     opioid_reduction_percent: float | None = Field(
         default=None,
@@ -113,6 +128,13 @@ def _current_for(session: Session, patient_id: int, order_id: int | None) -> Ind
         IndicatorsRow.order_id.is_(None) if order_id is None else IndicatorsRow.order_id == order_id
     )
     return session.scalars(query.order_by(IndicatorsRow.id.desc())).first()
+
+
+def indicators_in(session: Session, patient_id: int, order_id: int) -> IndicatorsView | None:
+    """The indicators of success a course is judged against, inside a transaction the caller
+    holds: the course's own current set, else the patient's general one (None: none agreed)."""
+    row = _current_for(session, patient_id, order_id) or _current_for(session, patient_id, None)
+    return _view(row, usernames_of(session, [row.recorded_by_id])) if row else None
 
 
 def record_indicators(

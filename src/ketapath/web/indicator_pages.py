@@ -36,13 +36,20 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 PREFIX = "ind-"
 LABELS = {
     "pain_reduction_percent": "Target pain reduction (%)",
+    "relief_days": "Shortest relief that counts (days)",
     "function_goal": "Function goal",
+    "function_improvement_percent": "Target fall in pain interference (%)",
     "opioid_reduction_percent": "Target opioid reduction (%)",
     "sleep_goal": "Sleep goal",
     "other_goals": "Other goals",
     "reason": "Reason for the change",
 }
-NUMBERS = ("pain_reduction_percent", "opioid_reduction_percent")
+NUMBERS = (
+    "pain_reduction_percent",
+    "relief_days",
+    "function_improvement_percent",
+    "opioid_reduction_percent",
+)
 TEXTS = {"function_goal": GOAL_LENGTH, "sleep_goal": GOAL_LENGTH, "other_goals": OTHER_GOALS_LENGTH}
 
 
