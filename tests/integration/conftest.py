@@ -16,7 +16,8 @@ import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -417,3 +418,82 @@ class LedgerDesk:
     def balance_mg(self) -> float:
         lines = self.ok(self.get("/stock"), 200)["lines"]
         return float(sum(x["balance_mg"] for x in lines if x["lot"] == self.lot))
+
+
+# ------------------------------------------------------------------ a course given in the past
+
+
+@dataclass(frozen=True)
+class GivenCourse:
+    """A signed course whose sessions were charted on past clinic days (``given_course``)."""
+
+    order_id: int
+    patient_id: int
+    session_ids: tuple[int, ...]
+    session_days: tuple[date, ...]
+
+    @property
+    def last_day(self) -> date:
+        return self.session_days[-1]
+
+
+def past_noon(day: date) -> ClinicClock:
+    """A clinic clock (UTC) stopped at 13:00 on ``day``."""
+    from datetime import UTC, time
+
+    from ketapath.services.clock import ClinicClock
+
+    return ClinicClock(zone=UTC, fixed=datetime.combine(day, time(13, 0), tzinfo=UTC))
+
+
+def given_course(
+    database: Database,
+    users: dict[str, Actor],
+    *,
+    days_ago: int,
+    protocol_id: str = "asra-initial",
+    stop: str | None = None,
+    sessions: int | None = None,
+    **patient: object,
+) -> GivenCourse:
+    """A screened patient's signed course scheduled ``days_ago`` days before the clinic's
+    today (UTC), each session (the first ``sessions`` of them; default all) checked in at
+    09:00, started at 09:15 and completed at 12:15 on its own day, or stopped at 10:15 for
+    ``stop``; the clinic clock of each write is 13:00 on that day."""
+    from datetime import UTC, time
+
+    from ketapath.services import sessions as infusions
+    from ketapath.services.sessions import ScheduleRequest
+
+    order_id = signed_order(database, users, protocol_id=protocol_id, **patient)
+    first = datetime.now(UTC).date() - timedelta(days=days_ago)
+    scheduled = infusions.schedule_course(
+        database,
+        users["nurse"],
+        order_id,
+        ScheduleRequest(first_date=first, chair="Chair 9"),
+        clock=past_noon(first),
+    )
+    chosen = scheduled if sessions is None else scheduled[:sessions]
+    for summary in chosen:
+        day = summary.scheduled_on
+        at = datetime.combine(day, time(9, 0), tzinfo=UTC)
+        end = (
+            {"kind": "stop", "occurred_at": at + timedelta(hours=1, minutes=15), "reason": stop}
+            if stop
+            else {"kind": "complete", "occurred_at": at + timedelta(hours=3, minutes=15)}
+        )
+        entries = [
+            check_in_entry(at),
+            {"kind": "start", "occurred_at": at + timedelta(minutes=15)},
+            end,
+        ]
+        for seq, entry in enumerate(entries):
+            write = infusions.ChartWrite.model_validate({"expected_seq": seq, "entry": entry})
+            infusions.chart(database, users["nurse"], summary.id, write, clock=past_noon(day))
+    return GivenCourse(
+        order_id=order_id,
+        patient_id=scheduled[0].patient_id,
+        session_ids=tuple(s.id for s in chosen),
+        session_days=tuple(s.scheduled_on for s in chosen),
+    )

@@ -302,6 +302,12 @@ class Context:
 
         return diary.create_link(self.database, self.users[NURSE], self.order()).link.id
 
+    def given_order(self) -> int:
+        """An order whose one session was given three days ago (a course to judge)."""
+        from tests.integration.conftest import given_course
+
+        return given_course(self.database, self.users, days_ago=3).order_id
+
     def product(self) -> int:
         """A controlled-drug product in the ledger (made once per database)."""
         from decimal import Decimal
@@ -866,6 +872,50 @@ ENDPOINTS = [
         "/orders/{order_id}/diary",
         CLINICAL_TEAM,
         lambda c: ("GET", f"/orders/{c.order()}/diary", None),
+    ),
+    # outcomes after the infusion (issue 12): physicians and nurses read a course's outcome,
+    # its follow-ups, the clinic's due list, the safety checks due and the repeat proposal;
+    # only a physician decides to repeat, change protocol or stop
+    _e(
+        "GET",
+        "/courses/{order_id}/outcome",
+        RECORDERS,
+        lambda c: ("GET", f"/courses/{c.given_order()}/outcome", None),
+    ),
+    _e(
+        "GET",
+        "/courses/{order_id}/follow-ups",
+        RECORDERS,
+        lambda c: ("GET", f"/courses/{c.given_order()}/follow-ups", None),
+    ),
+    _e("GET", "/follow-ups", RECORDERS, lambda c: ("GET", "/follow-ups?status=overdue", None)),
+    _e(
+        "GET",
+        "/patients/{patient_id}/safety-due",
+        RECORDERS,
+        lambda c: ("GET", f"/patients/{c.patient()}/safety-due", None),
+    ),
+    _e(
+        "GET",
+        "/courses/{order_id}/repeat-decision",
+        RECORDERS,
+        lambda c: ("GET", f"/courses/{c.given_order()}/repeat-decision", None),
+    ),
+    _e(
+        "GET",
+        "/courses/{order_id}/repeat-decisions",
+        RECORDERS,
+        lambda c: ("GET", f"/courses/{c.order()}/repeat-decisions", None),
+    ),
+    _e(
+        "POST",
+        "/courses/{order_id}/repeat-decisions",
+        {PHYSICIAN},
+        lambda c: (
+            "POST",
+            f"/courses/{c.given_order()}/repeat-decisions",
+            {"decision": "stop", "reason": "matrix: no lasting relief"},
+        ),
     ),
     # the controlled-drug ledger's reports: pharmacists and physicians (ledger.report)
     _e(

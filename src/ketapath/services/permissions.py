@@ -92,6 +92,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # the link, without an account (services.diary; audited as role PATIENT)
     "diary.manage": CLINICAL_RECORDERS,
     "diary.read": CLINICAL_READERS,
+    # outcomes of a course (issue 12): its outcome (responder, relief, 35-day pain area, PGIC,
+    # function, sleep, opioids), the follow-up schedule and the clinic's due list, the safety
+    # checks due by cumulative dose, and the repeat proposal are read by physicians and
+    # nurses (they read assessments and the diary, which pharmacists do not need); the
+    # physician decides to repeat, change protocol or stop. Researchers see none of it here.
+    "outcome.read": frozenset({PHYSICIAN, NURSE}),
+    "repeat.decide": frozenset({PHYSICIAN}),
     # research
     "research.read": frozenset({RESEARCHER}),
     # administration

@@ -523,6 +523,32 @@ def _summaries(
     return out
 
 
+def replayed_charts(
+    session: Session, rows: Sequence[InfusionSession], clock: ClinicClock
+) -> list[tuple[InfusionSession, list[ChartEvent], SessionView]]:
+    """Each session's chart entries and its replay at the clinic's now, inside a transaction
+    the caller holds (after its permission check; the caller audits), in a fixed number of
+    queries: what the outcomes of a course read (delivered doses, why a session stopped)."""
+    if not rows:
+        return []
+    charts = _events(session, [r.id for r in rows])
+    now = clock.now()
+    return [
+        (
+            row,
+            charts[row.id],
+            replay(charts[row.id], now, _context(row, charts[row.id], None, clock)),
+        )
+        for row in rows
+    ]
+
+
+def live_sessions() -> Any:
+    """A query of the sessions not replaced by a later row (a moved session's old row is
+    left out)."""
+    return _live_sessions()
+
+
 # ------------------------------------------------------------------ scheduling
 
 
