@@ -27,6 +27,7 @@ row that amends it; the doses are checked again against the drug library at the 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable
@@ -77,6 +78,8 @@ from ketapath.store.models import (
 # Severities of screening findings that need the physician's override reason. Screens stored
 # before the one severity vocabulary used "relative" and "precaution" for the same thing.
 SCREENING_GATING = ("soft", "relative", "precaution")
+# The findings about the patient's earlier courses that signing adds (services.outcomes).
+CUMULATIVE_CODES = ("outcomes:cumulative-dose", "outcomes:cumulative-dose-unknown")
 MAX_LADDER_STEPS = 100
 
 
@@ -186,6 +189,11 @@ def course_digest(course: Course) -> str:
     data.pop("override", None)
     data.pop("status", None)
     data.pop("notes", None)
+    # The cumulative dose of the patient's earlier courses is information about other
+    # courses, read from their charts (it grows while one of them runs), not this course.
+    data["findings"] = [
+        f for f in data.get("findings", []) if f.get("code") not in CUMULATIVE_CODES
+    ]
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -214,6 +222,23 @@ def _plan(
         ) from error
     except DomainError as error:
         raise InvalidInput(error.message, field=error.field or None) from error
+
+
+def _with_cumulative(
+    session: Session, patient_id: int, course: Course, clock: ClinicClock | None
+) -> Course:
+    """The course with what it adds to the dose the patient's earlier courses delivered
+    (from their charts), for the signing physician: no drug-library limit is cumulative over
+    courses, so this is a finding, never a refusal (``services.outcomes``)."""
+    from ketapath.services.outcomes import earlier_courses_finding
+
+    if course.dosing_weight_kg <= 0:
+        return course
+    planned = course.course_total_mg / course.dosing_weight_kg
+    found = earlier_courses_finding(session, patient_id, planned, clock or clinic_clock())
+    if found is None:
+        return course
+    return dataclasses.replace(course, findings=(*course.findings, found))
 
 
 def _finding(finding: Finding) -> dict[str, Any]:
@@ -282,6 +307,7 @@ def preview_in(
     _, version = load_patient(session, patient_id)
     library = active_library(session)
     course = _plan(request, _dosing(version, clock), request.options(), library)
+    course = _with_cumulative(session, patient_id, course, clock)
     facts = _facts(version, course, clock)
     audit.record(
         session,
@@ -367,7 +393,9 @@ def sign_order(
             )
         dosing = _dosing(version, clock)
         library = active_library(session)
-        unsigned = _plan(request, dosing, request.options(), library)
+        unsigned = _with_cumulative(
+            session, patient_id, _plan(request, dosing, request.options(), library), clock
+        )
         facts = _facts(version, unsigned, clock)
         digest = course_digest(unsigned)
         if request.course_digest is not None and request.course_digest != digest:
@@ -391,11 +419,16 @@ def sign_order(
                 details={"soft_codes": soft, "screening_codes": screening.gating_codes},
             )
         course = (
-            _plan(
-                request,
-                dosing,
-                request.options(override_by=actor.username, reason=reason),
-                library,
+            _with_cumulative(
+                session,
+                patient_id,
+                _plan(
+                    request,
+                    dosing,
+                    request.options(override_by=actor.username, reason=reason),
+                    library,
+                ),
+                clock,
             )
             if soft and reason
             else unsigned
