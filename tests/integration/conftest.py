@@ -497,3 +497,62 @@ def given_course(
         session_ids=tuple(s.id for s in chosen),
         session_days=tuple(s.scheduled_on for s in chosen),
     )
+
+
+def write_diary(
+    database: Database,
+    users: dict[str, Actor],
+    order_id: int,
+    pains: dict[date, int],
+    *,
+    sleep: dict[date, int] | None = None,
+) -> None:
+    """The course's diary written through a link the nurse gives on the earliest day, each
+    day written at 13:00 on that day. The diary's in-memory rate limit is reset first: its
+    window counts writes at the clocks' times, and another test's link of the same id may
+    have written at later ones."""
+    from ketapath.services import diary
+
+    diary.reset_rate_limits()
+    first = min(pains)
+    link = diary.create_link(
+        database, users["nurse"], order_id, days_valid=120, clock=past_noon(first)
+    )
+    opened = diary.open_link(database, link.url.rsplit("/", 1)[1], clock=past_noon(first))
+    for day, pain in sorted(pains.items()):
+        body: dict[str, object] = {"day": day.isoformat(), "pain_nrs": pain}
+        if sleep and day in sleep:
+            body["sleep_quality"] = sleep[day]
+        diary.record_entry(database, opened.session, body, clock=past_noon(day))
+
+
+def course_assessment(
+    database: Database,
+    users: dict[str, Actor],
+    course: GivenCourse,
+    instrument_id: str,
+    answers: dict[str, object],
+    *,
+    label: str,
+    day: date,
+    timepoint_days: int | None = None,
+) -> int:
+    """An assessment of ``course`` given at 11:00 on ``day`` (recorded by the nurse)."""
+    from datetime import UTC, time
+
+    from ketapath.services import assessments
+    from ketapath.services.assessments import AssessmentInput
+
+    data = AssessmentInput.model_validate(
+        {
+            "instrument_id": instrument_id,
+            "answers": answers,
+            "administered_at": datetime.combine(day, time(11, 0), tzinfo=UTC),
+            "order_id": course.order_id,
+            "label": label,
+            "timepoint_days": timepoint_days,
+        }
+    )
+    return assessments.record_assessment(
+        database, users["nurse"], course.patient_id, data, clock=past_noon(day)
+    ).id

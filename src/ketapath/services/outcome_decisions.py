@@ -25,9 +25,11 @@ from ketapath.services.outcome_reading import (
     CourseRow,
     CourseSessions,
     course_sessions,
+    patient_courses,
     read_course,
 )
 from ketapath.services.outcome_views import (
+    CourseOverview,
     DefinitionView,
     IndicatorResultView,
     RepeatDecisionInput,
@@ -35,7 +37,13 @@ from ketapath.services.outcome_views import (
     RepeatDecisionView,
     RepeatProposalView,
 )
-from ketapath.services.outcomes import compute_outcome, patient_doses
+from ketapath.services.outcomes import (
+    ComputedOutcome,
+    compute_outcome,
+    follow_ups_in,
+    patient_doses,
+)
+from ketapath.services.patients import load_patient
 from ketapath.services.people import usernames_of
 from ketapath.services.permissions import Actor
 from ketapath.services.signing import FindingView
@@ -59,10 +67,19 @@ def ladder_next(course: CourseRow, sessions: CourseSessions) -> float | None:
     return rules.ladder_next_step([float(s) for s in steps], float(ceiling), highest)
 
 
-def proposal_in(session: Session, course: CourseRow, clock: ClinicClock) -> RepeatProposalView:
-    """The repeat proposal of ``course`` inside a transaction the caller holds."""
-    sessions = course_sessions(session, [course.order_id], clock)[course.order_id]
-    computed = compute_outcome(session, course, sessions, clock.today())
+def proposal_in(
+    session: Session,
+    course: CourseRow,
+    clock: ClinicClock,
+    known: tuple[CourseSessions, ComputedOutcome] | None = None,
+) -> RepeatProposalView:
+    """The repeat proposal of ``course`` inside a transaction the caller holds (``known``:
+    its sessions and outcome, when the caller has them already)."""
+    if known is None:
+        sessions = course_sessions(session, [course.order_id], clock)[course.order_id]
+        computed = compute_outcome(session, course, sessions, clock.today())
+    else:
+        sessions, computed = known
     agreed = indicators_in(session, course.patient_id, course.order_id)
     values = agreed.indicators if agreed else None
     indicators = rules.SuccessIndicators(
@@ -322,3 +339,43 @@ def _check_amends(
             + (f" by {current.id}; amend the current one." if current else "."),
             field="amends_id",
         )
+
+
+def course_overviews(
+    db: Database, actor: Actor, patient_id: int, *, clock: ClinicClock | None = None
+) -> list[CourseOverview]:
+    """Each of the patient's courses with a session given, newest first: its outcome, its
+    follow-up schedule and its repeat proposal and decisions (what the patient page shows)."""
+    clock = clock or clinic_clock()
+    today = clock.today()
+    with action(db, actor, "outcome.read", entity="patient", patient_id=patient_id) as session:
+        load_patient(session, patient_id)
+        courses = patient_courses(session, patient_id)
+        given = course_sessions(session, [c.order_id for c in courses], clock)
+        out = []
+        for course in reversed(courses):
+            sessions = given[course.order_id]
+            if not sessions.given:
+                continue
+            computed = compute_outcome(session, course, sessions, today)
+            views = _views(session, _rows(session, course.order_id))
+            out.append(
+                CourseOverview(
+                    outcome=computed.view,
+                    follow_ups=follow_ups_in(session, course, sessions, today),
+                    decision=RepeatDecisionPage(
+                        proposal=proposal_in(session, course, clock, (sessions, computed)),
+                        current=_current(views),
+                        history=views,
+                    ),
+                )
+            )
+        audit.record(
+            session,
+            actor,
+            "outcome.patient",
+            entity="patient",
+            entity_id=patient_id,
+            detail={"courses": [o.outcome.order_id for o in out]},
+        )
+        return out

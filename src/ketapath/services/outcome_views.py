@@ -523,3 +523,11 @@ class RepeatDecisionPage(BaseModel):
     proposal: RepeatProposalView
     current: RepeatDecisionView | None
     history: list[RepeatDecisionView]
+
+
+class CourseOverview(BaseModel):
+    """A course as the patient page shows it: outcome, follow-up, repeat decision."""
+
+    outcome: CourseOutcomeView
+    follow_ups: CourseFollowUps
+    decision: RepeatDecisionPage

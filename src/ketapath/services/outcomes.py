@@ -510,27 +510,48 @@ def _timepoints(
     return out
 
 
+def follow_ups_in(
+    session: Session, course: CourseRow, sessions: CourseSessions, today: date
+) -> CourseFollowUps:
+    """A course's follow-up schedule inside a transaction the caller holds."""
+    recorded = recorded_timepoints(session, [course.order_id]).get(course.order_id, {})
+    last_day = sessions.last_day
+    if last_day is not None:
+        schedule, source = schedule_of(course, last_day)
+    else:
+        schedule = []
+        source = schedule_for(course.protocol_id, today)[1]
+    timepoints = _timepoints(schedule, recorded, today)
+    done = {t.offset_days: t.status == "done" for t in timepoints}
+    findings = rules.follow_up_findings(schedule, today, done)
+    definition = (
+        schedule[0].definition if schedule else rules.follow_up_schedule(today)[0].definition
+    )
+    return CourseFollowUps(
+        order_id=course.order_id,
+        patient_id=course.patient_id,
+        protocol_id=course.protocol_id,
+        today=today,
+        last_session_day=last_day,
+        in_progress=sessions.to_come > 0,
+        schedule_from="protocol" if source == "protocol" else "outcome rules",
+        instruments=list(outcome_rules().follow_up_instruments.all_ids),
+        timepoints=timepoints,
+        findings=[FindingView.of(f) for f in findings],
+        definition=DefinitionView.of(definition),
+    )
+
+
 def course_follow_ups(
     db: Database, actor: Actor, order_id: int, *, clock: ClinicClock | None = None
 ) -> CourseFollowUps:
     """A course's follow-up timepoints from its last session given, each done, due,
     overdue or not yet due, with the instruments recorded and missing at it."""
     clock = clock or clinic_clock()
-    today = clock.today()
     with action(db, actor, "outcome.read", entity="order", entity_id=order_id) as session:
         course = read_course(session, order_id)
         sessions = course_sessions(session, [order_id], clock)[order_id]
-        recorded = recorded_timepoints(session, [order_id]).get(order_id, {})
-        last_day = sessions.last_day
-        schedule, source = schedule_of(course, last_day) if last_day else ([], "outcome rules")
-        if last_day is None and course.protocol and course.protocol.follow_up_days:
-            source = "protocol"
-        timepoints = _timepoints(schedule, recorded, today)
-        done = {t.offset_days: t.status == "done" for t in timepoints}
-        findings = rules.follow_up_findings(schedule, today, done) if last_day else []
-        definition = (
-            schedule[0].definition if schedule else rules.follow_up_schedule(today)[0].definition
-        )
+        view = follow_ups_in(session, course, sessions, clock.today())
         audit.record(
             session,
             actor,
@@ -538,21 +559,9 @@ def course_follow_ups(
             entity="order",
             entity_id=order_id,
             patient_id=course.patient_id,
-            detail={"timepoints": len(timepoints)},
+            detail={"timepoints": len(view.timepoints)},
         )
-        return CourseFollowUps(
-            order_id=order_id,
-            patient_id=course.patient_id,
-            protocol_id=course.protocol_id,
-            today=today,
-            last_session_day=last_day,
-            in_progress=sessions.to_come > 0,
-            schedule_from=source,
-            instruments=list(outcome_rules().follow_up_instruments.all_ids),
-            timepoints=timepoints,
-            findings=[FindingView.of(f) for f in findings],
-            definition=DefinitionView.of(definition),
-        )
+        return view
 
 
 def follow_ups(

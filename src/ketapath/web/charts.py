@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from html import escape
 from math import ceil, floor, isfinite, log10
 
@@ -355,6 +355,166 @@ def time_chart(
             tip = f"{s.name} {p.at:%H:%M}: {_fmt(p.value)}" + (f" ({p.label})" if p.label else "")
             parts.append(_marker(shape, x_of(p.at), y_of(p.value), f"dot {css}", tip))
         legend_x = MARGIN_LEFT + index * 150
+        legend_y = HEIGHT - 10
+        parts.append(
+            f'<line class="line {css}"{dash_attr} x1="{legend_x}" x2="{legend_x + 28}" '
+            f'y1="{legend_y - 4}" y2="{legend_y - 4}"/>'
+            + _marker(shape, legend_x + 14, legend_y - 4, f"dot {css}", s.name)
+            + f'<text class="tick legend" x="{legend_x + 34}" y="{legend_y}">'
+            + f"{escape(s.name)}</text>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+# ------------------------------------------------------------------ values by day, over weeks
+
+
+@dataclass(frozen=True)
+class DayPoint:
+    day: date
+    value: float
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class DaySeries:
+    """One series of daily values. ``joined``: consecutive days are joined by a line (a gap
+    of a day or more is left open: nothing is drawn where nothing was recorded)."""
+
+    name: str
+    points: tuple[DayPoint, ...]
+    joined: bool = True
+
+
+@dataclass(frozen=True)
+class DayMarker:
+    """A day marked by a vertical line (a session), with a short label above it."""
+
+    day: date
+    label: str
+
+
+@dataclass(frozen=True)
+class DayBand:
+    """A stretch of days shaded behind the series (a duration), with its label."""
+
+    start: date
+    end: date
+    label: str
+
+
+@dataclass(frozen=True)
+class Level:
+    """A value marked by a dashed horizontal line (a baseline), with its label."""
+
+    value: float
+    label: str
+
+
+def days_chart(
+    series: Sequence[DaySeries],
+    *,
+    title: str,
+    y_label: str,
+    description: str,
+    y_min: float,
+    y_max: float,
+    markers: Sequence[DayMarker] = (),
+    bands: Sequence[DayBand] = (),
+    levels: Sequence[Level] = (),
+    chart_id: str = "days",
+) -> Markup:
+    """Daily values over weeks: each series with its own dash and marker and a legend,
+    vertical lines for marked days, shaded bands and dashed levels; an empty Markup when
+    there is nothing to draw. ``description`` is the SVG's description for screen readers
+    (a table beside the chart gives the numbers)."""
+    drawn = [s for s in series if s.points]
+    days = [p.day for s in drawn for p in s.points] + [m.day for m in markers]
+    days += [d for b in bands for d in (b.start, b.end)]
+    if not drawn or not days:
+        return Markup("")
+    first, last = min(days), max(days)
+    span = max((last - first).days, 1)
+    step = max(1, int(nice_step(span, ticks=6)))
+    y_step = nice_step(y_max - y_min)
+    y_ticks = [y_min + k * y_step for k in range(int((y_max - y_min) / y_step + 1e-9) + 1)]
+    legend_h = 18
+    plot_w = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
+    plot_h = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM - legend_h
+    base = MARGIN_TOP + plot_h
+
+    def x_of(day: date) -> float:
+        return MARGIN_LEFT + (day - first).days / span * plot_w
+
+    def y_of(value: float) -> float:
+        return MARGIN_TOP + (y_max - value) / (y_max - y_min) * plot_h
+
+    title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
+    parts = [
+        f'<svg class="chart days-chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-labelledby="{title_id} {desc_id}" xmlns="http://www.w3.org/2000/svg" '
+        f'id="{chart_id}">',
+        f'<title id="{title_id}">{escape(title)}</title>',
+        f'<desc id="{desc_id}">{escape(description)}</desc>',
+    ]
+    for band in bands:
+        x1, x2 = x_of(band.start), x_of(band.end)
+        parts.append(
+            f'<rect class="band" x="{x1:.1f}" y="{MARGIN_TOP}" width="{max(x2 - x1, 1):.1f}" '
+            f'height="{plot_h:.1f}"><title>{escape(band.label)}</title></rect>'
+            f'<text class="band-label" x="{x1 + 4:.1f}" y="{MARGIN_TOP + 12}">'
+            f"{escape(band.label)}</text>"
+        )
+    parts += _y_axis(y_ticks, y_of, y_label, plot_h)
+    tick = first
+    while tick <= last:
+        x = x_of(tick)
+        parts.append(
+            f'<text class="tick" x="{x:.1f}" y="{base + 16:.1f}" '
+            f'text-anchor="middle">{tick:%d %b}</text>'
+        )
+        tick += timedelta(days=step)
+    for level in levels:
+        y = y_of(level.value)
+        parts.append(
+            f'<line class="level" x1="{MARGIN_LEFT}" x2="{WIDTH - MARGIN_RIGHT}" '
+            f'y1="{y:.1f}" y2="{y:.1f}"><title>{escape(level.label)}</title></line>'
+            f'<text class="level-label" x="{WIDTH - MARGIN_RIGHT - 4}" y="{y - 4:.1f}" '
+            f'text-anchor="end">{escape(level.label)}</text>'
+        )
+    for marker in markers:
+        x = x_of(marker.day)
+        parts.append(
+            f'<line class="marker" x1="{x:.1f}" x2="{x:.1f}" y1="{MARGIN_TOP}" '
+            f'y2="{base:.1f}"><title>{escape(marker.label)}</title></line>'
+            f'<text class="marker-label" x="{x + 3:.1f}" y="{base - 4:.1f}">'
+            f"{escape(marker.label)}</text>"
+        )
+    for index, s in enumerate(drawn):
+        css = f"series-{index % len(DASHES)}"
+        dash = DASHES[index % len(DASHES)]
+        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+        points = sorted(s.points, key=lambda p: p.day)
+        if s.joined:
+            run: list[DayPoint] = []
+            for p in [*points, None]:
+                if p is not None and run and (p.day - run[-1].day).days == 1:
+                    run.append(p)
+                    continue
+                if len(run) > 1:
+                    coordinates = " ".join(f"{x_of(q.day):.1f},{y_of(q.value):.1f}" for q in run)
+                    parts.append(
+                        f'<polyline class="line {css}"{dash_attr} points="{coordinates}"/>'
+                    )
+                run = [p] if p is not None else []
+        shape = MARKERS[index % len(MARKERS)]
+        for p in points:
+            tip = f"{s.name} {p.day:%Y-%m-%d}: {_fmt(p.value)}" + (
+                f" ({p.label})" if p.label else ""
+            )
+            parts.append(_marker(shape, x_of(p.day), y_of(p.value), f"dot {css}", tip))
+        legend_x = MARGIN_LEFT + index * 200
         legend_y = HEIGHT - 10
         parts.append(
             f'<line class="line {css}"{dash_attr} x1="{legend_x}" x2="{legend_x + 28}" '

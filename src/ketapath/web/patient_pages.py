@@ -224,6 +224,21 @@ def patient_context(db: Any, actor: Any, patient_id: int) -> dict[str, Any]:
 def patient_page(
     request: Request, patient_id: RecordId, actor: PageUser, db: DatabaseDep, clock: ClockDep
 ) -> HTMLResponse:
+    return render_patient_page(request, db, actor, patient_id, clock)
+
+
+def render_patient_page(
+    request: Request,
+    db: Any,
+    actor: Any,
+    patient_id: int,
+    clock: Any,
+    *,
+    decision_form: Any = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The patient page (``decision_form``: a refused repeat decision, shown again on its
+    course's Outcome card)."""
     context = patient_context(db, actor, patient_id)
     recorded = (
         assessments.list_assessments(db, actor, patient_id) if actor.may("assessment.read") else []
@@ -248,7 +263,18 @@ def patient_page(
     )
     context.update(session_links.patient_sessions(db, actor, patient_id, clock))
     context.update(safety_links(db, actor, patient_id))
-    return render(request, "patient.html", context)
+    context.update(outcome_links(db, actor, patient_id, clock, decision_form))
+    return render(request, "patient.html", context, status_code=status_code)
+
+
+def outcome_links(
+    db: Any, actor: Any, patient_id: int, clock: Any, form: Any = None
+) -> dict[str, Any]:
+    """The Outcome cards and the safety checks due (``outcome_pages``, imported here to
+    avoid a cycle)."""
+    from ketapath.web.outcome_pages import patient_outcomes
+
+    return patient_outcomes(db, actor, patient_id, clock, form)
 
 
 def safety_links(db: Any, actor: Any, patient_id: int) -> dict[str, Any]:

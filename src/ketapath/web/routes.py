@@ -13,6 +13,7 @@ from ketapath.web import (
     library_pages,
     opioid_pages,
     order_pages,
+    outcome_pages,
     patient_pages,
     record_pages,
     reference_pages,
@@ -38,5 +39,6 @@ for module in (
     indicator_pages,
     safety_pages,
     diary_pages,
+    outcome_pages,
 ):
     router.include_router(module.router)
