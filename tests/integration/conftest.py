@@ -454,18 +454,31 @@ def given_course(
     protocol_id: str = "asra-initial",
     stop: str | None = None,
     sessions: int | None = None,
+    patient_id: int | None = None,
     **patient: object,
 ) -> GivenCourse:
     """A screened patient's signed course scheduled ``days_ago`` days before the clinic's
     today (UTC), each session (the first ``sessions`` of them; default all) checked in at
     09:00, started at 09:15 and completed at 12:15 on its own day, or stopped at 10:15 for
-    ``stop``; the clinic clock of each write is 13:00 on that day."""
+    ``stop``; the clinic clock of each write is 13:00 on that day. With ``patient_id`` the
+    course is that patient's next one (screened again and signed)."""
     from datetime import UTC, time
 
+    from ketapath.services import orders, screening
     from ketapath.services import sessions as infusions
+    from ketapath.services.orders import SignRequest
     from ketapath.services.sessions import ScheduleRequest
 
-    order_id = signed_order(database, users, protocol_id=protocol_id, **patient)
+    if patient_id is None:
+        order_id = signed_order(database, users, protocol_id=protocol_id, **patient)
+    else:
+        screening.run_screening(database, users["physician"], patient_id)
+        request = SignRequest(
+            protocol_id=protocol_id,
+            setting="clinic",
+            override_reason="test: reviewed",  # type: ignore[arg-type]
+        )
+        order_id = orders.sign_order(database, users["physician"], patient_id, request).id
     first = datetime.now(UTC).date() - timedelta(days=days_ago)
     scheduled = infusions.schedule_course(
         database,

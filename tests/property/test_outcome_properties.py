@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 from datetime import date, timedelta
+from fractions import Fraction
+from random import Random
 
 import numpy as np
 from hypothesis import given
@@ -125,3 +127,52 @@ def test_an_opioid_change_is_known_only_from_two_complete_totals(
     known = first and second and baseline is not None and current is not None
     assert (change.change_mg is not None) == known
     assert _finite(change.change_mg, change.percent)
+
+
+# ------------------------------------------------------------------ cumulative dose, ladder
+
+doses = st.lists(
+    st.tuples(
+        st.fractions(min_value=0, max_value=5000, max_denominator=10**6),
+        st.floats(min_value=20, max_value=300, allow_nan=False, allow_infinity=False),
+    ),
+    max_size=40,
+)
+
+
+@given(doses, st.randoms(use_true_random=False))
+def test_the_cumulative_dose_is_exact_order_free_and_additive(
+    sessions: list[tuple[Fraction, float]], shuffle: Random
+) -> None:
+    from ketapath.domain.outcomes import cumulative_mg_per_kg
+
+    total = cumulative_mg_per_kg(sessions)
+    assert total is not None and total >= 0
+    shuffled = list(sessions)
+    shuffle.shuffle(shuffled)
+    assert cumulative_mg_per_kg(shuffled) == total
+    half = len(sessions) // 2
+    first, second = cumulative_mg_per_kg(sessions[:half]), cumulative_mg_per_kg(sessions[half:])
+    assert first is not None and second is not None and first + second == total
+    assert math.isfinite(float(total))
+
+
+@given(
+    st.lists(st.sampled_from([0.1, 0.25, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0]), min_size=1),
+    st.sampled_from([0.5, 1.0, 2.0]),
+    st.none() | st.floats(min_value=0, max_value=3, allow_nan=False),
+)
+def test_the_ladder_s_next_rung_is_the_lowest_step_above_what_was_given(
+    steps: list[float], ceiling: float, given_rate: float | None
+) -> None:
+    from ketapath.domain.outcomes import ladder_next_step
+
+    rung = ladder_next_step(steps, ceiling, given_rate)
+    if given_rate is None:
+        assert rung is None
+        return
+    above = [s for s in steps if given_rate < s <= ceiling]
+    if rung is None:
+        assert not above
+    else:
+        assert rung in steps and given_rate < rung <= ceiling and rung == min(above)

@@ -18,7 +18,7 @@ def test_every_action_names_only_known_roles() -> None:
 
 
 @pytest.mark.parametrize(
-    "action", ["order.sign", "order.override", "order.cancel", "screening.run"]
+    "action", ["order.sign", "order.override", "order.cancel", "screening.run", "repeat.decide"]
 )
 def test_only_a_physician_decides(action: str) -> None:
     assert roles_that_may(action) == {"physician"}
@@ -77,3 +77,10 @@ def test_nurses_and_physicians_chart_a_session_a_physician_overrides_pharmacists
     assert roles_that_may("session.schedule") == {"physician", "nurse"}
     assert roles_that_may("session.override") == {"physician"}
     assert roles_that_may("session.read") == {"physician", "nurse", "pharmacist"}
+
+
+def test_physicians_and_nurses_read_outcomes_and_the_physician_decides_on_a_repeat() -> None:
+    # outcomes read the course's assessments and diary: the roles that read assessments
+    assert roles_that_may("outcome.read") == roles_that_may("assessment.read")
+    assert roles_that_may("outcome.read") == {"physician", "nurse"}
+    assert roles_that_may("repeat.decide") == {"physician"}

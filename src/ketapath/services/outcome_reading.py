@@ -382,7 +382,13 @@ def _current_doses(session: Session, patient_id: int) -> list[OpioidDose]:
 
 
 def _dose_total(row: OpioidDose, words: str) -> OmeTotal:
-    return OmeTotal(row.ome_mg_per_day, row.complete and row.ome_mg_per_day is not None, words)
+    """A recorded day's total: the stored OME when complete; else the partial total of its
+    result (what could be converted), marked incomplete so that it is never used as known."""
+    if row.complete and row.ome_mg_per_day is not None:
+        return OmeTotal(row.ome_mg_per_day, True, words)
+    partial = (row.result or {}).get("total_ome_mg_per_day")
+    total = float(partial) if isinstance(partial, int | float) else None
+    return OmeTotal(total, False, words + " (incomplete: an opioid could not be converted)")
 
 
 def baseline_ome(session: Session, course: CourseRow, first_day: date | None) -> OmeTotal:
