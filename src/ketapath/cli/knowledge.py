@@ -21,6 +21,7 @@ def knowledge_check() -> None:
     from ketapath.knowledge.clinical import knowledge
     from ketapath.knowledge.instruments import load_instruments
     from ketapath.knowledge.ledger import ledger_rules
+    from ketapath.knowledge.letters import letter_rules
     from ketapath.knowledge.outcomes import outcome_rules
     from ketapath.knowledge.pk_models import load_pk_input_bounds, load_pk_knowledge
     from ketapath.knowledge.safety import safety_checks
@@ -33,6 +34,7 @@ def knowledge_check() -> None:
         pk_models, analgesia = load_pk_knowledge()
         load_pk_input_bounds()
         safety = safety_checks()
+        letters = letter_rules()
     except (KnowledgeError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -52,6 +54,10 @@ def knowledge_check() -> None:
         f"follow-up timepoints, {len(outcomes.safety.checks)} safety checks"
     )
     typer.echo(f"safety_checks: version {safety.version}, {len(safety.entries)} checks")
+    typer.echo(
+        f"letter_rules: version {letters.version}, {len(letters.kinds)} kinds of letter, "
+        f"{len(letters.seek_help)} rules for seeking help"
+    )
 
 
 @knowledge_app.command("references")
