@@ -417,3 +417,121 @@ class LedgerDesk:
     def balance_mg(self) -> float:
         lines = self.ok(self.get("/stock"), 200)["lines"]
         return float(sum(x["balance_mg"] for x in lines if x["lot"] == self.lot))
+
+
+# ------------------------------------------------------------------ a course given
+
+
+def deliver_session(
+    database: Database,
+    actor: Actor,
+    session_id: int,
+    clock: ClinicClock,
+    *,
+    minutes: float = 120,
+    bolus_mg: float | None = None,
+    adjunct_mg: float | None = None,
+    pause: tuple[float, float] | None = None,
+    side_effect: str | None = None,
+    stop_reason: str | None = None,
+) -> Any:
+    """Chart one session through the services on the clock's day: check-in at 09:00, start at
+    09:05 (a bolus and an adjunct just after, if given), a side effect and a pause from
+    ``pause[0]`` to ``pause[1]`` minutes after the start (if given), and the end ``minutes``
+    after the start: complete, or a stop for ``stop_reason``; then the observation begins.
+    Returns the chart as the services replay it (``SessionDetail``)."""
+    from pydantic import TypeAdapter
+
+    from ketapath.domain.session_events import ChartEntry
+    from ketapath.services import sessions
+
+    assert clock.fixed is not None
+    t0 = clock.fixed.replace(hour=9, minute=0, second=0, microsecond=0)
+    entries: list[tuple[float, dict[str, Any]]] = [(0, check_in_entry(t0)), (5, {"kind": "start"})]
+    if bolus_mg:
+        entries.append((6, {"kind": "bolus", "dose_mg": bolus_mg}))
+    if adjunct_mg:
+        entries.append(
+            (7, {"kind": "adjunct", "drug": "midazolam", "dose": adjunct_mg, "unit": "mg"})
+        )
+    if pause:
+        if side_effect:
+            entries.append(
+                (
+                    5 + pause[0] - 1,
+                    {"kind": "side_effect", "effect": side_effect, "severity": "moderate"},
+                )
+            )
+        entries.append(
+            (
+                5 + pause[0],
+                {"kind": "pause", "reason": "side_effect" if side_effect else "equipment"},
+            )
+        )
+        entries.append((5 + pause[1], {"kind": "resume"}))
+    end: dict[str, Any] = (
+        {"kind": "stop", "reason": stop_reason} if stop_reason else {"kind": "complete"}
+    )
+    entries.append((5 + minutes, end))
+    entries.append((5 + minutes + 1, {"kind": "begin_observation"}))
+    adapter: TypeAdapter[Any] = TypeAdapter(ChartEntry)
+    detail: Any = None
+    seen = 0
+    for offset, fields in entries:
+        at = t0 + timedelta(minutes=offset)
+        data = {**fields, "occurred_at": at}
+        if data["kind"] == "adjunct":
+            data.setdefault("route", "iv")
+        write = sessions.ChartWrite(expected_seq=seen, entry=adapter.validate_python(data))
+        result = sessions.chart(database, actor, session_id, write, clock=clock)
+        seen = result.chart.last_seq
+        detail = result
+    return detail
+
+
+def given_course(
+    database: Database,
+    users: dict[str, Actor],
+    *,
+    sessions_given: int = 2,
+    protocol_id: str = "mixed-kang-3session",
+    **patient: object,
+) -> tuple[int, list[int]]:
+    """A signed course scheduled from today (``clinic_noon``), with its first
+    ``sessions_given`` sessions charted on their own days (the first with a pause for a side
+    effect, a bolus and midazolam; the second stopped early at the patient's request).
+    Returns the order id and the session ids in order. Charting a later session's day uses
+    ``clinic_noon(days)``; read the course with a clock on or after the last of them."""
+    from ketapath.services import sessions
+    from ketapath.services.sessions import ScheduleRequest
+
+    clock = clinic_noon()
+    order_id = signed_order(
+        database,
+        users,
+        protocol_id=protocol_id,
+        diagnoses=patient.pop("diagnoses", ["mixed-neuropathic"]),
+        **patient,
+    )
+    scheduled = sessions.schedule_course(
+        database,
+        users["nurse"],
+        order_id,
+        ScheduleRequest(first_date=clock.today(), chair="Chair 1"),
+        clock=clock,
+    )
+    ids = [s.id for s in scheduled]
+    for index, summary in enumerate(scheduled[:sessions_given]):
+        day = (summary.scheduled_on - clock.today()).days
+        options: dict[str, Any] = (
+            {
+                "bolus_mg": 5.0,
+                "adjunct_mg": 2.0,
+                "pause": (25, 90),
+                "side_effect": "nausea-vomiting",
+            }
+            if index == 0
+            else {"stop_reason": "patient_request", "minutes": 70}
+        )
+        deliver_session(database, users["nurse"], summary.id, clinic_noon(day), **options)
+    return order_id, ids

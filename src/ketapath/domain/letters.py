@@ -488,17 +488,23 @@ def adverse_events(sessions: Sequence[SessionInput], zone: tzinfo) -> list[Adver
 # ---------------------------------------------------------------------------- opioids
 
 
+def _daily(dose: float | None, unit: str | None) -> str:
+    """'40 mg/day' (a unit already per day is not made per day again)."""
+    if dose is None:
+        return NOT_RECORDED
+    unit = (unit or "").strip()
+    if not unit.endswith("/day"):
+        unit = f"{unit}/day" if unit else "per day"
+    return f"{_number(dose)} {unit}"
+
+
 def _record_facts(record: OpioidRecord | None) -> OpioidRecordFacts | None:
     if record is None:
         return None
     lines = [
         OpioidLineFacts(
             medicine=line.medicine,
-            daily_dose=(
-                f"{_number(line.daily_dose)} {line.unit or ''}/day".replace(" /day", "/day")
-                if line.daily_dose is not None
-                else NOT_RECORDED
-            ),
+            daily_dose=_daily(line.daily_dose, line.unit),
             ome=(
                 f"{_number(line.ome_mg_per_day)} mg/day"
                 if line.converted and line.ome_mg_per_day is not None
@@ -558,7 +564,7 @@ def opioid_facts(opioids: OpioidInput, today: date) -> tuple[OpioidFacts, list[F
             plan_steps=[
                 TaperStepFacts(
                     date=s.on.isoformat(),
-                    daily_dose=f"{_number(s.daily_dose)} {s.unit}/day",
+                    daily_dose=_daily(s.daily_dose, s.unit),
                     ome=(
                         f"{_number(s.ome_mg_per_day)} mg/day"
                         if s.ome_mg_per_day is not None

@@ -92,6 +92,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # the link, without an account (services.diary; audited as role PATIENT)
     "diary.manage": CLINICAL_RECORDERS,
     "diary.read": CLINICAL_READERS,
+    # letters after a course (issue 12): physicians and nurses draft a discharge summary, a GP
+    # letter or a patient information sheet and read them; only a physician signs. The
+    # letters hold the whole clinical summary, so pharmacists, researchers and administrators
+    # do not read them
+    "letters.draft": CLINICAL_RECORDERS,
+    "letters.read": CLINICAL_RECORDERS,
+    "letters.sign": frozenset({PHYSICIAN}),
     # research
     "research.read": frozenset({RESEARCHER}),
     # administration

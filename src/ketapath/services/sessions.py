@@ -732,6 +732,29 @@ def chart_in(
     return row, replay(events, clock.now(), _context(row, events, None, clock))
 
 
+def course_charts(
+    session: Session, order_id: int, clock: ClinicClock
+) -> list[tuple[InfusionSession, list[ChartEvent], SessionView]]:
+    """Each live session of a course (order) in session order: its row, its chart's entries
+    and the chart replayed at the clinic's now, inside a transaction the caller holds (after
+    its permission check; the caller audits)."""
+    rows = session.scalars(
+        _live_sessions()
+        .where(InfusionSession.order_id == order_id)
+        .order_by(InfusionSession.session_number, InfusionSession.id)
+    ).all()
+    charts = _events(session, [r.id for r in rows])
+    now = clock.now()
+    return [
+        (
+            row,
+            charts[row.id],
+            replay(charts[row.id], now, _context(row, charts[row.id], None, clock)),
+        )
+        for row in rows
+    ]
+
+
 def get_session(
     db: Database, actor: Actor, session_id: int, *, clock: ClinicClock | None = None
 ) -> SessionDetail:
