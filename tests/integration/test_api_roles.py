@@ -337,6 +337,18 @@ class Context:
             IndicatorsInput.model_validate({"indicators": INDICATORS}),
         ).id
 
+    def letter(self) -> int:
+        """A draft GP letter (version 1) of a new signed course, by a nurse."""
+        from ketapath.services import letters
+
+        return letters.draft_letter(
+            self.database,
+            self.users[NURSE],
+            self.order(),
+            letters.DraftInput(kind="gp_letter"),
+            settings=self.settings(),
+        ).id
+
     def safety_result(self) -> int:
         return safety.record_safety_result(
             self.database,
@@ -866,6 +878,44 @@ ENDPOINTS = [
         "/orders/{order_id}/diary",
         CLINICAL_TEAM,
         lambda c: ("GET", f"/orders/{c.order()}/diary", None),
+    ),
+    # letters after a course (issue 12): physicians and nurses draft and read them; only a
+    # physician signs; pharmacists, researchers and administrators do not read them
+    _e(
+        "POST",
+        "/orders/{order_id}/letters",
+        RECORDERS,
+        lambda c: ("POST", f"/orders/{c.order()}/letters", {"kind": "gp_letter"}),
+    ),
+    _e(
+        "GET",
+        "/orders/{order_id}/letters",
+        RECORDERS,
+        lambda c: ("GET", f"/orders/{c.order()}/letters", None),
+    ),
+    _e(
+        "GET",
+        "/letters/{letter_id}",
+        RECORDERS,
+        lambda c: ("GET", f"/letters/{c.letter()}", None),
+    ),
+    _e(
+        "POST",
+        "/letters/{letter_id}/sign",
+        {PHYSICIAN},
+        lambda c: ("POST", f"/letters/{c.letter()}/sign", None),
+    ),
+    _e(
+        "GET",
+        "/letters/{letter_id}/html",
+        RECORDERS,
+        lambda c: ("GET", f"/letters/{c.letter()}/html", None),
+    ),
+    _e(
+        "GET",
+        "/letters/{letter_id}/pdf",
+        RECORDERS,
+        lambda c: ("GET", f"/letters/{c.letter()}/pdf", None),
     ),
     # the controlled-drug ledger's reports: pharmacists and physicians (ledger.report)
     _e(
