@@ -10,6 +10,7 @@ from ketapath.web import (
     diary_pages,
     indicator_pages,
     ledger_pages,
+    letter_pages,
     library_pages,
     opioid_pages,
     order_pages,
@@ -38,5 +39,6 @@ for module in (
     indicator_pages,
     safety_pages,
     diary_pages,
+    letter_pages,
 ):
     router.include_router(module.router)
