@@ -8,6 +8,7 @@ which the signed-in browser reaches with its session.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -30,6 +31,7 @@ from ketapath.web.pages import PageRoute, PageUser, posted_form, render
 from ketapath.web.patient_pages import patient_context
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
+HEADING = re.compile(r"<(/?)h([1-6])\b")
 
 
 def order_letters(db: Database, actor: Actor, order: OrderView) -> dict[str, Any]:
@@ -54,6 +56,12 @@ def order_letters(db: Database, actor: Actor, order: OrderView) -> dict[str, Any
             }
         )
     return {"letters": {"kinds": kinds, "may_draft": actor.may("letters.draft")}}
+
+
+def nested(body: str) -> str:
+    """A letter's body inside a page: its headings one level down (the page has its own h1
+    and h2), so the page keeps one h1. What is stored and printed is unchanged."""
+    return HEADING.sub(lambda m: f"<{m.group(1)}h{min(6, int(m.group(2)) + 1)}", body)
 
 
 @router.post("/orders/{order_id}/letters", response_model=None)
@@ -111,7 +119,7 @@ def render_letter_page(
     context.update(
         {
             "letter": letter,
-            "body": body_of(document.content.decode("utf-8")),
+            "body": nested(body_of(document.content.decode("utf-8"))),
             "versions": versions,
             "newest": newest,
             "may_sign": actor.may("letters.sign") and letter.current and letter.status == "draft",
