@@ -488,7 +488,7 @@ def adverse_events(sessions: Sequence[SessionInput], zone: tzinfo) -> list[Adver
 # ---------------------------------------------------------------------------- opioids
 
 
-def _daily(dose: float | None, unit: str | None) -> str:
+def daily_text(dose: float | None, unit: str | None) -> str:
     """'40 mg/day' (a unit already per day is not made per day again)."""
     if dose is None:
         return NOT_RECORDED
@@ -504,7 +504,7 @@ def _record_facts(record: OpioidRecord | None) -> OpioidRecordFacts | None:
     lines = [
         OpioidLineFacts(
             medicine=line.medicine,
-            daily_dose=_daily(line.daily_dose, line.unit),
+            daily_dose=daily_text(line.daily_dose, line.unit),
             ome=(
                 f"{_number(line.ome_mg_per_day)} mg/day"
                 if line.converted and line.ome_mg_per_day is not None
@@ -564,7 +564,7 @@ def opioid_facts(opioids: OpioidInput, today: date) -> tuple[OpioidFacts, list[F
             plan_steps=[
                 TaperStepFacts(
                     date=s.on.isoformat(),
-                    daily_dose=_daily(s.daily_dose, s.unit),
+                    daily_dose=daily_text(s.daily_dose, s.unit),
                     ome=(
                         f"{_number(s.ome_mg_per_day)} mg/day"
                         if s.ome_mg_per_day is not None
@@ -602,7 +602,11 @@ def follow_up(course: CourseInput, today: date) -> tuple[list[FollowUpFacts], st
     ]
     if waiting and not course.cancelled:
         numbers = ", ".join(str(s.number) for s in waiting)
-        basis += f" Sessions {numbers} are not finished, so these dates may move."
+        many = len(waiting) != 1
+        basis += (
+            f" Session{'s' if many else ''} {numbers} {'are' if many else 'is'} not finished, "
+            "so these dates may move."
+        )
         found.append(
             finding(
                 "letters:course-not-finished",

@@ -192,17 +192,18 @@ def _plan(plan: PlanView | None, clock: ClinicClock) -> domain.OpioidPlanInput |
     conversion = ""
     if content.conversion is not None:
         c = content.conversion
+        dose = domain.daily_text(c.daily_dose, c.unit)
         conversion = (
             f"Convert {c.from_ome_mg_per_day:g} mg OME/day, less {c.reduce_percent:g}% for "
-            f"incomplete cross-tolerance, to {c.opioid_id} {c.daily_dose:g} {c.unit}/day "
-            f"({c.route})."
+            f"incomplete cross-tolerance, to {c.opioid_id} {dose} ({c.route})."
         )
     taper, steps = "", tuple[domain.TaperStepInput, ...]()
     if content.taper is not None:
         t = content.taper
+        start = domain.daily_text(t.start_daily_dose, t.unit)
         taper = (
-            f"Taper {t.opioid_id} ({t.route}) from {t.start_daily_dose:g} {t.unit}/day by "
-            f"{t.step_percent:g}% of the {t.basis} dose every {t.every_days} days."
+            f"Taper {t.opioid_id} ({t.route}) from {start} by {t.step_percent:g}% of the "
+            f"{t.basis} dose every {t.every_days} days."
         )
         steps = tuple(
             domain.TaperStepInput(s.date, s.daily_dose, s.unit, s.ome_mg_per_day) for s in t.steps
