@@ -344,3 +344,24 @@ def test_the_stored_document_gives_back_the_body_the_pdf_was_laid_out_from() -> 
     assert rendering.body_of(document) == rendering.body(facts, stamp)
     assert document.startswith("<!doctype html>")
     assert rendering.filename(facts, stamp, "pdf") == "gp-letter-order-12-v1.pdf"
+
+
+def test_the_longest_texts_a_chart_holds_still_make_a_pdf_and_say_where_the_rest_is() -> None:
+    """A table row of the PDF must fit on one page: cells are cut, and say so."""
+    log = ChartLog()
+    log.check_in(0)
+    log.add("start", 5)
+    for minute in range(10, 22):
+        log.add("side_effect", minute, effect="other", severity="mild", description="x" * 500)
+    for minute in range(22, 34):
+        log.add("adjunct", minute, drug="ondansetron", dose=4, unit="mg", route="iv")
+    log.add("stop", 100, reason="other", note="a long reason " * 140)
+    case = Case(name="N" * 200)
+    case.sessions = [SessionInput(1, date(2026, 12, 1), log.view(), tuple(log.events))]
+    facts = case.facts("discharge_summary")
+    assert facts.sessions[0].ended.endswith("[cut: in full in the chart]")
+    assert len(facts.sessions[0].ended) <= 240
+    assert facts.sessions[0].adjuncts[-1] == "and 4 more (see the chart)"
+    assert all(len(e.detail) <= 240 for e in facts.adverse_events)
+    pdf = rendering.pdf(facts, _stamp())
+    assert "[cut: in full in the chart]" in pdf_text(pdf)

@@ -71,6 +71,11 @@ STOP_REASONS = {
     "other": "another reason",
 }
 MAX_PLAN_STEPS = 12  # a taper longer than this is summarised after its first steps
+# A table row of the PDF must fit on one page: a cell's text is cut at this many characters
+# and says where the rest is; a session's adjuncts are listed up to MAX_ADJUNCTS.
+CELL_CHARS = 240
+CUT_MARK = " [cut: in full in the chart]"
+MAX_ADJUNCTS = 8
 
 
 # ---------------------------------------------------------------------------- inputs
@@ -346,6 +351,20 @@ def _duration(minutes: float) -> str:
     return f"{whole // 60} h {whole % 60} min"
 
 
+def cell(text: str) -> str:
+    """Text for a table cell: at most ``CELL_CHARS`` characters, saying so when cut."""
+    if len(text) <= CELL_CHARS:
+        return text
+    return text[: CELL_CHARS - len(CUT_MARK)].rstrip() + CUT_MARK
+
+
+def _adjuncts(records: Sequence[AdjunctRecord], zone: tzinfo) -> list[str]:
+    listed = [_adjunct(a, zone) for a in records[:MAX_ADJUNCTS]]
+    if len(records) > MAX_ADJUNCTS:
+        listed.append(f"and {len(records) - MAX_ADJUNCTS} more (see the chart)")
+    return listed
+
+
 def _hm(at: datetime | None, zone: tzinfo) -> str:
     return at.astimezone(zone).strftime("%H:%M") if at is not None else NOT_RECORDED
 
@@ -446,8 +465,8 @@ def session_facts(session: SessionInput, weight_kg: float | None, zone: tzinfo) 
         mg_per_kg=per_kg(dose, weight_kg) if ran else "none given",
         bolus_mg=mg(exact(view.dose.bolus_mg)) if view.dose.bolus_mg else "none",
         infusion_time=_duration(view.dose.running_minutes) if ran else "none",
-        ended=_ended(session, stop, zone),
-        adjuncts=[_adjunct(a, zone) for a in view.adjuncts],
+        ended=cell(_ended(session, stop, zone)),
+        adjuncts=_adjuncts(view.adjuncts, zone),
         pauses=pauses,
         discharge=_discharge(view, zone),
     )
@@ -467,8 +486,8 @@ def adverse_events(sessions: Sequence[SessionInput], zone: tzinfo) -> list[Adver
                     session=session.number,
                     date=day,
                     time=_hm(effect.at, zone),
-                    what=effect.name,
-                    detail=detail,
+                    what=cell(effect.name),
+                    detail=cell(detail),
                 )
             )
         for prompt in session.view.prompts:
@@ -479,7 +498,7 @@ def adverse_events(sessions: Sequence[SessionInput], zone: tzinfo) -> list[Adver
                         date=day,
                         time=_hm(prompt.raised_at, zone),
                         what="Vital-sign alert",
-                        detail=prompt.message,
+                        detail=cell(prompt.message),
                     )
                 )
     return events
