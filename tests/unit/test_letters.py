@@ -365,3 +365,10 @@ def test_the_longest_texts_a_chart_holds_still_make_a_pdf_and_say_where_the_rest
     assert all(len(e.detail) <= 240 for e in facts.adverse_events)
     pdf = rendering.pdf(facts, _stamp())
     assert "[cut: in full in the chart]" in pdf_text(pdf)
+
+
+def test_a_character_the_font_lacks_is_a_question_mark_in_the_pdf_never_a_blank() -> None:
+    facts = Case(name="李 Ωmega").facts()
+    text = pdf_text(rendering.pdf(facts, _stamp()))
+    assert ("? Ωmega" if unicode_font_files() else "? ?mega") in text
+    assert "李 Ωmega" in rendering.body(facts, _stamp())  # the HTML keeps it

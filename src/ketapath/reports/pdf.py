@@ -5,7 +5,9 @@ spelling may need more, so they use DejaVu Sans when it can be found: matplotlib
 dependency of ketapath) ships DejaVu Sans in its ``mpl-data/fonts/ttf`` folder under the
 DejaVu fonts licence (Bitstream Vera terms, free to use, embed and redistribute), so the two
 README commands install it; ketapath bundles no font of its own. The folder is found without
-importing matplotlib. When it is missing, text falls back to the core font: common
+importing matplotlib. A character DejaVu Sans has no glyph for (Chinese script, emoji) is
+printed as ``?`` (the HTML keeps it). When the font is missing, text falls back to the core
+font: common
 punctuation is replaced by its latin-1 look-alike (``REPLACEMENTS``), accents are kept where
 latin-1 has them, and any other character is shown as ``?``.
 """
@@ -90,6 +92,23 @@ def use_unicode_font(pdf: FPDF) -> str:
     return UNICODE_FONT
 
 
+@cache
+def _unicode_glyphs() -> frozenset[int]:
+    """The code points DejaVu Sans has a glyph for (read once with fontTools, which fpdf2
+    depends on)."""
+    from fontTools.ttLib import TTFont
+
+    files = unicode_font_files()
+    if files is None:
+        return frozenset()
+    with TTFont(str(files[""]), lazy=True) as font:
+        return frozenset(font.getBestCmap())
+
+
 def showable(text: str, family: str) -> str:
-    """``text`` as the family can show it: unchanged in DejaVu, made latin-1 otherwise."""
-    return text if family == UNICODE_FONT else latin1(text)
+    """``text`` as the family can show it: in DejaVu, a character it has no glyph for
+    (Chinese script, emoji) becomes '?', never a blank; in the core font, latin-1."""
+    if family != UNICODE_FONT:
+        return latin1(text)
+    glyphs = _unicode_glyphs()
+    return "".join(char if ord(char) in glyphs or char in "\n\r\t" else "?" for char in text)
