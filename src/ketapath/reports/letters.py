@@ -17,6 +17,7 @@ when it is installed (``ketapath.reports.pdf``), else the core font with latin-1
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +113,8 @@ class _LetterPdf(FPDF):
 HEADING = "#1f3a5f"
 BODY_PT = 9.5
 TABLE_PT = 9.0
+# A section heading starts a new page when less than this is left below it.
+KEEP_WITH_HEADING_MM = 40
 TAG_STYLES = {
     "h1": TextStyle(color=HEADING, font_size_pt=17, t_margin=2, b_margin=2),
     "h2": TextStyle(color=HEADING, font_size_pt=12.5, t_margin=5, b_margin=1.5),
@@ -123,16 +126,27 @@ def pdf(facts: LetterFacts, stamp: Stamp, html_body: str | None = None) -> bytes
     """The letter as an A4 PDF, laid out from the same body as the HTML."""
     out = _LetterPdf(facts, stamp)
     out.add_page()
-    out.set_font(out.family, "", BODY_PT)
-    out.write_html(
-        showable(html_body if html_body is not None else body(facts, stamp), out.family),
-        font_family=out.family,
-        tag_styles=TAG_STYLES,
-        li_prefix_color=(31, 58, 95),
-        ul_bullet_char="\u2022" if out.family != "Helvetica" else "-",
-        warn_on_tags_not_matching=False,
-    )
+    text = showable(html_body if html_body is not None else body(facts, stamp), out.family)
+    for part in _sections(text):
+        # a section's heading is not left alone at the foot of a page
+        if part.startswith("<h2") and out.get_y() > out.h - out.b_margin - KEEP_WITH_HEADING_MM:
+            out.add_page()
+        out.set_font(out.family, "", BODY_PT)
+        out.write_html(
+            part,
+            font_family=out.family,
+            tag_styles=TAG_STYLES,
+            li_prefix_color=(31, 58, 95),
+            ul_bullet_char="\u2022" if out.family != "Helvetica" else "-",
+            warn_on_tags_not_matching=False,
+        )
     return bytes(out.output())
+
+
+def _sections(html_body: str) -> list[str]:
+    """The body cut before each ``<h2>`` (the templates put no h2 inside a table or a list)."""
+    parts = re.split(r"(?=<h2[ >])", html_body)
+    return [p for p in parts if p.strip()]
 
 
 def render(facts: LetterFacts, stamp: Stamp) -> tuple[str, bytes]:
