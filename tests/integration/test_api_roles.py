@@ -487,6 +487,32 @@ ENDPOINTS = [
         set(ROLES),
         lambda c: ("GET", "/conditions/reading?text=CRPS", None),
     ),
+    # the evidence explorer: published studies and recommendations, read by every role
+    _e(
+        "GET",
+        "/evidence/studies",
+        set(ROLES),
+        lambda c: ("GET", "/evidence/studies?indication=crps&cebm_level=2", None),
+    ),
+    _e(
+        "GET",
+        "/evidence/studies.csv",
+        set(ROLES),
+        lambda c: ("GET", "/evidence/studies.csv?dose_min_mg=10&dose_max_mg=100", None),
+    ),
+    _e(
+        "GET",
+        "/evidence/studies/{study_id}",
+        set(ROLES),
+        lambda c: ("GET", "/evidence/studies/kiefer-2008", None),
+    ),
+    _e(
+        "GET",
+        "/evidence/recommendations",
+        set(ROLES),
+        lambda c: ("GET", "/evidence/recommendations", None),
+    ),
+    _e("GET", "/evidence/levels", set(ROLES), lambda c: ("GET", "/evidence/levels", None)),
     _e("POST", "/patients", RECORDERS, lambda c: ("POST", "/patients", DOCUMENT)),
     _e("GET", "/patients", CLINICAL_TEAM, lambda c: ("GET", "/patients", None)),
     _e(

@@ -94,6 +94,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "diary.read": CLINICAL_READERS,
     # research
     "research.read": frozenset({RESEARCHER}),
+    # the evidence explorer (issue 13): published studies and recommendations, no patient's
+    # data, so every signed-in role reads them
+    "evidence.read": frozenset(ROLES),
     # administration
     "user.manage": frozenset({ADMIN}),
     "user.list": frozenset({ADMIN}),
