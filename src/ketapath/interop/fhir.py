@@ -923,14 +923,37 @@ def export_bundle(
         score_observations(b, item, response)
     for order in facts.orders:
         _course(b, order, facts, diagnoses)
-    return {
-        "resourceType": "Bundle",
-        "id": f"patient-{facts.patient_id}-record",
-        "meta": bundle_meta(),
-        "type": "collection",
-        "timestamp": instant(exported_at),
-        "entry": b.entries,
-    }
+    bundle: dict[str, Any] = fhir_strings(
+        {
+            "resourceType": "Bundle",
+            "id": f"patient-{facts.patient_id}-record",
+            "meta": bundle_meta(),
+            "type": "collection",
+            "timestamp": instant(exported_at),
+            "entry": b.entries,
+        }
+    )
+    return bundle
+
+
+_ODD_SPACE = re.compile(r"[^\S \r\n\t]")
+
+
+def fhir_strings(value: Any) -> Any:
+    """``value`` with every string made a FHIR string: whitespace other than space, tab and
+    line breaks (a no-break space, a line separator) becomes a space, and an element whose
+    text is empty, or that is left empty, is left out (FHIR has no empty elements)."""
+    if isinstance(value, str):
+        return _ODD_SPACE.sub(" ", value)
+    if isinstance(value, list):
+        return [item for item in map(fhir_strings, value) if item not in EMPTY]
+    if isinstance(value, dict):
+        cleaned = {key: fhir_strings(item) for key, item in value.items()}
+        return {key: item for key, item in cleaned.items() if item not in EMPTY}
+    return value
+
+
+EMPTY: tuple[Any, ...] = ("", {}, [])
 
 
 # ------------------------------------------------------------------ validation

@@ -41,12 +41,6 @@ BUNDLE_SCHEMA: dict[str, Any] = {
 }
 
 
-class FhirResponse(Response):
-    """A FHIR resource as JSON (``application/fhir+json``)."""
-
-    media_type = MEDIA_TYPE
-
-
 class ImportEntry(BaseModel):
     """One entry of a Bundle; its resource is validated as FHIR R4B by the import."""
 
@@ -68,7 +62,7 @@ class ImportBundle(BaseModel):
 
 @router.get(
     "/patients/{patient_id}/fhir",
-    response_class=FhirResponse,
+    response_model=None,
     summary=f"The patient's record as a FHIR R4B ({FHIR_VERSION}) Bundle",
     responses={
         200: {
@@ -103,7 +97,7 @@ def export_fhir(
     response_model=ImportResult,
     status_code=status.HTTP_201_CREATED,
     summary="Import a FHIR Bundle as a new patient, or as a new version of a record",
-    responses=responses(404, 409, 422),
+    responses=responses(400, 404, 409, 422),
 )
 def import_fhir(
     body: ImportBundle,
