@@ -1359,17 +1359,20 @@ def read_bundle(bundle: Any, kb: Knowledge) -> ReadRecord:
         out.fields["height_cm"] = height
     if r.problems:
         raise InvalidBundle(r.problems)
-    others = [
-        f"{len(v)} {k}" for k, v in sorted(by_type.items()) if k not in (*READ_TYPES, "Observation")
-    ]
-    read_observations = sum(1 for _ in observations)
-    if others or read_observations:
+    body = {"29463-7", "8302-2"}
+    unread = sum(
+        1
+        for _, o in observations
+        if not body & {c.get("code") for c in _codings(o.get("code")) if c.get("system") == LOINC}
+    )
+    others = [f"{len(v)} {k}" for k, v in sorted(by_type.items()) if k not in READ_TYPES]
+    others = [o for o in others if not o.endswith(" Observation")]
+    if unread:
+        others.append(f"{unread} Observation")
+    if others:
         r.skipped.append(
             "not imported (ketapath imports the Patient, Conditions, AllergyIntolerances, "
-            "MedicationStatements and the latest body weight and height): "
-            + ", ".join(
-                [*others, f"{read_observations} Observation"] if read_observations else others
-            )
+            "MedicationStatements and the latest body weight and height): " + ", ".join(others)
         )
     out.skipped = r.skipped
     return out
