@@ -6,9 +6,8 @@ models of the ``fhir.resources`` library (``fhir.resources.R4B``): that library 
 (4.0.1) models since version 7 (R5 is its default, R4B and STU3 are sub-packages), and its
 6.x releases, which had R4, need pydantic 1. R4B changed none of the resources used here
 from R4, so the Bundle uses only elements that R4 has too; the tests also check it against
-the official FHIR R4 JSON schema (``fhir.schema.json``). The Bundle says so: ``meta.profile``
-names the R4B Bundle definition and ``meta.tag`` the FHIR version (system
-``http://hl7.org/fhir/FHIR-version``, code ``4.3.0``).
+the official FHIR R4 JSON schema (``fhir.schema.json``). The Bundle says so: ``meta.tag`` names
+the FHIR version (system ``http://hl7.org/fhir/FHIR-version``, code ``4.3.0``).
 
 **Pure.** No database and no clock: the services gather the facts (``PatientFacts``) and pass
 the time of the export. Codes come from the knowledge base: diagnoses from the vocabulary
@@ -17,9 +16,9 @@ the time of the export. Codes come from the knowledge base: diagnoses from the v
 A diagnosis or a medicine that the vocabulary does not read is exported as text only, with
 the note "not recognised: check by hand" (never dropped, never given a guessed code).
 
-**Identifiers.** Resource ids are made from ketapath's record numbers (``patient-12``,
-``condition-12-d0``); each entry's ``fullUrl`` is a name-based UUID of that id, so the same
-record exports the same Bundle, and references between entries use the ``fullUrl``. Values
+**Identifiers.** Each resource's id is a name-based UUID of ketapath's numbers for it
+(``patient-12``, ``condition-12-d0``) and its ``fullUrl`` is ``urn:uuid:`` with that id, so the
+same record exports the same Bundle; references between entries use the ``fullUrl``. Values
 that FHIR has no element for use ketapath's own namespace ``urn:ketapath:`` (not a
 registered one): the patient number, an age without a birth date, a medicine's daily dose,
 a diagnosis's name as written, whether a condition is a diagnosis or a comorbidity.
@@ -51,7 +50,6 @@ FHIR_RELEASE = "R4B"
 MEDIA_TYPE = "application/fhir+json"
 # The MIME type with FHIR's version parameter (FHIR http.html, "fhirVersion" parameter).
 CONTENT_TYPE = f"{MEDIA_TYPE}; fhirVersion=4.3"
-BUNDLE_PROFILE = f"http://hl7.org/fhir/StructureDefinition/Bundle|{FHIR_VERSION}"
 FHIR_VERSION_SYSTEM = "http://hl7.org/fhir/FHIR-version"
 
 LOINC = "http://loinc.org"
@@ -180,9 +178,10 @@ class _Builder:
     entries: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, resource: dict[str, Any]) -> dict[str, str]:
-        """Append ``resource`` (its ``id`` set) and answer a reference to it."""
-        resource["id"] = safe_id(resource["id"])
-        url = full_url(resource["id"])
+        """Append ``resource`` and answer a reference to it. Its ``id`` (made from ketapath's
+        numbers) becomes the UUID of its ``fullUrl``, so that the two agree."""
+        url = full_url(safe_id(resource["id"]))
+        resource["id"] = url.removeprefix("urn:uuid:")
         self.entries.append({"fullUrl": url, "resource": resource})
         return {"reference": url}
 
@@ -200,7 +199,8 @@ def safe_id(text: str) -> str:
 
 
 def full_url(resource_id: str) -> str:
-    """The ``fullUrl`` of a resource id: a UUID named by it (the same id, the same UUID)."""
+    """The ``fullUrl`` of a resource made from ketapath's numbers (``patient-12``): a UUID
+    named by it (the same record, the same UUID)."""
     return f"urn:uuid:{uuid.uuid5(_UUIDS, resource_id)}"
 
 
@@ -889,9 +889,10 @@ def _course(
 
 
 def bundle_meta() -> dict[str, Any]:
-    """The Bundle's statement of the FHIR version it was validated against."""
+    """The Bundle's statement of the FHIR version it was validated against (a tag of FHIR's
+    own version code system; no versioned profile, which a validator of another release
+    would try and fail to resolve)."""
     return {
-        "profile": [BUNDLE_PROFILE],
         "tag": [
             {
                 "system": FHIR_VERSION_SYSTEM,

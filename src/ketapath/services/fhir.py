@@ -217,9 +217,10 @@ def _not_recognised(fields: dict[str, Any]) -> list[str]:
     from ketapath.domain.vocabulary import resolve
 
     kb = knowledge()
+    kinds = {"diagnoses": "diagnosis", "comorbidities": "comorbidity"}
     out = [
-        f"{key[:-1] if key == 'diagnoses' else 'comorbidity'} {item['code']!r}"
-        for key in ("diagnoses", "comorbidities")
+        f"{kinds[key]} {item['code']!r}"
+        for key in kinds
         for item in fields.get(key, [])
         if resolve(item["code"], kb).condition is None
     ]
