@@ -18,6 +18,7 @@ from tests.conftest import fhir_schema_errors
 from tests.integration.conftest import clinic_noon, fhir_patient
 
 from ketapath.interop import fhir
+from ketapath.knowledge.clinical import knowledge
 from ketapath.services import fhir as fhir_service
 from ketapath.services import patients, sessions
 from ketapath.services.errors import InvalidInput, PermissionDenied
@@ -350,3 +351,23 @@ def test_an_import_as_a_new_version_needs_the_version_and_a_reason_and_writes_no
         with pytest.raises(PermissionDenied):
             fhir_service.import_bundle(database, users[role], bundle)
     assert _written(database) == before
+
+
+def test_every_patient_of_the_demo_clinic_exports_a_bundle_valid_by_both_validators(
+    database: Database,
+) -> None:
+    from ketapath.services import auth, demo
+    from ketapath.services.permissions import SYSTEM
+
+    demo.seed_demo(database)
+    physician = next(u for u in auth.list_users(database, SYSTEM) if u.role == "physician")
+    actor = Actor(physician.id, physician.username, physician.role)
+    with database.transaction() as session:
+        ids = list(session.scalars(select(PatientRow.id)))
+    assert ids
+    for patient_id in ids:
+        bundle = fhir_service.export_patient(database, actor, patient_id)
+        assert fhir.validate_bundle(bundle) == [], patient_id
+        assert fhir_schema_errors(bundle) == [], patient_id
+        read = fhir.read_bundle(bundle, knowledge())
+        assert read.fields["sex"] in ("male", "female")
