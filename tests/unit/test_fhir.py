@@ -173,3 +173,22 @@ def test_a_condition_of_another_system_is_read_by_its_code_and_sorted_by_its_kin
     read = fhir.read_bundle(small, KB)
     assert read.fields["diagnoses"] == [{"code": "B02.29"}]
     assert read.fields["comorbidities"] == [{"code": "Asthma"}]
+
+
+def test_the_mapping_is_pure_it_imports_no_database_service_or_interface() -> None:
+    import ast
+    from pathlib import Path
+
+    import ketapath.interop.fhir as module
+
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+    imported = {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    } | {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    outer = ("ketapath.store", "ketapath.services", "ketapath.api", "ketapath.web", "ketapath.cli")
+    assert not [name for name in imported if name.startswith(outer)]
