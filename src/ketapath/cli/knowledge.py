@@ -19,6 +19,7 @@ def knowledge_check() -> None:
     """Validate every knowledge file against its schema and print what was loaded."""
     from ketapath.knowledge.base import KnowledgeError
     from ketapath.knowledge.clinical import knowledge
+    from ketapath.knowledge.fhir import fhir_codes
     from ketapath.knowledge.instruments import load_instruments
     from ketapath.knowledge.ledger import ledger_rules
     from ketapath.knowledge.outcomes import outcome_rules
@@ -33,6 +34,7 @@ def knowledge_check() -> None:
         pk_models, analgesia = load_pk_knowledge()
         load_pk_input_bounds()
         safety = safety_checks()
+        codes = fhir_codes()
     except (KnowledgeError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -52,6 +54,11 @@ def knowledge_check() -> None:
         f"follow-up timepoints, {len(outcomes.safety.checks)} safety checks"
     )
     typer.echo(f"safety_checks: version {safety.version}, {len(safety.entries)} checks")
+    coded = sum(1 for e in codes.entries if e.loinc)
+    typer.echo(
+        f"fhir_codes: version {codes.version}, {len(codes.entries)} observations "
+        f"({coded} with a LOINC code)"
+    )
 
 
 @knowledge_app.command("references")

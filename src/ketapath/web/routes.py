@@ -8,6 +8,7 @@ from ketapath.web import (
     assessment_pages,
     auth_pages,
     diary_pages,
+    fhir_pages,
     indicator_pages,
     ledger_pages,
     library_pages,
@@ -38,5 +39,6 @@ for module in (
     indicator_pages,
     safety_pages,
     diary_pages,
+    fhir_pages,
 ):
     router.include_router(module.router)
