@@ -337,6 +337,18 @@ class Context:
             IndicatorsInput.model_validate({"indicators": INDICATORS}),
         ).id
 
+    def fhir_bundle(self) -> dict[str, Any]:
+        """A FHIR Bundle of a patient like DOCUMENT (made by the export, without a database)."""
+        from datetime import UTC, datetime
+
+        from ketapath.domain.patient import Patient
+        from ketapath.interop import fhir
+        from ketapath.services.fhir import build_bundle
+
+        document = Patient.model_validate(DOCUMENT).model_dump(mode="json")
+        now = datetime.now(UTC)
+        return build_bundle(fhir.PatientFacts(1, document, now), now)
+
     def safety_result(self) -> int:
         return safety.record_safety_result(
             self.database,
@@ -773,6 +785,15 @@ ENDPOINTS = [
         {RESEARCHER},
         lambda c: ("GET", "/research/assessments", None),
     ),
+    # FHIR (issue 13): a physician exports an identified Bundle (a researcher never gets
+    # one); physicians and nurses, who register and amend records, import one
+    _e(
+        "GET",
+        "/patients/{patient_id}/fhir",
+        {PHYSICIAN},
+        lambda c: ("GET", f"/patients/{c.patient()}/fhir", None),
+    ),
+    _e("POST", "/fhir/import", RECORDERS, lambda c: ("POST", "/fhir/import", c.fhir_bundle())),
     _e("GET", "/users", {ADMIN}, lambda c: ("GET", "/users", None)),
     _e(
         "POST",

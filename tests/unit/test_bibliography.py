@@ -15,6 +15,7 @@ from ketapath.knowledge.bibliography import Bibliography, Reference, bibliograph
 from ketapath.knowledge.bounds import input_bounds
 from ketapath.knowledge.clinical import Knowledge, knowledge
 from ketapath.knowledge.evidence import evidence
+from ketapath.knowledge.fhir import fhir_codes
 from ketapath.knowledge.instruments import load_instruments
 from ketapath.knowledge.ledger import ledger_rules
 from ketapath.knowledge.pk_models import load_pk_input_bounds, load_pk_knowledge
@@ -34,6 +35,7 @@ def _all_cites() -> list[Cite]:
     found += cites_in(load_pk_input_bounds())
     found += cites_in(ledger_rules())
     found += cites_in(evidence())
+    found += cites_in(list(fhir_codes().entries))
     return found
 
 

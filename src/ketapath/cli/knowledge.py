@@ -20,6 +20,7 @@ def knowledge_check() -> None:
     from ketapath.knowledge.base import KnowledgeError
     from ketapath.knowledge.clinical import knowledge
     from ketapath.knowledge.evidence import evidence
+    from ketapath.knowledge.fhir import fhir_codes
     from ketapath.knowledge.instruments import load_instruments
     from ketapath.knowledge.ledger import ledger_rules
     from ketapath.knowledge.outcomes import outcome_rules
@@ -35,6 +36,7 @@ def knowledge_check() -> None:
         load_pk_input_bounds()
         safety = safety_checks()
         studies = evidence()
+        codes = fhir_codes()
     except (KnowledgeError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -57,6 +59,11 @@ def knowledge_check() -> None:
     typer.echo(
         f"evidence: version {studies.version}, {len(studies.entries)} studies, "
         f"{len(studies.recommendations)} recommendations"
+    )
+    coded = sum(1 for e in codes.entries if e.loinc)
+    typer.echo(
+        f"fhir_codes: version {codes.version}, {len(codes.entries)} observations "
+        f"({coded} with a LOINC code)"
     )
 
 

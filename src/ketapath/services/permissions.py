@@ -92,6 +92,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # the link, without an account (services.diary; audited as role PATIENT)
     "diary.manage": CLINICAL_RECORDERS,
     "diary.read": CLINICAL_READERS,
+    # FHIR (issue 13): a patient's record as a Bundle identifies the patient, so only a
+    # physician exports one (researchers never get an identified Bundle); importing one
+    # registers or amends a record, which physicians and nurses do
+    "fhir.export": frozenset({PHYSICIAN}),
+    "fhir.import": CLINICAL_RECORDERS,
     # research
     "research.read": frozenset({RESEARCHER}),
     # the evidence explorer (issue 13): published studies and recommendations, no patient's

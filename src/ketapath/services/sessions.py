@@ -732,6 +732,25 @@ def chart_in(
     return row, replay(events, clock.now(), _context(row, events, None, clock))
 
 
+def patient_charts(
+    session: Session, patient_id: int, clock: ClinicClock
+) -> list[tuple[InfusionSession, SessionView]]:
+    """The patient's sessions (not those replaced by a move) with each chart replayed at the
+    clinic's now, in a transaction the caller holds (after its permission check; the caller
+    audits). Used by the FHIR export (``services.fhir``)."""
+    rows = session.scalars(
+        _live_sessions()
+        .where(InfusionSession.patient_id == patient_id)
+        .order_by(InfusionSession.order_id, InfusionSession.session_number)
+    ).all()
+    charts = _events(session, [r.id for r in rows])
+    now = clock.now()
+    return [
+        (row, replay(charts[row.id], now, _context(row, charts[row.id], None, clock)))
+        for row in rows
+    ]
+
+
 def get_session(
     db: Database, actor: Actor, session_id: int, *, clock: ClinicClock | None = None
 ) -> SessionDetail:

@@ -9,6 +9,7 @@ from ketapath.web import (
     auth_pages,
     diary_pages,
     evidence_pages,
+    fhir_pages,
     indicator_pages,
     ledger_pages,
     library_pages,
@@ -40,5 +41,6 @@ for module in (
     safety_pages,
     diary_pages,
     evidence_pages,
+    fhir_pages,
 ):
     router.include_router(module.router)
