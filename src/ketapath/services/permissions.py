@@ -3,7 +3,8 @@
 Physicians decide (screen, sign, override); nurses record and chart but cannot sign or
 override; pharmacists handle stock, read orders to dispense and, with admins, approve the
 clinic's drug library; researchers see de-identified data only (and may run an exposure
-simulation, which holds no patient data); admins manage users and read
+simulation, which holds no patient data); physicians may also download the de-identified
+research export; admins manage users and read
 the audit log but not patient records.
 """
 
@@ -92,8 +93,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # the link, without an account (services.diary; audited as role PATIENT)
     "diary.manage": CLINICAL_RECORDERS,
     "diary.read": CLINICAL_READERS,
-    # research
+    # research: researchers read the de-identified views; researchers and physicians (who run
+    # the registry) download the de-identified export, the same tables for both: nobody gets
+    # identified data through research (docs/research-export.md)
     "research.read": frozenset({RESEARCHER}),
+    "research.export": frozenset({RESEARCHER, PHYSICIAN}),
     # administration
     "user.manage": frozenset({ADMIN}),
     "user.list": frozenset({ADMIN}),
