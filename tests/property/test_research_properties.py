@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from ketapath.domain.research import (
@@ -17,9 +17,12 @@ from ketapath.domain.research import (
     research_code,
     zip3,
 )
+from ketapath.knowledge.clinical import knowledge
 from ketapath.knowledge.safe_harbor import safe_harbor
+from ketapath.services.research_export import patient_row
 
 RESTRICTED = safe_harbor().zip.restricted_prefixes
+KB = knowledge()  # loaded once: the first load is slower than a generated case may take
 days = st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31))
 ages = st.floats(min_value=0, max_value=130, allow_nan=False, allow_infinity=False)
 zip5 = st.from_regex(r"[0-9]{5}", fullmatch=True)
@@ -108,3 +111,44 @@ def test_a_research_code_is_stable_for_a_key_and_never_the_pseudonym(
 def test_another_key_gives_another_code(key: bytes, other: bytes, pseudonym: str) -> None:
     assume(key != other)
     assert research_code(key, pseudonym) != research_code(other, pseudonym)
+
+
+# ------------------------------------------------------------------ a patient's row
+
+words = st.text(
+    alphabet=st.characters(whitelist_categories=("L", "N", "Zs", "Pd"), max_codepoint=0x24F),
+    min_size=1,
+    max_size=30,
+)
+phones = st.from_regex(r"\(?[0-9]{3}\)?[ -][0-9]{3}-[0-9]{4}", fullmatch=True)
+emails = st.from_regex(r"[a-z]{3,8}\.[a-z]{3,8}@[a-z]{4,8}\.org", fullmatch=True)
+
+
+@settings(deadline=None)  # the vocabulary's matcher warms up on the first names it reads
+@given(words, phones, emails, st.from_regex(r"[0-9]{5}", fullmatch=True))
+def test_what_is_typed_into_a_free_text_field_never_reaches_a_patient_s_row(
+    name: str, phone: str, email: str, zip_code: str
+) -> None:
+    typed = f"{name} {phone} {email}"
+    document = {
+        "name": typed,
+        "birth_date": "1950-05-06",
+        "sex": "female",
+        "weight_kg": 60.0,
+        "zip_code": zip_code,
+        "gp": typed,
+        "referrer": typed,
+        "diagnoses": ["crps-1", {"code": typed, "note": typed}, {"code": "G90.511", "name": typed}],
+        "comorbidities": [typed],
+        "medications": [{"name": typed}, {"name": "morphine", "indication": typed}],
+        "allergies": [{"substance": typed, "reaction": typed}],
+        "assessment": {"goals": typed, "expectancy": typed},
+    }
+    row = patient_row("P-TEST", date(2026, 1, 2), document, KB, safe_harbor())
+    cells = " ".join(str(v) for v in row.values())
+    assert phone not in cells and email not in cells and zip_code not in cells
+    assert row["zip3"] in (zip_code[:3], "000")
+    assert row["age_band"] == "70-79" and row["registration_year"] == 2026
+    assert row["diagnoses"] is not None and "crps-1" in row["diagnoses"]
+    assert row["medicines"] is not None and "morphine" in row["medicines"]
+    assert row["free_text_withheld"] >= 8

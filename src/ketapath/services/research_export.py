@@ -261,57 +261,9 @@ class _Registry:
                 rules.research_code(self.key, pseudonym), self.clock.date_of(created_at)
             )
             self.people[version.patient_id] = person
-            out.append(self._patient_row(person, version.document))
+            row = patient_row(person.code, person.anchor, version.document, self.kb, self.rules)
+            out.append(row)
         return out
-
-    def _patient_row(self, person: _Person, document: dict[str, Any]) -> dict[str, Any]:
-        kb = self.kb
-        diagnoses = [coded_diagnosis(_code(item), kb) for item in document.get("diagnoses", [])]
-        comorbid = [coded_diagnosis(_code(item), kb) for item in document.get("comorbidities", [])]
-        medicines = [
-            coded_medicine(str(m.get("name", "")), kb) for m in document.get("medications", [])
-        ]
-        allergies = [
-            recognise(str(a.get("substance", "")), kb.medicines)
-            for a in document.get("allergies", [])
-        ]
-        facts = document.get("assessment") or {}
-        opioid = facts.get("opioid_context") or {}
-        found = [d for d in diagnoses if d is not None]
-        return {
-            "patient_code": person.code,
-            "sex": document.get("sex"),
-            "age_band": self._band(age_years_on(document, person.anchor)),
-            "registration_year": person.anchor.year,
-            "zip3": zip3(
-                document.get("zip_code") or None,
-                self.rules.zip.restricted_prefixes,
-                self.rules.zip.replacement,
-            ),
-            "weight_kg": document.get("weight_kg"),
-            "height_cm": document.get("height_cm"),
-            "pregnancy": document.get("pregnancy"),
-            "consent": document.get("consent"),
-            "laterality": document.get("laterality"),
-            "purposes": joined(document.get("purpose", [])),
-            "diagnoses": joined(d.condition or "" for d in found),
-            "diagnoses_icd10cm": joined(c for d in found for c in d.icd10cm),
-            "diagnoses_icd11": joined(c for d in found for c in d.icd11),
-            "comorbidities": joined(d.condition or "" for d in comorbid if d is not None),
-            "medicines": joined("+".join(m.ingredients) for m in medicines if m is not None),
-            "medicines_atc": joined(a for m in medicines if m is not None for a in m.atc),
-            "allergies": joined(i for a in allergies if a.recognised for i in a.ingredients),
-            "central_sensitisation": facts.get("central_sensitisation"),
-            "poor_opioid_response": opioid.get("poor_opioid_response"),
-            "opioid_side_effects": opioid.get("opioid_side_effects"),
-            "drug_seeking_behaviour": opioid.get("drug_seeking_behaviour"),
-            "multidisciplinary_care": facts.get("multidisciplinary_care"),
-            "diagnoses_withheld": sum(d is None for d in diagnoses),
-            "comorbidities_withheld": sum(d is None for d in comorbid),
-            "medicines_withheld": sum(m is None for m in medicines),
-            "allergies_withheld": sum(not a.recognised for a in allergies),
-            "free_text_withheld": free_text_count(document),
-        }
 
     def _band(self, age: float | None) -> str | None:
         return age_band(age, self.rules.age.pooled_from_years, self.rules.age.label)
@@ -652,6 +604,59 @@ def free_text_count(document: dict[str, Any]) -> int:
             if isinstance(item, dict):
                 count += sum(bool(str(item.get(name) or "").strip()) for name in names)
     return count
+
+
+def patient_row(
+    code: str, registered: date, document: dict[str, Any], kb: Knowledge, rules_: SafeHarbor
+) -> dict[str, Any]:
+    """A patient's row of ``patients``: the record ``document`` de-identified under ``code``,
+    ages on the day of registration, the ZIP code by the Safe Harbor rule; vocabulary codes
+    only, everything else counted and withheld."""
+    diagnoses = [coded_diagnosis(_code(item), kb) for item in document.get("diagnoses", [])]
+    comorbid = [coded_diagnosis(_code(item), kb) for item in document.get("comorbidities", [])]
+    medicines = [
+        coded_medicine(str(m.get("name", "")), kb) for m in document.get("medications", [])
+    ]
+    allergies = [
+        recognise(str(a.get("substance", "")), kb.medicines) for a in document.get("allergies", [])
+    ]
+    facts = document.get("assessment") or {}
+    opioid = facts.get("opioid_context") or {}
+    found = [d for d in diagnoses if d is not None]
+    return {
+        "patient_code": code,
+        "sex": document.get("sex"),
+        "age_band": age_band(
+            age_years_on(document, registered), rules_.age.pooled_from_years, rules_.age.label
+        ),
+        "registration_year": registered.year,
+        "zip3": zip3(
+            document.get("zip_code") or None, rules_.zip.restricted_prefixes, rules_.zip.replacement
+        ),
+        "weight_kg": document.get("weight_kg"),
+        "height_cm": document.get("height_cm"),
+        "pregnancy": document.get("pregnancy"),
+        "consent": document.get("consent"),
+        "laterality": document.get("laterality"),
+        "purposes": joined(document.get("purpose", [])),
+        "diagnoses": joined(d.condition or "" for d in found),
+        "diagnoses_icd10cm": joined(c for d in found for c in d.icd10cm),
+        "diagnoses_icd11": joined(c for d in found for c in d.icd11),
+        "comorbidities": joined(d.condition or "" for d in comorbid if d is not None),
+        "medicines": joined("+".join(m.ingredients) for m in medicines if m is not None),
+        "medicines_atc": joined(a for m in medicines if m is not None for a in m.atc),
+        "allergies": joined(i for a in allergies if a.recognised for i in a.ingredients),
+        "central_sensitisation": facts.get("central_sensitisation"),
+        "poor_opioid_response": opioid.get("poor_opioid_response"),
+        "opioid_side_effects": opioid.get("opioid_side_effects"),
+        "drug_seeking_behaviour": opioid.get("drug_seeking_behaviour"),
+        "multidisciplinary_care": facts.get("multidisciplinary_care"),
+        "diagnoses_withheld": sum(d is None for d in diagnoses),
+        "comorbidities_withheld": sum(d is None for d in comorbid),
+        "medicines_withheld": sum(m is None for m in medicines),
+        "allergies_withheld": sum(not a.recognised for a in allergies),
+        "free_text_withheld": free_text_count(document),
+    }
 
 
 # Free text of chart entries besides their note (every entry has a note): a cancellation's
