@@ -60,6 +60,9 @@ LEDGER_REPORTERS = {PHARMACIST, PHYSICIAN}
 # A PK simulation from numbers alone reads no record: researchers may run one too. The
 # exposure of an order or a plan reads the patient's record: the clinical team.
 SIMULATORS = CLINICAL_TEAM | {RESEARCHER}
+# The de-identified research export: researchers, and physicians (who run the registry); both
+# get the same de-identified tables.
+RESEARCH_EXPORTERS = {RESEARCHER, PHYSICIAN}
 SIMULATION = {
     "patient": {"weight_kg": 72, "age_years": 45, "sex": "female", "height_cm": 165},
     "regimen": {"infusions": [{"start_min": 0, "end_min": 240, "rate_mg_per_h": 25.2}]},
@@ -794,6 +797,13 @@ ENDPOINTS = [
         lambda c: ("GET", f"/patients/{c.patient()}/fhir", None),
     ),
     _e("POST", "/fhir/import", RECORDERS, lambda c: ("POST", "/fhir/import", c.fhir_bundle())),
+    # the de-identified research export: researchers, and physicians who run the registry
+    _e(
+        "GET",
+        "/research/export",
+        RESEARCH_EXPORTERS,
+        lambda c: ("GET", "/research/export?format=csv", None),
+    ),
     _e("GET", "/users", {ADMIN}, lambda c: ("GET", "/users", None)),
     _e(
         "POST",

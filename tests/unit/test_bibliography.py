@@ -19,6 +19,7 @@ from ketapath.knowledge.fhir import fhir_codes
 from ketapath.knowledge.instruments import load_instruments
 from ketapath.knowledge.ledger import ledger_rules
 from ketapath.knowledge.pk_models import load_pk_input_bounds, load_pk_knowledge
+from ketapath.knowledge.safe_harbor import safe_harbor
 
 DATA_DIR = data_path("bibliography.yaml").parent
 DOI = re.compile(r"^10\.\d{4,9}/[^\s]+$")
@@ -36,6 +37,7 @@ def _all_cites() -> list[Cite]:
     found += cites_in(ledger_rules())
     found += cites_in(evidence())
     found += cites_in(list(fhir_codes().entries))
+    found += cites_in(safe_harbor())
     return found
 
 

@@ -60,6 +60,7 @@ def imported_by(*args: str) -> set[str]:
         (["knowledge", "adverse-effects"], SERVER + NUMERICS),
         (["sessions", "replay", SESSION_LOG], SERVER + NUMERICS),
         (["fhir", "--help"], (*SERVER, *NUMERICS, "fhir")),
+        (["research", "export", "--help"], (*SERVER, *NUMERICS, "pyarrow")),
         (
             [
                 "simulate",

@@ -16,6 +16,7 @@ line stays a thin edge over the services and the domain:
 - ``sessions``: the infusion day (worklist, show, replay)
 - ``diary``: the patient diary (remind: e-mail today's reminders; cron-able)
 - ``fhir``: a patient's record as a FHIR Bundle (export), a Bundle as a record (import)
+- ``research``: the de-identified research export (export)
 
 A command imports only what it needs: the modules named here import typer and light things
 at module level, and each command imports the domain, the PK engine, the database or the
@@ -41,6 +42,7 @@ from ketapath.cli import (
     opioids,
     orders,
     pk,
+    research,
     screening,
     sessions,
 )
@@ -70,6 +72,7 @@ for _module in (
     audit,
     diary,
     fhir,
+    research,
 ):
     _module.register(app)
 

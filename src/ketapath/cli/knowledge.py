@@ -25,6 +25,7 @@ def knowledge_check() -> None:
     from ketapath.knowledge.ledger import ledger_rules
     from ketapath.knowledge.outcomes import outcome_rules
     from ketapath.knowledge.pk_models import load_pk_input_bounds, load_pk_knowledge
+    from ketapath.knowledge.safe_harbor import safe_harbor
     from ketapath.knowledge.safety import safety_checks
 
     try:
@@ -37,6 +38,7 @@ def knowledge_check() -> None:
         safety = safety_checks()
         studies = evidence()
         codes = fhir_codes()
+        harbor = safe_harbor()
     except (KnowledgeError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -64,6 +66,10 @@ def knowledge_check() -> None:
     typer.echo(
         f"fhir_codes: version {codes.version}, {len(codes.entries)} observations "
         f"({coded} with a LOINC code)"
+    )
+    typer.echo(
+        f"safe_harbor: version {harbor.version}, {len(harbor.identifiers)} identifiers, "
+        f"{len(harbor.zip.restricted_prefixes)} restricted ZIP areas"
     )
 
 

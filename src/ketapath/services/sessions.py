@@ -523,6 +523,27 @@ def _summaries(
     return out
 
 
+def live_charts(
+    session: Session, clock: ClinicClock
+) -> list[tuple[InfusionSession, list[ChartEvent], SessionView]]:
+    """Every live session (a moved session once, as it stands), its chart and the chart
+    replayed at the clinic's now, in a fixed number of queries: for reports over the whole
+    registry (the research export), inside the caller's audited transaction."""
+    rows = session.scalars(
+        _live_sessions().order_by(InfusionSession.order_id, InfusionSession.session_number)
+    ).all()
+    charts = _events(session, [r.id for r in rows])
+    now = clock.now()
+    return [
+        (
+            row,
+            charts[row.id],
+            replay(charts[row.id], now, _context(row, charts[row.id], None, clock)),
+        )
+        for row in rows
+    ]
+
+
 # ------------------------------------------------------------------ scheduling
 
 

@@ -18,6 +18,7 @@ from ketapath.web import (
     patient_pages,
     record_pages,
     reference_pages,
+    research_pages,
     safety_pages,
     screening_pages,
     session_pages,
@@ -42,5 +43,6 @@ for module in (
     diary_pages,
     evidence_pages,
     fhir_pages,
+    research_pages,
 ):
     router.include_router(module.router)
