@@ -535,3 +535,81 @@ def given_course(
         )
         deliver_session(database, users["nurse"], summary.id, clinic_noon(day), **options)
     return order_id, ids
+
+
+# ------------------------------------------------------------------ FHIR
+
+
+def fhir_patient(database: Database, users: dict[str, Actor], clock: ClinicClock) -> int:
+    """A patient with something of everything a FHIR Bundle holds: diagnoses (one not
+    recognised), comorbidities, an allergy, medicines (one not recognised), assessments, a
+    signed course with a session charted (check-in, start, a bolus, observations, an
+    adjunct, stop) and a second session scheduled; returns the patient id."""
+    from datetime import timedelta
+
+    from pydantic import TypeAdapter
+    from tests.conftest import base_patient, baseline_vitals
+
+    from ketapath.domain.session_events import ChartEntry
+    from ketapath.services import assessments, orders, patients, screening, sessions
+    from ketapath.services.assessments import AssessmentInput
+    from ketapath.services.orders import SignRequest
+    from ketapath.services.sessions import ChartWrite, ScheduleRequest
+
+    document = base_patient(
+        name="Fhir Export",
+        birth_date="1970-04-02",
+        height_cm=171,
+        weight_measured_on=clock.today().isoformat(),
+        comorbidities=["asthma", {"code": "frobnitz syndrome", "note": "per GP letter"}],
+        allergies=[{"substance": "penicillin", "reaction": "rash"}],
+        medications=[
+            {"name": "oxycodone", "dose": 20, "unit": "mg", "frequency": "bd", "route": "oral"},
+            {"name": "co-codamol 30/500", "dose": 2, "unit": "tablets", "frequency": "qds"},
+            {"name": "wizzleprofen", "daily_dose": 3, "unit": "mg", "indication": "aches"},
+        ],
+        gp="Dr Grey",
+    )
+    document.pop("id")
+    document.pop("age_years")
+    nurse, physician = users["nurse"], users["physician"]
+    patient_id = patients.create_patient(database, nurse, document, clock=clock).id
+    for instrument, answers in (
+        ("nrs", {"pain": 7}),
+        ("phq9", {f"q{i}": 1 for i in range(1, 10)}),
+    ):
+        assessments.record_assessment(
+            database, nurse, patient_id, AssessmentInput(instrument_id=instrument, answers=answers)
+        )
+    screening.run_screening(database, physician, patient_id)
+    request = SignRequest(protocol_id="mixed-kang-3session", override_reason="test: reviewed")  # type: ignore[arg-type]
+    order_id = orders.sign_order(database, physician, patient_id, request, clock=clock).id
+    scheduled = sessions.schedule_course(
+        database,
+        nurse,
+        order_id,
+        ScheduleRequest(first_date=clock.today(), chair="C1"),
+        clock=clock,
+    )
+    entry: TypeAdapter[Any] = TypeAdapter(ChartEntry)
+    nine = (clock.fixed or clock.now()).replace(hour=9, minute=0, second=0, microsecond=0)
+    seen = 0
+    for minutes, kind, fields in (
+        (
+            0,
+            "check_in",
+            {k: v for k, v in check_in_entry(nine).items() if k not in ("kind", "occurred_at")},
+        ),
+        (5, "start", {}),
+        (6, "bolus", {"dose_mg": 5}),
+        (20, "vitals", baseline_vitals(heart_rate=80, etco2=38)),
+        (25, "adjunct", {"drug": "midazolam", "dose": 1, "unit": "mg", "route": "iv"}),
+        (50, "stop", {"reason": "patient_request"}),
+    ):
+        at = nine + timedelta(minutes=minutes)
+        write = ChartWrite(
+            expected_seq=seen,
+            entry=entry.validate_python({"kind": kind, "occurred_at": at, **fields}),
+        )
+        seen = sessions.chart(database, nurse, scheduled[0].id, write, clock=clock).chart.last_seq
+    return patient_id

@@ -8,6 +8,8 @@ from ketapath.web import (
     assessment_pages,
     auth_pages,
     diary_pages,
+    evidence_pages,
+    fhir_pages,
     indicator_pages,
     ledger_pages,
     letter_pages,
@@ -17,6 +19,7 @@ from ketapath.web import (
     patient_pages,
     record_pages,
     reference_pages,
+    research_pages,
     safety_pages,
     screening_pages,
     session_pages,
@@ -40,5 +43,8 @@ for module in (
     safety_pages,
     diary_pages,
     letter_pages,
+    evidence_pages,
+    fhir_pages,
+    research_pages,
 ):
     router.include_router(module.router)
