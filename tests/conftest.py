@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -202,3 +203,37 @@ class ChartLog:
         """Checked in at 0 and started at ``minutes``."""
         self.check_in()
         return self.add("start", minutes)
+
+
+# ------------------------------------------------------------------ FHIR
+
+
+def fhir_r4_schema() -> Any:
+    """A validator of the official FHIR R4 JSON schema (tests/data/README.md): the second
+    validator of the FHIR export, besides ketapath's own FHIR R4B models."""
+    return _fhir_r4_schema()
+
+
+@functools.cache
+def _fhir_r4_schema() -> Any:
+    import gzip
+
+    import jsonschema_rs
+
+    path = Path(__file__).parent / "data" / "fhir-r4.schema.json.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as file:
+        schema = json.load(file)
+    return jsonschema_rs.validator_for(schema)
+
+
+def fhir_schema_errors(bundle: Any) -> list[str]:
+    """What the official FHIR R4 JSON schema finds wrong with ``bundle`` and with each of its
+    resources (a resource's problem is named by its entry)."""
+    validator = fhir_r4_schema()
+    errors = [str(e).splitlines()[0] for e in validator.iter_errors(bundle)]
+    for i, entry in enumerate(bundle.get("entry", [])):
+        errors += [
+            f"entry[{i}] {entry['resource'].get('resourceType')}: {str(e).splitlines()[0]}"
+            for e in validator.iter_errors(entry["resource"])
+        ]
+    return errors

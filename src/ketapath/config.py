@@ -75,13 +75,23 @@ class Settings(BaseSettings):
         max_length=200,
         description=(
             "The registrant's name printed on the controlled-drug reports (the clinic or the "
-            "practitioner holding the registration). Empty: the reports say it is not set."
+            "practitioner holding the registration) and at the head of the letters. Empty: the "
+            "reports and letters say it is not set."
         ),
     )
     clinic_address: str = Field(
         default="",
         max_length=500,
-        description="The registrant's address printed on the controlled-drug reports.",
+        description="The registrant's address on the controlled-drug reports and the letters.",
+    )
+    clinic_after_hours: str = Field(
+        default="",
+        max_length=500,
+        description=(
+            "The clinic's after-hours contact for patients after an infusion (a telephone "
+            "number and who answers it), printed on every letter: the emergency plan after "
+            "discharge. Empty: the letters say it is not recorded and must be written in by hand."
+        ),
     )
     dea_registration: str = Field(
         default="",

@@ -21,7 +21,7 @@ from tests.e2e.conftest import (
     serving,
     sign_in,
 )
-from tests.integration.conftest import GivenCourse, course_assessment, given_course, write_diary
+from tests.integration.conftest import GivenCourse, course_assessment, past_course, write_diary
 
 from ketapath.api.app import create_app
 from ketapath.config import Settings
@@ -43,7 +43,7 @@ class Clinic:
 def _course(database: Database, users: dict[str, Actor]) -> GivenCourse:
     """Baseline NRS 8; diary 3 for days 1-20, then 7 (back within 1 point): relief 21 days;
     NRS 3 at the 4-week follow-up (62.5% less); indicators: 30% less pain, 14 days."""
-    course = given_course(database, users, days_ago=50, name="Outcome Patient")
+    course = past_course(database, users, days_ago=50, name="Outcome Patient")
     last = course.last_day
     course_assessment(
         database, users, course, "nrs", {"pain": 8}, label="baseline", day=last - timedelta(1)

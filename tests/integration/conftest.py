@@ -420,6 +420,202 @@ class LedgerDesk:
         return float(sum(x["balance_mg"] for x in lines if x["lot"] == self.lot))
 
 
+# ------------------------------------------------------------------ a course given
+
+
+def deliver_session(
+    database: Database,
+    actor: Actor,
+    session_id: int,
+    clock: ClinicClock,
+    *,
+    minutes: float = 120,
+    bolus_mg: float | None = None,
+    adjunct_mg: float | None = None,
+    pause: tuple[float, float] | None = None,
+    side_effect: str | None = None,
+    stop_reason: str | None = None,
+) -> Any:
+    """Chart one session through the services on the clock's day: check-in at 09:00, start at
+    09:05 (a bolus and an adjunct just after, if given), a side effect and a pause from
+    ``pause[0]`` to ``pause[1]`` minutes after the start (if given), and the end ``minutes``
+    after the start: complete, or a stop for ``stop_reason``; then the observation begins.
+    Returns the chart as the services replay it (``SessionDetail``)."""
+    from pydantic import TypeAdapter
+
+    from ketapath.domain.session_events import ChartEntry
+    from ketapath.services import sessions
+
+    assert clock.fixed is not None
+    t0 = clock.fixed.replace(hour=9, minute=0, second=0, microsecond=0)
+    entries: list[tuple[float, dict[str, Any]]] = [(0, check_in_entry(t0)), (5, {"kind": "start"})]
+    if bolus_mg:
+        entries.append((6, {"kind": "bolus", "dose_mg": bolus_mg}))
+    if adjunct_mg:
+        entries.append(
+            (7, {"kind": "adjunct", "drug": "midazolam", "dose": adjunct_mg, "unit": "mg"})
+        )
+    if pause:
+        if side_effect:
+            entries.append(
+                (
+                    5 + pause[0] - 1,
+                    {"kind": "side_effect", "effect": side_effect, "severity": "moderate"},
+                )
+            )
+        entries.append(
+            (
+                5 + pause[0],
+                {"kind": "pause", "reason": "side_effect" if side_effect else "equipment"},
+            )
+        )
+        entries.append((5 + pause[1], {"kind": "resume"}))
+    end: dict[str, Any] = (
+        {"kind": "stop", "reason": stop_reason} if stop_reason else {"kind": "complete"}
+    )
+    entries.append((5 + minutes, end))
+    entries.append((5 + minutes + 1, {"kind": "begin_observation"}))
+    adapter: TypeAdapter[Any] = TypeAdapter(ChartEntry)
+    detail: Any = None
+    seen = 0
+    for offset, fields in entries:
+        at = t0 + timedelta(minutes=offset)
+        data = {**fields, "occurred_at": at}
+        if data["kind"] == "adjunct":
+            data.setdefault("route", "iv")
+        write = sessions.ChartWrite(expected_seq=seen, entry=adapter.validate_python(data))
+        result = sessions.chart(database, actor, session_id, write, clock=clock)
+        seen = result.chart.last_seq
+        detail = result
+    return detail
+
+
+def given_course(
+    database: Database,
+    users: dict[str, Actor],
+    *,
+    sessions_given: int = 2,
+    protocol_id: str = "mixed-kang-3session",
+    **patient: object,
+) -> tuple[int, list[int]]:
+    """A signed course scheduled from today (``clinic_noon``), with its first
+    ``sessions_given`` sessions charted on their own days (the first with a pause for a side
+    effect, a bolus and midazolam; the second stopped early at the patient's request).
+    Returns the order id and the session ids in order. Charting a later session's day uses
+    ``clinic_noon(days)``; read the course with a clock on or after the last of them."""
+    from ketapath.services import sessions
+    from ketapath.services.sessions import ScheduleRequest
+
+    clock = clinic_noon()
+    order_id = signed_order(
+        database,
+        users,
+        protocol_id=protocol_id,
+        diagnoses=patient.pop("diagnoses", ["mixed-neuropathic"]),
+        **patient,
+    )
+    scheduled = sessions.schedule_course(
+        database,
+        users["nurse"],
+        order_id,
+        ScheduleRequest(first_date=clock.today(), chair="Chair 1"),
+        clock=clock,
+    )
+    ids = [s.id for s in scheduled]
+    for index, summary in enumerate(scheduled[:sessions_given]):
+        day = (summary.scheduled_on - clock.today()).days
+        options: dict[str, Any] = (
+            {
+                "bolus_mg": 5.0,
+                "adjunct_mg": 2.0,
+                "pause": (25, 90),
+                "side_effect": "nausea-vomiting",
+            }
+            if index == 0
+            else {"stop_reason": "patient_request", "minutes": 70}
+        )
+        deliver_session(database, users["nurse"], summary.id, clinic_noon(day), **options)
+    return order_id, ids
+
+
+# ------------------------------------------------------------------ FHIR
+
+
+def fhir_patient(database: Database, users: dict[str, Actor], clock: ClinicClock) -> int:
+    """A patient with something of everything a FHIR Bundle holds: diagnoses (one not
+    recognised), comorbidities, an allergy, medicines (one not recognised), assessments, a
+    signed course with a session charted (check-in, start, a bolus, observations, an
+    adjunct, stop) and a second session scheduled; returns the patient id."""
+    from datetime import timedelta
+
+    from pydantic import TypeAdapter
+    from tests.conftest import base_patient, baseline_vitals
+
+    from ketapath.domain.session_events import ChartEntry
+    from ketapath.services import assessments, orders, patients, screening, sessions
+    from ketapath.services.assessments import AssessmentInput
+    from ketapath.services.orders import SignRequest
+    from ketapath.services.sessions import ChartWrite, ScheduleRequest
+
+    document = base_patient(
+        name="Fhir Export",
+        birth_date="1970-04-02",
+        height_cm=171,
+        weight_measured_on=clock.today().isoformat(),
+        comorbidities=["asthma", {"code": "frobnitz syndrome", "note": "per GP letter"}],
+        allergies=[{"substance": "penicillin", "reaction": "rash"}],
+        medications=[
+            {"name": "oxycodone", "dose": 20, "unit": "mg", "frequency": "bd", "route": "oral"},
+            {"name": "co-codamol 30/500", "dose": 2, "unit": "tablets", "frequency": "qds"},
+            {"name": "wizzleprofen", "daily_dose": 3, "unit": "mg", "indication": "aches"},
+        ],
+        gp="Dr Grey",
+    )
+    document.pop("id")
+    document.pop("age_years")
+    nurse, physician = users["nurse"], users["physician"]
+    patient_id = patients.create_patient(database, nurse, document, clock=clock).id
+    for instrument, answers in (
+        ("nrs", {"pain": 7}),
+        ("phq9", {f"q{i}": 1 for i in range(1, 10)}),
+    ):
+        assessments.record_assessment(
+            database, nurse, patient_id, AssessmentInput(instrument_id=instrument, answers=answers)
+        )
+    screening.run_screening(database, physician, patient_id)
+    request = SignRequest(protocol_id="mixed-kang-3session", override_reason="test: reviewed")  # type: ignore[arg-type]
+    order_id = orders.sign_order(database, physician, patient_id, request, clock=clock).id
+    scheduled = sessions.schedule_course(
+        database,
+        nurse,
+        order_id,
+        ScheduleRequest(first_date=clock.today(), chair="C1"),
+        clock=clock,
+    )
+    entry: TypeAdapter[Any] = TypeAdapter(ChartEntry)
+    nine = (clock.fixed or clock.now()).replace(hour=9, minute=0, second=0, microsecond=0)
+    seen = 0
+    for minutes, kind, fields in (
+        (
+            0,
+            "check_in",
+            {k: v for k, v in check_in_entry(nine).items() if k not in ("kind", "occurred_at")},
+        ),
+        (5, "start", {}),
+        (6, "bolus", {"dose_mg": 5}),
+        (20, "vitals", baseline_vitals(heart_rate=80, etco2=38)),
+        (25, "adjunct", {"drug": "midazolam", "dose": 1, "unit": "mg", "route": "iv"}),
+        (50, "stop", {"reason": "patient_request"}),
+    ):
+        at = nine + timedelta(minutes=minutes)
+        write = ChartWrite(
+            expected_seq=seen,
+            entry=entry.validate_python({"kind": kind, "occurred_at": at, **fields}),
+        )
+        seen = sessions.chart(database, nurse, scheduled[0].id, write, clock=clock).chart.last_seq
+    return patient_id
+
+
 # ------------------------------------------------------------------ a course given in the past
 
 
@@ -446,7 +642,7 @@ def past_noon(day: date) -> ClinicClock:
     return ClinicClock(zone=UTC, fixed=datetime.combine(day, time(13, 0), tzinfo=UTC))
 
 
-def given_course(
+def past_course(
     database: Database,
     users: dict[str, Actor],
     *,

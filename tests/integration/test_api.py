@@ -197,7 +197,7 @@ def test_researchers_see_no_names_or_birth_dates(
     assert "Quill" not in response.text
     assert "1961" not in response.text
     assert row["age_band"] in {"60-69", "70-79"}
-    assert row["pseudonym"].startswith("KP-")
+    assert row["patient_code"].startswith("P-") and "KP-" not in response.text
     assert [d["condition"] for d in row["diagnoses"]] == ["phantom-limb"]
     assert row["diagnoses_withheld"] == 0
 
@@ -471,7 +471,7 @@ def test_an_out_of_range_answer_is_422_naming_the_item(
     assert "0 to 10" in response.json()["detail"]
 
 
-def test_researchers_get_scores_by_pseudonym_and_day(
+def test_researchers_get_scores_by_research_code_and_day(
     client: TestClient, headers: dict[str, dict[str, str]]
 ) -> None:
     created = client.post(f"{API}/patients", json=a_patient(), headers=headers["nurse"]).json()
@@ -481,14 +481,16 @@ def test_researchers_get_scores_by_pseudonym_and_day(
         headers=headers["nurse"],
     )
     (row,) = client.get(f"{API}/research/assessments", headers=headers["researcher"]).json()
+    (patient,) = client.get(f"{API}/research/patients", headers=headers["researcher"]).json()
     assert row == {
-        "pseudonym": created["pseudonym"],
+        "patient_code": patient["patient_code"],
         "instrument_id": "nrs",
         "day": 0,
         "total": 6.0,
         "score": row["score"],
     }
     assert row["score"]["band"] == "moderate"
+    assert patient["patient_code"] != created["pseudonym"]
 
 
 def test_the_instrument_catalogue_lists_items_and_sources(

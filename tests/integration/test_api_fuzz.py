@@ -96,7 +96,16 @@ def _seed(db: Database) -> dict[str, str]:
     )
     passwords = {user.username: user.password for user in users}
     _seed_ledger(db, passwords)
+    _seed_letter(db, actor)
     return passwords
+
+
+def _seed_letter(db: Database, physician: Actor) -> None:
+    """A draft GP letter of the demo clinic's first order, so that letter ids find one."""
+    from ketapath.services import letters
+
+    first = orders.list_orders(db, physician, 1)[-1]
+    letters.draft_letter(db, physician, first.id, letters.DraftInput(kind="gp_letter"))
 
 
 def _seed_ledger(db: Database, passwords: dict[str, str]) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from tests.integration.conftest import GivenCourse, given_course, signed_order
+from tests.integration.conftest import GivenCourse, past_course, signed_order
 
 from ketapath.config import Settings
 from ketapath.services import diary
@@ -157,7 +157,7 @@ def _desk(
     users: dict[str, Actor],
     days_ago: int,
 ) -> Desk:
-    return Desk(client, headers, given_course(database, users, days_ago=days_ago))
+    return Desk(client, headers, past_course(database, users, days_ago=days_ago))
 
 
 SCENARIOS: dict[str, tuple[int, int, dict[int, int], int]] = {
@@ -383,8 +383,8 @@ def test_the_safety_checks_of_a_second_course_are_due_until_recorded(
     database: Database,
     users: dict[str, Actor],
 ) -> None:
-    first = given_course(database, users, days_ago=120, name="Twice Treated")
-    second = given_course(database, users, days_ago=10, patient_id=first.patient_id).order_id
+    first = past_course(database, users, days_ago=120, name="Twice Treated")
+    second = past_course(database, users, days_ago=10, patient_id=first.patient_id).order_id
     desk = Desk(client, headers, first)
     due = desk.get(f"/patients/{first.patient_id}/safety-due", "nurse")
     assert due["courses"] == 2

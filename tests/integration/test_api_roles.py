@@ -60,6 +60,9 @@ LEDGER_REPORTERS = {PHARMACIST, PHYSICIAN}
 # A PK simulation from numbers alone reads no record: researchers may run one too. The
 # exposure of an order or a plan reads the patient's record: the clinical team.
 SIMULATORS = CLINICAL_TEAM | {RESEARCHER}
+# The de-identified research export: researchers, and physicians (who run the registry); both
+# get the same de-identified tables.
+RESEARCH_EXPORTERS = {RESEARCHER, PHYSICIAN}
 SIMULATION = {
     "patient": {"weight_kg": 72, "age_years": 45, "sex": "female", "height_cm": 165},
     "regimen": {"infusions": [{"start_min": 0, "end_min": 240, "rate_mg_per_h": 25.2}]},
@@ -304,9 +307,9 @@ class Context:
 
     def given_order(self) -> int:
         """An order whose one session was given three days ago (a course to judge)."""
-        from tests.integration.conftest import given_course
+        from tests.integration.conftest import past_course
 
-        return given_course(self.database, self.users, days_ago=3).order_id
+        return past_course(self.database, self.users, days_ago=3).order_id
 
     def product(self) -> int:
         """A controlled-drug product in the ledger (made once per database)."""
@@ -342,6 +345,30 @@ class Context:
             self.patient(),
             IndicatorsInput.model_validate({"indicators": INDICATORS}),
         ).id
+
+    def letter(self) -> int:
+        """A draft GP letter (version 1) of a new signed course, by a nurse."""
+        from ketapath.services import letters
+
+        return letters.draft_letter(
+            self.database,
+            self.users[NURSE],
+            self.order(),
+            letters.DraftInput(kind="gp_letter"),
+            settings=self.settings(),
+        ).id
+
+    def fhir_bundle(self) -> dict[str, Any]:
+        """A FHIR Bundle of a patient like DOCUMENT (made by the export, without a database)."""
+        from datetime import UTC, datetime
+
+        from ketapath.domain.patient import Patient
+        from ketapath.interop import fhir
+        from ketapath.services.fhir import build_bundle
+
+        document = Patient.model_validate(DOCUMENT).model_dump(mode="json")
+        now = datetime.now(UTC)
+        return build_bundle(fhir.PatientFacts(1, document, now), now)
 
     def safety_result(self) -> int:
         return safety.record_safety_result(
@@ -493,6 +520,32 @@ ENDPOINTS = [
         set(ROLES),
         lambda c: ("GET", "/conditions/reading?text=CRPS", None),
     ),
+    # the evidence explorer: published studies and recommendations, read by every role
+    _e(
+        "GET",
+        "/evidence/studies",
+        set(ROLES),
+        lambda c: ("GET", "/evidence/studies?indication=crps&cebm_level=2", None),
+    ),
+    _e(
+        "GET",
+        "/evidence/studies.csv",
+        set(ROLES),
+        lambda c: ("GET", "/evidence/studies.csv?dose_min_mg=10&dose_max_mg=100", None),
+    ),
+    _e(
+        "GET",
+        "/evidence/studies/{study_id}",
+        set(ROLES),
+        lambda c: ("GET", "/evidence/studies/kiefer-2008", None),
+    ),
+    _e(
+        "GET",
+        "/evidence/recommendations",
+        set(ROLES),
+        lambda c: ("GET", "/evidence/recommendations", None),
+    ),
+    _e("GET", "/evidence/levels", set(ROLES), lambda c: ("GET", "/evidence/levels", None)),
     _e("POST", "/patients", RECORDERS, lambda c: ("POST", "/patients", DOCUMENT)),
     _e("GET", "/patients", CLINICAL_TEAM, lambda c: ("GET", "/patients", None)),
     _e(
@@ -753,6 +806,22 @@ ENDPOINTS = [
         {RESEARCHER},
         lambda c: ("GET", "/research/assessments", None),
     ),
+    # FHIR (issue 13): a physician exports an identified Bundle (a researcher never gets
+    # one); physicians and nurses, who register and amend records, import one
+    _e(
+        "GET",
+        "/patients/{patient_id}/fhir",
+        {PHYSICIAN},
+        lambda c: ("GET", f"/patients/{c.patient()}/fhir", None),
+    ),
+    _e("POST", "/fhir/import", RECORDERS, lambda c: ("POST", "/fhir/import", c.fhir_bundle())),
+    # the de-identified research export: researchers, and physicians who run the registry
+    _e(
+        "GET",
+        "/research/export",
+        RESEARCH_EXPORTERS,
+        lambda c: ("GET", "/research/export?format=csv", None),
+    ),
     _e("GET", "/users", {ADMIN}, lambda c: ("GET", "/users", None)),
     _e(
         "POST",
@@ -916,6 +985,44 @@ ENDPOINTS = [
             f"/courses/{c.given_order()}/repeat-decisions",
             {"decision": "stop", "reason": "matrix: no lasting relief"},
         ),
+    ),
+    # letters after a course (issue 12): physicians and nurses draft and read them; only a
+    # physician signs; pharmacists, researchers and administrators do not read them
+    _e(
+        "POST",
+        "/orders/{order_id}/letters",
+        RECORDERS,
+        lambda c: ("POST", f"/orders/{c.order()}/letters", {"kind": "gp_letter"}),
+    ),
+    _e(
+        "GET",
+        "/orders/{order_id}/letters",
+        RECORDERS,
+        lambda c: ("GET", f"/orders/{c.order()}/letters", None),
+    ),
+    _e(
+        "GET",
+        "/letters/{letter_id}",
+        RECORDERS,
+        lambda c: ("GET", f"/letters/{c.letter()}", None),
+    ),
+    _e(
+        "POST",
+        "/letters/{letter_id}/sign",
+        {PHYSICIAN},
+        lambda c: ("POST", f"/letters/{c.letter()}/sign", None),
+    ),
+    _e(
+        "GET",
+        "/letters/{letter_id}/html",
+        RECORDERS,
+        lambda c: ("GET", f"/letters/{c.letter()}/html", None),
+    ),
+    _e(
+        "GET",
+        "/letters/{letter_id}/pdf",
+        RECORDERS,
+        lambda c: ("GET", f"/letters/{c.letter()}/pdf", None),
     ),
     # the controlled-drug ledger's reports: pharmacists and physicians (ledger.report)
     _e(

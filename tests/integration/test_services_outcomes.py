@@ -12,7 +12,7 @@ from fractions import Fraction
 import pytest
 from tests.integration.conftest import (
     course_assessment,
-    given_course,
+    past_course,
     write_diary,
 )
 
@@ -45,7 +45,7 @@ def bpi(pain: int, interference: int, sleep: int) -> dict[str, object]:
 def test_function_sleep_pgic_and_opioids_come_from_the_course_s_records(
     database: Database, users: dict[str, Actor]
 ) -> None:
-    course = given_course(database, users, days_ago=45)
+    course = past_course(database, users, days_ago=45)
     last = course.last_day
     course_assessment(database, users, course, "nrs", {"pain": 7}, label="baseline", day=last)
     course_assessment(database, users, course, "bpi-sf", bpi(7, 6, 8), label="baseline", day=last)
@@ -99,7 +99,7 @@ def test_function_sleep_pgic_and_opioids_come_from_the_course_s_records(
 def test_a_course_stopped_for_dissociation_was_not_tolerated_and_stop_is_proposed(
     database: Database, users: dict[str, Actor]
 ) -> None:
-    course = given_course(database, users, days_ago=30, stop="dissociation")
+    course = past_course(database, users, days_ago=30, stop="dissociation")
     outcome = outcomes.course_outcome(database, users["physician"], course.order_id)
     assert outcome.tolerated is False and "dissociation" in outcome.tolerance
     assert outcome.sessions[0].stop_reason == "dissociation"
@@ -111,7 +111,7 @@ def test_on_a_dose_ladder_short_of_the_goal_the_next_rung_is_proposed(
     database: Database, users: dict[str, Actor]
 ) -> None:
     # 70 kg: session 1 gives 80 mg over 4 h (0.29 mg/kg/h), session 2 the 0.35 rung
-    course = given_course(database, users, days_ago=60, protocol_id="dose-ladder", sessions=2)
+    course = past_course(database, users, days_ago=60, protocol_id="dose-ladder", sessions=2)
     last = course.last_day
     course_assessment(database, users, course, "nrs", {"pain": 8}, label="baseline", day=last)
     course_assessment(
@@ -143,7 +143,7 @@ def test_a_course_under_way_counts_from_its_last_session_so_far_and_is_not_on_th
     database: Database, users: dict[str, Actor]
 ) -> None:
     # weekly ladder sessions from 10 days ago: one given, the later ones still to come
-    course = given_course(database, users, days_ago=10, protocol_id="dose-ladder", sessions=1)
+    course = past_course(database, users, days_ago=10, protocol_id="dose-ladder", sessions=1)
     outcome = outcomes.course_outcome(database, users["nurse"], course.order_id)
     assert outcome.in_progress and outcome.sessions_to_come >= 2
     follow_ups = outcomes.course_follow_ups(database, users["nurse"], course.order_id)
@@ -155,7 +155,7 @@ def test_a_course_under_way_counts_from_its_last_session_so_far_and_is_not_on_th
 def test_a_repeat_course_is_signed_with_the_cumulative_dose_of_the_earlier_one(
     database: Database, users: dict[str, Actor]
 ) -> None:
-    first = given_course(database, users, days_ago=100)
+    first = past_course(database, users, days_ago=100)
     before = outcomes.course_outcome(database, users["nurse"], first.order_id)
     request = PlanRequest(protocol_id="asra-initial", setting="clinic")
     preview = orders.preview_course(database, users["physician"], first.patient_id, request)
@@ -191,7 +191,7 @@ def test_past_a_checks_dose_the_repeat_course_s_finding_is_a_warning(
     database: Database, users: dict[str, Actor]
 ) -> None:
     # 10 sessions of 0.35 mg/kg/h (capped at 25 mg/h) for 4 h, 70 kg: about 14 mg/kg
-    first = given_course(database, users, days_ago=40, protocol_id="crps-schwartzman-10day")
+    first = past_course(database, users, days_ago=40, protocol_id="crps-schwartzman-10day")
     due = outcomes.safety_due(database, users["nurse"], first.patient_id)
     assert due.courses == 1 and due.cumulative_mg_per_kg is not None
     assert due.cumulative_mg_per_kg > 10
@@ -213,7 +213,7 @@ def test_past_a_checks_dose_the_repeat_course_s_finding_is_a_warning(
 def test_only_physicians_decide_and_only_physicians_and_nurses_read(
     database: Database, users: dict[str, Actor]
 ) -> None:
-    course = given_course(database, users, days_ago=20)
+    course = past_course(database, users, days_ago=20)
     decision = RepeatDecisionInput(decision="stop", reason="no relief")
     for role in ("nurse", "pharmacist", "researcher", "admin"):
         with pytest.raises(PermissionDenied):

@@ -14,9 +14,12 @@ from ketapath.knowledge.base import Cite, KnowledgeError, Source, cites_in, data
 from ketapath.knowledge.bibliography import Bibliography, Reference, bibliography
 from ketapath.knowledge.bounds import input_bounds
 from ketapath.knowledge.clinical import Knowledge, knowledge
+from ketapath.knowledge.evidence import evidence
+from ketapath.knowledge.fhir import fhir_codes
 from ketapath.knowledge.instruments import load_instruments
 from ketapath.knowledge.ledger import ledger_rules
 from ketapath.knowledge.pk_models import load_pk_input_bounds, load_pk_knowledge
+from ketapath.knowledge.safe_harbor import safe_harbor
 
 DATA_DIR = data_path("bibliography.yaml").parent
 DOI = re.compile(r"^10\.\d{4,9}/[^\s]+$")
@@ -32,6 +35,9 @@ def _all_cites() -> list[Cite]:
     found += cites_in(list(input_bounds().by_id.values()))
     found += cites_in(load_pk_input_bounds())
     found += cites_in(ledger_rules())
+    found += cites_in(evidence())
+    found += cites_in(list(fhir_codes().entries))
+    found += cites_in(safe_harbor())
     return found
 
 

@@ -198,6 +198,8 @@ def test_knowledge_check_reports_every_file() -> None:
     assert "pk_input_bounds:" in result.stdout
     assert "ledger_rules: version" in result.stdout and "3 reports" in result.stdout
     assert "outcome_rules: version" in result.stdout and "4 safety checks" in result.stdout
+    assert "evidence: version 1, 27 studies, 6 recommendations" in result.stdout
+    assert "safe_harbor: version" in result.stdout and "18 identifiers" in result.stdout
 
 
 def test_the_installed_console_script_runs() -> None:

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from ketapath.cli import app
 from ketapath.knowledge.clinical import knowledge
+from ketapath.knowledge.evidence import evidence
 
 SEED = re.compile(r"\bseeds?\b", re.IGNORECASE)
 runner = CliRunner()
@@ -86,7 +87,8 @@ def test_no_page_or_api_answer_says_seed(client: TestClient) -> None:  # noqa: F
     token = signed_in(client, "physician")
     client.post("/patients/2/screening", data={"csrf_token": token})
     pages = ["/patients/2", "/patients/2/screening", "/patients/2/opioids", "/references"]
-    pages += ["/library"]
+    pages += ["/library", "/evidence"]
+    pages += [f"/evidence/{s.id}" for s in evidence().entries]
     pages += [f"/patients/2/plan?protocol_id={p}" for p in PROTOCOLS]
     for page in pages:
         response = client.get(page)
@@ -98,6 +100,10 @@ def test_no_page_or_api_answer_says_seed(client: TestClient) -> None:  # noqa: F
         "/api/v1/references",
         "/api/v1/instruments",
         "/api/v1/library",
+        "/api/v1/evidence/studies",
+        "/api/v1/evidence/studies.csv",
+        "/api/v1/evidence/recommendations",
+        "/api/v1/evidence/levels",
     ):
         response = client.get(path)
         assert response.status_code == 200, path

@@ -83,3 +83,16 @@ def test_a_malformed_file_is_a_clear_error(tmp_path) -> None:
     bad.write_text("{not json")
     with pytest.raises(InvalidInput, match="not valid JSON"):
         load_patient(bad)
+
+
+@pytest.mark.parametrize("code", ["02139", "02139-4307", ""])
+def test_a_us_zip_code_of_5_digits_or_zip_plus_4_is_recorded(code: str) -> None:
+    patient, _ = patient_from_dict(base_patient(zip_code=code))
+    assert patient.zip_code == code
+
+
+@pytest.mark.parametrize("code", ["2139", "021394307", "SW1A 1AA", "02139-43", "０２１３９"])
+def test_anything_else_as_a_zip_code_is_refused_in_words(code: str) -> None:
+    with pytest.raises(InvalidInput, match=r"zip_code.*5 digits or ZIP\+4") as info:
+        patient_from_dict(base_patient(zip_code=code))
+    assert info.value.field == "zip_code"

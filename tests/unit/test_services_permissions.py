@@ -27,7 +27,9 @@ def test_only_a_physician_decides(action: str) -> None:
 def test_a_researcher_sees_nothing_but_the_de_identified_views_and_simulations() -> None:
     # a PK simulation from covariates and doses given in the request reads no record
     allowed = {action for action, roles in PERMISSIONS.items() if "researcher" in roles}
-    assert allowed == {"research.read", "exposure.simulate"}
+    # the de-identified research export, and the evidence explorer (published studies: no
+    # patient's data)
+    assert allowed == {"research.read", "research.export", "exposure.simulate", "evidence.read"}
 
 
 def test_the_exposure_of_an_order_or_a_plan_follows_who_reads_them() -> None:
@@ -46,6 +48,8 @@ def test_an_admin_manages_users_but_reads_no_patient_record() -> None:
         "library.read",
         "library.manage",
         "ledger.verify",
+        # the evidence explorer: published studies, no patient's data
+        "evidence.read",
     }
 
 

@@ -22,7 +22,7 @@ def test_an_age_band_is_ten_years_wide_and_contains_the_age(age: float) -> None:
 
 @given(st.floats(min_value=90, max_value=130, allow_nan=False))
 def test_ages_of_90_and_over_are_pooled(age: float) -> None:
-    assert age_band(age) == "90+"
+    assert age_band(age) == "90 or older"
 
 
 def test_the_view_drops_names_dates_and_free_text() -> None:
@@ -45,7 +45,7 @@ def test_the_view_drops_names_dates_and_free_text() -> None:
     assert "1950" not in text
     assert view.age_band == "70-79"
     assert [d.condition for d in view.diagnoses] == ["crps-1"]
-    assert view.pseudonym == "KP-ABC"
+    assert view.patient_code == "KP-ABC"
 
 
 def test_a_name_and_phone_number_typed_as_a_medicine_are_withheld_and_counted() -> None:

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.integration.conftest import GivenCourse, course_assessment, given_course
+from tests.integration.conftest import GivenCourse, course_assessment, past_course
 from tests.unit.web_app import client, database, migrated, signed_in
 
 from ketapath.services import auth, diary
@@ -26,7 +26,7 @@ def course(database: Database) -> GivenCourse:
     """A course given 20 days ago with a baseline NRS of 7."""
     diary.reset_rate_limits()
     users = {u.role: Actor(u.id, u.username, u.role) for u in auth.list_users(database, SYSTEM)}
-    given = given_course(database, users, days_ago=20, name="Card Patient")
+    given = past_course(database, users, days_ago=20, name="Card Patient")
     day = given.last_day - timedelta(days=1)
     course_assessment(database, users, given, "nrs", {"pain": 7}, label="baseline", day=day)
     return given

@@ -291,3 +291,19 @@ def test_a_dose_in_words_names_its_row(client: TestClient):
     text = html.unescape(response.text)
     assert "Dose in medicine row 3 must be a number, not “ten”." in text
     assert '<a href="#med_dose_2">' in text
+
+
+def test_the_zip_code_is_recorded_from_the_form_and_a_wrong_one_refused_beside_it(
+    client: TestClient, database: Database
+):
+    token = signed_in(client, "nurse")
+    assert 'id="zip_code"' in client.get("/patients/new").text
+    wrong = client.post("/patients", data={**FILLED, "zip_code": "SW1A 1AA", "csrf_token": token})
+    assert wrong.status_code == 422
+    text = html.unescape(wrong.text)
+    assert 'id="zip_code-error"' in text and "5 digits or ZIP+4" in text
+    assert 'value="SW1A 1AA"' in text  # kept as typed
+    response = client.post("/patients", data={**FILLED, "zip_code": "02139", "csrf_token": token})
+    assert response.status_code == 303, response.text
+    patient_id = int(response.headers["location"].rsplit("/", 1)[1])
+    assert patients.get_patient(database, SYSTEM_READER, patient_id).document["zip_code"] == "02139"

@@ -17,11 +17,14 @@ from ketapath.api.routers import (
     assessments,
     auth,
     diary,
+    evidence,
     exposure,
+    fhir,
     indicators,
     knowledge,
     ledger,
     ledger_reports,
+    letters,
     library,
     opioids,
     orders,
@@ -35,6 +38,7 @@ from ketapath.api.routers import (
 from ketapath.api.storable import StorableText
 from ketapath.config import Settings, get_settings
 from ketapath.knowledge.clinical import knowledge as load_knowledge
+from ketapath.knowledge.evidence import evidence as load_evidence
 from ketapath.knowledge.instruments import load_instruments
 from ketapath.services.sessions import configure_rules as configure_session_rules
 from ketapath.services.warmup import settle, unsettle, warm_up
@@ -60,7 +64,10 @@ def api_router() -> APIRouter:
         safety,
         diary,
         outcomes,
+        letters,
         research,
+        evidence,
+        fhir,
         knowledge,
         library,
         ledger,
@@ -97,6 +104,7 @@ def create_app(
         # server here, and the first requests do not each pay for the loading.
         load_knowledge()
         load_instruments()
+        load_evidence()
         warm_up(db)  # the database's first connection, mappers and statements
         warm_up_pages()  # the page templates
         # FastAPI prepares each route (its dependencies, its models) the first time a request

@@ -15,6 +15,8 @@ line stays a thin edge over the services and the domain:
 - ``library``: the clinic's drug library (show, history, export, check, load)
 - ``sessions``: the infusion day (worklist, show, replay)
 - ``diary``: the patient diary (remind: e-mail today's reminders; cron-able)
+- ``fhir``: a patient's record as a FHIR Bundle (export), a Bundle as a record (import)
+- ``research``: the de-identified research export (export)
 
 A command imports only what it needs: the modules named here import typer and light things
 at module level, and each command imports the domain, the PK engine, the database or the
@@ -32,6 +34,7 @@ from ketapath.cli import (
     audit,
     demo,
     diary,
+    fhir,
     instruments,
     knowledge,
     ledger,
@@ -39,6 +42,7 @@ from ketapath.cli import (
     opioids,
     orders,
     pk,
+    research,
     screening,
     sessions,
 )
@@ -67,6 +71,8 @@ for _module in (
     ledger,
     audit,
     diary,
+    fhir,
+    research,
 ):
     _module.register(app)
 

@@ -19,10 +19,14 @@ def knowledge_check() -> None:
     """Validate every knowledge file against its schema and print what was loaded."""
     from ketapath.knowledge.base import KnowledgeError
     from ketapath.knowledge.clinical import knowledge
+    from ketapath.knowledge.evidence import evidence
+    from ketapath.knowledge.fhir import fhir_codes
     from ketapath.knowledge.instruments import load_instruments
     from ketapath.knowledge.ledger import ledger_rules
+    from ketapath.knowledge.letters import letter_rules
     from ketapath.knowledge.outcomes import outcome_rules
     from ketapath.knowledge.pk_models import load_pk_input_bounds, load_pk_knowledge
+    from ketapath.knowledge.safe_harbor import safe_harbor
     from ketapath.knowledge.safety import safety_checks
 
     try:
@@ -33,6 +37,10 @@ def knowledge_check() -> None:
         pk_models, analgesia = load_pk_knowledge()
         load_pk_input_bounds()
         safety = safety_checks()
+        letters = letter_rules()
+        studies = evidence()
+        codes = fhir_codes()
+        harbor = safe_harbor()
     except (KnowledgeError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -52,6 +60,23 @@ def knowledge_check() -> None:
         f"follow-up timepoints, {len(outcomes.safety.checks)} safety checks"
     )
     typer.echo(f"safety_checks: version {safety.version}, {len(safety.entries)} checks")
+    typer.echo(
+        f"letter_rules: version {letters.version}, {len(letters.kinds)} kinds of letter, "
+        f"{len(letters.seek_help)} rules for seeking help"
+    )
+    typer.echo(
+        f"evidence: version {studies.version}, {len(studies.entries)} studies, "
+        f"{len(studies.recommendations)} recommendations"
+    )
+    coded = sum(1 for e in codes.entries if e.loinc)
+    typer.echo(
+        f"fhir_codes: version {codes.version}, {len(codes.entries)} observations "
+        f"({coded} with a LOINC code)"
+    )
+    typer.echo(
+        f"safe_harbor: version {harbor.version}, {len(harbor.identifiers)} identifiers, "
+        f"{len(harbor.zip.restricted_prefixes)} restricted ZIP areas"
+    )
 
 
 @knowledge_app.command("references")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -65,6 +66,8 @@ UNIT_LENGTH = 20
 FREQUENCY_LENGTH = 40
 ROUTE_LENGTH = 20
 NOTE_LENGTH = 2000
+ZIP_CODE_LENGTH = 10
+ZIP_CODE = re.compile(r"[0-9]{5}(-[0-9]{4})?")
 MAX_ITEMS = 100
 # No medicine amount in any unit reaches a billion; a unit that is neither a mass, a volume nor
 # a count (and so has no physiological bound of its own) is held to this.
@@ -313,8 +316,19 @@ class Patient(_Strict):
     # side of the painful site or limb.
     weight_measured_on: date | None = None
     laterality: Laterality = "unknown"
+    # The US ZIP code of the patient's home (5 digits or ZIP+4; empty: not recorded). The one
+    # geographic field of the record: a research export keeps at most its first three digits
+    # (HIPAA Safe Harbor, knowledge/data/safe_harbor.yaml).
+    zip_code: str = Field(default="", max_length=ZIP_CODE_LENGTH)
 
     _today: date | None = PrivateAttr(default=None)
+
+    @field_validator("zip_code")
+    @classmethod
+    def _us_zip_code(cls, value: str) -> str:
+        if value and not ZIP_CODE.fullmatch(value):
+            raise ValueError("a US ZIP code is 5 digits or ZIP+4 (12345 or 12345-6789)")
+        return value
 
     @field_validator("sex", mode="before")
     @classmethod

@@ -5,8 +5,8 @@ The reports themselves (what each holds, as typed data) are made by
 
 - CSV (``to_csv``): one header row, then one row per line; amounts in mg to 0.001 as text,
   written by the ``csv`` module (RFC 4180 quoting, CRLF line ends).
-- PDF (``to_pdf``): A4 landscape, fpdf2's core Helvetica font (fpdf2 ships no Unicode font
-  and no system font is used, so text is made safe for latin-1 first). Each page carries the
+- PDF (``to_pdf``): A4 landscape, fpdf2's core Helvetica font (text is made safe for
+  latin-1 first: ``ketapath.reports.pdf.latin1``). Each page carries the
   title, the registrant, the regulation and a page number; the first page says when and by
   whom the report was made (in the clinic's time zone); the last pages list the requirements
   the report answers with their citations. The text is real text, so it can be searched,
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -25,6 +24,7 @@ from typing import Generic, TypeVar
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
+from ketapath.reports.pdf import FONT, clip, latin1
 from ketapath.services.ledger_reports import (
     Entry,
     InventoryLine,
@@ -42,38 +42,6 @@ MAX_CELL_CHARS = 300
 CUT_MARK = " [cut: in full in the CSV]"
 # A column reads a line, so a column of any line reads a register line too.
 L = TypeVar("L", contravariant=True)
-FONT = "Helvetica"
-# Characters the core fonts lack, written as their nearest latin-1 text.
-REPLACEMENTS = {
-    "\u2013": "-",
-    "\u2014": "-",
-    "\u2018": "'",
-    "\u2019": "'",
-    "\u201c": '"',
-    "\u201d": '"',
-    "\u2026": "...",
-    "\u2264": "<=",
-    "\u2265": ">=",
-    "\u2192": "->",
-    "\u2022": "-",
-}
-
-
-def latin1(text: str) -> str:
-    """Text the PDF core fonts can show: common punctuation replaced, accents kept where
-    latin-1 has them, anything else decomposed or shown as '?'."""
-    out = []
-    for char in text:
-        char = REPLACEMENTS.get(char, char)
-        try:
-            char.encode("latin-1")
-        except UnicodeEncodeError:
-            char = (
-                unicodedata.normalize("NFKD", char).encode("latin-1", "ignore").decode("latin-1")
-                or "?"
-            )
-        out.append(char)
-    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -296,17 +264,9 @@ class _Page(FPDF):
         self.set_font(FONT, "", 7.5)
         left = f"{self.heading.title}: {self.heading.regulation}"
         self.cell(
-            self.epw - 30, 5, latin1(_clip(self, left, self.epw - 32)), new_x="RIGHT", new_y="TOP"
+            self.epw - 30, 5, latin1(clip(self, left, self.epw - 32)), new_x="RIGHT", new_y="TOP"
         )
         self.cell(30, 5, f"Page {self.page_no()} of {{nb}}", align="R")
-
-
-def _clip(pdf: FPDF, text: str, width: float) -> str:
-    if pdf.get_string_width(latin1(text)) <= width:
-        return text
-    while text and pdf.get_string_width(latin1(text + "...")) > width:
-        text = text[:-1]
-    return text + "..."
 
 
 def _table(pdf: _Page, columns: Sequence[Column[T]], rows: Sequence[T]) -> None:

@@ -602,6 +602,13 @@ def _current_plan(session: Session, patient_id: int) -> OpioidPlan | None:
     return None
 
 
+def current_plan_in(session: Session, patient_id: int) -> PlanView | None:
+    """The agreed plan in force (the newest not withdrawn), inside a transaction the caller
+    holds (after its permission check; the caller audits)."""
+    row = _current_plan(session, patient_id)
+    return _plan_view(session, row) if row is not None else None
+
+
 def list_opioid_plans(db: Database, actor: Actor, patient_id: int) -> list[PlanView]:
     """The patient's agreed plans (with their withdrawal, if any), newest first."""
     with action(db, actor, "opioid.read", entity="opioid_plan", patient_id=patient_id) as s:
@@ -817,18 +824,25 @@ def list_opioid_doses(db: Database, actor: Actor, patient_id: int) -> list[DoseV
     oldest day first, each with the plan's step for that day."""
     with action(db, actor, "opioid.read", entity="opioid_dose", patient_id=patient_id) as s:
         load_patient(s, patient_id)
-        rows = s.scalars(
-            select(OpioidDose).where(OpioidDose.patient_id == patient_id).order_by(OpioidDose.id)
-        ).all()
-        replaced = {row.amends_id for row in rows if row.amends_id is not None}
-        current = [row for row in rows if row.id not in replaced]
-        current.sort(key=lambda row: (row.taken_on, row.id))
+        views = doses_in(s, patient_id)
         audit.record(
             s,
             actor,
             "opioid.dose.list",
             entity="opioid_dose",
             patient_id=patient_id,
-            detail={"count": len(current)},
+            detail={"count": len(views)},
         )
-        return _dose_views(s, patient_id, current)
+        return views
+
+
+def doses_in(session: Session, patient_id: int) -> list[DoseView]:
+    """The recorded daily doses in force, oldest day first, inside a transaction the caller
+    holds (after its permission check; the caller audits)."""
+    rows = session.scalars(
+        select(OpioidDose).where(OpioidDose.patient_id == patient_id).order_by(OpioidDose.id)
+    ).all()
+    replaced = {row.amends_id for row in rows if row.amends_id is not None}
+    current = [row for row in rows if row.id not in replaced]
+    current.sort(key=lambda row: (row.taken_on, row.id))
+    return _dose_views(session, patient_id, current)

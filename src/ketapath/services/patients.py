@@ -189,9 +189,11 @@ def create_patient(
     document: Mapping[str, Any] | BaseModel,
     *,
     clock: ClinicClock | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> PatientRecord:
     """Register a new patient (version 1 of the record); dates are checked against the
-    clinic's today (``clock``)."""
+    clinic's today (``clock``). ``detail`` is added to the audit entry (where the record came
+    from, e.g. a FHIR import)."""
     data = validate_document(document, (clock or clinic_clock()).today())
     with action(db, actor, "patient.create", entity="patient") as session:
         patient = PatientRow(
@@ -207,7 +209,7 @@ def create_patient(
             entity="patient",
             entity_id=patient.id,
             patient_id=patient.id,
-            detail={"version": 1},
+            detail={"version": 1, **(detail or {})},
         )
         return _record(session, patient, row)
 
@@ -221,16 +223,22 @@ def amend_patient(
     reason: str,
     expected_version: int,
     clock: ClinicClock | None = None,
+    detail: dict[str, Any] | None = None,
+    merge: bool = False,
 ) -> PatientRecord:
     """Record a new version of the patient's record; the old one stays in the history.
 
     ``expected_version`` is the version the user was looking at and amends (required on every
     interface): if someone else amended the record since, the amendment is refused
     (``Conflict``) instead of silently replacing theirs. There is no "last writer wins".
+    With ``merge`` the ``document`` holds only the fields it changes (a FHIR import: the
+    demographics, conditions and medicines) and the rest of the current version is kept;
+    ``detail`` is added to the audit entry.
     """
     if not reason or not reason.strip():
         raise InvalidInput("reason: say why the record is amended.", field="reason")
-    data = validate_document(document, (clock or clinic_clock()).today())
+    today = (clock or clinic_clock()).today()
+    data = {} if merge else validate_document(document, today)
     with action(db, actor, "patient.amend", entity="patient", entity_id=patient_id) as session:
         patient, current = load_patient(session, patient_id)
         if expected_version != current.version:
@@ -239,6 +247,11 @@ def amend_patient(
                 f"{expected_version}; someone amended it meanwhile. Reload and try again.",
                 field="expected_version",
             )
+        if merge:
+            changes = (
+                document.model_dump(mode="json") if isinstance(document, BaseModel) else document
+            )
+            data = validate_document({**current.document, **changes}, today)
         row = _store_version(
             session,
             actor,
@@ -255,7 +268,7 @@ def amend_patient(
             entity="patient",
             entity_id=patient.id,
             patient_id=patient.id,
-            detail={"version": row.version, "reason": reason.strip()},
+            detail={"version": row.version, "reason": reason.strip(), **(detail or {})},
         )
         return _record(session, patient, row)
 

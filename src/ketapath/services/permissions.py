@@ -3,7 +3,8 @@
 Physicians decide (screen, sign, override); nurses record and chart but cannot sign or
 override; pharmacists handle stock, read orders to dispense and, with admins, approve the
 clinic's drug library; researchers see de-identified data only (and may run an exposure
-simulation, which holds no patient data); admins manage users and read
+simulation, which holds no patient data); physicians may also download the de-identified
+research export; admins manage users and read
 the audit log but not patient records.
 """
 
@@ -99,8 +100,26 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # physician decides to repeat, change protocol or stop. Researchers see none of it here.
     "outcome.read": frozenset({PHYSICIAN, NURSE}),
     "repeat.decide": frozenset({PHYSICIAN}),
-    # research
+    # letters after a course (issue 12): physicians and nurses draft a discharge summary, a GP
+    # letter or a patient information sheet and read them; only a physician signs. The
+    # letters hold the whole clinical summary, so pharmacists, researchers and administrators
+    # do not read them
+    "letters.draft": CLINICAL_RECORDERS,
+    "letters.read": CLINICAL_RECORDERS,
+    "letters.sign": frozenset({PHYSICIAN}),
+    # FHIR (issue 13): a patient's record as a Bundle identifies the patient, so only a
+    # physician exports one (researchers never get an identified Bundle); importing one
+    # registers or amends a record, which physicians and nurses do
+    "fhir.export": frozenset({PHYSICIAN}),
+    "fhir.import": CLINICAL_RECORDERS,
+    # research: researchers read the de-identified views; researchers and physicians (who run
+    # the registry) download the de-identified export, the same tables for both: nobody gets
+    # identified data through research (docs/research-export.md)
     "research.read": frozenset({RESEARCHER}),
+    "research.export": frozenset({RESEARCHER, PHYSICIAN}),
+    # the evidence explorer (issue 13): published studies and recommendations, no patient's
+    # data, so every signed-in role reads them
+    "evidence.read": frozenset(ROLES),
     # administration
     "user.manage": frozenset({ADMIN}),
     "user.list": frozenset({ADMIN}),

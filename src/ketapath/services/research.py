@@ -1,8 +1,11 @@
-"""De-identified views for researchers: coded values and pseudonyms only, never free text.
+"""De-identified views for researchers: coded values and research codes only, never free text.
 
-A patient appears under a stable random pseudonym; age is given in ten-year bands (90 and
-over pooled, as in the HIPAA Safe Harbor method, 45 CFR 164.514(b)(2)); times are days from
-the patient's registration, not calendar dates.
+A patient appears under a research code (``research_code``: a keyed hash of the clinic's
+random pseudonym, which clinicians search by and which is therefore never shown to
+researchers); age is given in ten-year bands (90 and over pooled as "90 or older", as in the
+HIPAA Safe Harbor method, 45 CFR 164.514(b)(2)); times are days from the patient's
+registration, not calendar dates. The research export (``services.research_export``) uses
+the same codes, bands and days.
 
 Medicines appear as the medicine vocabulary's ingredient ids and ATC codes (and product id),
 diagnoses as the diagnosis vocabulary's ids with their ICD-10-CM and ICD-11 codes (or a
@@ -13,13 +16,17 @@ withheld: only its count is shown ("3 medicines withheld: not recognised").
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from ketapath.config import Settings, get_settings
 from ketapath.domain.medicines import recognise
+from ketapath.domain.research import age_band, research_code
 from ketapath.domain.vocabulary import resolve
 from ketapath.knowledge.clinical import Knowledge, knowledge
 from ketapath.services import audit
@@ -52,8 +59,14 @@ class ResearchDiagnosis(BaseModel):
     icd11: list[str] = []
 
 
+CODE_DESCRIPTION = (
+    "The patient's research code: the same in every research view and export made with the "
+    "server's secret key; never the clinic's pseudonym or patient number."
+)
+
+
 class DeidentifiedPatient(BaseModel):
-    pseudonym: str
+    patient_code: str = Field(description=CODE_DESCRIPTION)
     sex: str
     age_band: str | None
     weight_kg: float | None
@@ -69,23 +82,29 @@ class DeidentifiedPatient(BaseModel):
 
 
 class DeidentifiedAssessment(BaseModel):
-    pseudonym: str
+    patient_code: str = Field(description=CODE_DESCRIPTION)
     instrument_id: str
-    day: int
+    day: int = Field(description="Days from the patient's registration (day 0).")
     total: float | None
     score: dict[str, Any] | None
 
 
-def age_band(age_years: float | None) -> str | None:
-    if age_years is None:
-        return None
-    if age_years >= 90:
-        return "90+"
-    low = int(age_years // 10) * 10
-    return f"{low}-{low + 9}"
+# The key of the research codes is derived from the server's secret, with its own label, so
+# that the code of a patient cannot be computed from anything a researcher holds.
+_KEY_LABEL = b"ketapath research code v1"
 
 
-def _age_years(document: dict[str, Any], today: date) -> float | None:
+def research_key(settings: Settings | None = None) -> bytes:
+    """The key of the patients' research codes: HMAC-SHA-256 of a fixed label under the
+    server's ``KETAPATH_SECRET_KEY``. The same secret gives the same codes in every export;
+    a server that makes a random secret at start (none set) gives new codes after a restart."""
+    secret = (settings or get_settings()).secret_key.get_secret_value().encode("utf-8")
+    return hmac.new(secret, _KEY_LABEL, hashlib.sha256).digest()
+
+
+def age_years_on(document: dict[str, Any], today: date) -> float | None:
+    """The age in whole years on ``today`` from the record's birth date, else its recorded
+    age (None if neither)."""
     birth = document.get("birth_date")
     if birth:
         born = date.fromisoformat(birth)
@@ -94,7 +113,7 @@ def _age_years(document: dict[str, Any], today: date) -> float | None:
     return float(age) if age is not None else None
 
 
-def _diagnosis(text: str, kb: Knowledge) -> ResearchDiagnosis | None:
+def coded_diagnosis(text: str, kb: Knowledge) -> ResearchDiagnosis | None:
     """The coded form of one written diagnosis, or None (free text: withheld)."""
     r = resolve(text, kb)
     if r.condition is not None:
@@ -109,7 +128,7 @@ def _diagnosis(text: str, kb: Knowledge) -> ResearchDiagnosis | None:
     return None
 
 
-def _medicine(name: str, kb: Knowledge) -> ResearchMedicine | None:
+def coded_medicine(name: str, kb: Knowledge) -> ResearchMedicine | None:
     """The coded form of one written medicine, or None (free text: withheld)."""
     rec = recognise(name, kb.medicines)
     if not rec.recognised:
@@ -122,17 +141,20 @@ def _medicine(name: str, kb: Knowledge) -> ResearchMedicine | None:
 
 
 def deidentify(
-    pseudonym: str, document: dict[str, Any], today: date, kb: Knowledge | None = None
+    code: str, document: dict[str, Any], today: date, kb: Knowledge | None = None
 ) -> DeidentifiedPatient:
+    """The record ``document`` as a researcher may see it, under the research ``code``."""
     kb = kb or knowledge()
     items = document.get("diagnoses", [])
     written = [str(i["code"]) if isinstance(i, dict) else str(i) for i in items]
-    diagnoses = [_diagnosis(text, kb) for text in written]
-    medicines = [_medicine(str(m.get("name", "")), kb) for m in document.get("medications", [])]
+    diagnoses = [coded_diagnosis(text, kb) for text in written]
+    medicines = [
+        coded_medicine(str(m.get("name", "")), kb) for m in document.get("medications", [])
+    ]
     return DeidentifiedPatient(
-        pseudonym=pseudonym,
+        patient_code=code,
         sex=document["sex"],
-        age_band=age_band(_age_years(document, today)),
+        age_band=age_band(age_years_on(document, today)),
         weight_kg=document.get("weight_kg"),
         height_cm=document.get("height_cm"),
         diagnoses=[d for d in diagnoses if d is not None],
@@ -143,10 +165,15 @@ def deidentify(
 
 
 def research_patients(
-    db: Database, actor: Actor, *, clock: ClinicClock | None = None
+    db: Database,
+    actor: Actor,
+    *,
+    clock: ClinicClock | None = None,
+    settings: Settings | None = None,
 ) -> list[DeidentifiedPatient]:
     """Every patient's latest record, de-identified; ages (in bands) on the clinic's today."""
     today = (clock or clinic_clock()).today()
+    key = research_key(settings)
     with action(db, actor, "research.read", entity="patient") as session:
         rows = session.execute(
             latest_versions_query()
@@ -162,19 +189,34 @@ def research_patients(
             detail={"count": len(rows)},
         )
         kb = knowledge()
-        return [deidentify(pseudonym, version.document, today, kb) for version, pseudonym in rows]
+        views = [
+            deidentify(research_code(key, pseudonym), version.document, today, kb)
+            for version, pseudonym in rows
+        ]
+        return sorted(views, key=lambda view: view.patient_code)
 
 
-def research_assessments(db: Database, actor: Actor) -> list[DeidentifiedAssessment]:
+def research_assessments(
+    db: Database,
+    actor: Actor,
+    *,
+    clock: ClinicClock | None = None,
+    settings: Settings | None = None,
+) -> list[DeidentifiedAssessment]:
+    """Every current assessment, under the patients' research codes, on days from their
+    registration (in the clinic's time zone)."""
+    clock = clock or clinic_clock()
+    key = research_key(settings)
     with action(db, actor, "research.read", entity="assessment") as session:
         out: list[DeidentifiedAssessment] = []
         for patient in session.scalars(select(Patient).order_by(Patient.pseudonym)):
             for row in current_assessments(session, patient.id):
+                registered = clock.date_of(patient.created_at)
                 out.append(
                     DeidentifiedAssessment(
-                        pseudonym=patient.pseudonym,
+                        patient_code=research_code(key, patient.pseudonym),
                         instrument_id=row.instrument_id,
-                        day=(row.administered_at.date() - patient.created_at.date()).days,
+                        day=(clock.date_of(row.administered_at) - registered).days,
                         total=row.total,
                         score=row.score,
                     )
@@ -186,4 +228,4 @@ def research_assessments(db: Database, actor: Actor) -> list[DeidentifiedAssessm
             entity="assessment",
             detail={"count": len(out)},
         )
-        return out
+        return sorted(out, key=lambda row: (row.patient_code, row.day))

@@ -523,6 +523,18 @@ def _summaries(
     return out
 
 
+def live_charts(
+    session: Session, clock: ClinicClock
+) -> list[tuple[InfusionSession, list[ChartEvent], SessionView]]:
+    """Every live session (a moved session once, as it stands), its chart and the chart
+    replayed at the clinic's now, in a fixed number of queries: for reports over the whole
+    registry (the research export), inside the caller's audited transaction."""
+    rows = session.scalars(
+        _live_sessions().order_by(InfusionSession.order_id, InfusionSession.session_number)
+    ).all()
+    return replayed_charts(session, rows, clock)
+
+
 def replayed_charts(
     session: Session, rows: Sequence[InfusionSession], clock: ClinicClock
 ) -> list[tuple[InfusionSession, list[ChartEvent], SessionView]]:
@@ -756,6 +768,48 @@ def chart_in(
     row = _row(session, session_id)
     events = _events(session, [row.id])[row.id]
     return row, replay(events, clock.now(), _context(row, events, None, clock))
+
+
+def patient_charts(
+    session: Session, patient_id: int, clock: ClinicClock
+) -> list[tuple[InfusionSession, SessionView]]:
+    """The patient's sessions (not those replaced by a move) with each chart replayed at the
+    clinic's now, in a transaction the caller holds (after its permission check; the caller
+    audits). Used by the FHIR export (``services.fhir``)."""
+    rows = session.scalars(
+        _live_sessions()
+        .where(InfusionSession.patient_id == patient_id)
+        .order_by(InfusionSession.order_id, InfusionSession.session_number)
+    ).all()
+    charts = _events(session, [r.id for r in rows])
+    now = clock.now()
+    return [
+        (row, replay(charts[row.id], now, _context(row, charts[row.id], None, clock)))
+        for row in rows
+    ]
+
+
+def course_charts(
+    session: Session, order_id: int, clock: ClinicClock
+) -> list[tuple[InfusionSession, list[ChartEvent], SessionView]]:
+    """Each live session of a course (order) in session order: its row, its chart's entries
+    and the chart replayed at the clinic's now, inside a transaction the caller holds (after
+    its permission check; the caller audits). Used by the letters (``services.letters``)."""
+    rows = session.scalars(
+        _live_sessions()
+        .where(InfusionSession.order_id == order_id)
+        .order_by(InfusionSession.session_number, InfusionSession.id)
+    ).all()
+    charts = _events(session, [r.id for r in rows])
+    now = clock.now()
+    return [
+        (
+            row,
+            charts[row.id],
+            replay(charts[row.id], now, _context(row, charts[row.id], None, clock)),
+        )
+        for row in rows
+    ]
 
 
 def get_session(

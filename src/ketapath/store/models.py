@@ -677,6 +677,25 @@ class Letter(Base):
             "kind IN ('discharge_summary', 'gp_letter', 'patient_information')", name="kind"
         ),
         CheckConstraint("version >= 1", name="version_positive"),
+        # one row per version: two first drafts made at once cannot both be version 1
+        # (migration 0011); a letter without a course has its own index, as NULLs differ
+        Index(
+            "uq_letters_patient_order_kind_version",
+            "patient_id",
+            "order_id",
+            "kind",
+            "version",
+            unique=True,
+        ),
+        Index(
+            "uq_letters_patient_kind_version_without_order",
+            "patient_id",
+            "kind",
+            "version",
+            unique=True,
+            sqlite_where=text("order_id IS NULL"),
+            postgresql_where=text("order_id IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -367,6 +367,152 @@ def time_chart(
     return Markup("".join(parts))
 
 
+# ------------------------------------------------------- points on two logarithmic axes
+
+
+@dataclass(frozen=True)
+class ScatterPoint:
+    """One point of a log-log scatter plot, linked to its page.
+
+    ``x_low``..``x_high`` is drawn as a bar with the marker at its middle (on the log scale)
+    when the x value is a range; ``marker`` 0 is a filled circle, 1 an open diamond;
+    ``at_least`` draws an arrow up (the y value is a lower bound).
+    """
+
+    x_low: float
+    x_high: float
+    y: float
+    label: str
+    href: str
+    tip: str
+    marker: int = 0
+    at_least: bool = False
+
+
+@dataclass(frozen=True)
+class Tick:
+    value: float
+    label: str
+
+
+def decade_ticks(low: float, high: float, unit: str = "") -> list[Tick]:
+    """Ticks at the powers of ten from below ``low`` to above ``high`` (1, 10, 100 ...)."""
+    first = floor(log10(low))
+    last = max(ceil(log10(high)), first + 1)
+    suffix = f" {unit}" if unit else ""
+    return [Tick(10.0**power, f"{10.0**power:g}{suffix}") for power in range(first, last + 1)]
+
+
+def log_scatter_chart(
+    points: Sequence[ScatterPoint],
+    *,
+    title: str,
+    description: str,
+    x_label: str,
+    y_label: str,
+    x_ticks: Sequence[Tick],
+    y_ticks: Sequence[Tick],
+    legend: Sequence[tuple[int, str]] = (),
+    height: int = 320,
+    chart_id: str = "scatter",
+) -> Markup:
+    """An SVG scatter plot with both axes logarithmic, each point a link (``<a href>``) to its
+    page, labelled beside it; an empty Markup without points. The axes span the ticks given,
+    widened to a whole power of ten where a point falls outside them."""
+    drawn = [p for p in points if p.x_low > 0 and p.x_high >= p.x_low and p.y > 0]
+    if not drawn:
+        return Markup("")
+    left = 64
+    bottom = 48 + (LEGEND_ROW if legend else 0)
+    x_lo = log10(min([t.value for t in x_ticks] + [p.x_low for p in drawn]))
+    x_hi = log10(max([t.value for t in x_ticks] + [p.x_high for p in drawn]))
+    y_lo = log10(min([t.value for t in y_ticks] + [p.y for p in drawn]))
+    y_hi = log10(max([t.value for t in y_ticks] + [p.y for p in drawn]))
+    x_hi = x_hi if x_hi > x_lo else x_lo + 1
+    y_hi = y_hi if y_hi > y_lo else y_lo + 1
+    plot_w = WIDTH - left - MARGIN_RIGHT - 90  # room for the labels of the right-most points
+    plot_h = height - MARGIN_TOP - bottom
+
+    def x_of(value: float) -> float:
+        return left + (log10(value) - x_lo) / (x_hi - x_lo) * plot_w
+
+    def y_of(value: float) -> float:
+        return MARGIN_TOP + (y_hi - log10(value)) / (y_hi - y_lo) * plot_h
+
+    title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
+    base = MARGIN_TOP + plot_h
+    parts = [
+        f'<svg class="chart scatter" id="{chart_id}" viewBox="0 0 {WIDTH} {height}" role="img" '
+        f'aria-labelledby="{title_id} {desc_id}" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{title_id}">{escape(title)}</title>',
+        f'<desc id="{desc_id}">{escape(description)}</desc>',
+    ]
+    for tick in y_ticks:
+        y = y_of(tick.value)
+        parts.append(
+            f'<line class="grid" x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}"/>'
+            f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">'
+            f"{escape(tick.label)}</text>"
+        )
+    for tick in x_ticks:
+        x = x_of(tick.value)
+        parts.append(
+            f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{MARGIN_TOP}" y2="{base:.1f}"/>'
+            f'<text class="tick" x="{x:.1f}" y="{base + 16:.1f}" text-anchor="middle">'
+            f"{escape(tick.label)}</text>"
+        )
+    parts.append(
+        f'<text class="axis-label" x="{left + plot_w / 2:.1f}" y="{base + 34:.1f}" '
+        f'text-anchor="middle">{escape(x_label)}</text>'
+        f'<text class="axis-label" x="12" y="{MARGIN_TOP + plot_h / 2:.1f}" '
+        f'transform="rotate(-90 12 {MARGIN_TOP + plot_h / 2:.1f})" '
+        f'text-anchor="middle">{escape(y_label)}</text>'
+    )
+    for p in drawn:
+        x1, x2, y = x_of(p.x_low), x_of(p.x_high), y_of(p.y)
+        x = (x1 + x2) / 2
+        inner = [f"<title>{escape(p.tip)}</title>"]
+        if x2 - x1 > 0.5:
+            inner.append(
+                f'<line class="range" x1="{x1:.1f}" x2="{x2:.1f}" y1="{y:.1f}" y2="{y:.1f}"/>'
+                f'<line class="range" x1="{x1:.1f}" x2="{x1:.1f}" y1="{y - 4:.1f}" '
+                f'y2="{y + 4:.1f}"/>'
+                f'<line class="range" x1="{x2:.1f}" x2="{x2:.1f}" y1="{y - 4:.1f}" '
+                f'y2="{y + 4:.1f}"/>'
+            )
+        if p.at_least:
+            inner.append(
+                f'<path class="range" d="M{x:.1f} {y:.1f}V{y - 16:.1f}'
+                f'M{x - 4:.1f} {y - 11:.1f}L{x:.1f} {y - 16:.1f}L{x + 4:.1f} {y - 11:.1f}"/>'
+            )
+        inner.append(_scatter_marker(p.marker, x, y))
+        inner.append(
+            f'<text class="point-label" x="{max(x2, x) + 8:.1f}" y="{y + 4:.1f}">'
+            f"{escape(p.label)}</text>"
+        )
+        parts.append(
+            f'<a class="point" href="{escape(p.href)}" aria-label="{escape(p.tip)}">'
+            + "".join(inner)
+            + "</a>"
+        )
+    for index, (marker, words) in enumerate(legend):
+        lx = left + index * 260
+        ly = height - 10
+        parts.append(
+            _scatter_marker(marker, lx + 5, ly - 4)
+            + f'<text class="legend" x="{lx + 16}" y="{ly}">{escape(words)}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _scatter_marker(marker: int, x: float, y: float) -> str:
+    if marker == 1:
+        d = f"M{x:.1f} {y - 6:.1f}L{x + 6:.1f} {y:.1f}L{x:.1f} {y + 6:.1f}L{x - 6:.1f} {y:.1f}Z"
+        return f'<path class="dot marker-1" d="{d}"/>'
+    return f'<circle class="dot marker-0" cx="{x:.1f}" cy="{y:.1f}" r="5"/>'
+
+
 # ------------------------------------------------------------------ values by day, over weeks
 
 

@@ -39,6 +39,7 @@ from ketapath.web.diary_card import order_diary
 from ketapath.web.exposure_charts import exposure_panel
 from ketapath.web.forms import FormErrors, validated
 from ketapath.web.indicator_pages import IndicatorsForm, order_indicators
+from ketapath.web.letter_pages import order_letters
 from ketapath.web.pages import PageRoute, PageUser, posted_form, render, templates
 from ketapath.web.patient_pages import patient_context
 from ketapath.web.session_links import order_sessions
@@ -439,6 +440,7 @@ def render_order_page(
     context.update(order_indicators(db, actor, order, indicators_form))
     settings = getattr(request.app.state, "settings", None)
     context.update(order_diary(db, actor, order, clock, settings, diary_form))
+    context.update(order_letters(db, actor, order))
     if status_code is None:
         status_code = 422 if schedule is not None else 200
     return render(request, "order.html", context, status_code=status_code)

@@ -1,4 +1,4 @@
-"""Patient list and search, the patient page (record, timeline, charts), research and users."""
+"""Patient list and search, the patient page (record, timeline, charts), and users."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ketapath.api.deps import DatabaseDep
 from ketapath.api.params import ClockDep, RecordId
 from ketapath.domain.vocabulary import explain, resolve
 from ketapath.knowledge.clinical import knowledge
-from ketapath.services import assessments, auth, orders, patients, research, timeline
+from ketapath.services import assessments, auth, orders, patients, timeline
 from ketapath.services.assessments import AssessmentView
 from ketapath.services.timeline import TimelineEvent
 from ketapath.web import charts, session_links
@@ -282,15 +282,6 @@ def safety_links(db: Any, actor: Any, patient_id: int) -> dict[str, Any]:
     from ketapath.web.safety_pages import patient_safety
 
     return patient_safety(db, actor, patient_id)
-
-
-@router.get("/research", response_class=HTMLResponse)
-def research_page(
-    request: Request, actor: PageUser, db: DatabaseDep, clock: ClockDep
-) -> HTMLResponse:
-    rows = research.research_patients(db, actor, clock=clock)
-    scored = research.research_assessments(db, actor)
-    return render(request, "research.html", {"patients": rows, "assessments": scored})
 
 
 @router.get("/users", response_class=HTMLResponse)

@@ -62,6 +62,7 @@ TEXT_FIELDS = (
     "height_cm",
     "gp",
     "referrer",
+    "zip_code",
 )
 CHOICE_FIELDS = ("sex", "pregnancy", "consent", "laterality")
 MEDICATION_COLUMNS = ("name", "dose", "unit", "frequency", "route", "daily_dose", "indication")
@@ -219,6 +220,7 @@ def record_labels(values: dict[str, str]) -> dict[str, str]:
         "consent": "Consent to infusion",
         "gp": "Primary care practitioner (GP)",
         "referrer": "Referred by",
+        "zip_code": "ZIP code",
         "diagnoses": "Diagnoses",
         "comorbidities": "Comorbidities",
         "laterality": "Side of the pain",
@@ -317,7 +319,15 @@ def document_from_form(posted: dict[str, str], errors: FormErrors | None = None)
     """
     errors = errors if errors is not None else record_errors(posted)
     document: dict[str, Any] = {}
-    for name in ("name", "birth_date", "weight_measured_on", "gp", "referrer", *CHOICE_FIELDS):
+    for name in (
+        "name",
+        "birth_date",
+        "weight_measured_on",
+        "gp",
+        "referrer",
+        "zip_code",
+        *CHOICE_FIELDS,
+    ):
         value = posted.get(name, "").strip()
         if value:
             document[name] = value
@@ -445,6 +455,7 @@ def form_limits() -> dict[str, int]:
         "name": max_length(Patient, "name"),
         "gp": max_length(Patient, "gp"),
         "referrer": max_length(Patient, "referrer"),
+        "zip_code": max_length(Patient, "zip_code"),
         "number": NUMBER_LENGTH,
         "med_name": max_length(Medication, "name"),
         "med_unit": max_length(Medication, "unit"),

@@ -22,6 +22,11 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from ketapath.store.migrations.append_only import (
+    create_append_only_triggers,
+    drop_append_only_triggers,
+)
+
 revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
@@ -107,44 +112,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("session_id", "seq", name="uq_session_events_session_seq"),
         sa.UniqueConstraint("session_id", "amends_seq", name="uq_session_events_session_amends"),
     )
-    _create_append_only_triggers()
-
-
-def _create_append_only_triggers() -> None:
-    postgresql_backend = op.get_bind().dialect.name == "postgresql"
-    for table in NEW_APPEND_ONLY_TABLES:
-        if postgresql_backend:
-            op.execute(
-                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION ketapath_refuse_change()"
-            )
-            # the TRUNCATE guard of migration 0004
-            op.execute(
-                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION ketapath_refuse_truncate()"
-            )
-            continue
-        for operation in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER {table}_no_{operation.lower()} BEFORE {operation} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, 'ketapath: {operation} on {table} refused: "
-                "clinical records and the audit log are append-only; record an amendment "
-                "instead'); END"
-            )
-
-
-def _drop_append_only_triggers() -> None:
-    for table in NEW_APPEND_ONLY_TABLES:
-        if op.get_bind().dialect.name == "postgresql":
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
-        else:
-            for operation in ("update", "delete"):
-                op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{operation}")
+    create_append_only_triggers(NEW_APPEND_ONLY_TABLES)
 
 
 def downgrade() -> None:
-    _drop_append_only_triggers()
+    drop_append_only_triggers(NEW_APPEND_ONLY_TABLES)
     op.drop_table("session_events")
     with op.batch_alter_table("infusion_sessions", schema=None) as batch_op:
         batch_op.drop_index("uq_infusion_sessions_order_session")

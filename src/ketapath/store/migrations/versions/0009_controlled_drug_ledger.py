@@ -22,6 +22,11 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from ketapath.store.migrations.append_only import (
+    create_append_only_triggers,
+    drop_append_only_triggers,
+)
+
 revision: str = "0009"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
@@ -131,43 +136,11 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_ledger_lines_session_id"), ["session_id"], unique=False
         )
-    _create_append_only_triggers()
-
-
-def _create_append_only_triggers() -> None:
-    postgresql_backend = op.get_bind().dialect.name == "postgresql"
-    for table in NEW_APPEND_ONLY_TABLES:
-        if postgresql_backend:
-            op.execute(
-                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION ketapath_refuse_change()"
-            )
-            op.execute(
-                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION ketapath_refuse_truncate()"
-            )
-            continue
-        for operation in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER {table}_no_{operation.lower()} BEFORE {operation} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, 'ketapath: {operation} on {table} refused: "
-                "clinical records and the audit log are append-only; record an amendment "
-                "instead'); END"
-            )
-
-
-def _drop_append_only_triggers() -> None:
-    for table in NEW_APPEND_ONLY_TABLES:
-        if op.get_bind().dialect.name == "postgresql":
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
-        else:
-            for operation in ("update", "delete"):
-                op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{operation}")
+    create_append_only_triggers(NEW_APPEND_ONLY_TABLES)
 
 
 def downgrade() -> None:
-    _drop_append_only_triggers()
+    drop_append_only_triggers(NEW_APPEND_ONLY_TABLES)
     with op.batch_alter_table("ledger_lines", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ledger_lines_session_id"))
         batch_op.drop_index("ix_ledger_lines_stock")
