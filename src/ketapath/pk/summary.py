@@ -64,6 +64,7 @@ CHUNK = 2048
 MAX_NEWTON = 100
 TIME_TOLERANCE = 1e-9
 LAST_STEP = 1e-4
+LONG_BRACKET = 60.0
 # A segment whose upper bound is within this share of the best value found cannot hold a
 # higher peak worth finding (rounding of the bound itself is ~1e-15).
 PEAK_TOLERANCE = 1e-12
@@ -558,10 +559,18 @@ def _roots_between(
     r, m = cuts.shape
     inner = np.sort(np.where(np.isfinite(cuts), cuts, width[:, None]), axis=1)
     values = np.empty((r, m + 2))
+    size = np.empty((r, m + 2))  # the sum of the terms' sizes: the rounding of a value
     values[:, 0] = g.sum(axis=1)
+    size[:, 0] = np.abs(g).sum(axis=1)
     values[:, -1] = np.einsum("rn,rn->r", g, decay)
+    size[:, -1] = np.einsum("rn,rn->r", np.abs(g), decay)
     if m:
-        values[:, 1:-1] = np.einsum("rn,rmn->rm", g, np.exp(lam[:, None, :] * inner[:, :, None]))
+        inside = np.exp(lam[:, None, :] * inner[:, :, None])
+        values[:, 1:-1] = np.einsum("rn,rmn->rm", g, inside)
+        size[:, 1:-1] = np.einsum("rn,rmn->rm", np.abs(g), inside)
+    # a value within its rounding is zero: a root at an end, not a sign change (a metabolite
+    # starting from nothing has a slope of exactly 0, which rounding gives either sign)
+    values[np.abs(values) <= 8 * EPS * size] = 0.0
     bounds = np.concatenate([np.zeros((r, 1)), inner, width[:, None]], axis=1)
     lo_v, hi_v = values[:, :-1], values[:, 1:]
     change = (lo_v * hi_v < 0) & (bounds[:, 1:] > bounds[:, :-1])
@@ -615,8 +624,8 @@ def _solve(
 
     The iteration starts at an end where f and f'' have the same sign (Fourier's condition:
     from there Newton's iterates approach the root from one side), else at the
-    false-position point; a step that would leave the bracket is a bisection, and so is every
-    eighth step, so that the bracket at least halves that often.
+    false-position point; a step that would leave the bracket is a bisection, and so is one
+    that is not below half the step before it (from the fourth on: a long flat tail).
     """
     lo, hi = lo.copy(), hi.copy()
     slope_coef = coef * lam
@@ -626,9 +635,13 @@ def _solve(
     with np.errstate(divide="ignore", invalid="ignore"):
         x = lo + (hi - lo) * f_lo / (f_lo - f_hi)
     x = np.where(np.isfinite(x) & (x > lo) & (x < hi), x, lo + (hi - lo) / 2)
-    x = np.where(f_lo * c_lo > 0, lo, np.where(f_hi * c_hi > 0, hi, x))
+    # in a long bracket the root is most often early (a crossing or a metabolite's peak soon
+    # after a dose event): its start is then the geometric middle of 1 min and the width
+    far = np.where(hi - lo > LONG_BRACKET, lo + np.sqrt(hi - lo), np.where(f_hi * c_hi > 0, hi, x))
+    x = np.where(f_lo * c_lo > 0, lo, far)
     sign_lo = np.sign(f_lo)
     active = np.arange(x.size)
+    before = hi - lo  # the last step's size
     for count in range(MAX_NEWTON):
         if active.size == 0:
             break
@@ -651,8 +664,11 @@ def _solve(
         inside = np.isfinite(newton) & (newton > a) & (newton < b)
         # a step this small leaves an error of the order of its cube
         close = inside & (np.abs(step) <= LAST_STEP)
-        bisect = ~inside | ((count % 8 == 7) & ~close)
+        # steps that stop shrinking fast (a long flat tail) give way to a bisection
+        slow = (count >= 3) & (np.abs(step) > 0.5 * before[active])
+        bisect = ~inside | (slow & ~close)
         new = np.where(bisect, a + (b - a) / 2, newton)
+        before[active] = np.abs(new - xa)
         tol = TIME_TOLERANCE + 4 * EPS * np.abs(new)
         finished = close | (np.abs(new - xa) <= tol) | (b - a <= tol) | (f == 0)
         x[active] = np.where(f == 0, xa, new)
