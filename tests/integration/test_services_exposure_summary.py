@@ -320,3 +320,40 @@ def test_stored_summaries_are_never_changed_and_equal_a_fresh_computation(
     assert summary_domain.inputs_of(patient, doses, load_exposure_thresholds()).digest == (
         row.inputs_digest
     )
+
+
+def test_a_refresh_stores_what_reads_would_and_then_only_what_changed(
+    database: Database, users: dict[str, Actor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ketapath.services.permissions import SYSTEM
+
+    day_one = clinic_noon()
+    order_id, ids = _course(database, users, day_one, protocol_id="crps-schwartzman-10day")
+    Nurse(database, users["nurse"], ids[0], day_one).given()
+    Nurse(database, users["nurse"], ids[1], clinic_noon(1)).given()
+    clock = clinic_noon(1)
+    first = exposure_summary.refresh(database, SYSTEM, clock=clock)
+    assert (first.sessions, first.courses, first.stored, first.unchanged) == (10, 1, 3, 0)
+    assert first.nothing_given == 8 and first.provisional == 0
+    # a read finds the refreshed rows standing
+    read = exposure_summary.session_summary(database, users["nurse"], ids[0], clock=clock)
+    assert read.record is not None and read.record.reason == "first computed"
+    course = exposure_summary.course_summary(database, users["nurse"], order_id, clock=clock)
+    assert course.record is not None and len(_rows(database, f"course:{order_id}")) == 1
+    again = exposure_summary.refresh(database, users["physician"], clock=clock)
+    assert (again.stored, again.unchanged) == (0, 3)
+    monkeypatch.setattr(summary_domain, "pk_models_version", lambda: 999)
+    changed = exposure_summary.refresh(database, SYSTEM, clock=clock)
+    assert (changed.stored, changed.unchanged) == (3, 0)
+    newest = _rows(database, f"session:{ids[0]}")[-1]
+    assert newest.reason == "recomputed: the model or its parameters changed"
+    assert newest.model_version == 999
+    # the batch computed the same numbers a read computes
+    assert newest.summary == _rows(database, f"session:{ids[0]}")[0].summary
+    with pytest.raises(PermissionDenied):
+        exposure_summary.refresh(database, users["nurse"], clock=clock)
+    with database.transaction() as session:
+        audited = session.scalars(
+            select(AuditEntry.detail).where(AuditEntry.action == "exposure.refresh")
+        ).all()
+    assert [d["stored"] for d in audited if d] == [3, 0, 3]

@@ -15,6 +15,7 @@ line stays a thin edge over the services and the domain:
 - ``library``: the clinic's drug library (show, history, export, check, load)
 - ``sessions``: the infusion day (worklist, show, replay)
 - ``diary``: the patient diary (remind: e-mail today's reminders; cron-able)
+- ``exposure``: stored exposure summaries (refresh: bring every one up to date)
 
 A command imports only what it needs: the modules named here import typer and light things
 at module level, and each command imports the domain, the PK engine, the database or the
@@ -32,6 +33,7 @@ from ketapath.cli import (
     audit,
     demo,
     diary,
+    exposure,
     instruments,
     knowledge,
     ledger,
@@ -67,6 +69,7 @@ for _module in (
     ledger,
     audit,
     diary,
+    exposure,
 ):
     _module.register(app)
 

@@ -31,6 +31,8 @@ Reading a summary follows ``exposure.read`` (it reads the patient's record); it 
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -56,7 +58,7 @@ from ketapath.services.patients import as_patient, load_patient
 from ketapath.services.permissions import Actor
 from ketapath.services.sessions import chart_in
 from ketapath.services.signing import FindingView
-from ketapath.services.unit import action
+from ketapath.services.unit import action, check
 from ketapath.store.db import Database
 from ketapath.store.models import (
     ExposureSummaryRecord,
@@ -320,6 +322,209 @@ def course_summary(
                 "session's day), with the model's typical parameters."
             ),
         )
+
+
+class RefreshReport(BaseModel):
+    """What a refresh of the registry's stored summaries did."""
+
+    sessions: int = Field(description="Sessions looked at (every live session).")
+    courses: int = Field(description="Courses looked at (every signed order with sessions).")
+    stored: int = Field(description="New summaries stored (new, or their inputs changed).")
+    unchanged: int = Field(description="Summaries whose stored row still stands.")
+    provisional: int = Field(description="Summaries not stored: a pump is running.")
+    nothing_given: int = Field(description="Sessions and courses with no dose charted.")
+    seconds: float
+
+
+def refresh(
+    db: Database,
+    actor: Actor,
+    *,
+    clock: ClinicClock | None = None,
+    settings: Settings | None = None,
+    orders_per_transaction: int = 200,
+) -> RefreshReport:
+    """Bring every stored summary of the registry up to date: each session's and each
+    course's inputs are built as a read builds them; the summaries whose digest changed (or
+    that were never stored) are computed together, a model at a time, by the population path
+    (``domain.exposure_summary.summarise_many``) and stored, ``orders_per_transaction`` orders
+    per transaction. Audited once (``exposure.refresh``), with the counts."""
+    clock = clock or clinic_clock()
+    limits = thresholds(settings)
+    started = time.perf_counter()
+    check(db, actor, "exposure.refresh", entity="exposure")
+    with db.read_only() as session:
+        order_ids = list(
+            session.scalars(select(InfusionSession.order_id).distinct().order_by("order_id"))
+        )
+    counts = {"sessions": 0, "courses": 0, "stored": 0, "unchanged": 0, "provisional": 0}
+    counts["nothing_given"] = 0
+    for lo in range(0, len(order_ids), orders_per_transaction):
+        batch = order_ids[lo : lo + orders_per_transaction]
+        with action(db, actor, "exposure.refresh", entity="exposure") as session:
+            pending = []
+            for order_id in batch:
+                pending += _pending(session, order_id, clock, limits, counts)
+            stale = [p for p in pending if p.stale]
+            computed = _engine(functools.partial(_summarise_stale, stale, limits))
+            for item, result in zip(stale, computed, strict=True):
+                if not item.complete:
+                    counts["provisional"] += 1
+                    continue
+                stored = _store(
+                    session,
+                    actor,
+                    subject=item.subject,
+                    scope=item.scope,
+                    patient_id=item.patient_id,
+                    order_id=item.order_id,
+                    session_id=item.session_id,
+                    version=item.version,
+                    inputs=item.inputs,
+                    summary=result.as_dict(),
+                    latest=item.latest,
+                )
+                counts["stored" if stored is not None else "unchanged"] += 1
+            counts["unchanged"] += sum(1 for p in pending if not p.stale)
+    report = RefreshReport(**counts, seconds=time.perf_counter() - started)
+    with action(db, actor, "exposure.refresh", entity="exposure") as session:
+        audit.record(
+            session,
+            actor,
+            "exposure.refresh",
+            entity="exposure",
+            detail=report.model_dump(exclude={"seconds"}),
+        )
+    return report
+
+
+def _summarise_stale(
+    stale: list[_Pending], limits: ExposureThresholdsFile
+) -> list[domain.ExposureSummary]:
+    return domain.summarise_many(
+        [p.patient for p in stale],
+        [p.doses for p in stale],
+        limits,
+        model_ids=[p.inputs.model_id for p in stale],
+    )
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A subject's summary inputs, and whether its stored row is stale."""
+
+    subject: str
+    scope: Literal["session", "course"]
+    patient_id: int
+    order_id: int
+    session_id: int | None
+    version: PatientVersion
+    patient: pk.Covariates
+    doses: exposure_domain.SessionDoses
+    inputs: domain.SummaryInputs
+    latest: ExposureSummaryRecord | None
+    complete: bool
+
+    @property
+    def stale(self) -> bool:
+        return self.latest is None or self.latest.inputs_digest != self.inputs.digest
+
+
+def _pending(
+    session: Session,
+    order_id: int,
+    clock: ClinicClock,
+    limits: ExposureThresholdsFile,
+    counts: dict[str, int],
+) -> list[_Pending]:
+    """The inputs of an order's sessions' and course's summaries (nothing given: counted)."""
+    order = order_in(session, order_id, clock)
+    _, version = load_patient(session, order.patient_id)
+    route = _route(order.course)
+    out: list[_Pending] = []
+    given: list[tuple[InfusionSession, exposure_domain.SessionDoses, datetime]] = []
+    running = False
+    for row in _course_sessions(session, order.id):
+        counts["sessions"] += 1
+        _, view = chart_in(session, row.id, clock)
+        doses, origin = _doses(view, route)
+        if origin is None:
+            counts["nothing_given"] += 1
+            continue
+        given.append((row, doses, origin))
+        running = running or _running(view)
+        out.append(
+            _pending_one(
+                session,
+                f"session:{row.id}",
+                "session",
+                order,
+                row.id,
+                version,
+                row.scheduled_on,
+                doses,
+                not _running(view),
+                limits,
+                None,
+            )
+        )
+    counts["courses"] += 1
+    if not given:
+        counts["nothing_given"] += 1
+        return out
+    start = min(origin for _, _, origin in given)
+    sessions = [((origin - start).total_seconds() / 60.0, doses) for _, doses, origin in given]
+    out.append(
+        _pending_one(
+            session,
+            f"course:{order.id}",
+            "course",
+            order,
+            None,
+            version,
+            min(row.scheduled_on for row, _, _ in given),
+            _engine(lambda: domain.course_doses(sessions)),
+            not running,
+            limits,
+            {"sessions": [[row.id, row.session_number] for row, _, _ in given]},
+        )
+    )
+    return out
+
+
+def _pending_one(
+    session: Session,
+    subject: str,
+    scope: Literal["session", "course"],
+    order: Any,
+    session_id: int | None,
+    version: PatientVersion,
+    day: date,
+    doses: exposure_domain.SessionDoses,
+    complete: bool,
+    limits: ExposureThresholdsFile,
+    extra: dict[str, Any] | None,
+) -> _Pending:
+    patient = _covariates(version, day)
+    latest = session.scalars(
+        select(ExposureSummaryRecord)
+        .where(ExposureSummaryRecord.subject == subject)
+        .order_by(ExposureSummaryRecord.id.desc())
+        .limit(1)
+    ).first()
+    return _Pending(
+        subject=subject,
+        scope=scope,
+        patient_id=order.patient_id,
+        order_id=order.id,
+        session_id=session_id,
+        version=version,
+        patient=patient,
+        doses=doses,
+        inputs=_engine(lambda: domain.inputs_of(patient, doses, limits, extra=extra)),
+        latest=latest,
+        complete=complete,
+    )
 
 
 # -- the shared steps -----------------------------------------------------------------------
