@@ -1,14 +1,15 @@
 """Exposure summaries for a whole registry: the summary path against the per-minute path and
 opentiva (issue 13 item 2: 10,000 patients x 10-day courses in under 2 s and 1 GB, one core).
 
-Workload: a seeded cohort of 10,000 patients (weight ~ N(80, 18) kg clipped to 40-200, age
-18-85, sex, height), each on a protocol of protocols.yaml planned for them by the clinic's
-planner (domain.planning.plan against the packaged drug library), given as one session a day
-for 10 days: day d gives the course's session min(d, last) cut to its first 12 hours (so the
-continuous protocols are 12-hour daily sessions), starting 08:00-10:00, with what a chart
-records: a pause of 10-60 min in 30% of sessions, an early stop in 15%, the ordered bolus at
-the start. Event times are whole seconds (opentiva's clock). The model is the clinic's rule
-(Perez-Ruixo, Kamp above 170 kg); the thresholds are exposure_thresholds.yaml's.
+Workload: a reproducible random cohort of 10,000 patients (weight ~ N(80, 18) kg clipped
+to 40-200, age 18-85, sex, height), each on a protocol of protocols.yaml planned for them by
+the clinic's planner (domain.planning.plan against the packaged drug library), given as one
+session a day for 10 days: day d gives the course's session min(d, last) cut to its first
+12 hours (so the continuous protocols are 12-hour daily sessions), starting 08:00-10:00,
+with what a chart records: a pause of 10-60 min in 30% of sessions, an early stop in 15%,
+the ordered bolus at the start. Event times are whole seconds (opentiva's clock). The model
+is the clinic's rule (Perez-Ruixo, Kamp above 170 kg); the thresholds are
+exposure_thresholds.yaml's.
 
 Paths, each in a fresh process (its peak RSS from resource.getrusage; BLAS/OpenMP pools set
 to one thread):
@@ -500,8 +501,13 @@ def main() -> None:
             f"  domino: summary vs opentiva every second ({len(fine['index'])} patients, "
             f"{_differences(ours, fine, keys)}"
         )
-    met = summary["wall_s"] < 2.0 and summary["rss_peak_mb"] < 1024
-    print(f"target < 2 s and < 1 GB on one core: {'met' if met else 'NOT met'}")
+    memory = summary["rss_peak_mb"] < 1024
+    print(
+        "target < 2 s and < 1 GB on one core: "
+        f"CPU time {'met' if summary['cpu_s'] < 2.0 and memory else 'NOT met'}, wall time "
+        f"{'met' if summary['wall_s'] < 2.0 and memory else 'NOT met'} (load average "
+        f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs: other processes share the core)"
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from ketapath.knowledge.base import Cite, KnowledgeError, Source, cites_in, data
 from ketapath.knowledge.bibliography import Bibliography, Reference, bibliography
 from ketapath.knowledge.bounds import input_bounds
 from ketapath.knowledge.clinical import Knowledge, knowledge
+from ketapath.knowledge.exposure import load_exposure_thresholds
 from ketapath.knowledge.instruments import load_instruments
 from ketapath.knowledge.ledger import ledger_rules
 from ketapath.knowledge.pk_models import load_pk_input_bounds, load_pk_knowledge
@@ -32,6 +33,7 @@ def _all_cites() -> list[Cite]:
     found += cites_in(list(input_bounds().by_id.values()))
     found += cites_in(load_pk_input_bounds())
     found += cites_in(ledger_rules())
+    found += cites_in(load_exposure_thresholds())
     return found
 
 
