@@ -271,6 +271,7 @@ def course_summary(
         for row in rows:
             _, view = chart_in(session, row.id, clock)
             parts.append((row, _session_part(session, actor, row, view, version, route, limits)))
+            # a session's summary stored on this read is audited with the course's read
             doses, origin = _doses(view, route)
             if origin is not None:
                 given.append((row, doses, origin))
@@ -307,7 +308,12 @@ def course_summary(
             entity="order",
             entity_id=order.id,
             patient_id=order.patient_id,
-            detail=fields.audit_detail,
+            detail={
+                **fields.audit_detail,
+                "sessions": {
+                    str(row.id): part.audit_detail.get("stored_id") for row, part in parts
+                },
+            },
         )
         return CourseExposureSummaryView(
             **fields.fields,
