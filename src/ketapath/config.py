@@ -61,6 +61,15 @@ class Settings(BaseSettings):
         ),
         max_length=4096,
     )
+    exposure_thresholds_file: str = Field(
+        default="",
+        description=(
+            "A YAML file of the clinic's own reference concentrations for the exposure "
+            "summaries' time above (docs/pk.md), replacing the packaged list. Empty: the "
+            "packaged list."
+        ),
+        max_length=4096,
+    )
     timezone: str = Field(
         default="",
         description=(

@@ -357,6 +357,11 @@ def test_a_second_session_stops_for_dissociation_and_a_physician_discharges_it_e
     expect(nurse.locator('#resolved-prompts [data-code="session:stop-infusion"]')).to_contain_text(
         "the infusion was stopped"
     )
+    # the pump stopped: the session's exposure summary as given is stored, under its curves
+    expect(nurse.locator("#exposure-summary-table")).to_contain_text("S-norketamine")
+    expect(nurse.locator("#exposure-summary-above")).to_contain_text("ketamine 100 ng/mL")
+    expect(nurse.locator("#exposure-summary-record")).to_contain_text("first computed")
+    screens.shot(nurse, "exposure-summary")
     _chart(nurse, "form-begin_observation", "11:25")
     _state(nurse, "observation")
     for name, value in zip(

@@ -867,6 +867,18 @@ ENDPOINTS = [
     ),
     _e(
         "GET",
+        "/sessions/{session_id}/exposure-summary",
+        CLINICAL_TEAM,
+        lambda c: ("GET", f"/sessions/{c.charted_session()}/exposure-summary", None),
+    ),
+    _e(
+        "GET",
+        "/courses/{order_id}/exposure-summary",
+        CLINICAL_TEAM,
+        lambda c: ("GET", f"/courses/{c.order()}/exposure-summary", None),
+    ),
+    _e(
+        "GET",
         "/sessions/{session_id}/entries",
         CLINICAL_TEAM,
         lambda c: ("GET", f"/sessions/{c.session()}/entries", None),

@@ -15,6 +15,7 @@ from ketapath.knowledge.bibliography import Bibliography, Reference, bibliograph
 from ketapath.knowledge.bounds import input_bounds
 from ketapath.knowledge.clinical import Knowledge, knowledge
 from ketapath.knowledge.evidence import evidence
+from ketapath.knowledge.exposure import load_exposure_thresholds
 from ketapath.knowledge.fhir import fhir_codes
 from ketapath.knowledge.instruments import load_instruments
 from ketapath.knowledge.ledger import ledger_rules
@@ -38,6 +39,7 @@ def _all_cites() -> list[Cite]:
     found += cites_in(evidence())
     found += cites_in(list(fhir_codes().entries))
     found += cites_in(safe_harbor())
+    found += cites_in(load_exposure_thresholds())
     return found
 
 

@@ -113,3 +113,14 @@ def test_hepatic_flow_falls_with_age_after_60_and_lowers_clearance() -> None:
     assert old * 60 == pytest.approx(151 - 2.19 * 20)
     clearance = model.parameters([Covariates(weight_kg=70, age_years=a) for a in (50, 80)])
     assert clearance.total_clearance_l_per_min[1] < clearance.total_clearance_l_per_min[0]
+
+
+def test_hepatic_flow_stops_falling_at_the_studys_oldest_age() -> None:
+    """Carried on past the study's 86 years, the decline gave a negative liver blood flow at
+    ~129 years and concentrations that grew for ever."""
+    model = get_model("perez-ruixo")
+    flows = model.parameters(
+        [Covariates(weight_kg=70, age_years=a) for a in (86, 100, 130)]
+    ).hepatic_flow_l_per_min
+    assert flows is not None
+    assert flows[0] == flows[1] == flows[2] > 0

@@ -40,6 +40,7 @@ from ketapath.config import Settings, get_settings
 from ketapath.knowledge.clinical import knowledge as load_knowledge
 from ketapath.knowledge.evidence import evidence as load_evidence
 from ketapath.knowledge.instruments import load_instruments
+from ketapath.services.exposure_summary import configure_thresholds
 from ketapath.services.sessions import configure_rules as configure_session_rules
 from ketapath.services.warmup import settle, unsettle, warm_up
 from ketapath.store.db import Database
@@ -96,6 +97,8 @@ def create_app(
     settings = settings or get_settings()
     # the clinic's own vital-sign thresholds, if any: a bad file stops the server here
     configure_session_rules(settings)
+    # and its own reference concentrations for the exposure summaries, if any
+    configure_thresholds(settings)
     db = database or Database(settings.database_url, echo=settings.sql_echo)
 
     @asynccontextmanager

@@ -17,6 +17,7 @@ line stays a thin edge over the services and the domain:
 - ``diary``: the patient diary (remind: e-mail today's reminders; cron-able)
 - ``fhir``: a patient's record as a FHIR Bundle (export), a Bundle as a record (import)
 - ``research``: the de-identified research export (export)
+- ``exposure``: stored exposure summaries (refresh: bring every one up to date)
 
 A command imports only what it needs: the modules named here import typer and light things
 at module level, and each command imports the domain, the PK engine, the database or the
@@ -34,6 +35,7 @@ from ketapath.cli import (
     audit,
     demo,
     diary,
+    exposure,
     fhir,
     instruments,
     knowledge,
@@ -73,6 +75,7 @@ for _module in (
     diary,
     fhir,
     research,
+    exposure,
 ):
     _module.register(app)
 

@@ -523,6 +523,12 @@ def _label(key: CurveKey, card: ModelCard) -> str:
     return f"{analyte}, {CURVE_WORDS[key]}"
 
 
+def model_findings(model: pk.PkModel, patient: pk.Covariates, route: Route) -> tuple[Finding, ...]:
+    """The warnings of a prediction with ``model`` for ``patient``: outside the model's study
+    range (or a covariate not given), and a route without a published absorption model."""
+    return _findings(model, patient, route)
+
+
 def _findings(model: pk.PkModel, patient: pk.Covariates, route: Route) -> tuple[Finding, ...]:
     out = [
         finding(

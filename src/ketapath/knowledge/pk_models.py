@@ -257,6 +257,19 @@ def load_pk_knowledge() -> tuple[tuple[PkModelEntry, ...], tuple[AnalgesiaEntry,
     return models, analgesia
 
 
+@lru_cache(maxsize=1)
+def pk_models_version() -> int:
+    """The version of ``pk_models.yaml`` (bumped on every change of a model): stored exposure
+    summaries record it."""
+    parsed: Any = load_entries(
+        PK_MODELS_FILE,
+        PkKnowledgeEntry,  # type: ignore[arg-type]
+        kind="pk_models",
+    )
+    version: int = parsed.version
+    return version
+
+
 def load_model_choice() -> ModelChoiceEntry:
     """The rule choosing the model of a prediction shown in the clinic (one entry)."""
     return next(e for e in _pk_entries() if isinstance(e, ModelChoiceEntry))

@@ -193,6 +193,13 @@ class PkModel:
         if entry.hepatic is not None:
             h = entry.hepatic
             age = np.zeros_like(weights) if ages is None else np.nan_to_num(ages, nan=0.0)
+            # The decline is the study's (to its oldest subject); carried on past it, it would
+            # reach a negative liver blood flow at ~129 years (Perez-Ruixo 2021), and growing
+            # concentrations. Beyond the study's ages the flow of its oldest age is kept (the
+            # prediction already warns that the patient is outside the study's range).
+            oldest = entry.validity.age_years.maximum
+            if oldest is not None:
+                age = np.minimum(age, oldest)
             decline = h.flow_decline_l_per_h_per_year * np.maximum(
                 0.0, age - h.flow_decline_after_age_years
             )

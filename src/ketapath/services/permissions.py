@@ -63,6 +63,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # preview reads the patient's record and follows order.read / plan.preview
     "exposure.simulate": CLINICAL_READERS | {RESEARCHER},
     "exposure.read": CLINICAL_READERS,
+    # bringing every stored exposure summary up to date (after a model or threshold change):
+    # it shows no patient's data, only counts; a physician or an administrator runs it
+    "exposure.refresh": frozenset({PHYSICIAN, ADMIN}),
     # infusion sessions (issue 10): nurses and physicians schedule and chart; a physician
     # overrides the discharge criteria; pharmacists read (dispensing); nobody else sees them
     "session.read": CLINICAL_READERS,

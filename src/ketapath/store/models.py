@@ -72,6 +72,7 @@ APPEND_ONLY_TABLES = (
     "repeat_decisions",
     "safety_results",
     "letters",
+    "exposure_summaries",
     "audit_log",
 )
 
@@ -712,6 +713,51 @@ class Letter(Base):
     signed_at: Mapped[datetime | None]
     signed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     amends_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"), unique=True)
+
+
+class ExposureSummaryRecord(Base):
+    """A stored exposure summary (AUC, peak, time above) of a session or a course as given,
+    with everything it was computed from (``inputs``, and its SHA-256 ``inputs_digest``).
+
+    Never changed: when the chart, the record, the model or the thresholds change, the next
+    read stores a new row that ``supersedes`` the one before, saying why (``reason``); a
+    subject's rows are one chain, newest last. ``subject`` is ``session:<id>`` or
+    ``course:<order id>``.
+    """
+
+    __tablename__ = "exposure_summaries"
+    __table_args__ = (
+        CheckConstraint("scope IN ('session', 'course')", name="scope"),
+        CheckConstraint("scope = 'course' OR session_id IS NOT NULL", name="session_scope"),
+        Index(
+            "uq_exposure_summaries_subject_first",
+            "subject",
+            unique=True,
+            sqlite_where=text("supersedes_id IS NULL"),
+            postgresql_where=text("supersedes_id IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(40), index=True)
+    scope: Mapped[str] = mapped_column(String(10))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("infusion_sessions.id"))
+    patient_version_id: Mapped[int] = mapped_column(ForeignKey("patient_versions.id"))
+    model_id: Mapped[str] = mapped_column(String(40))
+    model_version: Mapped[int] = mapped_column(Integer)
+    thresholds_version: Mapped[int] = mapped_column(Integer)
+    method_version: Mapped[int] = mapped_column(Integer)
+    inputs_digest: Mapped[str] = mapped_column(String(64))
+    inputs: Mapped[dict[str, Any]]
+    summary: Mapped[dict[str, Any]]
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    computed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    supersedes_id: Mapped[int | None] = mapped_column(
+        ForeignKey("exposure_summaries.id"), unique=True
+    )
+    reason: Mapped[str] = mapped_column(Text)
 
 
 class AuditEntry(Base):

@@ -1,6 +1,8 @@
 """The predicted-exposure panel of the protocol chooser and the order page: the curves as an
 inline SVG chart (``charts.curves_chart``), with a caption, a table of each curve's peak and
-AUC, and the model (citation, population, limitations, verification) beside it.
+AUC, and the model (citation, population, limitations, verification) beside it; and on the
+session page, the session's stored exposure summary (``summary_panel``): AUC, peak and time
+above each reference concentration, when it was computed and why.
 
 The numbers come from ``ketapath.services.exposure``; this module only arranges them.
 """
@@ -17,6 +19,7 @@ from ketapath.services.exposure import (
     SessionExposureView,
     model_options,
 )
+from ketapath.services.exposure_summary import AnalyteSummaryView, ExposureSummaryView
 from ketapath.web.charts import Series, curves_chart
 from ketapath.web.pages import clock, number, templates
 
@@ -147,3 +150,42 @@ def _pairs(
         pairs.append((planned.norketamine, given.norketamine))
     by_label = {d.label: d for d in view.differences}
     return [(by_label[p.label], p, g) for p, g in pairs if p.label in by_label]
+
+
+NG_PER_MG = 1000.0
+
+
+def summary_panel(view: ExposureSummaryView | None, error: str = "") -> dict[str, Any]:
+    """What ``_exposure_summary.html`` shows: each analyte's AUC (ng.h/mL, as the chart's
+    table; the API gives mg.h/L), AUC to infinity, peak and its time, and the minutes above
+    each reference concentration (with its basis and any conversion to the model's analyte);
+    the stored row's date, reason and model version; or why there is none."""
+    if view is None:
+        return {"view": None, "error": error, "rows": [], "above": []}
+    analytes = [a for a in (view.ketamine, view.norketamine) if a is not None]
+    rows = [
+        {
+            "label": a.label,
+            "auc": number(a.auc_mg_h_per_l * NG_PER_MG, 0),
+            "auc_inf": number(a.auc_inf_mg_h_per_l * NG_PER_MG, 0),
+            "peak": number(a.peak_mg_per_l * NG_PER_MG, 1),
+            "at": clock(a.peak_at_min),
+        }
+        for a in analytes
+    ]
+    return {"view": view, "error": error, "rows": rows, "above": _above(analytes)}
+
+
+def _above(analytes: list[AnalyteSummaryView]) -> list[dict[str, Any]]:
+    return [
+        {
+            "label": a.label,
+            "name": t.name,
+            "basis": "published" if t.basis == "published" else "ketapath policy",
+            "applied": number(t.applied_mg_per_l * NG_PER_MG, 1),
+            "converted": t.converted or "",
+            "minutes": clock(t.minutes),
+        }
+        for a in analytes
+        for t in a.time_above
+    ]

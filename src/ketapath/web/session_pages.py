@@ -37,7 +37,7 @@ from ketapath.domain.session_view import (
     SessionView,
 )
 from ketapath.knowledge.clinical import knowledge
-from ketapath.services import exposure, sessions
+from ketapath.services import exposure, exposure_summary, sessions
 from ketapath.services.clock import ClinicClock
 from ketapath.services.errors import Conflict, InvalidInput, ServiceError
 from ketapath.services.permissions import PHYSICIAN, Actor
@@ -54,7 +54,7 @@ from ketapath.services.sessions import (
 from ketapath.services.signing import OrderNotUsable
 from ketapath.services.validation import MAX_RECORD_ID, REASON_LENGTH
 from ketapath.store.db import Database
-from ketapath.web.exposure_charts import comparison_panel
+from ketapath.web.exposure_charts import comparison_panel, summary_panel
 from ketapath.web.ledger_forms import PostedForm, session_card
 from ketapath.web.order_pages import render_order_page
 from ketapath.web.pages import (
@@ -439,7 +439,19 @@ def _exposure(
         view = exposure.session_exposure(db, actor, detail.id, clock=clock)
     except InvalidInput as error:
         return comparison_panel(None, error.message)
-    return comparison_panel(view)
+    return {**comparison_panel(view), "summary": _summary(db, actor, detail, clock)}
+
+
+def _summary(
+    db: Database, actor: Actor, detail: SessionDetail, clock: ClinicClock
+) -> dict[str, Any]:
+    """The session's stored exposure summary (computed and stored on this read if its inputs
+    changed; provisional while the pump runs); an input the engine refuses is said."""
+    try:
+        view = exposure_summary.session_summary(db, actor, detail.id, clock=clock)
+    except InvalidInput as error:
+        return summary_panel(None, error.message)
+    return summary_panel(view)
 
 
 @router.get("/sessions/{session_id}", response_class=HTMLResponse)

@@ -1,4 +1,5 @@
-"""Predicted exposure (PK): a simulation from numbers, and one session of an order or a plan.
+"""Predicted exposure (PK): a simulation from numbers, one session of an order or a plan, and
+the stored exposure summaries of sessions and courses as given.
 
 Concentrations are in ng/mL, AUC in ng.h/mL, times in minutes; every answer names the model
 (citation, population, limitations, what was verified) and the warnings for this patient.
@@ -13,7 +14,7 @@ from fastapi import APIRouter, Query
 from ketapath.api.deps import CurrentUser, DatabaseDep
 from ketapath.api.errors import SIGNED_IN, responses
 from ketapath.api.params import ClockDep, RecordId
-from ketapath.services import exposure
+from ketapath.services import exposure, exposure_summary
 from ketapath.services.exposure import (
     MAX_SESSION_NUMBER,
     MODEL_DESCRIPTION,
@@ -25,6 +26,10 @@ from ketapath.services.exposure import (
     PlanExposureView,
     SessionComparisonView,
     SimulateRequest,
+)
+from ketapath.services.exposure_summary import (
+    CourseExposureSummaryView,
+    SessionExposureSummaryView,
 )
 
 router = APIRouter(tags=["exposure"], responses=SIGNED_IN)
@@ -113,3 +118,43 @@ def session_exposure(
     ] = None,
 ) -> SessionComparisonView:
     return exposure.session_exposure(db, actor, session_id, model, clock=clock)
+
+
+@router.get(
+    "/sessions/{session_id}/exposure-summary",
+    response_model=SessionExposureSummaryView,
+    summary="Stored exposure summary of an infusion session as given (AUC, peak, time above)",
+    responses=responses(404, 422),
+    description=(
+        "Predicted AUC (mg.h/L, to 6 h after the last dose and to infinity), peak (mg/L) and "
+        "its time, and minutes above each reference concentration (exposure_thresholds.yaml) "
+        "of ketamine and norketamine, from what the session's chart says was given, computed "
+        "exactly without a time grid. The stored summary is answered when its inputs (doses, "
+        "the record's facts, the model and its version, the thresholds) are unchanged; "
+        "otherwise it is computed, stored as a new row superseding the last (with the reason) "
+        "and answered. A running pump gives a provisional summary, not stored. `history` "
+        "lists the earlier rows. Physicians, nurses, pharmacists."
+    ),
+)
+def session_exposure_summary(
+    session_id: RecordId, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
+) -> SessionExposureSummaryView:
+    return exposure_summary.session_summary(db, actor, session_id, clock=clock)
+
+
+@router.get(
+    "/courses/{order_id}/exposure-summary",
+    response_model=CourseExposureSummaryView,
+    summary="Stored exposure summary of a course as given (its sessions on one time axis)",
+    responses=responses(404, 422),
+    description=(
+        "The course of a signed order as given so far: every session's chart on one time axis "
+        "from the first dose (what remains of one session when the next starts counts), "
+        "summarised and stored as a session's is, with each session's own summary in "
+        "`sessions`. Physicians, nurses, pharmacists."
+    ),
+)
+def course_exposure_summary(
+    order_id: RecordId, actor: CurrentUser, db: DatabaseDep, clock: ClockDep
+) -> CourseExposureSummaryView:
+    return exposure_summary.course_summary(db, actor, order_id, clock=clock)
