@@ -17,6 +17,7 @@ from ketapath.knowledge.clinical import Knowledge, knowledge
 from ketapath.knowledge.instruments import load_instruments
 from ketapath.knowledge.ledger import ledger_rules
 from ketapath.knowledge.pk_models import load_pk_input_bounds, load_pk_knowledge
+from ketapath.knowledge.registry import registry_rules
 
 DATA_DIR = data_path("bibliography.yaml").parent
 DOI = re.compile(r"^10\.\d{4,9}/[^\s]+$")
@@ -32,6 +33,7 @@ def _all_cites() -> list[Cite]:
     found += cites_in(list(input_bounds().by_id.values()))
     found += cites_in(load_pk_input_bounds())
     found += cites_in(ledger_rules())
+    found += cites_in(registry_rules())
     return found
 
 
@@ -125,6 +127,7 @@ def test_local_choices_are_cited_as_local_never_as_evidence() -> None:
         "ketapath-scoring-rules",
         "clinic-drug-library",
         "ketapath-ledger-policy",
+        "ketapath-registry-policy",
     ):
         assert bib.get(ref_id).kind == "local"
     kb = knowledge()

@@ -198,6 +198,7 @@ def test_knowledge_check_reports_every_file() -> None:
     assert "pk_input_bounds:" in result.stdout
     assert "ledger_rules: version" in result.stdout and "3 reports" in result.stdout
     assert "outcome_rules: version" in result.stdout and "4 safety checks" in result.stdout
+    assert "registry_rules: version" in result.stdout and "2 regression covariates" in result.stdout
 
 
 def test_the_installed_console_script_runs() -> None:

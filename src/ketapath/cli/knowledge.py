@@ -23,6 +23,7 @@ def knowledge_check() -> None:
     from ketapath.knowledge.ledger import ledger_rules
     from ketapath.knowledge.outcomes import outcome_rules
     from ketapath.knowledge.pk_models import load_pk_input_bounds, load_pk_knowledge
+    from ketapath.knowledge.registry import registry_rules
     from ketapath.knowledge.safety import safety_checks
 
     try:
@@ -33,6 +34,7 @@ def knowledge_check() -> None:
         pk_models, analgesia = load_pk_knowledge()
         load_pk_input_bounds()
         safety = safety_checks()
+        registry = registry_rules()
     except (KnowledgeError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -52,6 +54,11 @@ def knowledge_check() -> None:
         f"follow-up timepoints, {len(outcomes.safety.checks)} safety checks"
     )
     typer.echo(f"safety_checks: version {safety.version}, {len(safety.entries)} checks")
+    typer.echo(
+        f"registry_rules: version {registry.version}, {len(registry.regression.covariates)} "
+        f"regression covariates, at least {registry.regression.min_events_per_variable} "
+        "events per covariate"
+    )
 
 
 @knowledge_app.command("references")

@@ -29,6 +29,7 @@ Engine = Literal[
     "ledger",
     "outcomes",
     "safety",
+    "registry",
 ]
 CODE_PATTERN = r"^[a-z][a-z0-9-]*:([a-z0-9][a-z0-9_-]*(:[a-z0-9_-]+)*|\*)$"
 
