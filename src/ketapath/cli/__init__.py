@@ -15,6 +15,7 @@ line stays a thin edge over the services and the domain:
 - ``library``: the clinic's drug library (show, history, export, check, load)
 - ``sessions``: the infusion day (worklist, show, replay)
 - ``diary``: the patient diary (remind: e-mail today's reminders; cron-able)
+- ``registry``: the registry (synth: a synthetic registry for benchmarks; refresh)
 
 A command imports only what it needs: the modules named here import typer and light things
 at module level, and each command imports the domain, the PK engine, the database or the
@@ -39,6 +40,7 @@ from ketapath.cli import (
     opioids,
     orders,
     pk,
+    registry,
     screening,
     sessions,
 )
@@ -67,6 +69,7 @@ for _module in (
     ledger,
     audit,
     diary,
+    registry,
 ):
     _module.register(app)
 

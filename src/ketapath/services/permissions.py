@@ -94,6 +94,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "diary.read": CLINICAL_READERS,
     # research
     "research.read": frozenset({RESEARCHER}),
+    # the registry analytics (issue 13): physicians and researchers; a physician's course rows
+    # name the patient and the order, a researcher's are de-identified (services.registry)
+    "registry.read": frozenset({PHYSICIAN, RESEARCHER}),
+    "registry.identified": frozenset({PHYSICIAN}),
     # administration
     "user.manage": frozenset({ADMIN}),
     "user.list": frozenset({ADMIN}),

@@ -16,6 +16,7 @@ from ketapath.web import (
     patient_pages,
     record_pages,
     reference_pages,
+    registry_pages,
     safety_pages,
     screening_pages,
     session_pages,
@@ -38,5 +39,6 @@ for module in (
     indicator_pages,
     safety_pages,
     diary_pages,
+    registry_pages,
 ):
     router.include_router(module.router)
