@@ -21,10 +21,10 @@ from ketapath.domain.registry import (
     band_labels,
     band_of,
     course_outcomes,
+    cumulative_doses,
     rate,
     responder_table,
     wilson_interval,
-    with_cumulative,
 )
 from ketapath.domain.registry_survival import (
     NOT_REACHED,
@@ -150,12 +150,18 @@ def wilson_by_formula(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-@pytest.mark.parametrize(("k", "n"), [(0, 1), (1, 1), (3, 10), (7, 10), (0, 25), (50, 100)])
-def test_the_wilson_interval_is_the_score_interval(k: int, n: int) -> None:
+@pytest.mark.parametrize(
+    ("k", "n"), [(0, 1), (1, 1), (3, 10), (7, 10), (0, 25), (50, 100), (9000, 17000)]
+)
+def test_the_wilson_interval_is_the_score_interval_as_scipy_gives_it(k: int, n: int) -> None:
+    from scipy.stats import binomtest
+
     low, high = wilson_interval(k, n)
     expected = wilson_by_formula(k, n)
     assert low == pytest.approx(max(0.0, expected[0]), abs=1e-9)
     assert high == pytest.approx(min(1.0, expected[1]), abs=1e-9)
+    scipy = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    assert (low, high) == pytest.approx((scipy.low, scipy.high), abs=1e-12)
 
 
 def test_a_rate_counts_unknown_apart_and_has_no_interval_without_courses() -> None:
@@ -201,28 +207,24 @@ def test_bands_include_their_lower_edge_and_unknown_is_never_the_lowest() -> Non
 
 
 def test_the_cumulative_dose_is_unknown_from_a_course_of_unknown_dose_on() -> None:
-    rows = with_cumulative(
+    cumulative = cumulative_doses(
         [
-            course(1, patient_id=7, first_session_on=date(2024, 1, 1), dose_mg_per_kg=4.0),
-            course(2, patient_id=7, first_session_on=date(2024, 6, 1), dose_mg_per_kg=None),
-            course(3, patient_id=7, first_session_on=date(2025, 1, 1), dose_mg_per_kg=3.0),
-            course(4, patient_id=8, first_session_on=date(2024, 2, 1), dose_mg_per_kg=12.5),
+            (3, 7, date(2025, 1, 1), "complete", 3.0),
+            (1, 7, date(2024, 1, 1), "complete", 4.0),
+            (5, 7, date(2024, 3, 1), "not given", None),
+            (2, 7, date(2024, 6, 1), "complete", None),
+            (4, 8, date(2024, 2, 1), "complete", 12.5),
         ]
     )
-    cumulative = {c.order_id: c.cumulative_mg_per_kg for c in rows}
-    assert cumulative == {1: 4.0, 2: None, 3: None, 4: 12.5}
+    assert cumulative == {1: 4.0, 5: 4.0, 2: None, 3: None, 4: 12.5}
 
 
 def test_adverse_events_are_rated_by_cumulative_band() -> None:
-    rows = with_cumulative(
-        [
-            course(1, patient_id=1, dose_mg_per_kg=3.0, side_effects=1),
-            course(2, patient_id=2, dose_mg_per_kg=3.0),
-            course(
-                3, patient_id=3, dose_mg_per_kg=15.0, troublesome_side_effects=1, side_effects=1
-            ),
-        ]
-    )
+    rows = [
+        course(1, cumulative_mg_per_kg=3.0, side_effects=1),
+        course(2, cumulative_mg_per_kg=3.0),
+        course(3, cumulative_mg_per_kg=15.0, troublesome_side_effects=1, side_effects=1),
+    ]
     bands = {row.band: row for row in adverse_events_by_cumulative_dose(rows)}
     assert bands["under 5 mg/kg"].courses == 2
     assert bands["under 5 mg/kg"].rates["any"].events == 1

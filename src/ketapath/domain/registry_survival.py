@@ -103,23 +103,29 @@ def kaplan_meier(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fitter.fit([float(d) for d in durations], event_observed=[bool(e) for e in ended])
-    table = fitter.event_table
-    survival = fitter.survival_function_.iloc[:, 0]
-    band = fitter.confidence_interval_survival_function_
-    points = []
-    for at in table.index:
-        row = table.loc[at]
-        points.append(
-            CurvePoint(
-                days=float(at),
-                survival=float(survival.loc[at]),
-                low=finite(band.loc[at].iloc[0]),
-                high=finite(band.loc[at].iloc[1]),
-                at_risk=int(row["at_risk"]),
-                ended=int(row["observed"]),
-                censored=int(row["censored"]),
-            )
+    table = fitter.event_table  # one row per distinct time (0 first), as the curve's index
+    survival = fitter.survival_function_.iloc[:, 0].to_numpy()
+    band = fitter.confidence_interval_survival_function_.to_numpy()
+    points = tuple(
+        CurvePoint(
+            days=float(at),
+            survival=float(s),
+            low=finite(low),
+            high=finite(high),
+            at_risk=int(risk),
+            ended=int(ended),
+            censored=int(censored),
         )
+        for at, s, (low, high), risk, ended, censored in zip(
+            table.index.to_numpy(),
+            survival,
+            band,
+            table["at_risk"].to_numpy(),
+            table["observed"].to_numpy(),
+            table["censored"].to_numpy(),
+            strict=True,
+        )
+    )
     middle = finite(fitter.median_survival_time_)
     bounds = median_survival_times(fitter.confidence_interval_survival_function_)
     low, high = finite(bounds.iloc[0, 0]), finite(bounds.iloc[0, 1])
@@ -128,7 +134,7 @@ def kaplan_meier(
         reason = NOT_REACHED
     elif low is None or high is None:
         reason = f"the interval's {'lower' if low is None else 'upper'} bound: {BEYOND_DATA}"
-    return tuple(points), Median(middle, low, high, reason)
+    return points, Median(middle, low, high, reason)
 
 
 def relief_curves(
@@ -198,7 +204,6 @@ class Regression:
     covariates: tuple[str, ...]
     min_events: int
     coefficients: tuple[Coefficient, ...]
-    concordance: float | None
     message: str
     findings: tuple[Finding, ...]
 
@@ -226,7 +231,6 @@ def relief_regression(
         message: str,
         found: tuple[Finding, ...],
         coefficients: tuple[Coefficient, ...] = (),
-        concordance: float | None = None,
     ) -> Regression:
         return Regression(
             status,
@@ -237,7 +241,6 @@ def relief_regression(
             tuple(covariates),
             needed,
             coefficients,
-            concordance,
             message,
             found,
         )
@@ -254,7 +257,7 @@ def relief_regression(
     except _FitFailed as failure:
         message = f"The regression could not be fitted: {failure}."
         return result("not fitted", message, (finding("registry:fit-failed", message),))
-    coefficients, concordance, notes = fitted
+    coefficients, notes = fitted
     message = (
         f"Fitted on {len(usable)} courses with {events} ends of relief "
         f"({events / len(covariates):.0f} per covariate)."
@@ -263,7 +266,7 @@ def relief_regression(
     if notes:
         message += " " + " ".join(notes)
         found = (finding("registry:not-estimable", " ".join(notes)),)
-    return result("fitted", message, found, coefficients, concordance)
+    return result("fitted", message, found, coefficients)
 
 
 class _FitFailed(Exception):
@@ -277,7 +280,7 @@ def _value(course: RegistryCourse, covariate: Covariate) -> float | None:
 
 def _fit_cox(
     courses: Sequence[RegistryCourse], covariates: Sequence[Covariate], level: float
-) -> tuple[tuple[Coefficient, ...], float | None, list[str]]:
+) -> tuple[tuple[Coefficient, ...], list[str]]:
     import numpy as np
     import pandas as pd
     from lifelines import CoxPHFitter
@@ -338,4 +341,4 @@ def _fit_cox(
                 note=note,
             )
         )
-    return tuple(coefficients), finite(fitter.concordance_index_), notes
+    return tuple(coefficients), notes

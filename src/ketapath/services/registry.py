@@ -16,7 +16,9 @@ is audited with its filters and how many courses it covered.
 
 from __future__ import annotations
 
-from datetime import date
+import threading
+from dataclasses import fields
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -35,8 +37,8 @@ from ketapath.services.registry_store import refresh
 from ketapath.services.signing import FindingView
 from ketapath.services.unit import action, check
 from ketapath.store.db import Database
-from ketapath.store.models import Patient
-from ketapath.store.models import RegistryCourse as CourseRow_
+from ketapath.store.models import Patient, RegistryState
+from ketapath.store.models import RegistryCourse as SummaryRow
 
 GroupBy = reg.GroupBy
 Analysis = Literal["courses", "responders", "relief", "adverse-events", "regression"]
@@ -296,7 +298,6 @@ class RegressionView(BaseModel):
     covariates: list[str]
     min_events: int
     coefficients: list[CoefficientView]
-    concordance: float | None
     message: str
     method: MethodView
     findings: list[FindingView]
@@ -329,55 +330,35 @@ class Overview(BaseModel):
 # ------------------------------------------------------------------ reading
 
 
+# The summary rows as last read, per database: (stamp, courses, pseudonyms). The stamp is the
+# summary's generation and the time of its last change (registry_store); while it is the same,
+# the rows are too, so a page reads one row instead of every course.
+_READ: dict[str, tuple[tuple[int, datetime], list[reg.RegistryCourse], dict[int, str]]] = {}
+_READ_LOCK = threading.Lock()
+_FIELDS = [f.name for f in fields(reg.RegistryCourse)]
+
+
 def _load(
     db: Database, actor: Actor, clock: ClinicClock | None
 ) -> tuple[list[reg.RegistryCourse], dict[int, str]]:
-    """Every course of the registry (cumulative doses over all of a patient's courses), and
-    each patient's pseudonym. Refused before anything is read unless the role may."""
+    """Every course of the registry, and each patient's pseudonym. Refused before anything is
+    read unless the role may; the summary is brought up to date first."""
     check(db, actor, "registry.read", entity="registry")
     refresh(db, clock or clinic_clock())
     with db.read_only() as session:
-        rows = session.execute(select(CourseRow_)).scalars().all()
+        state = session.get(RegistryState, 1)
+        stamp = (state.generation, state.refreshed_at) if state is not None else (0, datetime.min)
+        with _READ_LOCK:
+            known = _READ.get(db.url)
+        if known is not None and known[0] == stamp:
+            return known[1], known[2]
+        table = SummaryRow.__table__
+        rows = session.execute(select(*(table.c[name] for name in _FIELDS))).all()
         pseudonyms = dict(session.execute(select(Patient.id, Patient.pseudonym)).all())
-        courses = [_course(row) for row in rows]
-    return reg.with_cumulative(courses), pseudonyms
-
-
-def _course(row: CourseRow_) -> reg.RegistryCourse:
-    return reg.RegistryCourse(
-        order_id=row.order_id,
-        patient_id=row.patient_id,
-        protocol_id=row.protocol_id,
-        indication=row.indication,
-        first_session_on=row.first_session_on,
-        last_session_on=row.last_session_on,
-        status=row.status,
-        weight_kg=row.weight_kg,
-        delivered_mg=row.delivered_mg,
-        dose_mg_per_kg=row.dose_mg_per_kg,
-        infusion_hours=row.infusion_hours,
-        adjuncts=row.adjuncts,
-        sessions_planned=row.sessions_planned,
-        sessions_given=row.sessions_given,
-        diagnoses=row.diagnoses,
-        icd10cm=row.icd10cm,
-        side_effects=row.side_effects,
-        troublesome_side_effects=row.troublesome_side_effects,
-        stopped_for_side_effect=row.stopped_for_side_effect,
-        safety_abnormal=row.safety_abnormal,
-        baseline_nrs=row.baseline_nrs,
-        follow_up_days=row.follow_up_days,
-        follow_up_nrs=row.follow_up_nrs,
-        responder_30=row.responder_30,
-        responder_50=row.responder_50,
-        relief_status=row.relief_status,
-        relief_days=row.relief_days,
-        relief_event=row.relief_event,
-        auc_status=row.auc_status,
-        auc=row.auc,
-        exposure_auc=row.exposure_auc,
-        exposure_status=row.exposure_status,
-    )
+    courses = [reg.RegistryCourse(*row) for row in rows]
+    with _READ_LOCK:
+        _READ[db.url] = (stamp, courses, pseudonyms)
+    return courses, pseudonyms
 
 
 def _audited(
@@ -424,7 +405,7 @@ def responders_view(
         level=rules.confidence_level,
         method=_method(rules.responder.rule, rules.responder.source),
         interval=_method(
-            "Wilson's score interval (SciPy binomtest ... proportion_ci(method='wilson')).",
+            "Wilson's score interval, by its formula (Wilson 1927, p. 210).",
             rules.confidence_source,
         ),
         groups=[
@@ -499,7 +480,6 @@ def regression_view(courses: list[reg.RegistryCourse], applied: AppliedFilters) 
         covariates=list(fitted.covariates),
         min_events=fitted.min_events,
         coefficients=[CoefficientView(**vars(c)) for c in fitted.coefficients],
-        concordance=fitted.concordance,
         message=fitted.message,
         method=_method(rules.regression.rule, rules.regression.source),
         findings=[FindingView.of(f) for f in fitted.findings],

@@ -35,9 +35,10 @@ from ketapath.domain.registry import (
     SessionFacts,
     course_delivery,
     course_outcomes,
+    cumulative_doses,
     session_facts,
 )
-from ketapath.domain.session_events import ChartEntry, ChartEvent, CheckIn, PumpProgramme
+from ketapath.domain.session_events import ChartEntry, ChartEvent
 from ketapath.domain.sessions import SessionContext, replay
 from ketapath.domain.vocabulary import resolve
 from ketapath.knowledge.clinical import Knowledge, knowledge
@@ -45,6 +46,7 @@ from ketapath.knowledge.outcomes import outcome_rules
 from ketapath.knowledge.registry import registry_rules
 from ketapath.services.clock import ClinicClock
 from ketapath.services.patients import latest_versions_query
+from ketapath.services.sessions import _programme as programme_at_check_in
 from ketapath.services.sessions import session_rules
 from ketapath.store.db import Database
 from ketapath.store.models import (
@@ -68,7 +70,7 @@ from ketapath.store.models import (
 SUMMARY_FORMAT = 1
 BATCH_PATIENTS = 400
 _ENTRY: TypeAdapter[Any] = TypeAdapter(ChartEntry)
-_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':ketapath-registry'))"
+_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/ketapath-registry'))"
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,8 @@ def refresh(db: Database, clock: ClinicClock, *, batch: int = BATCH_PATIENTS) ->
 
     started = time.perf_counter()
     wanted = definitions(clock)
+    if _up_to_date(db, wanted):
+        return RefreshReport(0, 0, False, time.perf_counter() - started)
     rebuilt = _start(db, wanted)
     patients = courses = 0
     while True:
@@ -126,9 +130,19 @@ def refresh(db: Database, clock: ClinicClock, *, batch: int = BATCH_PATIENTS) ->
                 session.execute(insert(RegistryCourse), rows)
             for part in _chunks(list(marks), 5000):
                 session.execute(delete(RegistryDirty).where(RegistryDirty.id.in_(part)))
+            _next_generation(session)
             patients += len(chosen)
             courses += len(rows)
     return RefreshReport(patients, courses, rebuilt, time.perf_counter() - started)
+
+
+def _up_to_date(db: Database, wanted: str) -> bool:
+    """Whether nothing is marked and the definitions are the same (no write lock taken)."""
+    with db.read_only() as session:
+        state = session.get(RegistryState, 1)
+        if state is None or state.definitions != wanted:
+            return False
+        return session.scalar(select(RegistryDirty.id).limit(1)) is None
 
 
 def _start(db: Database, wanted: str) -> bool:
@@ -143,10 +157,26 @@ def _start(db: Database, wanted: str) -> bool:
             insert(RegistryDirty).from_select(["patient_id"], select(Order.patient_id).distinct())
         )
         if state is None:
-            session.add(RegistryState(id=1, definitions=wanted, refreshed_at=utcnow()))
+            state = RegistryState(id=1, definitions=wanted, generation=1, refreshed_at=utcnow())
+            session.add(state)
         else:
             state.definitions, state.refreshed_at = wanted, utcnow()
+            state.generation += 1
         return True
+
+
+def _next_generation(session: Session) -> None:
+    state = session.get(RegistryState, 1)
+    if state is not None:
+        state.generation += 1
+        state.refreshed_at = utcnow()
+
+
+def generation(db: Database) -> int:
+    """The generation of the summary rows (0 before the first refresh)."""
+    with db.read_only() as session:
+        state = session.get(RegistryState, 1)
+        return 0 if state is None else int(state.generation)
 
 
 def compact_marks(db: Database) -> int:
@@ -194,6 +224,10 @@ def summarise(
     safety = _abnormal_safety(session, patient_ids)
     deliveries = {oid: course_delivery(c.sessions, c.weight_kg) for oid, c in courses.items()}
     windows = _safety_windows(courses, deliveries)
+    cumulative = cumulative_doses(
+        (oid, c.patient_id, d.first_session_on, d.status, d.delivered_mg_per_kg)
+        for (oid, c), d in zip(courses.items(), deliveries.values(), strict=True)
+    )
     now = utcnow()
     rows = []
     for order_id, course in courses.items():
@@ -208,9 +242,8 @@ def summarise(
         abnormal = sum(
             1 for day in safety.get(course.patient_id, ()) if start and start <= day < end
         )
-        rows.append(
-            _row(course, delivery, outcome, diagnoses.get(course.patient_id), abnormal, now)
-        )
+        row = _row(course, delivery, outcome, diagnoses.get(course.patient_id), abnormal, now)
+        rows.append({**row, "cumulative_mg_per_kg": cumulative[order_id]})
     return rows
 
 
@@ -278,7 +311,8 @@ def _sessions(session: Session, courses: dict[int, _Course], clock: ClinicClock)
     for session_id, order_id, scheduled_on in rows:
         events = charts.get(session_id, [])
         context = SessionContext(
-            programme=_programme(events),
+            # the programme the chart froze at check-in, read as the sessions service reads it
+            programme=programme_at_check_in(events),
             zone=zone,
             earliest=clock.start_of(scheduled_on),
             clinic_rules=rules,
@@ -315,19 +349,6 @@ def _charts(session: Session, session_ids: Sequence[int]) -> dict[int, list[Char
                 )
             )
     return out
-
-
-def _programme(events: Sequence[ChartEvent]) -> PumpProgramme | None:
-    """The programme frozen at check-in (the latest correction of the check-in keeps it)."""
-    check_in = next((e for e in events if e.kind == "check_in" and e.amends_seq is None), None)
-    if check_in is None:
-        return None
-    latest = check_in
-    for event in events:
-        if event.amends_seq == latest.seq:
-            latest = event
-    entry = latest.entry if isinstance(latest.entry, CheckIn) else check_in.entry
-    return entry.programme if isinstance(entry, CheckIn) else None
 
 
 def _diagnoses(

@@ -762,6 +762,8 @@ class RegistryCourse(Base):
     stopped_for_side_effect: Mapped[int] = mapped_column(Integer)
     chart_refusals: Mapped[int] = mapped_column(Integer)
     safety_abnormal: Mapped[int] = mapped_column(Integer)
+    # the patient's delivered dose per kg over this course and every earlier one (None: unknown)
+    cumulative_mg_per_kg: Mapped[float | None] = mapped_column(Float)
     baseline_nrs: Mapped[int | None] = mapped_column(Integer)
     follow_up_days: Mapped[int | None] = mapped_column(Integer)
     follow_up_nrs: Mapped[int | None] = mapped_column(Integer)
@@ -790,11 +792,14 @@ class RegistryDirty(Base):
 
 class RegistryState(Base):
     """The registry summary's one row: the definitions it was computed with (a change of the
-    outcome or registry rules, or of the clinic's time zone, recomputes every course)."""
+    outcome or registry rules, or of the clinic's time zone, recomputes every course), and the
+    generation of the rows (one more at every refresh that changed them)."""
 
     __tablename__ = "registry_state"
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     definitions: Mapped[str] = mapped_column(String(64))
+    # counts the refreshes that changed a row: a reader's copy of the rows is good while equal
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
     refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
