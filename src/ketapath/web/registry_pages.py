@@ -101,11 +101,9 @@ async def registry_page(
             "date_to": date_to.strip(),
         },
         "downloads": downloads(view.filters, group_by),
-        "relief_chart": await run_in_threadpool(
-            registry_charts.relief_chart,
-            view.relief.groups,
-            f"Relief duration by {view.choices.group_bys[group_by].lower()}",
+        "relief_chart": registry_charts.relief_chart(
+            view.relief.groups, f"Relief duration by {view.choices.group_bys[group_by].lower()}"
         ),
-        "adverse_chart": await run_in_threadpool(registry_charts.adverse_chart, view.adverse),
+        "adverse_chart": registry_charts.adverse_chart(view.adverse),
     }
     return render(request, "registry.html", context)
