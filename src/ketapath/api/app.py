@@ -37,7 +37,7 @@ from ketapath.config import Settings, get_settings
 from ketapath.knowledge.clinical import knowledge as load_knowledge
 from ketapath.knowledge.instruments import load_instruments
 from ketapath.services.sessions import configure_rules as configure_session_rules
-from ketapath.services.warmup import settle, unsettle, warm_up
+from ketapath.services.warmup import settle, unsettle, warm_up, warm_up_analytics
 from ketapath.store.db import Database
 
 API_PREFIX = "/api/v1"
@@ -104,6 +104,7 @@ def create_app(
         # it; building the OpenAPI document prepares them all, and the document is then ready.
         app.openapi()
         if settle_heap:
+            warm_up_analytics()  # the registry's survival analysis (lifelines): ~1 s
             settle()
         yield
         if settle_heap:

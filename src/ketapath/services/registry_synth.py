@@ -122,7 +122,7 @@ class Model:
     alt_per_mg_per_kg: float = 0.05
     early_stop: float = 0.08
     did_not_attend: float = 0.02
-    repeat_courses: tuple[float, ...] = (0.45, 0.33, 0.22)
+    repeat_courses: tuple[float, ...] = (0.35, 0.35, 0.30)
     in_progress: float = 0.03
 
 
@@ -435,7 +435,7 @@ class Generator:
     ) -> None:
         rng = self.rng
         keep = 0.93 - 0.04 * (p.centre % 5)
-        last = min(self.end, last_day + timedelta(days=rng.randint(21, 98)))
+        last = min(self.end, last_day + timedelta(days=rng.randint(21, 84)))
         day = start
         while day <= last:
             if rng.random() < keep:
