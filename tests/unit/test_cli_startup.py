@@ -59,6 +59,8 @@ def imported_by(*args: str) -> set[str]:
         (["score", "phq9", "--items"], SERVER + NUMERICS),
         (["knowledge", "adverse-effects"], SERVER + NUMERICS),
         (["sessions", "replay", SESSION_LOG], SERVER + NUMERICS),
+        (["registry", "--help"], SERVER + NUMERICS),
+        (["registry", "synth", "--help"], SERVER + NUMERICS),
         (
             [
                 "simulate",
