@@ -200,6 +200,31 @@ class Generator:
     # -- the patient ----------------------------------------------------------------------
 
     def patient(self, number: int) -> None:
+        """One patient: the record, then the courses that fit before the end date, and
+        (sometimes) one about to start."""
+        rng = self.rng
+        facts, registered = self._register(number)
+        courses = 1 + int(
+            _weighted(rng, {str(i): w for i, w in enumerate(self.model.repeat_courses)})
+        )
+        start = registered + timedelta(days=rng.randint(7, 60))
+        cumulative = 0.0
+        for index in range(courses):
+            protocol = _weighted(rng, PROTOCOLS_BY_DIAGNOSIS[facts.diagnosis])
+            course, digest = self._plan(protocol, facts)
+            length = max(int(s["day"]) for s in course["sessions"])
+            if start + timedelta(days=length + max(FOLLOW_UP_DAYS) + 7) > self.end:
+                break  # its follow-up would not be over by the end
+            cumulative += self._course(facts, protocol, course, digest, start, index, cumulative)
+            start += timedelta(days=length + rng.randint(120, 300))
+        if rng.random() < self.model.in_progress:
+            protocol = _weighted(rng, PROTOCOLS_BY_DIAGNOSIS[facts.diagnosis])
+            course, digest = self._plan(protocol, facts)
+            soon = self.end + timedelta(days=rng.randint(1, 30))
+            self._course(facts, protocol, course, digest, soon, 1, cumulative, in_progress=True)
+
+    def _register(self, number: int) -> tuple[_Patient, date]:
+        """The patient's record (version 1, one diagnosis, one medicine); its registration day."""
         rng = self.rng
         centre = 1 + (number % self.config.centres)
         sex = "female" if rng.random() < 0.6 else "male"
@@ -248,25 +273,8 @@ class Generator:
                 "route": "oral",
             },
         )
-        courses = 1 + int(
-            _weighted(rng, {str(i): w for i, w in enumerate(self.model.repeat_courses)})
-        )
-        start = registered + timedelta(days=rng.randint(7, 60))
-        cumulative = 0.0
         facts = _Patient(patient_id, version_id, centre, sex, weight, height, diagnosis, born)
-        for index in range(courses):
-            protocol = _weighted(rng, PROTOCOLS_BY_DIAGNOSIS[diagnosis])
-            course, digest = self._plan(protocol, facts)
-            length = max(int(s["day"]) for s in course["sessions"])
-            if start + timedelta(days=length + max(FOLLOW_UP_DAYS) + 7) > self.end:
-                break  # its follow-up would not be over by the end
-            cumulative += self._course(facts, protocol, course, digest, start, index, cumulative)
-            start += timedelta(days=length + rng.randint(120, 300))
-        if rng.random() < self.model.in_progress:
-            protocol = _weighted(rng, PROTOCOLS_BY_DIAGNOSIS[diagnosis])
-            course, digest = self._plan(protocol, facts)
-            soon = self.end + timedelta(days=rng.randint(1, 30))
-            self._course(facts, protocol, course, digest, soon, 1, cumulative, in_progress=True)
+        return facts, registered
 
     def _plan(self, protocol: str, p: _Patient) -> tuple[dict[str, Any], str]:
         """The course the domain plans for the patient (kept: many patients weigh the same)."""
