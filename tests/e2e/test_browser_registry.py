@@ -122,6 +122,7 @@ def test_a_researcher_filters_the_registry_and_downloads_the_courses(
     header = set(rows[0])
     assert not header & {"patient_id", "order_id", "first_session_on", "last_session_on"}
     assert all(row["pseudonym"].startswith("KP-") for row in rows)
+    assert page.locator("#course-table a").count() == 0  # no link to a patient or an order
 
 
 def test_a_physician_sees_whose_courses_and_a_nurse_has_no_registry(
@@ -132,6 +133,12 @@ def test_a_physician_sees_whose_courses_and_a_nurse_has_no_registry(
     physician.goto("/registry?group_by=indication")
     assert physician.locator("#deidentified").count() == 0
     assert physician.locator("#relief-table tbody tr").count() >= 1
+    first = physician.locator("#course-table a[href^='/patients/']").first
+    assert first.is_visible()
+    first.click()
+    physician.wait_for_load_state()
+    assert "/patients/" in physician.url and "Synthetic Patient" in physician.content()
+    physician.go_back()
     screens.shot(physician, "physician")
     nurse = open_page()
     sign_in(nurse, "nurse")

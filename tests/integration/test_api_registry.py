@@ -137,7 +137,9 @@ def test_the_page_is_in_the_navigation_of_physicians_and_researchers_only(
         assert page.status_code == 200
         assert 'href="/registry"' in page.text and 'id="relief-chart"' in page.text
         assert "Too few data" in page.text
-        assert ("/patients/" in page.text) is False
+        # a physician's course table links to the patient and the order; a researcher's not
+        assert ('href="/patients/' in page.text) is (role == "physician")
+        assert ('href="/orders/' in page.text) is (role == "physician")
         bad = client.get("/registry?dose_band=plenty")
         assert bad.status_code == 422 and "is not a band" in bad.text
     client.cookies.clear()

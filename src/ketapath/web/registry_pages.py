@@ -29,6 +29,7 @@ from ketapath.web.pages import PageRoute, PageUser, render
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 API = "/api/v1/registry"
+COURSES_SHOWN = 25  # the first courses on the page; the CSV has every one
 TEXT = Annotated[str, Query(max_length=80)]
 
 
@@ -89,6 +90,9 @@ async def registry_page(
     view: Overview = await run_in_threadpool(
         registry.overview, db, actor, filters, by=group_by, clock=clock
     )
+    listed = await run_in_threadpool(
+        registry.courses, db, actor, filters, limit=COURSES_SHOWN, clock=clock
+    )
     context: dict[str, Any] = {
         "view": view,
         "group_by": group_by,
@@ -101,6 +105,7 @@ async def registry_page(
             "date_to": date_to.strip(),
         },
         "downloads": downloads(view.filters, group_by),
+        "listed": listed,
         "relief_chart": registry_charts.relief_chart(
             view.relief.groups, f"Relief duration by {view.choices.group_bys[group_by].lower()}"
         ),
