@@ -238,6 +238,14 @@ def test_a_synthetic_registry_charts_cleanly_and_the_analytics_recover_its_model
             assert row.relief_days >= back
         if row.relief_status == "censored":
             assert row.relief_days < back
+    # a course keeps its number among the patient's courses when others are filtered out
+    numbers = {r.link.order_id: r.course_number for r in rows if r.link}
+    assert max(numbers.values()) >= 2
+    for name in ("crps-schwartzman-10day", "dose-ladder"):
+        some = registry.courses(
+            database, users["physician"], RegistryFilters(protocol=name), limit=0, clock=CLOCK
+        )
+        assert all(r.course_number == numbers[r.link.order_id] for r in some.courses if r.link)
     fitted = registry.regression(database, users["physician"], clock=CLOCK)
     assert fitted.status == "fitted", fitted.message
     dose = next(c for c in fitted.coefficients if c.covariate == "dose_mg_per_kg")

@@ -17,7 +17,7 @@ is audited with its filters and how many courses it covered.
 from __future__ import annotations
 
 import threading
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Literal
 
@@ -333,16 +333,37 @@ class Overview(BaseModel):
 # The summary rows as last read, per database: (stamp, courses, pseudonyms). The stamp is the
 # summary's generation and the time of its last change (registry_store); while it is the same,
 # the rows are too, so a page reads one row instead of every course.
-_READ: dict[str, tuple[tuple[int, datetime], list[reg.RegistryCourse], dict[int, str]]] = {}
+_READ: dict[str, tuple[tuple[int, datetime], list[reg.RegistryCourse], Registers]] = {}
 _READ_LOCK = threading.Lock()
 _FIELDS = [f.name for f in fields(reg.RegistryCourse)]
 
 
+@dataclass(frozen=True)
+class Registers:
+    """What a course row needs besides the course: the patient's pseudonym, and the course's
+    number among the patient's courses (by first session day)."""
+
+    pseudonyms: dict[int, str]
+    numbers: dict[int, int]
+
+
+def _numbers(courses: list[reg.RegistryCourse]) -> dict[int, int]:
+    ordered = sorted(
+        courses, key=lambda c: (c.patient_id, c.first_session_on or date.max, c.order_id)
+    )
+    counts: dict[int, int] = {}
+    numbers = {}
+    for c in ordered:
+        counts[c.patient_id] = counts.get(c.patient_id, 0) + 1
+        numbers[c.order_id] = counts[c.patient_id]
+    return numbers
+
+
 def _load(
     db: Database, actor: Actor, clock: ClinicClock | None
-) -> tuple[list[reg.RegistryCourse], dict[int, str]]:
-    """Every course of the registry, and each patient's pseudonym. Refused before anything is
-    read unless the role may; the summary is brought up to date first."""
+) -> tuple[list[reg.RegistryCourse], Registers]:
+    """Every course of the registry, and the patients' pseudonyms and course numbers. Refused
+    before anything is read unless the role may; the summary is brought up to date first."""
     check(db, actor, "registry.read", entity="registry")
     refresh(db, clock or clinic_clock())
     with db.read_only() as session:
@@ -356,9 +377,10 @@ def _load(
         rows = session.execute(select(*(table.c[name] for name in _FIELDS))).all()
         pseudonyms = dict(session.execute(select(Patient.id, Patient.pseudonym)).all())
     courses = [reg.RegistryCourse(*row) for row in rows]
+    registers = Registers(pseudonyms, _numbers(courses))
     with _READ_LOCK:
-        _READ[db.url] = (stamp, courses, pseudonyms)
-    return courses, pseudonyms
+        _READ[db.url] = (stamp, courses, registers)
+    return courses, registers
 
 
 def _audited(
@@ -386,10 +408,10 @@ def _chosen(
     actor: Actor,
     filters: RegistryFilters | None,
     clock: ClinicClock | None,
-) -> tuple[AppliedFilters, list[reg.RegistryCourse], dict[int, str]]:
+) -> tuple[AppliedFilters, list[reg.RegistryCourse], Registers]:
     applied = _applied(filters or RegistryFilters(), actor)
-    everything, pseudonyms = _load(db, actor, clock)
-    return applied, [c for c in everything if _selected(c, applied)], pseudonyms
+    everything, registers = _load(db, actor, clock)
+    return applied, [c for c in everything if _selected(c, applied)], registers
 
 
 # ------------------------------------------------------------------ the analyses
@@ -487,21 +509,16 @@ def regression_view(courses: list[reg.RegistryCourse], applied: AppliedFilters) 
 
 
 def course_rows(
-    courses: list[reg.RegistryCourse], pseudonyms: dict[int, str], identified: bool
+    courses: list[reg.RegistryCourse], registers: Registers, identified: bool
 ) -> list[CourseRow]:
-    """Course rows, each patient's courses numbered in order of their first session."""
+    """Course rows in the order given (the patient's course number from ``registers``)."""
     rules = registry_rules()
-    numbers: dict[int, int] = {}
     rows = []
-    ordered = sorted(
-        courses, key=lambda c: (c.patient_id, c.first_session_on or date.max, c.order_id)
-    )
-    for c in ordered:
-        numbers[c.patient_id] = numbers.get(c.patient_id, 0) + 1
+    for c in courses:
         rows.append(
             CourseRow(
-                pseudonym=pseudonyms.get(c.patient_id, ""),
-                course_number=numbers[c.patient_id],
+                pseudonym=registers.pseudonyms.get(c.patient_id, ""),
+                course_number=registers.numbers.get(c.order_id, 0),
                 protocol_id=c.protocol_id,
                 indication=c.indication or reg.NOT_RECOGNISED,
                 status=c.status,
@@ -562,15 +579,18 @@ def courses(
     clock: ClinicClock | None = None,
 ) -> CoursesView:
     """The courses matching ``filters``, ``limit`` from ``offset`` (all with ``limit`` 0)."""
-    applied, chosen, pseudonyms = _chosen(db, actor, filters, clock)
+    applied, chosen, registers = _chosen(db, actor, filters, clock)
     identified = actor.may("registry.identified")
-    rows = course_rows(chosen, pseudonyms, identified)
-    page = rows[offset:] if limit == 0 else rows[offset : offset + limit]
+    ordered = sorted(
+        chosen, key=lambda c: (c.patient_id, c.first_session_on or date.max, c.order_id)
+    )
+    shown = ordered[offset:] if limit == 0 else ordered[offset : offset + limit]
+    page = course_rows(shown, registers, identified)
     _audited(db, actor, "courses", applied, len(page), identified=identified)
     return CoursesView(
         filters=applied,
         identified=identified,
-        total=len(rows),
+        total=len(chosen),
         offset=offset,
         limit=limit,
         courses=page,
