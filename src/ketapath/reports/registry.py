@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
+from datetime import date
 
 from ketapath.services.registry import (
     AdverseView,
@@ -78,15 +79,22 @@ def courses_csv(view: CoursesView) -> str:
     header = [*COURSE_COLUMNS, *(LINK_COLUMNS if view.identified else ())]
     rows = []
     for course in view.courses:
-        data = course.model_dump(mode="json")
-        row: list[Cell] = [
-            " ".join(data[c]) if isinstance(data[c], list) else data[c] for c in COURSE_COLUMNS
-        ]
+        values = [getattr(course, c) for c in COURSE_COLUMNS]
+        row: list[Cell] = [" ".join(v) if isinstance(v, list) else v for v in values]
         if view.identified and course.link is not None:
-            link = course.link.model_dump(mode="json")
-            row += [link[c] for c in LINK_COLUMNS]
+            link = course.link
+            row += [
+                link.patient_id,
+                link.order_id,
+                _day(link.first_session_on),
+                _day(link.last_session_on),
+            ]
         rows.append(row)
     return _csv(header, rows)
+
+
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def _rate_cells(rate: RateView) -> list[Cell]:

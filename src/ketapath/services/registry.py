@@ -511,12 +511,15 @@ def regression_view(courses: list[reg.RegistryCourse], applied: AppliedFilters) 
 def course_rows(
     courses: list[reg.RegistryCourse], registers: Registers, identified: bool
 ) -> list[CourseRow]:
-    """Course rows in the order given (the patient's course number from ``registers``)."""
+    """Course rows in the order given (the patient's course number from ``registers``).
+
+    Built without validation (``model_construct``): every value comes from the summary table
+    as typed; validating 19,000 rows took a third of a second."""
     rules = registry_rules()
     rows = []
     for c in courses:
         rows.append(
-            CourseRow(
+            CourseRow.model_construct(
                 pseudonym=registers.pseudonyms.get(c.patient_id, ""),
                 course_number=registers.numbers.get(c.order_id, 0),
                 protocol_id=c.protocol_id,
@@ -553,7 +556,7 @@ def course_rows(
                 auc=c.auc,
                 exposure_status=c.exposure_status,
                 exposure_auc=c.exposure_auc,
-                link=CourseLink(
+                link=CourseLink.model_construct(
                     patient_id=c.patient_id,
                     order_id=c.order_id,
                     first_session_on=c.first_session_on,
