@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from fractions import Fraction
-from functools import cache
 from statistics import NormalDist
 from typing import Literal
 
@@ -250,15 +249,23 @@ def course_outcomes(
 # ---------------------------------------------------------------------------- bands
 
 
-@cache
+# Labels by the bands' identity (hashing a pydantic model field by field on every course was a
+# tenth of a second at registry size); the entry keeps the bands alive, so an id is not reused.
+_LABELS: dict[int, tuple[Bands, tuple[str, ...]]] = {}
+
+
 def band_labels(bands: Bands) -> tuple[str, ...]:
     """Every band's label, lowest first: 'under 1 mg/kg', '1-2 mg/kg', ..., '20 mg/kg or more'.
 
     A band includes its lower edge and not its upper one."""
+    known = _LABELS.get(id(bands))
+    if known is not None and known[0] is bands:
+        return known[1]
     edges, unit = bands.edges, bands.unit
     labels = [f"under {edges[0]:g} {unit}"]
     labels += [f"{low:g}-{high:g} {unit}" for low, high in itertools.pairwise(edges)]
     labels.append(f"{edges[-1]:g} {unit} or more")
+    _LABELS[id(bands)] = (bands, tuple(labels))
     return tuple(labels)
 
 

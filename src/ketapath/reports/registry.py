@@ -16,7 +16,7 @@ from datetime import date
 
 from ketapath.services.registry import (
     AdverseView,
-    CoursesView,
+    CourseTable,
     RateView,
     RegressionView,
     ReliefView,
@@ -74,27 +74,22 @@ COURSE_COLUMNS = (
 LINK_COLUMNS = ("patient_id", "order_id", "first_session_on", "last_session_on")
 
 
-def courses_csv(view: CoursesView) -> str:
-    """One row per course; the link columns only when the view is identified."""
-    header = [*COURSE_COLUMNS, *(LINK_COLUMNS if view.identified else ())]
+def courses_csv(table: CourseTable) -> str:
+    """One row per course; the link columns only when the table is identified."""
+    header = [*COURSE_COLUMNS, *(LINK_COLUMNS if table.identified else ())]
     rows = []
-    for course in view.courses:
-        values = [getattr(course, c) for c in COURSE_COLUMNS]
+    for record in table.records:
+        values = [record[c] for c in COURSE_COLUMNS]
         row: list[Cell] = [" ".join(v) if isinstance(v, list) else v for v in values]
-        if view.identified and course.link is not None:
-            link = course.link
-            row += [
-                link.patient_id,
-                link.order_id,
-                _day(link.first_session_on),
-                _day(link.last_session_on),
-            ]
+        link = record["link"]
+        if table.identified and link is not None:
+            row += [_cell(link[c]) for c in LINK_COLUMNS]
         rows.append(row)
     return _csv(header, rows)
 
 
-def _day(value: date | None) -> str | None:
-    return value.isoformat() if value is not None else None
+def _cell(value: Cell | date) -> Cell:
+    return value.isoformat() if isinstance(value, date) else value
 
 
 def _rate_cells(rate: RateView) -> list[Cell]:

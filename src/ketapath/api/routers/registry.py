@@ -92,8 +92,11 @@ def courses(
     ] = 100,
     format: Format = "json",
 ) -> Response:
+    if format == "csv":
+        table = registry.course_table(db, actor, filters, clock=clock)
+        return _answer(table, format, "courses", rendering.courses_csv)
     view: CoursesView = registry.courses(
-        db, actor, filters, offset=offset, limit=0 if format == "csv" else limit, clock=clock
+        db, actor, filters, offset=offset, limit=limit, clock=clock
     )
     return _answer(view, format, "courses", rendering.courses_csv)
 
