@@ -253,6 +253,8 @@ def run_backend(label: str, url: str, args: argparse.Namespace) -> dict[str, Any
         after = timed(client, "/registry")
         result["after_change_s"] = after[0]
         print(f"[{label}] page after a change (one patient refreshed): {after[0]:.3f} s")
+    result["load_after"] = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"[{label}] load average after the requests: {result['load_after']}")
     with db.read_only() as session:
         result["server"] = (
             "SQLite " + str(session.scalar(text("select sqlite_version()")))
