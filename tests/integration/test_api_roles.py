@@ -57,6 +57,8 @@ RECORDERS = {PHYSICIAN, NURSE}
 LIBRARY_READERS = CLINICAL_TEAM | {ADMIN}
 LIBRARY_MANAGERS = {PHARMACIST, ADMIN}
 LEDGER_REPORTERS = {PHARMACIST, PHYSICIAN}
+# The registry (issue 13): physicians (who see which patient) and researchers (de-identified).
+REGISTRY_READERS = {PHYSICIAN, RESEARCHER}
 # A PK simulation from numbers alone reads no record: researchers may run one too. The
 # exposure of an order or a plan reads the patient's record: the clinical team.
 SIMULATORS = CLINICAL_TEAM | {RESEARCHER}
@@ -821,6 +823,32 @@ ENDPOINTS = [
         "/research/export",
         RESEARCH_EXPORTERS,
         lambda c: ("GET", "/research/export?format=csv", None),
+    ),
+    _e("GET", "/registry", REGISTRY_READERS, lambda c: ("GET", "/registry", None)),
+    _e(
+        "GET",
+        "/registry/courses",
+        REGISTRY_READERS,
+        lambda c: ("GET", "/registry/courses?limit=5", None),
+    ),
+    _e(
+        "GET",
+        "/registry/responders",
+        REGISTRY_READERS,
+        lambda c: ("GET", "/registry/responders?group_by=dose_band", None),
+    ),
+    _e("GET", "/registry/relief", REGISTRY_READERS, lambda c: ("GET", "/registry/relief", None)),
+    _e(
+        "GET",
+        "/registry/adverse-events",
+        REGISTRY_READERS,
+        lambda c: ("GET", "/registry/adverse-events?format=csv", None),
+    ),
+    _e(
+        "GET",
+        "/registry/regression",
+        REGISTRY_READERS,
+        lambda c: ("GET", "/registry/regression", None),
     ),
     _e("GET", "/users", {ADMIN}, lambda c: ("GET", "/users", None)),
     _e(

@@ -20,6 +20,7 @@ from ketapath.knowledge.fhir import fhir_codes
 from ketapath.knowledge.instruments import load_instruments
 from ketapath.knowledge.ledger import ledger_rules
 from ketapath.knowledge.pk_models import load_pk_input_bounds, load_pk_knowledge
+from ketapath.knowledge.registry import registry_rules
 from ketapath.knowledge.safe_harbor import safe_harbor
 
 DATA_DIR = data_path("bibliography.yaml").parent
@@ -40,6 +41,7 @@ def _all_cites() -> list[Cite]:
     found += cites_in(list(fhir_codes().entries))
     found += cites_in(safe_harbor())
     found += cites_in(load_exposure_thresholds())
+    found += cites_in(registry_rules())
     return found
 
 
@@ -133,6 +135,7 @@ def test_local_choices_are_cited_as_local_never_as_evidence() -> None:
         "ketapath-scoring-rules",
         "clinic-drug-library",
         "ketapath-ledger-policy",
+        "ketapath-registry-policy",
     ):
         assert bib.get(ref_id).kind == "local"
     kb = knowledge()

@@ -200,6 +200,7 @@ def test_knowledge_check_reports_every_file() -> None:
     assert "outcome_rules: version" in result.stdout and "4 safety checks" in result.stdout
     assert "evidence: version 1, 27 studies, 6 recommendations" in result.stdout
     assert "safe_harbor: version" in result.stdout and "18 identifiers" in result.stdout
+    assert "registry_rules: version" in result.stdout and "2 regression covariates" in result.stdout
 
 
 def test_the_installed_console_script_runs() -> None:

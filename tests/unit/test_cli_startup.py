@@ -61,6 +61,8 @@ def imported_by(*args: str) -> set[str]:
         (["sessions", "replay", SESSION_LOG], SERVER + NUMERICS),
         (["fhir", "--help"], (*SERVER, *NUMERICS, "fhir")),
         (["research", "export", "--help"], (*SERVER, *NUMERICS, "pyarrow")),
+        (["registry", "--help"], SERVER + NUMERICS),
+        (["registry", "synth", "--help"], SERVER + NUMERICS),
         (
             [
                 "simulate",

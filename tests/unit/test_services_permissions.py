@@ -25,11 +25,23 @@ def test_only_a_physician_decides(action: str) -> None:
 
 
 def test_a_researcher_sees_nothing_but_the_de_identified_views_and_simulations() -> None:
-    # a PK simulation from covariates and doses given in the request reads no record
+    # a PK simulation from covariates and doses given in the request reads no record; the
+    # registry's rows are de-identified for a researcher (registry.identified is not theirs)
     allowed = {action for action, roles in PERMISSIONS.items() if "researcher" in roles}
     # the de-identified research export, and the evidence explorer (published studies: no
     # patient's data)
-    assert allowed == {"research.read", "research.export", "exposure.simulate", "evidence.read"}
+    assert allowed == {
+        "research.read",
+        "research.export",
+        "exposure.simulate",
+        "evidence.read",
+        "registry.read",
+    }
+
+
+def test_the_registry_is_read_by_physicians_and_researchers_and_only_physicians_see_who() -> None:
+    assert roles_that_may("registry.read") == {"physician", "researcher"}
+    assert roles_that_may("registry.identified") == {"physician"}
 
 
 def test_the_exposure_of_an_order_or_a_plan_follows_who_reads_them() -> None:

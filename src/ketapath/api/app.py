@@ -30,6 +30,7 @@ from ketapath.api.routers import (
     orders,
     outcomes,
     patients,
+    registry,
     research,
     safety,
     screening,
@@ -42,7 +43,7 @@ from ketapath.knowledge.evidence import evidence as load_evidence
 from ketapath.knowledge.instruments import load_instruments
 from ketapath.services.exposure_summary import configure_thresholds
 from ketapath.services.sessions import configure_rules as configure_session_rules
-from ketapath.services.warmup import settle, unsettle, warm_up
+from ketapath.services.warmup import settle, unsettle, warm_up, warm_up_analytics
 from ketapath.store.db import Database
 
 API_PREFIX = "/api/v1"
@@ -69,6 +70,7 @@ def api_router() -> APIRouter:
         research,
         evidence,
         fhir,
+        registry,
         knowledge,
         library,
         ledger,
@@ -115,6 +117,7 @@ def create_app(
         # it; building the OpenAPI document prepares them all, and the document is then ready.
         app.openapi()
         if settle_heap:
+            warm_up_analytics()  # the registry's survival analysis (lifelines): ~1 s
             settle()
         yield
         if settle_heap:

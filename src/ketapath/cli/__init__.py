@@ -18,6 +18,7 @@ line stays a thin edge over the services and the domain:
 - ``fhir``: a patient's record as a FHIR Bundle (export), a Bundle as a record (import)
 - ``research``: the de-identified research export (export)
 - ``exposure``: stored exposure summaries (refresh: bring every one up to date)
+- ``registry``: the registry (synth: a synthetic registry for benchmarks; refresh)
 
 A command imports only what it needs: the modules named here import typer and light things
 at module level, and each command imports the domain, the PK engine, the database or the
@@ -44,6 +45,7 @@ from ketapath.cli import (
     opioids,
     orders,
     pk,
+    registry,
     research,
     screening,
     sessions,
@@ -76,6 +78,7 @@ for _module in (
     fhir,
     research,
     exposure,
+    registry,
 ):
     _module.register(app)
 

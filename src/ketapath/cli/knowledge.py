@@ -26,6 +26,7 @@ def knowledge_check() -> None:
     from ketapath.knowledge.letters import letter_rules
     from ketapath.knowledge.outcomes import outcome_rules
     from ketapath.knowledge.pk_models import load_pk_input_bounds, load_pk_knowledge
+    from ketapath.knowledge.registry import registry_rules
     from ketapath.knowledge.safe_harbor import safe_harbor
     from ketapath.knowledge.safety import safety_checks
 
@@ -41,6 +42,7 @@ def knowledge_check() -> None:
         studies = evidence()
         codes = fhir_codes()
         harbor = safe_harbor()
+        registry = registry_rules()
     except (KnowledgeError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -76,6 +78,11 @@ def knowledge_check() -> None:
     typer.echo(
         f"safe_harbor: version {harbor.version}, {len(harbor.identifiers)} identifiers, "
         f"{len(harbor.zip.restricted_prefixes)} restricted ZIP areas"
+    )
+    typer.echo(
+        f"registry_rules: version {registry.version}, {len(registry.regression.covariates)} "
+        f"regression covariates, at least {registry.regression.min_events_per_variable} "
+        "events per covariate"
     )
 
 

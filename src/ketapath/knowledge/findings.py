@@ -30,6 +30,7 @@ Engine = Literal[
     "outcomes",
     "safety",
     "letters",
+    "registry",
 ]
 CODE_PATTERN = r"^[a-z][a-z0-9-]*:([a-z0-9][a-z0-9_-]*(:[a-z0-9_-]+)*|\*)$"
 

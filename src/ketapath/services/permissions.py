@@ -123,6 +123,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # the evidence explorer (issue 13): published studies and recommendations, no patient's
     # data, so every signed-in role reads them
     "evidence.read": frozenset(ROLES),
+    # the registry analytics (issue 13): physicians and researchers; a physician's course rows
+    # name the patient and the order, a researcher's are de-identified (services.registry)
+    "registry.read": frozenset({PHYSICIAN, RESEARCHER}),
+    "registry.identified": frozenset({PHYSICIAN}),
     # administration
     "user.manage": frozenset({ADMIN}),
     "user.list": frozenset({ADMIN}),

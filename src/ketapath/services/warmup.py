@@ -58,3 +58,10 @@ def settle() -> None:
 def unsettle() -> None:
     """Undo ``settle`` at shutdown (a process that starts the application again)."""
     gc.unfreeze()
+
+
+def warm_up_analytics() -> None:
+    """Import what the registry's analytics use (lifelines, pandas, SciPy's statistics): about
+    a second, paid at start by ``ketapath serve`` rather than by the first registry page
+    (docs/performance.md, registry). Other servers (tests) skip it."""
+    import lifelines  # noqa: F401

@@ -789,3 +789,82 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]]
     prev_hash: Mapped[str] = mapped_column(String(64))
     row_hash: Mapped[str] = mapped_column(String(64))
+
+
+# ------------------------------------------------------------------ the registry (issue 13)
+
+
+class RegistryCourse(Base):
+    """One course (signed order) as the registry analyses it: derived from the charts, the
+    diary, the assessments and the safety results, never typed (``services.registry_store``).
+
+    Not a clinical record: a summary the registry recomputes when a patient's records change
+    (``RegistryDirty``), so its rows are replaced, not amended. ``exposure_status`` says
+    "not computed" until stored exposure summaries exist.
+    """
+
+    __tablename__ = "registry_courses"
+
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    protocol_id: Mapped[str] = mapped_column(String(80))
+    setting: Mapped[str] = mapped_column(String(10))
+    indication: Mapped[str | None] = mapped_column(String(80))
+    diagnoses: Mapped[str] = mapped_column(String(400), default="")
+    icd10cm: Mapped[str] = mapped_column(String(400), default="")
+    weight_kg: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(20))
+    sessions_planned: Mapped[int] = mapped_column(Integer)
+    sessions_given: Mapped[int] = mapped_column(Integer)
+    first_session_on: Mapped[date | None] = mapped_column(Date, index=True)
+    last_session_on: Mapped[date | None] = mapped_column(Date)
+    delivered_mg: Mapped[float] = mapped_column(Float)
+    dose_mg_per_kg: Mapped[float | None] = mapped_column(Float)
+    infusion_hours: Mapped[float] = mapped_column(Float)
+    adjuncts: Mapped[str] = mapped_column(String(200))
+    side_effects: Mapped[int] = mapped_column(Integer)
+    troublesome_side_effects: Mapped[int] = mapped_column(Integer)
+    stopped_for_side_effect: Mapped[int] = mapped_column(Integer)
+    chart_refusals: Mapped[int] = mapped_column(Integer)
+    safety_abnormal: Mapped[int] = mapped_column(Integer)
+    # the patient's delivered dose per kg over this course and every earlier one (None: unknown)
+    cumulative_mg_per_kg: Mapped[float | None] = mapped_column(Float)
+    baseline_nrs: Mapped[int | None] = mapped_column(Integer)
+    follow_up_days: Mapped[int | None] = mapped_column(Integer)
+    follow_up_nrs: Mapped[int | None] = mapped_column(Integer)
+    responder_30: Mapped[str] = mapped_column(String(16))
+    responder_50: Mapped[str] = mapped_column(String(16))
+    relief_status: Mapped[str] = mapped_column(String(16))
+    relief_days: Mapped[int | None] = mapped_column(Integer)
+    relief_event: Mapped[bool | None] = mapped_column(Boolean)
+    auc_status: Mapped[str] = mapped_column(String(12))
+    auc: Mapped[float | None] = mapped_column(Float)
+    exposure_auc: Mapped[float | None] = mapped_column(Float)
+    exposure_status: Mapped[str] = mapped_column(String(20))
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RegistryDirty(Base):
+    """A patient whose records changed since the registry last summarised them: written by
+    database triggers in the same transaction as the change (migration 0011), removed by the
+    refresh that summarises the patient again. Several rows per patient are allowed."""
+
+    __tablename__ = "registry_dirty"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(Integer)
+
+
+class RegistryState(Base):
+    """The registry summary's one row: the definitions it was computed with (a change of the
+    outcome or registry rules, or of the clinic's time zone, recomputes every course), and the
+    generation of the rows (one more at every refresh that changed them)."""
+
+    __tablename__ = "registry_state"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    definitions: Mapped[str] = mapped_column(String(64))
+    # counts the refreshes that changed a row: a reader's copy of the rows is good while equal
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+    refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -20,6 +20,7 @@ from ketapath.web import (
     patient_pages,
     record_pages,
     reference_pages,
+    registry_pages,
     research_pages,
     safety_pages,
     screening_pages,
@@ -48,5 +49,6 @@ for module in (
     evidence_pages,
     fhir_pages,
     research_pages,
+    registry_pages,
 ):
     router.include_router(module.router)
