@@ -121,7 +121,8 @@ def test_a_researcher_filters_the_registry_and_downloads_the_courses(
     assert {row["protocol_id"] for row in rows} == {PROTOCOL}
     header = set(rows[0])
     assert not header & {"patient_id", "order_id", "first_session_on", "last_session_on"}
-    assert all(row["pseudonym"].startswith("KP-") for row in rows)
+    assert all(row["patient_code"].startswith("P-") for row in rows)
+    assert not any("KP-" in value for row in rows for value in row.values())
     assert page.locator("#course-table a").count() == 0  # no link to a patient or an order
 
 

@@ -115,7 +115,7 @@ def test_no_number_of_any_analysis_is_nan_or_infinite(
     json.loads(view.model_dump_json(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
 
 
-def test_a_researcher_sees_pseudonyms_and_coded_values_but_no_one_and_no_date(
+def test_a_researcher_sees_research_codes_and_coded_values_but_no_one_and_no_date(
     database: Database, users: dict[str, Actor], courses: dict[str, int]
 ) -> None:
     view = registry.courses(database, users["researcher"], limit=0, clock=CLOCK)
@@ -124,7 +124,9 @@ def test_a_researcher_sees_pseudonyms_and_coded_values_but_no_one_and_no_date(
     assert all(c.link is None for c in view.courses)
     assert "Patient A" not in text_ and "patient_id" not in text_ and "order_id" not in text_
     assert not re.search(r"\d{4}-\d{2}-\d{2}", text_)
-    assert {c.pseudonym[:3] for c in view.courses} == {"KP-"}
+    # the research code of the export, never the pseudonym clinicians search by
+    assert {c.patient_code[:2] for c in view.courses} == {"P-"}
+    assert "KP-" not in text_
     doctor = registry.courses(database, users["physician"], limit=0, clock=CLOCK)
     links = {c.link.order_id for c in doctor.courses if c.link}
     assert links == set(courses.values())

@@ -36,7 +36,7 @@ def _csv(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> str:
 
 
 COURSE_COLUMNS = (
-    "pseudonym",
+    "patient_code",
     "course_number",
     "protocol_id",
     "indication",

@@ -4,7 +4,7 @@ events against cumulative dose; the regression of relief duration on dose and du
 
 Physicians and researchers read them (``registry.read``). A physician's course rows name the
 patient and the order and give the dates (``CourseLink``); a researcher's are de-identified,
-as in ``services.research``: the patient's random pseudonym and the course's number, coded
+as in ``services.research``: the patient's research code and the course's number, coded
 values only, no dates (a researcher's date filter is widened to whole years and says so).
 
 Every read first brings the summary table up to date (``services.registry_store.refresh``:
@@ -27,6 +27,7 @@ from sqlalchemy import select
 from ketapath.domain import registry as reg
 from ketapath.domain import registry_survival as surv
 from ketapath.domain.findings import Finding, cite, finding
+from ketapath.domain.research import research_code
 from ketapath.knowledge.base import Source
 from ketapath.knowledge.registry import registry_rules
 from ketapath.services import audit
@@ -34,6 +35,7 @@ from ketapath.services.clock import ClinicClock, clinic_clock
 from ketapath.services.errors import InvalidInput
 from ketapath.services.permissions import Actor
 from ketapath.services.registry_store import refresh
+from ketapath.services.research import research_key
 from ketapath.services.signing import FindingView
 from ketapath.services.unit import action, check
 from ketapath.store.db import Database
@@ -133,7 +135,7 @@ class CourseLink(BaseModel):
 class CourseRow(BaseModel):
     """One course of the registry. ``link`` is none for a researcher (de-identified)."""
 
-    pseudonym: str
+    patient_code: str = Field(description="The research code of the patient (as in the export).")
     course_number: int = Field(description="The patient's 1st, 2nd ... course.")
     protocol_id: str
     indication: str = Field(description="Condition id, or 'not recognised: check by hand'.")
@@ -330,7 +332,7 @@ class Overview(BaseModel):
 # ------------------------------------------------------------------ reading
 
 
-# The summary rows as last read, per database: (stamp, courses, pseudonyms). The stamp is the
+# The summary rows as last read, per database: (stamp, courses, registers). The stamp is the
 # summary's generation and the time of its last change (registry_store); while it is the same,
 # the rows are too, so a page reads one row instead of every course.
 _READ: dict[str, tuple[tuple[int, datetime], list[reg.RegistryCourse], Registers]] = {}
@@ -340,10 +342,11 @@ _FIELDS = [f.name for f in fields(reg.RegistryCourse)]
 
 @dataclass(frozen=True)
 class Registers:
-    """What a course row needs besides the course: the patient's pseudonym, and the course's
-    number among the patient's courses (by first session day)."""
+    """What a course row needs besides the course: the patient's research code (as in the
+    research views and export: a keyed hash of the pseudonym, never the pseudonym clinicians
+    search by), and the course's number among the patient's courses (by first session day)."""
 
-    pseudonyms: dict[int, str]
+    codes: dict[int, str]
     numbers: dict[int, int]
 
 
@@ -362,7 +365,7 @@ def _numbers(courses: list[reg.RegistryCourse]) -> dict[int, int]:
 def _load(
     db: Database, actor: Actor, clock: ClinicClock | None
 ) -> tuple[list[reg.RegistryCourse], Registers]:
-    """Every course of the registry, and the patients' pseudonyms and course numbers. Refused
+    """Every course of the registry, and the patients' research codes and course numbers. Refused
     before anything is read unless the role may; the summary is brought up to date first."""
     check(db, actor, "registry.read", entity="registry")
     refresh(db, clock or clinic_clock())
@@ -375,9 +378,11 @@ def _load(
             return known[1], known[2]
         table = SummaryRow.__table__
         rows = session.execute(select(*(table.c[name] for name in _FIELDS))).all()
-        pseudonyms = dict(session.execute(select(Patient.id, Patient.pseudonym)).all())
+        pseudonyms = session.execute(select(Patient.id, Patient.pseudonym)).all()
     courses = [reg.RegistryCourse(*row) for row in rows]
-    registers = Registers(pseudonyms, _numbers(courses))
+    key = research_key()
+    codes = {patient_id: research_code(key, pseudonym) for patient_id, pseudonym in pseudonyms}
+    registers = Registers(codes, _numbers(courses))
     with _READ_LOCK:
         _READ[db.url] = (stamp, courses, registers)
     return courses, registers
@@ -518,7 +523,7 @@ def course_records(
     for c in courses:
         records.append(
             {
-                "pseudonym": registers.pseudonyms.get(c.patient_id, ""),
+                "patient_code": registers.codes.get(c.patient_id, ""),
                 "course_number": registers.numbers.get(c.order_id, 0),
                 "protocol_id": c.protocol_id,
                 "indication": c.indication or reg.NOT_RECOGNISED,
