@@ -120,6 +120,8 @@ def test_a_physician_sees_the_outcome_and_records_a_repeat_decision(
         auc = card.locator('tr[data-outcome="pain-auc"]').inner_text()
         assert "160 pain score-days" in auc  # 19 x 3 + (3 + 7) / 2 + 14 x 7
         assert "responder" in card.locator('tr[data-outcome="responder-50"]').inner_text()
+        timepoint = card.locator('tr[data-outcome="responder-30"] [data-timepoint]')
+        assert "judged at the latest" in timepoint.inner_text()  # the registry: the first
         proposal = card.locator(f"#proposal-{clinic.course.order_id}")
         assert proposal.get_attribute("data-proposal") == "repeat"
         assert "Every agreed indicator was met" in proposal.inner_text()

@@ -137,6 +137,11 @@ def test_the_page_is_in_the_navigation_of_physicians_and_researchers_only(
         assert page.status_code == 200
         assert 'href="/registry"' in page.text and 'id="relief-chart"' in page.text
         assert "Too few data" in page.text
+        # the responder card says which timepoint it judges at, and why
+        assert 'id="responder-timepoint" data-timepoint="first follow-up"' in page.text
+        assert "first follow-up with a pain score" in page.text
+        exposure = client.get("/registry?group_by=exposure")
+        assert exposure.status_code == 200 and "not computed" in exposure.text
         # a physician's course table links to the patient and the order; a researcher's not
         assert ('href="/patients/' in page.text) is (role == "physician")
         assert ('href="/orders/' in page.text) is (role == "physician")

@@ -353,3 +353,52 @@ def test_the_typed_identifiers_were_really_stored_where_the_export_withholds_the
     missing = [typed for typed in TYPED if typed not in stored]
     assert missing == []
     assert "Wilhelmina Quarrington" in stored and "03601-2210" in stored
+
+
+def test_course_outcomes_and_exposure_are_the_registrys_numbers_without_dates(
+    database: Database, clinic: Clinic
+) -> None:
+    from ketapath.services import exposure_summary, registry
+
+    physician = clinic.staff["physician"]
+    day = clock(EXPORT_DAY)
+
+    def registry_rows() -> list[Any]:
+        return registry.courses(database, physician, limit=0, clock=day).courses
+
+    done = export(database, clinic)
+    outcomes, exposure = done.tables["course_outcomes"], done.tables["course_exposure"]
+    rows = registry_rows()
+    assert len(outcomes) == len(exposure) == len(rows) > 0
+    courses = {(r["patient_code"], r["course_number"]) for r in done.tables["courses"]}
+    assert {(r["patient_code"], r["course_number"]) for r in outcomes} <= courses
+
+    def outcome(r: dict[str, Any]) -> str:
+        return str((r["responder_30"], r["responder_50"], r["relief_status"], r["relief_days"]))
+
+    def registered(c: Any) -> str:
+        return str((c.responder_30, c.responder_50, c.relief_status, c.relief_days))
+
+    assert sorted(map(outcome, outcomes)) == sorted(map(registered, rows))
+    pairs = zip(sorted(outcomes, key=outcome), sorted(rows, key=registered), strict=True)
+    for r, c in pairs:
+        assert r["relief_censored"] == (None if c.relief_ended is None else not c.relief_ended)
+        assert r["follow_up_days"] == c.follow_up_days and r["pain_auc_35"] == c.auc
+    # before any stored exposure summary: flagged, and empty rather than 0
+    assert all(r["not_computed"] is True for r in exposure)
+    assert {r["ketamine_auc_inf"] for r in exposure} == {None}
+    assert {r["exposure_band"] for r in exposure} == {"not computed"}
+
+    exposure_summary.refresh(database, physician, clock=day)
+    after = export(database, clinic).tables["course_exposure"]
+    computed = [r for r in after if not r["not_computed"]]
+    assert computed, "a complete course has a stored summary after the refresh"
+    assert sorted(r["ketamine_auc_inf"] for r in computed) == pytest.approx(
+        sorted(c.exposure_auc for c in registry_rows() if c.exposure_auc is not None)
+    )
+    for r in computed:
+        assert r["ketamine_auc_inf"] > 0 and r["ketamine_peak"] > 0
+        assert r["exposure_band"] != "not computed"
+    for r in after:
+        if r["not_computed"]:
+            assert (r["ketamine_auc_inf"], r["ketamine_peak"]) == (None, None)

@@ -284,3 +284,75 @@ def _responders_by_hand(connection: object) -> dict[str, tuple[int, int]]:
             base, later = baseline[order_id], first[order_id][1]
             tally[0] += (base - later) * 100 >= 30 * base
     return {name: (k, n) for name, (k, n) in counts.items()}
+
+
+# ------------------------------------------------------------------ stored exposure
+
+
+def test_stored_course_exposure_reaches_the_registry_groups_it_and_goes_when_stale(
+    database: Database, users: dict[str, Actor], courses: dict[str, int]
+) -> None:
+    from tests.conftest import base_patient
+
+    from ketapath.services import exposure_summary, patients
+
+    physician = users["physician"]
+    before = registry.courses(database, physician, limit=0, clock=CLOCK)
+    assert {(c.exposure_status, c.exposure_auc, c.exposure_band) for c in before.courses} == {
+        ("not computed", None, "not computed")
+    }
+    grouped = registry.responders(database, physician, by="exposure", clock=CLOCK)
+    assert [g.group for g in grouped.groups] == ["not computed"]
+
+    stored = exposure_summary.refresh(database, physician, clock=CLOCK)
+    assert stored.stored == 12  # each course's one session and the course itself
+    with database.transaction() as session:  # the inserts marked every patient (0014)
+        assert set(session.scalars(select(RegistryDirty.patient_id))) == {
+            c.link.patient_id for c in before.courses if c.link
+        }
+    after = registry.courses(database, physician, limit=0, clock=CLOCK)
+    for row in after.courses:
+        assert row.link is not None
+        summary = exposure_summary.course_summary(
+            database, physician, row.link.order_id, clock=CLOCK
+        )
+        assert summary.ketamine is not None and summary.status == "stored"
+        assert row.exposure_status == "computed"
+        assert row.exposure_auc == pytest.approx(summary.ketamine.auc_inf_mg_h_per_l)
+        assert row.exposure_peak == pytest.approx(summary.ketamine.peak_mg_per_l)
+        assert row.exposure_auc is not None and 0 < row.exposure_auc < 5  # 80 mg over 3 h
+        assert row.exposure_band != "not computed"
+    bands = {c.exposure_band for c in after.courses}
+    grouped = registry.responders(database, physician, by="exposure", clock=CLOCK)
+    assert {g.group for g in grouped.groups} == bands
+    assert sum(g.courses for g in grouped.groups) == 6
+    overview = registry.overview(database, physician, by="exposure", clock=CLOCK)
+    assert "registry:exposure-not-computed" not in {f.code for f in overview.findings}
+
+    # a new weight makes the stored summary's inputs stale: not computed again, never 0
+    target = next(c for c in after.courses if c.link and c.link.order_id == courses["A"])
+    assert target.link is not None
+    record = patients.get_patient(database, physician, target.link.patient_id)
+    document = {**base_patient(), "name": "Patient A", "weight_kg": 95.0}
+    document.pop("id", None)
+    patients.amend_patient(
+        database,
+        physician,
+        target.link.patient_id,
+        document,
+        reason="re-weighed",
+        expected_version=record.version,
+        clock=CLOCK,
+    )
+    stale = registry.courses(database, physician, limit=0, clock=CLOCK)
+    row = next(c for c in stale.courses if c.link and c.link.order_id == courses["A"])
+    assert (row.exposure_status, row.exposure_auc, row.exposure_peak) == (
+        "not computed",
+        None,
+        None,
+    )
+    # a read of the course stores a current summary, which marks the patient again
+    exposure_summary.course_summary(database, physician, courses["A"], clock=CLOCK)
+    again = registry.courses(database, physician, limit=0, clock=CLOCK)
+    row = next(c for c in again.courses if c.link and c.link.order_id == courses["A"])
+    assert row.exposure_status == "computed" and row.exposure_auc is not None

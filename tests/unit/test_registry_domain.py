@@ -304,3 +304,26 @@ def test_a_covariate_that_does_not_vary_is_not_fitted_and_says_why() -> None:
     assert result.status == "not fitted"
     assert "infusion hours does not vary" in result.message
     assert [f.code for f in result.findings] == ["registry:fit-failed"]
+
+
+def test_exposure_groups_are_auc_bands_low_to_high_and_not_computed_last() -> None:
+    from ketapath.domain.registry import NOT_COMPUTED, grouped
+
+    courses = [
+        course(1, exposure_auc=None),
+        course(2, exposure_auc=25.0, exposure_status="computed"),
+        course(3, exposure_auc=0.4, exposure_status="computed"),
+        course(4, exposure_auc=3.0, exposure_status="computed"),
+        course(5),  # never stored: not computed, never the lowest band
+    ]
+    groups = grouped(courses, "exposure")
+    labels = [label for label, _ in groups]
+    bands = registry_rules().bands.exposure_auc_mg_h_per_l
+    assert labels == [
+        band_of(0.4, bands),
+        band_of(3.0, bands),
+        band_of(25.0, bands),
+        NOT_COMPUTED,
+    ]
+    assert labels[0] == "under 1 mg.h/L"
+    assert [c.order_id for c in groups[-1][1]] == [1, 5]

@@ -64,9 +64,9 @@ def export_command(
 ) -> None:
     """Write the de-identified research export (HIPAA Safe Harbor) to a zip file.
 
-    The zip holds one file per table (patients, courses, sessions, adverse_events,
-    assessments, assessment_scales, diary_entries, safety_results, safety_values), the data
-    dictionary and the table of the 18 Safe Harbor identifiers.
+    The zip holds one file per table (patients, courses, course_outcomes, course_exposure,
+    sessions, adverse_events, assessments, assessment_scales, diary_entries, safety_results,
+    safety_values), the data dictionary and the table of the 18 Safe Harbor identifiers.
     """
     if fmt not in FORMATS:
         fail(f"--format: give csv or parquet (not {fmt!r})", field="--format")

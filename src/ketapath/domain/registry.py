@@ -385,6 +385,8 @@ class RegistryCourse:
     exposure_auc: float | None = None
     exposure_status: str = NOT_COMPUTED
     cumulative_mg_per_kg: float | None = None
+    exposure_peak: float | None = None
+    exposure_minutes_above: float | None = None
 
     @property
     def analysed(self) -> bool:
@@ -427,16 +429,23 @@ def group_key(course: RegistryCourse, by: GroupBy, rules: RegistryRules | None =
         return band_of(course.infusion_hours, r.bands.infusion_hours)
     if by == "adjuncts":
         return course.adjuncts
-    return course.exposure_status if course.exposure_auc is None else "computed"
+    if course.exposure_auc is None:
+        return NOT_COMPUTED  # no stored summary with current inputs: never a band of 0
+    return band_of(course.exposure_auc, r.bands.exposure_auc_mg_h_per_l)
 
 
 def group_order(by: GroupBy, keys: Iterable[str], rules: RegistryRules | None = None) -> list[str]:
     """The groups in display order: bands low to high (unknown last), others by name."""
     r = rules or registry_rules()
     present = set(keys)
-    if by in ("dose_band", "duration_band"):
-        bands = r.bands.dose_mg_per_kg if by == "dose_band" else r.bands.infusion_hours
-        return [label for label in band_order(bands) if label in present]
+    if by in ("dose_band", "duration_band", "exposure"):
+        bands = {
+            "dose_band": r.bands.dose_mg_per_kg,
+            "duration_band": r.bands.infusion_hours,
+            "exposure": r.bands.exposure_auc_mg_h_per_l,
+        }[by]
+        labels = [*band_order(bands), NOT_COMPUTED]
+        return [label for label in labels if label in present]
     return sorted(present, key=lambda k: (k in (NOT_RECOGNISED, NO_ADJUNCT, NOT_COMPUTED), k))
 
 

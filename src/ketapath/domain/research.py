@@ -466,9 +466,133 @@ SAFETY_VALUES = Table(
     ),
 )
 
+REGISTRY = (
+    "the registry's per-course definition (docs/registry.md): no date, no identifier; days "
+    "counted from the course's last session"
+)
+
+COURSE_OUTCOMES = Table(
+    "course_outcomes",
+    "one course the registry summarises (signed, not cancelled), its outcomes by the "
+    "registry's definitions",
+    (
+        _P,
+        _COURSE,
+        _c(
+            "registry_status",
+            "string",
+            "",
+            "complete, in progress or not given (only complete courses are analysed).",
+            CODED,
+        ),
+        _c("baseline_nrs", "integer", "0-10", "The course's baseline pain NRS.", AS_RECORDED),
+        _c(
+            "follow_up_days",
+            "integer",
+            "days after the last session",
+            "The first follow-up timepoint with an NRS (the registry judges response there).",
+            REGISTRY,
+        ),
+        _c("follow_up_nrs", "integer", "0-10", "The NRS at that follow-up.", AS_RECORDED),
+        _c(
+            "responder_30",
+            "string",
+            "",
+            "responder, non-responder or unknown: at least 30% less pain at the first "
+            "follow-up than at baseline.",
+            REGISTRY,
+        ),
+        _c(
+            "responder_50",
+            "string",
+            "",
+            "The same at 50%.",
+            REGISTRY,
+        ),
+        _c(
+            "relief_status",
+            "string",
+            "",
+            "ended, censored, never began or no data (duration of relief from the diary).",
+            REGISTRY,
+        ),
+        _c(
+            "relief_days",
+            "integer",
+            "days",
+            "Days of relief after the last session (ended or censored; empty otherwise).",
+            REGISTRY,
+        ),
+        _c(
+            "relief_censored",
+            "boolean",
+            "",
+            "True when relief was still present at the end of the follow-up (censored), false "
+            "when it ended; empty when it never began or there is no diary.",
+            REGISTRY,
+        ),
+        _c(
+            "pain_auc_status",
+            "string",
+            "",
+            "complete or incomplete: the 35-day diary pain area's status.",
+            REGISTRY,
+        ),
+        _c(
+            "pain_auc_35",
+            "number",
+            "NRS x days",
+            "The 35-day pain area after the last session (empty when incomplete).",
+            REGISTRY,
+        ),
+    ),
+)
+
+COURSE_EXPOSURE = Table(
+    "course_exposure",
+    "one course the registry summarises, with the predicted ketamine exposure of its stored "
+    "course exposure summary (when one with current inputs exists)",
+    (
+        _P,
+        _COURSE,
+        _c(
+            "not_computed",
+            "boolean",
+            "",
+            "True when no stored course summary with current inputs exists: the numbers are "
+            "then empty, never 0.",
+            REGISTRY,
+        ),
+        _c(
+            "ketamine_auc_inf",
+            "number",
+            "mg.h/L",
+            "Predicted ketamine AUC to infinity over the course's sessions.",
+            COMPUTED,
+        ),
+        _c("ketamine_peak", "number", "mg/L", "Predicted ketamine peak.", COMPUTED),
+        _c(
+            "minutes_above_first_threshold",
+            "number",
+            "min",
+            "Minutes above the first reference concentration on ketamine's curve.",
+            COMPUTED,
+        ),
+        _c(
+            "exposure_band",
+            "string",
+            "mg.h/L",
+            "The AUC's band of registry_rules.yaml, or 'not computed'.",
+            REGISTRY,
+        ),
+    ),
+)
+
 TABLES: tuple[Table, ...] = (
     PATIENTS,
     COURSES,
+    COURSE_OUTCOMES,
+    COURSE_EXPOSURE,
     SESSIONS,
     ADVERSE_EVENTS,
     ASSESSMENTS,

@@ -68,11 +68,13 @@ class Bands(Strict):
 
 
 class BandRules(Strict):
-    """The bands of the course's dose per kg, infusion hours and the cumulative dose."""
+    """The bands of the course's dose per kg, infusion hours, the cumulative dose and the
+    predicted ketamine exposure (AUC to infinity of the stored course summary)."""
 
     dose_mg_per_kg: Bands
     infusion_hours: Bands
     cumulative_dose_mg_per_kg: Bands
+    exposure_auc_mg_h_per_l: Bands
 
 
 class RegressionRules(Rule):

@@ -70,6 +70,9 @@ COURSE_COLUMNS = (
     "auc",
     "exposure_status",
     "exposure_auc",
+    "exposure_band",
+    "exposure_peak",
+    "exposure_minutes_above",
 )
 LINK_COLUMNS = ("patient_id", "order_id", "first_session_on", "last_session_on")
 

@@ -52,7 +52,7 @@ from ketapath.domain.session_view import SessionView
 from ketapath.knowledge.exposure import ExposureThresholdsFile, load_exposure_thresholds
 from ketapath.services import audit
 from ketapath.services.clock import ClinicClock, clinic_clock
-from ketapath.services.errors import InvalidInput
+from ketapath.services.errors import InvalidInput, ServiceError
 from ketapath.services.orders import order_in
 from ketapath.services.patients import as_patient, load_patient
 from ketapath.services.permissions import Actor
@@ -402,6 +402,43 @@ def refresh(
             detail=report.model_dump(exclude={"seconds"}),
         )
     return report
+
+
+def current_course_summaries(
+    session: Session,
+    order_ids: list[int],
+    clock: ClinicClock,
+    *,
+    limits: ExposureThresholdsFile | None = None,
+) -> dict[int, dict[str, Any]]:
+    """The stored summary of each of ``order_ids``' courses whose newest stored course row
+    has the inputs the course has now (the digest a read would build); a course with no
+    stored row, or whose inputs changed since, is left out (the registry says "not
+    computed"). Nothing is computed or stored here, and nothing is audited: the caller (the
+    registry's refresh) reads derived numbers inside its own audited read."""
+    if not order_ids:
+        return {}
+    stored = set(
+        session.scalars(
+            select(ExposureSummaryRecord.order_id)
+            .where(ExposureSummaryRecord.scope == "course")
+            .where(ExposureSummaryRecord.order_id.in_(order_ids))
+            .distinct()
+        )
+    )
+    limits = limits or thresholds()
+    out: dict[int, dict[str, Any]] = {}
+    for order_id in sorted(stored):
+        counts: dict[str, int] = {"sessions": 0, "courses": 0, "nothing_given": 0}
+        try:
+            pending = _pending(session, order_id, clock, limits, counts)
+        except (DomainError, ServiceError):
+            continue  # a course the exposure card cannot read has no current summary
+        for item in pending:
+            if item.scope == "course" and item.complete and not item.stale:
+                assert item.latest is not None
+                out[order_id] = dict(item.latest.summary)
+    return out
 
 
 def _summarise_stale(

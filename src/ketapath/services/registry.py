@@ -167,8 +167,15 @@ class CourseRow(BaseModel):
     relief_ended: bool | None
     auc_status: str
     auc: float | None
-    exposure_status: str
-    exposure_auc: float | None
+    exposure_status: str = Field(description="computed, or 'not computed' (no stored summary).")
+    exposure_auc: float | None = Field(
+        description="Predicted ketamine AUC to infinity, mg.h/L, of the stored course summary."
+    )
+    exposure_band: str = Field(description="Its band, or 'not computed'.")
+    exposure_peak: float | None = Field(description="Predicted ketamine peak, mg/L.")
+    exposure_minutes_above: float | None = Field(
+        description="Minutes above the first reference concentration."
+    )
     link: CourseLink | None
 
 
@@ -559,6 +566,9 @@ def course_records(
                 "auc": c.auc,
                 "exposure_status": c.exposure_status,
                 "exposure_auc": c.exposure_auc,
+                "exposure_band": reg.group_key(c, "exposure"),
+                "exposure_peak": c.exposure_peak,
+                "exposure_minutes_above": c.exposure_minutes_above,
                 "link": {
                     "patient_id": c.patient_id,
                     "order_id": c.order_id,
@@ -722,8 +732,10 @@ def overview(
         findings.append(
             finding(
                 "registry:exposure-not-computed",
-                "Predicted exposure is not computed for these courses: no stored exposure "
-                "summary exists yet.",
+                f"Predicted exposure is not computed for "
+                f"{sum(1 for c in chosen if c.exposure_auc is None)} of these courses: no "
+                "stored course exposure summary with current inputs (ketapath exposure "
+                "refresh stores them).",
             )
         )
     return Overview(

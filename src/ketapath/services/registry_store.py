@@ -3,22 +3,29 @@
 Reading 100,000 charts, a million diary days and every assessment on each page would take
 minutes, so the registry keeps one row per course (``registry_courses``) and recomputes only
 the patients whose records changed. A database trigger on every table the summary reads adds
-the patient to ``registry_dirty`` in the same transaction as the insert (migration 0011), so a
-change cannot be missed however it was written. :func:`refresh` (called before every registry
-read) takes a batch of marked patients, recomputes their courses in bulk (a fixed number of
-queries per batch, then the domain per course in memory) and removes exactly the marks it
-read; a mark written meanwhile stays for the next refresh.
+the patient to ``registry_dirty`` in the same transaction as the insert (migrations 0013 and
+0014), so a change cannot be missed however it was written. :func:`refresh` (called before
+every registry read) takes a batch of marked patients, recomputes their courses in bulk (a
+fixed number of queries per batch, then the domain per course in memory) and removes exactly
+the marks it read; a mark written meanwhile stays for the next refresh.
 
 Everything a row holds comes from the domain's own definitions: each chart replayed
 (``domain.sessions.replay``: the delivered dose, running time, adjuncts, side effects), the
 outcomes of ``domain.outcomes`` (``domain.registry.course_outcomes``). A change of those
 definitions (the version of ``outcome_rules.yaml``, ``registry_rules.yaml``, the session rules,
 this module's ``SUMMARY_FORMAT``) or of the clinic's time zone marks every patient again.
+
+The exposure columns are read, never simulated: the newest stored course exposure summary
+(``services.exposure_summary``) when its inputs digest is the one the course has now, else
+"not computed" (None, never 0). Storing a summary marks its patient (the trigger of 0014), and
+a new model or threshold file changes the definitions, so a summary made stale by either is
+never shown.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -30,6 +37,7 @@ from sqlalchemy import delete, exists, func, insert, select, text
 from sqlalchemy.orm import Session, aliased
 
 from ketapath.domain.registry import (
+    NOT_COMPUTED,
     CourseDelivery,
     CourseOutcomes,
     SessionFacts,
@@ -67,7 +75,7 @@ from ketapath.store.models import (
 )
 
 # Bumped when what a row holds, or how it is computed here, changes.
-SUMMARY_FORMAT = 1
+SUMMARY_FORMAT = 2  # 2: the stored course exposure summary (migration 0014)
 BATCH_PATIENTS = 400
 _ENTRY: TypeAdapter[Any] = TypeAdapter(ChartEntry)
 _LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/ketapath-registry'))"
@@ -92,8 +100,18 @@ def definitions(clock: ClinicClock) -> str:
         f"registry_rules={registry_rules().version}",
         f"session_rules={session_rules().version}",
         f"zone={clock.tz()}",
+        # a new model or threshold file changes every exposure digest without a write
+        f"exposure={_exposure_definitions()}",
     ]
     return hashlib.sha256(";".join(parts).encode()).hexdigest()
+
+
+def _exposure_definitions() -> str:
+    from ketapath.domain.exposure_summary import METHOD_VERSION
+    from ketapath.knowledge.pk_models import pk_models_version
+    from ketapath.services.exposure_summary import thresholds
+
+    return f"{pk_models_version()}/{thresholds().digest()}/{METHOD_VERSION}"
 
 
 def _lock(session: Session) -> None:
@@ -228,6 +246,7 @@ def summarise(
         (oid, c.patient_id, d.first_session_on, d.status, d.delivered_mg_per_kg)
         for (oid, c), d in zip(courses.items(), deliveries.values(), strict=True)
     )
+    exposures = _exposures(session, list(courses), clock)
     now = utcnow()
     rows = []
     for order_id, course in courses.items():
@@ -243,7 +262,8 @@ def summarise(
             1 for day in safety.get(course.patient_id, ()) if start and start <= day < end
         )
         row = _row(course, delivery, outcome, diagnoses.get(course.patient_id), abnormal, now)
-        rows.append({**row, "cumulative_mg_per_kg": cumulative[order_id]})
+        exposure = exposures.get(order_id, _NOT_COMPUTED)
+        rows.append({**row, **exposure, "cumulative_mg_per_kg": cumulative[order_id]})
     return rows
 
 
@@ -270,10 +290,48 @@ def _row(
         **facts,
         **asdict(outcome),
         "safety_abnormal": safety_abnormal,
-        "exposure_auc": None,
-        "exposure_status": "not computed",
+        **_NOT_COMPUTED,
         "computed_at": now,
     }
+
+
+_NOT_COMPUTED: dict[str, Any] = {
+    "exposure_status": NOT_COMPUTED,
+    "exposure_auc": None,
+    "exposure_peak": None,
+    "exposure_minutes_above": None,
+}
+
+
+def _exposures(
+    session: Session, order_ids: list[int], clock: ClinicClock
+) -> dict[int, dict[str, Any]]:
+    """The exposure columns of each course with a stored course exposure summary whose inputs
+    are current (``services.exposure_summary``'s own digest); the others are not computed.
+    Ketamine's AUC to infinity, its peak, and the minutes above the first reference
+    concentration on its curve (None when the thresholds have none for it)."""
+    from ketapath.services.exposure_summary import current_course_summaries
+
+    out: dict[int, dict[str, Any]] = {}
+    for order_id, summary in current_course_summaries(session, order_ids, clock).items():
+        ketamine = summary.get("ketamine") or {}
+        auc = _finite(ketamine.get("auc_inf_mg_h_per_l"))
+        if auc is None:
+            continue
+        above = ketamine.get("time_above") or []
+        out[order_id] = {
+            "exposure_status": "computed",
+            "exposure_auc": auc,
+            "exposure_peak": _finite(ketamine.get("peak_mg_per_l")),
+            "exposure_minutes_above": _finite(above[0].get("minutes")) if above else None,
+        }
+    return out
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 def _courses(session: Session, patient_ids: Sequence[int]) -> dict[int, _Course]:

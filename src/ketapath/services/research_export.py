@@ -39,12 +39,14 @@ from sqlalchemy.orm import Session
 from ketapath.config import Settings
 from ketapath.domain import research as rules
 from ketapath.domain.medicines import recognise
+from ketapath.domain.registry import NOT_COMPUTED, band_of
 from ketapath.domain.research import age_band, age_in_years, day_number, joined, zip3
 from ketapath.domain.session_events import ChartEvent
 from ketapath.domain.session_view import SessionView
 from ketapath.domain.sessions import delivered_fraction, effective_log
 from ketapath.knowledge.bibliography import bibliography
 from ketapath.knowledge.clinical import Knowledge, knowledge
+from ketapath.knowledge.registry import registry_rules
 from ketapath.knowledge.safe_harbor import SafeHarbor, safe_harbor
 from ketapath.knowledge.safety import safety_checks
 from ketapath.services import audit
@@ -53,6 +55,7 @@ from ketapath.services.clock import ClinicClock, clinic_clock
 from ketapath.services.errors import InvalidInput
 from ketapath.services.patients import latest_versions_query
 from ketapath.services.permissions import Actor
+from ketapath.services.registry_store import refresh
 from ketapath.services.research import (
     age_years_on,
     coded_diagnosis,
@@ -70,6 +73,7 @@ from ketapath.store.models import (
     Order,
     Patient,
     PatientVersion,
+    RegistryCourse,
     SafetyResult,
 )
 
@@ -115,6 +119,8 @@ def export_research(
     chosen = check_format(fmt)
     clock = clock or clinic_clock(settings)
     key = research_key(settings)
+    check(db, actor, "research.export", entity="research_export")
+    refresh(db, clock)  # the registry's summary rows, current, for the outcome tables
     with action(db, actor, "research.export", entity="research_export") as session:
         tables = _Registry(session, clock, key, knowledge(), safe_harbor()).tables()
         export = ResearchExport(chosen, tables)
@@ -233,6 +239,7 @@ class _Registry:
         self._courses()
         raw["sessions"], raw["adverse_events"] = self._sessions()
         raw["courses"] = [self._course_row(c) for c in self.courses.values()]
+        raw["course_outcomes"], raw["course_exposure"] = self._registry_rows()
         raw["assessments"], raw["assessment_scales"] = self._assessments()
         raw["diary_entries"] = self._diary()
         raw["safety_results"], raw["safety_values"] = self._safety()
@@ -267,6 +274,62 @@ class _Registry:
 
     def _band(self, age: float | None) -> str | None:
         return age_band(age, self.rules.age.pooled_from_years, self.rules.age.label)
+
+    # -------------------------------------------------------------- the registry's courses
+
+    def _registry_rows(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Outcomes and exposure of each course the registry summarises, from its summary
+        rows (brought up to date before the export's transaction), so the definitions are the
+        registry's; numbered as in ``courses``. Their dates are not read."""
+        summary = {
+            row.order_id: row
+            for row in self.session.scalars(
+                select(RegistryCourse).where(RegistryCourse.order_id.in_(list(self.courses)))
+            )
+        }
+        outcomes, exposure = [], []
+        for order_id, course in self.courses.items():
+            row = summary.get(order_id)
+            if row is None:
+                continue  # cancelled: not in the registry
+            code = self.code(course.patient_id)
+            censored = None if row.relief_event is None else not row.relief_event
+            outcomes.append(
+                {
+                    "patient_code": code,
+                    "course_number": course.number,
+                    "registry_status": row.status,
+                    "baseline_nrs": row.baseline_nrs,
+                    "follow_up_days": row.follow_up_days,
+                    "follow_up_nrs": row.follow_up_nrs,
+                    "responder_30": row.responder_30,
+                    "responder_50": row.responder_50,
+                    "relief_status": row.relief_status,
+                    "relief_days": row.relief_days,
+                    "relief_censored": censored,
+                    "pain_auc_status": row.auc_status,
+                    "pain_auc_35": _number(row.auc),
+                }
+            )
+            computed = row.exposure_auc is not None
+            exposure.append(
+                {
+                    "patient_code": code,
+                    "course_number": course.number,
+                    "not_computed": not computed,
+                    "ketamine_auc_inf": _number(row.exposure_auc),
+                    "ketamine_peak": _number(row.exposure_peak) if computed else None,
+                    "minutes_above_first_threshold": (
+                        _number(row.exposure_minutes_above) if computed else None
+                    ),
+                    "exposure_band": (
+                        band_of(row.exposure_auc, registry_rules().bands.exposure_auc_mg_h_per_l)
+                        if computed
+                        else NOT_COMPUTED
+                    ),
+                }
+            )
+        return outcomes, exposure
 
     # -------------------------------------------------------------- courses
 
@@ -768,6 +831,8 @@ _ORDER: dict[str, tuple[str, ...]] = {
     "assessments": ("assessment_number",),
     "assessment_scales": ("assessment_number", "scale_id"),
     "diary_entries": ("course_number", "day"),
+    "course_outcomes": ("course_number",),
+    "course_exposure": ("course_number",),
     "safety_results": ("result_number",),
     "safety_values": ("result_number", "field"),
 }

@@ -799,8 +799,9 @@ class RegistryCourse(Base):
     diary, the assessments and the safety results, never typed (``services.registry_store``).
 
     Not a clinical record: a summary the registry recomputes when a patient's records change
-    (``RegistryDirty``), so its rows are replaced, not amended. ``exposure_status`` says
-    "not computed" until stored exposure summaries exist.
+    (``RegistryDirty``), so its rows are replaced, not amended. The exposure columns come
+    from the newest stored course exposure summary whose inputs are current (migration 0014);
+    without one ``exposure_status`` says "not computed" and the numbers are None, never 0.
     """
 
     __tablename__ = "registry_courses"
@@ -842,6 +843,9 @@ class RegistryCourse(Base):
     exposure_auc: Mapped[float | None] = mapped_column(Float)
     exposure_status: Mapped[str] = mapped_column(String(20))
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # predicted ketamine peak (mg/L) and minutes above the first reference concentration
+    exposure_peak: Mapped[float | None] = mapped_column(Float)
+    exposure_minutes_above: Mapped[float | None] = mapped_column(Float)
 
 
 class RegistryDirty(Base):
