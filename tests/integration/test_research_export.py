@@ -353,3 +353,31 @@ def test_the_typed_identifiers_were_really_stored_where_the_export_withholds_the
     missing = [typed for typed in TYPED if typed not in stored]
     assert missing == []
     assert "Wilhelmina Quarrington" in stored and "03601-2210" in stored
+
+
+def test_charts_read_in_batches_give_the_same_export(
+    database: Database, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The charts are read EVENTS_BATCH sessions a query (fresh and cached alike): an export
+    read one session a query, with its charts cached or not, is the one read at once."""
+    from ketapath.services import sessions
+
+    at_once = export(database, clinic).tables
+    monkeypatch.setattr(sessions, "EVENTS_BATCH", 1)
+    cached = export(database, clinic).tables  # the charts now come from the process's cache
+    monkeypatch.setattr(sessions, "_CHARTS", type(sessions._CHARTS)())
+    fresh = export(database, clinic).tables
+    assert cached == fresh == at_once
+
+
+def test_the_charts_of_thousands_of_sessions_are_read_without_a_query_too_large(
+    database: Database,
+) -> None:
+    """A registry's every session at once (the export): SQLite refused one OR of more than
+    ~1,000 sessions ("Expression tree is too large")."""
+    from ketapath.services.sessions import _events
+
+    ids = list(range(10_000_000, 10_002_500))
+    with database.read_only() as session:
+        charts = _events(session, ids)
+    assert charts == {sid: [] for sid in ids}

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from ketapath.config import Settings
 from ketapath.domain import research as rules
-from ketapath.domain.medicines import recognise
+from ketapath.domain.medicines import Recognition, recognise
 from ketapath.domain.research import age_band, age_in_years, day_number, joined, zip3
 from ketapath.domain.session_events import ChartEvent
 from ketapath.domain.session_view import SessionView
@@ -222,6 +222,15 @@ class _Registry:
         self.people: dict[int, _Person] = {}
         self.courses: dict[int, _Course] = {}  # by order id
         self.session_numbers: dict[int, tuple[int, int]] = {}  # session id -> order, number
+        self.recognised: dict[str, Recognition] = {}  # drug name -> its recognition
+
+    def recognise(self, name: str) -> Recognition:
+        """``recognise`` once per name in an export (an adjunct name recurs in thousands of
+        sessions; each recognition hashes the vocabulary and scans every name variant)."""
+        found = self.recognised.get(name)
+        if found is None:
+            found = self.recognised[name] = recognise(name, self.kb.medicines)
+        return found
 
     def tables(self) -> dict[str, list[dict[str, Any]]]:
         raw: dict[str, list[dict[str, Any]]] = {
@@ -314,9 +323,7 @@ class _Registry:
         indication = [
             coded_diagnosis(_code(item), self.kb) for item in document.get("diagnoses", [])
         ]
-        adjuncts = [
-            recognise(str(a.get("drug", "")), self.kb.medicines) for a in plan.get("adjuncts", [])
-        ]
+        adjuncts = [self.recognise(str(a.get("drug", ""))) for a in plan.get("adjuncts", [])]
         row = {
             "patient_code": self.code(order.patient_id),
             "course_number": number,
@@ -392,7 +399,7 @@ class _Registry:
     ) -> dict[str, Any]:
         dose = view.dose
         pauses, stops = _pauses_and_stops(chart, view)
-        adjuncts = [recognise(a.drug, self.kb.medicines) for a in view.adjuncts]
+        adjuncts = [self.recognise(a.drug) for a in view.adjuncts]
         given = [i for a in adjuncts if a.recognised for i in a.ingredients]
         day = self.day(row.patient_id, row.scheduled_on)
         course.sessions += 1
