@@ -358,12 +358,15 @@ def test_the_typed_identifiers_were_really_stored_where_the_export_withholds_the
 def test_charts_read_in_batches_give_the_same_export(
     database: Database, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The charts are read EVENTS_BATCH sessions a query (fresh and cached alike): an export
-    read one session a query, with its charts cached or not, is the one read at once."""
-    from ketapath.services import sessions
+    """The charts are read EVENTS_BATCH sessions a query (fresh and cached alike) and long id
+    lists IN_BATCH ids a query (psycopg refused the 136,000 assessment ids of a registry): an
+    export read one session and one id a query, charts cached or not, is the one read at once."""
+    from ketapath.services import assessments, sessions
 
     at_once = export(database, clinic).tables
     monkeypatch.setattr(sessions, "EVENTS_BATCH", 1)
+    monkeypatch.setattr(assessments, "IN_BATCH", 1)  # the ids of IN lists, one a query
+    monkeypatch.setattr(research_export, "IN_BATCH", 1)
     cached = export(database, clinic).tables  # the charts now come from the process's cache
     monkeypatch.setattr(sessions, "_CHARTS", type(sessions._CHARTS)())
     fresh = export(database, clinic).tables

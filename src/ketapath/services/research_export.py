@@ -48,7 +48,7 @@ from ketapath.knowledge.clinical import Knowledge, knowledge
 from ketapath.knowledge.safe_harbor import SafeHarbor, safe_harbor
 from ketapath.knowledge.safety import safety_checks
 from ketapath.services import audit
-from ketapath.services.assessments import contexts_of
+from ketapath.services.assessments import IN_BATCH, contexts_of
 from ketapath.services.clock import ClinicClock, clinic_clock
 from ketapath.services.errors import InvalidInput
 from ketapath.services.patients import latest_versions_query
@@ -289,13 +289,16 @@ class _Registry:
         cancelled = set(
             self.session.scalars(select(Order.amends_id).where(Order.status == "cancelled"))
         )
-        versions: dict[int, dict[str, Any]] = dict(
-            self.session.execute(
-                select(PatientVersion.id, PatientVersion.document).where(
-                    PatientVersion.id.in_({course.patient_version_id for _, course in rows})
-                )
-            ).all()
-        )
+        version_ids = sorted({course.patient_version_id for _, course in rows})
+        versions: dict[int, dict[str, Any]] = {}
+        for i in range(0, len(version_ids), IN_BATCH):
+            versions.update(
+                self.session.execute(
+                    select(PatientVersion.id, PatientVersion.document).where(
+                        PatientVersion.id.in_(version_ids[i : i + IN_BATCH])
+                    )
+                ).all()
+            )
         numbers: dict[int, int] = defaultdict(int)
         for order, course in rows:
             if order.patient_id not in self.people:
