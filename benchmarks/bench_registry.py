@@ -17,27 +17,37 @@ For each backend:
 4. the first page after a change: one diary day is added (its insert marks the patient), and
    the next page pays the patient's refresh and a new read of the rows.
 
-The de-identified research export (issue 13, item 4) is timed if the API has it
-(``/research/export``); otherwise the report says it is absent.
+5. the de-identified research export (issue 13, item 4), ``/api/v1/research/export`` as CSV
+   and as Parquet, once each as a researcher: wall and CPU time of this process (the app runs
+   in it; PostgreSQL's own CPU is not counted), the peak RSS during the request (Linux: the
+   high-water mark is reset through ``/proc/self/clear_refs`` before it, and read from
+   ``VmHWM`` after; elsewhere the process's lifetime peak), the size of the zip and the rows
+   of each table read back from it. Skipped, and said so, if the API has no such route.
 
 Target: every analytics page and endpoint under 1 s on PostgreSQL at 10,000 patients (warm).
-``--patients N`` for a smaller run, ``--backend sqlite|postgresql``, ``--runs N``.
+``--patients N`` for a smaller run, ``--backend sqlite|postgresql``, ``--runs N``,
+``--export-only`` (the registry endpoints are not timed, only the export), ``--no-export``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
+import gc
 import getpass
+import io
 import json
 import os
 import platform
+import resource
 import secrets
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -143,6 +153,72 @@ def timed(client: Any, path: str) -> tuple[float, int, int]:
     return time.perf_counter() - started, response.status_code, len(response.content)
 
 
+def _status_kb(field: str) -> int | None:
+    """A ``VmRSS``/``VmHWM`` line of /proc/self/status in kB (None off Linux)."""
+    with contextlib.suppress(OSError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return None
+
+
+def _reset_peak() -> bool:
+    """Reset the process's RSS high-water mark (Linux >= 4.0); False if not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def export_rows(fmt: str, data: bytes) -> dict[str, int]:
+    """The rows of each table in an export zip, read back from the files."""
+    counts: dict[str, int] = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as bundle:
+        for name in bundle.namelist():
+            table, _, ext = name.rpartition(".")
+            if table in ("data_dictionary", "safe_harbor", "README"):
+                continue
+            if ext == "csv":
+                with bundle.open(name) as raw:
+                    text_ = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+                    counts[table] = sum(1 for _ in csv.reader(text_)) - 1
+            elif ext == "parquet":
+                import pyarrow.parquet as pq
+
+                counts[table] = pq.ParquetFile(io.BytesIO(bundle.read(name))).metadata.num_rows
+    return counts
+
+
+def time_export(client: Any, fmt: str) -> dict[str, Any]:
+    """One export request: wall and CPU time, peak RSS during it, zip size, rows per table."""
+    gc.collect()
+    before_kb = _status_kb("VmRSS")
+    reset = _reset_peak()
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    response = client.get(f"{EXPORT}?format={fmt}")
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    peak_kb = _status_kb("VmHWM") if reset else None
+    if peak_kb is None:  # not Linux: the lifetime peak (ru_maxrss is kB on Linux)
+        peak_kb = after.ru_maxrss
+    assert response.status_code == 200, (fmt, response.status_code, response.text[:300])
+    rows = export_rows(fmt, response.content)
+    return {
+        "format": fmt,
+        "wall_s": wall,
+        "cpu_s": (after.ru_utime + after.ru_stime) - (cpu.ru_utime + cpu.ru_stime),
+        "rss_before_mb": (before_kb or 0) / 1024,
+        "peak_rss_mb": peak_kb / 1024,
+        "peak_is_lifetime": not reset,
+        "zip_bytes": len(response.content),
+        "rows": rows,
+        "load": ", ".join(f"{x:.1f}" for x in os.getloadavg()),
+    }
+
+
 def sign_in(client: Any, role: str) -> None:
     client.cookies.clear()
     token = client.get("/api/v1/auth/csrf").json()["csrf_token"]
@@ -225,10 +301,10 @@ def run_backend(label: str, url: str, args: argparse.Namespace) -> dict[str, Any
     settings = Settings(database_url=url, secret_key=secrets.token_urlsafe(32), timezone="UTC")
     with TestClient(create_app(settings, database=db), base_url="https://testserver") as client:
         paths = client.get("/api/v1/openapi.json").json()["paths"]
-        export = EXPORT.removeprefix("/api/v1") in paths
+        export = EXPORT in paths or EXPORT.removeprefix("/api/v1") in paths
         for role in ("physician", "researcher"):
             sign_in(client, role)
-            for name, path in ENDPOINTS:
+            for name, path in [] if args.export_only else ENDPOINTS:
                 first = timed(client, path)
                 runs = [timed(client, path) for _ in range(args.runs)]
                 assert first[1] == 200 and all(r[1] == 200 for r in runs), (name, first, runs)
@@ -244,10 +320,28 @@ def run_backend(label: str, url: str, args: argparse.Namespace) -> dict[str, Any
                     f"{statistics.median(seconds):6.3f} s  max {max(seconds):6.3f} s",
                     flush=True,
                 )
-            if export:
-                first = timed(client, EXPORT)
-                result["endpoints"][f"{role}: research export"] = {"first_s": first[0]}
-        result["export"] = "timed" if export else "absent: no /research/export on this branch"
+        result["exports"] = []
+        if export and not args.no_export:
+            sign_in(client, "researcher")
+            for fmt in ("csv", "parquet"):
+                print(f"[{label}] research export ({fmt}) ...", flush=True)
+                measured = time_export(client, fmt)
+                result["exports"].append(measured)
+                print(
+                    f"[{label}] research export {fmt:8} wall {measured['wall_s']:6.1f} s  CPU "
+                    f"{measured['cpu_s']:6.1f} s  peak RSS {measured['peak_rss_mb']:6.0f} MB "
+                    f"(before {measured['rss_before_mb']:.0f} MB)  zip "
+                    f"{measured['zip_bytes'] / 1e6:.1f} MB  load {measured['load']}\n"
+                    f"[{label}]   rows {measured['rows']}",
+                    flush=True,
+                )
+        result["export"] = (
+            "timed"
+            if export and not args.no_export
+            else "not timed (--no-export)"
+            if export
+            else "absent: no /research/export on this branch"
+        )
         sign_in(client, "physician")
         add_diary_day(db)
         after = timed(client, "/registry")
@@ -268,7 +362,15 @@ def run_backend(label: str, url: str, args: argparse.Namespace) -> dict[str, Any
 def summary(results: list[dict[str, Any]]) -> str:
     lines = []
     for r in results:
+        for e in r["exports"]:
+            lines.append(
+                f"{r['backend']} research export {e['format']}: {e['wall_s']:.1f} s wall, "
+                f"{e['cpu_s']:.1f} s CPU, peak RSS {e['peak_rss_mb']:.0f} MB, zip "
+                f"{e['zip_bytes'] / 1e6:.1f} MB, {sum(e['rows'].values())} rows"
+            )
         warm = [v["median_s"] for v in r["endpoints"].values() if "median_s" in v]
+        if not warm:
+            continue
         worst = max(r["endpoints"].items(), key=lambda kv: kv[1].get("median_s", 0))
         lines.append(
             f"{r['backend']} ({r['server']}): warm medians {min(warm):.3f}-{max(warm):.3f} s, "
@@ -290,6 +392,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="Keep the PostgreSQL database.")
     parser.add_argument("--json", type=Path, help="Write the results to this file.")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--export-only", action="store_true", help="Time only the research export.")
+    parser.add_argument("--no-export", action="store_true", help="Skip the research export.")
     args = parser.parse_args()
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {machine()}; user {getpass.getuser()}")
     results = []

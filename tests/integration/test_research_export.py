@@ -402,3 +402,34 @@ def test_course_outcomes_and_exposure_are_the_registrys_numbers_without_dates(
     for r in after:
         if r["not_computed"]:
             assert (r["ketamine_auc_inf"], r["ketamine_peak"]) == (None, None)
+
+
+def test_charts_read_in_batches_give_the_same_export(
+    database: Database, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The charts are read EVENTS_BATCH sessions a query (fresh and cached alike) and long id
+    lists IN_BATCH ids a query (psycopg refused the 136,000 assessment ids of a registry): an
+    export read one session and one id a query, charts cached or not, is the one read at once."""
+    from ketapath.services import assessments, sessions
+
+    at_once = export(database, clinic).tables
+    monkeypatch.setattr(sessions, "EVENTS_BATCH", 1)
+    monkeypatch.setattr(assessments, "IN_BATCH", 1)  # the ids of IN lists, one a query
+    monkeypatch.setattr(research_export, "IN_BATCH", 1)
+    cached = export(database, clinic).tables  # the charts now come from the process's cache
+    monkeypatch.setattr(sessions, "_CHARTS", type(sessions._CHARTS)())
+    fresh = export(database, clinic).tables
+    assert cached == fresh == at_once
+
+
+def test_the_charts_of_thousands_of_sessions_are_read_without_a_query_too_large(
+    database: Database,
+) -> None:
+    """A registry's every session at once (the export): SQLite refused one OR of more than
+    ~1,000 sessions ("Expression tree is too large")."""
+    from ketapath.services.sessions import _events
+
+    ids = list(range(10_000_000, 10_002_500))
+    with database.read_only() as session:
+        charts = _events(session, ids)
+    assert charts == {sid: [] for sid in ids}

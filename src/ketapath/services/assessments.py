@@ -199,30 +199,39 @@ def _context_view(row: AssessmentContext | None) -> ContextView | None:
     )
 
 
+# Ids per IN list: a whole registry's assessments (136,000) exceed psycopg's 65,535
+# parameters and SQLite's 32,766.
+IN_BATCH = 5_000
+
+
 def contexts_of(session: Session, rows: list[Assessment]) -> dict[int, AssessmentContext]:
     """The course context of each assessment (by id), read through its amendments: the
     context belongs to the first version of the chain."""
     if not rows:
         return {}
-    patient_ids = {row.patient_id for row in rows}
-    parents = dict(
-        session.execute(
-            select(Assessment.id, Assessment.amends_id).where(
-                Assessment.patient_id.in_(patient_ids)
-            )
-        ).all()
-    )
+    patient_ids = sorted({row.patient_id for row in rows})
+    parents: dict[int, int | None] = {}
+    for i in range(0, len(patient_ids), IN_BATCH):
+        parents.update(
+            session.execute(
+                select(Assessment.id, Assessment.amends_id).where(
+                    Assessment.patient_id.in_(patient_ids[i : i + IN_BATCH])
+                )
+            ).all()
+        )
     roots = {}
     for row in rows:
         root: int = row.id
         while (parent := parents.get(root)) is not None:
             root = parent
         roots[row.id] = root
+    wanted = sorted(set(roots.values()))
     found = {
         c.assessment_id: c
+        for i in range(0, len(wanted), IN_BATCH)
         for c in session.scalars(
             select(AssessmentContext).where(
-                AssessmentContext.assessment_id.in_(set(roots.values()))
+                AssessmentContext.assessment_id.in_(wanted[i : i + IN_BATCH])
             )
         )
     }

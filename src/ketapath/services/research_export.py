@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from ketapath.config import Settings
 from ketapath.domain import research as rules
-from ketapath.domain.medicines import recognise
+from ketapath.domain.medicines import Recognition, recognise
 from ketapath.domain.registry import NOT_COMPUTED, band_of
 from ketapath.domain.research import age_band, age_in_years, day_number, joined, zip3
 from ketapath.domain.session_events import ChartEvent
@@ -50,7 +50,7 @@ from ketapath.knowledge.registry import registry_rules
 from ketapath.knowledge.safe_harbor import SafeHarbor, safe_harbor
 from ketapath.knowledge.safety import safety_checks
 from ketapath.services import audit
-from ketapath.services.assessments import contexts_of
+from ketapath.services.assessments import IN_BATCH, contexts_of
 from ketapath.services.clock import ClinicClock, clinic_clock
 from ketapath.services.errors import InvalidInput
 from ketapath.services.patients import latest_versions_query
@@ -228,6 +228,15 @@ class _Registry:
         self.people: dict[int, _Person] = {}
         self.courses: dict[int, _Course] = {}  # by order id
         self.session_numbers: dict[int, tuple[int, int]] = {}  # session id -> order, number
+        self.recognised: dict[str, Recognition] = {}  # drug name -> its recognition
+
+    def recognise(self, name: str) -> Recognition:
+        """``recognise`` once per name in an export (an adjunct name recurs in thousands of
+        sessions; each recognition hashes the vocabulary and scans every name variant)."""
+        found = self.recognised.get(name)
+        if found is None:
+            found = self.recognised[name] = recognise(name, self.kb.medicines)
+        return found
 
     def tables(self) -> dict[str, list[dict[str, Any]]]:
         raw: dict[str, list[dict[str, Any]]] = {
@@ -343,13 +352,16 @@ class _Registry:
         cancelled = set(
             self.session.scalars(select(Order.amends_id).where(Order.status == "cancelled"))
         )
-        versions: dict[int, dict[str, Any]] = dict(
-            self.session.execute(
-                select(PatientVersion.id, PatientVersion.document).where(
-                    PatientVersion.id.in_({course.patient_version_id for _, course in rows})
-                )
-            ).all()
-        )
+        version_ids = sorted({course.patient_version_id for _, course in rows})
+        versions: dict[int, dict[str, Any]] = {}
+        for i in range(0, len(version_ids), IN_BATCH):
+            versions.update(
+                self.session.execute(
+                    select(PatientVersion.id, PatientVersion.document).where(
+                        PatientVersion.id.in_(version_ids[i : i + IN_BATCH])
+                    )
+                ).all()
+            )
         numbers: dict[int, int] = defaultdict(int)
         for order, course in rows:
             if order.patient_id not in self.people:
@@ -377,9 +389,7 @@ class _Registry:
         indication = [
             coded_diagnosis(_code(item), self.kb) for item in document.get("diagnoses", [])
         ]
-        adjuncts = [
-            recognise(str(a.get("drug", "")), self.kb.medicines) for a in plan.get("adjuncts", [])
-        ]
+        adjuncts = [self.recognise(str(a.get("drug", ""))) for a in plan.get("adjuncts", [])]
         row = {
             "patient_code": self.code(order.patient_id),
             "course_number": number,
@@ -455,7 +465,7 @@ class _Registry:
     ) -> dict[str, Any]:
         dose = view.dose
         pauses, stops = _pauses_and_stops(chart, view)
-        adjuncts = [recognise(a.drug, self.kb.medicines) for a in view.adjuncts]
+        adjuncts = [self.recognise(a.drug) for a in view.adjuncts]
         given = [i for a in adjuncts if a.recognised for i in a.ingredients]
         day = self.day(row.patient_id, row.scheduled_on)
         course.sessions += 1

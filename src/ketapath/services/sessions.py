@@ -297,24 +297,43 @@ _CHARTS_LOCK = threading.Lock()
 CACHED_CHARTS = 512
 
 
+# Sessions per query of _events: SQLite parses a chain of ORs as a tree at most 1,000 deep
+# ("Expression tree is too large"), and PostgreSQL plans a 100,000-way OR very slowly.
+EVENTS_BATCH = 500
+
+
 def _events(session: Session, session_ids: Sequence[int]) -> dict[int, list[ChartEvent]]:
-    """The charts of several sessions: the rows not yet read, in one query."""
+    """The charts of several sessions: the rows not yet read, in one query per
+    ``EVENTS_BATCH`` sessions (the sessions read in full by ``IN``, the cached ones from their
+    next entry)."""
     if not session_ids:
         return {}
     where = str(session.get_bind().engine.url)
     with _CHARTS_LOCK:
         known = {sid: _CHARTS.get((where, sid)) for sid in session_ids}
-    conditions = [
-        SessionEvent.session_id == sid
-        if chart is None
-        else and_(SessionEvent.session_id == sid, SessionEvent.seq >= len(chart.events))
-        for sid, chart in known.items()
+    unread = [sid for sid, chart in known.items() if chart is None]
+    cached = [(sid, chart) for sid, chart in known.items() if chart is not None]
+    batches: list[Any] = [
+        SessionEvent.session_id.in_(unread[i : i + EVENTS_BATCH])
+        for i in range(0, len(unread), EVENTS_BATCH)
+    ] + [
+        or_(
+            *(
+                and_(SessionEvent.session_id == sid, SessionEvent.seq >= len(chart.events))
+                for sid, chart in cached[i : i + EVENTS_BATCH]
+            )
+        )
+        for i in range(0, len(cached), EVENTS_BATCH)
     ]
-    rows = session.scalars(
-        select(SessionEvent)
-        .where(or_(*conditions))
-        .order_by(SessionEvent.session_id, SessionEvent.seq)
-    ).all()
+    rows: list[SessionEvent] = []
+    for condition in batches:
+        rows.extend(
+            session.scalars(
+                select(SessionEvent)
+                .where(condition)
+                .order_by(SessionEvent.session_id, SessionEvent.seq)
+            ).all()
+        )
     fresh: dict[int, list[SessionEvent]] = {sid: [] for sid in session_ids}
     for row in rows:
         fresh[row.session_id].append(row)
