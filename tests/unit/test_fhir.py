@@ -138,6 +138,21 @@ def test_odd_whitespace_becomes_a_space_and_empty_text_is_left_out() -> None:
     assert fhir.fhir_strings({"a": "x\u2028y\u00a0z", "b": "", "c": [{"d": ""}]}) == {"a": "x y z"}
 
 
+def test_text_reads_back_as_written_and_a_line_break_becomes_a_space() -> None:
+    # found by the round-trip property test: two spaces in an allergy read back as one
+    bundle = _bundle(allergies=[{"substance": "0  0", "reaction": "rash  and itch"}])
+    assert fhir.read_bundle(bundle, KB).fields["allergies"] == [
+        {"substance": "0  0", "reaction": "rash  and itch"}
+    ]
+    allergy = next(
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "AllergyIntolerance"
+    )
+    allergy["code"]["text"] = " penicillin\nG\t "
+    assert fhir.read_bundle(bundle, KB).fields["allergies"][0]["substance"] == "penicillin G"
+
+
 def test_reading_skips_what_is_not_current_and_says_so() -> None:
     bundle = _bundle(medications=[{"name": "morphine"}, {"name": "codeine"}])
     statements = [

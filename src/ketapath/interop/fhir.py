@@ -1067,6 +1067,9 @@ class ReadRecord:
     skipped: list[str] = field(default_factory=list)
 
 
+_LINE_BREAKS = re.compile(r"[\t\n\r\f\v\u2028\u2029]+")
+
+
 @dataclass
 class _Reader:
     kb: Knowledge
@@ -1077,7 +1080,9 @@ class _Reader:
         self.problems.append(Problem(where, message))
 
     def text(self, value: Any, limit: str, where: str) -> str:
-        text = " ".join(str(value).split()) if value is not None else ""
+        # line breaks and tabs become spaces (a record's text is one line); every other
+        # character is kept as written, so a record's text reads back exactly
+        text = _LINE_BREAKS.sub(" ", str(value)).strip() if value is not None else ""
         if len(text) > LIMITS[limit]:
             self.problem(where, f"at most {LIMITS[limit]} characters (has {len(text)})")
         return text
