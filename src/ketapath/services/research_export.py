@@ -68,7 +68,7 @@ from ketapath.services.research import (
     coded_medicine,
     research_key,
 )
-from ketapath.services.sessions import live_sessions, replayed_charts
+from ketapath.services.sessions import live_sessions, report_charts
 from ketapath.services.unit import check
 from ketapath.store.db import Database
 from ketapath.store.models import (
@@ -485,7 +485,7 @@ class _Registry:
             .where(InfusionSession.patient_id.in_(self.ids))
             .order_by(InfusionSession.order_id, InfusionSession.session_number)
         ).all()
-        for row, chart, view in replayed_charts(self.session, rows, self.clock):
+        for row, chart, view in report_charts(self.session, rows, self.clock):
             course = self.courses.get(row.order_id)
             if course is None:
                 continue
@@ -632,7 +632,17 @@ class _Registry:
 
     def _diary(self) -> list[dict[str, Any]]:
         rows = _current(
-            self.session.scalars(select(DiaryEntry).where(DiaryEntry.patient_id.in_(self.ids)))
+            self.session.execute(
+                select(  # by columns: a registry has a million diary days
+                    DiaryEntry.id,
+                    DiaryEntry.amends_id,
+                    DiaryEntry.patient_id,
+                    DiaryEntry.order_id,
+                    DiaryEntry.day,
+                    DiaryEntry.pain_nrs,
+                    DiaryEntry.entry,
+                ).where(DiaryEntry.patient_id.in_(self.ids))
+            )
         )
         out = []
         for row in rows:
