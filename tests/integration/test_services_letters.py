@@ -5,6 +5,7 @@ numbers taken in turn when two drafts race; permissions and audit."""
 from __future__ import annotations
 
 import io
+import re
 import threading
 from fractions import Fraction
 
@@ -293,3 +294,41 @@ def test_the_letter_uses_the_opioids_recorded_since_the_course_began(
     assert facts.opioids.before is not None and facts.opioids.before.total == "60 mg OME/day"
     assert facts.opioids.now is not None and facts.opioids.now.total == "30 mg OME/day"
     assert facts.opioids.change.startswith("-30 mg OME/day")
+
+
+def test_the_signature_time_is_the_clinic_s_local_time_not_the_server_s_utc(
+    database: Database, users: dict[str, Actor]
+) -> None:
+    """23:30 UTC is 10:30 the next morning in Sydney: the letter's date and its "Signed on"
+    time are both the clinic's (KETAPATH_TIMEZONE), never the server's UTC date and time."""
+    from datetime import UTC, datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    from ketapath.services.clock import ClinicClock
+
+    order_id, _ = given_course(database, users, sessions_given=1)
+    utc_day = datetime.now(UTC).date() + timedelta(days=3)
+    at = datetime.combine(utc_day, time(23, 30), tzinfo=UTC)
+    sydney = ClinicClock(zone=ZoneInfo("Australia/Sydney"), fixed=at)
+    clinic_day = sydney.today()
+    assert clinic_day == utc_day + timedelta(days=1)
+    draft = letters.draft_letter(
+        database,
+        users["nurse"],
+        order_id,
+        DraftInput(kind="gp_letter"),
+        clock=sydney,
+        settings=_settings(database),
+    )
+    signed = letters.sign_letter(database, users["physician"], draft.id, clock=sydney)
+    local = at.astimezone(ZoneInfo("Australia/Sydney"))
+    stamp = f"{local:%Y-%m-%d %H:%M %Z}"
+    assert stamp.startswith(f"{clinic_day.isoformat()} 10:30 ")
+    assert signed.facts.letter_date == clinic_day.isoformat()
+    text = _pdf_text(letters.letter_pdf(database, users["nurse"], signed.id).content)
+    html = letters.letter_html(database, users["nurse"], signed.id).content.decode()
+    for shown in (text, " ".join(re.sub(r"<[^>]+>", "", html).split())):
+        assert f"Date of letter: {clinic_day.isoformat()}" in shown
+        assert f"Signed by Physician (physician) on {stamp}." in shown
+        assert f"drafted by Nurse (nurse) on {stamp}" in shown
+        assert "UTC" not in shown

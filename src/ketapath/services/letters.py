@@ -52,7 +52,7 @@ from ketapath.services.permissions import Actor
 from ketapath.services.sessions import course_charts
 from ketapath.services.unit import action
 from ketapath.store.db import Database
-from ketapath.store.models import Letter, Order, PatientVersion, User, utcnow
+from ketapath.store.models import Letter, Order, PatientVersion, User
 
 ATTEMPTS = 3
 T = TypeVar("T")
@@ -338,8 +338,10 @@ def _write(
     signed: bool,
     clock: ClinicClock,
 ) -> Letter:
-    """A new version after ``previous``, rendered; the unique index refuses a duplicate."""
-    now = utcnow()
+    """A new version after ``previous``, rendered; the unique index refuses a duplicate. Its
+    time is the clinic clock's (the clock that gave the letter its date), shown in the
+    clinic's zone."""
+    now = clock.now()
     row = Letter(
         patient_id=patient_id,
         order_id=order_id,
