@@ -191,6 +191,12 @@ def _current(views: list[RepeatDecisionView]) -> RepeatDecisionView | None:
     return next((v for v in reversed(views) if not v.amended), None)
 
 
+def current_decision_in(session: Session, order_id: int) -> RepeatDecisionView | None:
+    """The course's current repeat decision (the latest not amended; None: none recorded),
+    inside a transaction the caller holds (the letters read it)."""
+    return _current(_views(session, _rows(session, order_id)))
+
+
 def decision_page(
     db: Database, actor: Actor, order_id: int, *, clock: ClinicClock | None = None
 ) -> RepeatDecisionPage:
