@@ -75,6 +75,15 @@ def test_a_researcher_lists_filters_and_reads_one_study(
         "note": size["note"],
     }
     assert "6/20" in size["note"]
+    assert kiefer["publication_doi"] == "" and kiefer["publication_pmid"] == ""
+    assert "DOI or a PMID" in kiefer["publication_checked"]
+    salas = _strict(client.get(f"{API}/evidence/studies/salas-2012", headers=researcher))
+    assert (salas["publication_doi"], salas["publication_pmid"]) == (
+        "10.1089/jpm.2011.0353",
+        "22335487",
+    )
+    assert salas["publication_doi_url"] == "https://doi.org/10.1089/jpm.2011.0353"
+    assert salas["publication_pubmed_url"] == "https://pubmed.ncbi.nlm.nih.gov/22335487/"
     assert _audit_rows(database) == before  # published data: reading writes nothing
 
 

@@ -5,6 +5,7 @@ numbers taken in turn when two drafts race; permissions and audit."""
 from __future__ import annotations
 
 import io
+import re
 import threading
 from fractions import Fraction
 
@@ -293,3 +294,135 @@ def test_the_letter_uses_the_opioids_recorded_since_the_course_began(
     assert facts.opioids.before is not None and facts.opioids.before.total == "60 mg OME/day"
     assert facts.opioids.now is not None and facts.opioids.now.total == "30 mg OME/day"
     assert facts.opioids.change.startswith("-30 mg OME/day")
+
+
+def test_the_signature_time_is_the_clinic_s_local_time_not_the_server_s_utc(
+    database: Database, users: dict[str, Actor]
+) -> None:
+    """23:30 UTC is 10:30 the next morning in Sydney: the letter's date and its "Signed on"
+    time are both the clinic's (KETAPATH_TIMEZONE), never the server's UTC date and time."""
+    from datetime import UTC, datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    from ketapath.services.clock import ClinicClock
+
+    order_id, _ = given_course(database, users, sessions_given=1)
+    utc_day = datetime.now(UTC).date() + timedelta(days=3)
+    at = datetime.combine(utc_day, time(23, 30), tzinfo=UTC)
+    sydney = ClinicClock(zone=ZoneInfo("Australia/Sydney"), fixed=at)
+    clinic_day = sydney.today()
+    assert clinic_day == utc_day + timedelta(days=1)
+    draft = letters.draft_letter(
+        database,
+        users["nurse"],
+        order_id,
+        DraftInput(kind="gp_letter"),
+        clock=sydney,
+        settings=_settings(database),
+    )
+    signed = letters.sign_letter(database, users["physician"], draft.id, clock=sydney)
+    local = at.astimezone(ZoneInfo("Australia/Sydney"))
+    stamp = f"{local:%Y-%m-%d %H:%M %Z}"
+    assert stamp.startswith(f"{clinic_day.isoformat()} 10:30 ")
+    assert signed.facts.letter_date == clinic_day.isoformat()
+    text = _pdf_text(letters.letter_pdf(database, users["nurse"], signed.id).content)
+    html = letters.letter_html(database, users["nurse"], signed.id).content.decode()
+    for shown in (text, " ".join(re.sub(r"<[^>]+>", "", html).split())):
+        assert f"Date of letter: {clinic_day.isoformat()}" in shown
+        assert f"Signed by Physician (physician) on {stamp}." in shown
+        assert f"drafted by Nurse (nurse) on {stamp}" in shown
+        assert "UTC" not in shown
+
+
+def test_the_clinicians_letters_give_the_course_s_outcome_and_the_physician_s_decision(
+    database: Database, users: dict[str, Actor]
+) -> None:
+    """The outcome the course's Outcome card gives (the latest follow-up against baseline,
+    responder at 30% and 50%, relief censored at the last diary day, PGIC) and the current
+    decision with its written reason are in the discharge summary's and the GP letter's PDF;
+    the patient's sheet has neither."""
+    from datetime import timedelta
+
+    from tests.integration.conftest import course_assessment, past_course, write_diary
+
+    from ketapath.services import outcome_decisions, outcomes
+    from ketapath.services.outcome_views import RepeatDecisionInput
+
+    course = past_course(database, users, days_ago=60, gp=GP)
+    last = course.last_day
+    course_assessment(database, users, course, "nrs", {"pain": 8}, label="baseline", day=last)
+    for days, pain in ((7, 5), (28, 3)):
+        course_assessment(
+            database,
+            users,
+            course,
+            "nrs",
+            {"pain": pain},
+            label="follow-up",
+            day=last + timedelta(days=days),
+            timepoint_days=days,
+        )
+    course_assessment(
+        database,
+        users,
+        course,
+        "pgic",
+        {"change": 2},
+        label="follow-up",
+        day=last + timedelta(days=28),
+        timepoint_days=28,
+    )
+    write_diary(database, users, course.order_id, {last + timedelta(days=k): 3 for k in (1, 2, 5)})
+    reason = "Relief for the whole diary; repeat in three months (discussed with the patient)."
+    decided = outcome_decisions.record_decision(
+        database,
+        users["physician"],
+        course.order_id,
+        RepeatDecisionInput(decision="repeat", reason=reason),
+        clock=clinic_noon(),
+    )
+    card = outcomes.course_outcome(database, users["nurse"], course.order_id, clock=clinic_noon())
+    assert card.relief.status == "censored" and card.relief.days == 5
+    for kind in ("discharge_summary", "gp_letter"):
+        view = _draft(database, users["nurse"], course.order_id, kind)
+        text = _pdf_text(letters.letter_pdf(database, users["nurse"], view.id).content)
+        for words in (
+            f"Pain before the course (NRS 0-10): 8, baseline assessment ({last.isoformat()})",
+            "Pain at the latest follow-up (NRS 0-10): 3, at follow-up 28 days after the last "
+            f"session ({(last + timedelta(days=28)).isoformat()})",
+            "Change in pain from baseline: 8 to 3 (-5 points, -62.5%)",
+            f"Responder at 30%: {card.responder_30.status}: {card.responder_30.reason}",
+            f"Responder at 50%: {card.responder_50.status}: {card.responder_50.reason}",
+            "Duration of relief: 5 days so far (censored",
+            "Patient's impression of change (PGIC): much improved (2, at 28 days): improved",
+            "The physician's decision: repeat the course (",
+            f"decided by Physician (physician) on {clinic_noon().date_of(decided.decided_at)}",
+            f"Reason, as the physician wrote it: {reason}",
+        ):
+            assert words in text, (kind, words)
+        assert card.responder_50.status == "responder"
+    sheet = _draft(database, users["nurse"], course.order_id, "patient_information")
+    assert sheet.facts.outcome is None and sheet.facts.repeat_decision is None
+    text = _pdf_text(letters.letter_pdf(database, users["nurse"], sheet.id).content)
+    assert "Responder" not in text and reason not in text
+
+
+def test_a_course_without_follow_up_or_decision_says_not_yet_recorded_never_zero(
+    database: Database, users: dict[str, Actor]
+) -> None:
+    order_id, _ = given_course(database, users, sessions_given=1, gp=GP)
+    view = _draft(database, users["nurse"], order_id, "discharge_summary")
+    assert view.facts.outcome is not None and view.facts.repeat_decision is not None
+    assert not view.facts.repeat_decision.recorded
+    text = _pdf_text(letters.letter_pdf(database, users["nurse"], view.id).content)
+    for words in (
+        "Pain before the course (NRS 0-10): not yet recorded",
+        "Pain at the latest follow-up (NRS 0-10): not yet recorded",
+        "Change in pain from baseline: not yet recorded",
+        "Responder at 30%: not yet recorded",
+        "Responder at 50%: not yet recorded",
+        "Duration of relief: not yet recorded",
+        "Patient's impression of change (PGIC): not yet recorded",
+        "(repeat the course, change protocol or stop): not yet recorded.",
+    ):
+        assert words in text, words

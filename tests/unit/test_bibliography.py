@@ -178,6 +178,23 @@ def test_the_full_reference_is_vancouver_with_doi_and_pmid() -> None:
     assert ref.link == "https://doi.org/10.1016/j.pain.2009.08.015"
 
 
+def test_a_title_ending_in_a_question_mark_takes_no_full_stop_after_it() -> None:
+    ref = bibliography().get("kim-2015-phn")
+    assert ref.title.endswith("?")
+    assert "ketamine infusion therapy? J Clin Anesth. 2015;27:296-300." in ref.full()
+    assert "?." not in ref.full()
+
+
+def test_a_reference_links_its_doi_and_its_pubmed_record_when_it_has_them() -> None:
+    bib = bibliography()
+    patil = bib.get("patil-2012-outpatient")
+    assert patil.doi_url == "https://doi.org/10.1111/j.1526-4637.2011.01241.x"
+    assert patil.pubmed_url == "https://pubmed.ncbi.nlm.nih.gov/21939497/"
+    felsby = bib.get("felsby-1996-neuropathic")
+    assert (felsby.doi, felsby.pmid, felsby.doi_url, felsby.pubmed_url) == ("", "", "", "")
+    assert felsby.link == ""
+
+
 def test_the_drug_library_cites_a_source_for_every_soft_and_hard_limit() -> None:
     bib: Bibliography = bibliography()
     for setting in knowledge().drug_library.entries:

@@ -63,6 +63,9 @@ def imported_by(*args: str) -> set[str]:
         (["research", "export", "--help"], (*SERVER, *NUMERICS, "pyarrow")),
         (["registry", "--help"], SERVER + NUMERICS),
         (["registry", "synth", "--help"], SERVER + NUMERICS),
+        (["outcomes", "--help"], SERVER + NUMERICS),
+        (["outcomes", "show", "--help"], SERVER + NUMERICS),
+        (["outcomes", "follow-ups", "--help"], SERVER + NUMERICS),
         (
             [
                 "simulate",

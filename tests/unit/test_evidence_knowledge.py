@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ketapath.knowledge.base import KnowledgeError, data_path
-from ketapath.knowledge.bibliography import bibliography
+from ketapath.knowledge.bibliography import Bibliography, Reference, bibliography
 from ketapath.knowledge.evidence import (
     CONSENSUS,
     DAYS_PER_UNIT,
@@ -22,6 +22,7 @@ from ketapath.knowledge.evidence import (
     ReliefStated,
     evidence,
     load_evidence,
+    publication_problems,
 )
 
 # The review's Methods: 26 articles, by design and reference number.
@@ -123,6 +124,96 @@ def test_every_row_cites_its_row_of_table_2_and_its_study() -> None:
             assert mention.at and mention.quote
         if study.text_point is not None:
             assert study.text_point.at.startswith("Results")
+
+
+# -- the studies' own references ------------------------------------------------------------
+# The DOI and PMID each study's reference carries, as the records read on 2026-12-01 print
+# them ("" where no record read printed one; docs/evidence.md has the sources).
+IDENTIFIERS: dict[str, tuple[str, str]] = {
+    "sigtermans-2009-crps": ("10.1016/j.pain.2009.06.023", "19604642"),
+    "schwartzman-2009-crps": ("10.1016/j.pain.2009.08.015", "19783371"),
+    "koffler-2007-crps": ("", ""),
+    "kiefer-2008-crps": ("", ""),
+    "goldberg-2010-crps": ("10.36076/ppj.2010/13/379", ""),
+    "eide-1995-sci": ("", ""),
+    "kvarnstrom-2004-sci": ("10.1111/j.1399-6576.2003.00330.x", ""),
+    "amr-2010-sci": ("", "20495588"),
+    "eichenberger-2008-phantom": ("", ""),
+    "kim-2015-phn": ("10.1016/j.jclinane.2015.02.006", ""),
+    "eide-1994-phn": ("10.1016/0304-3959(94)90129-5", ""),
+    "graven-nielsen-2000-fibromyalgia": ("10.1016/S0304-3959(99)00308-5", "10781923"),
+    "sorensen-1995-fibromyalgia": ("10.3109/03009749509095181", "8610220"),
+    "noppers-2011-fibromyalgia": ("", ""),
+    "mercadante-2000-cancer": ("10.1016/s0885-3924(00)00194-9", "11027905"),
+    "jackson-2001-cancer": ("10.1016/S0885-3924(01)00340-2", "11576800"),
+    "salas-2012-cancer": ("10.1089/jpm.2011.0353", "22335487"),
+    "leung-2001-neuropathic": ("10.1016/s0304-3959(00)00433-4", ""),
+    "max-1995-posttraumatic": ("", "8665549"),
+    "felsby-1996-neuropathic": ("", ""),
+    "jorum-2003-neuropathic": ("", "12583865"),
+    "tawfic-2014-sickle-cell": ("10.1016/j.jpainsymman.2013.03.012", ""),
+    "polomano-2013-combat": ("10.1111/pme.12094", ""),
+    "correll-2004-crps": ("", ""),
+    "patil-2012-outpatient": ("10.1111/j.1526-4637.2011.01241.x", "21939497"),
+    "kang-2010-neuropathic": ("", ""),
+}
+
+
+def test_every_study_s_reference_carries_the_doi_and_pmid_its_records_print() -> None:
+    refs = bibliography()
+    cited = {s.publication.ref for s in evidence().entries}
+    assert cited == set(IDENTIFIERS)
+    for ref_id, (doi, pmid) in IDENTIFIERS.items():
+        ref = refs.get(ref_id)
+        assert (ref.doi, ref.pmid) == (doi, pmid), ref_id
+        for value, name in ((doi, "DOI"), (pmid, "PMID")):
+            if not value:
+                assert name in ref.verified, ref_id
+
+
+def test_every_study_s_reference_is_complete_and_says_what_was_checked() -> None:
+    assert publication_problems(evidence(), bibliography()) == []
+    for study in evidence().entries:
+        ref = bibliography().get(study.publication.ref)
+        assert ref.authors and ref.volume and ref.pages, study.id
+        assert "Maher et al. 2017 reference list" in ref.verified, study.id
+        assert "seed" not in ref.verified.lower(), study.id
+
+
+def _with(ref_id: str, **changes: Any) -> Bibliography:
+    refs = bibliography()
+    changed: list[Reference] = [
+        r.model_copy(update=changes) if r.id == ref_id else r for r in refs.references
+    ]
+    return Bibliography(changed, refs.version)
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"volume": ""}, "lacks its volume"),
+        ({"pages": "", "container": ""}, "lacks its journal, pages"),
+        ({"doi": "", "verified": "Checked against the journal page."}, "no DOI"),
+        ({"pmid": "", "verified": "Checked against the journal page, with its DOI."}, "no PMID"),
+        ({"authors": ("Someone X",)}, "first author 'Someone X'"),
+        ({"year": 2011}, "year 2011"),
+        ({"kind": "guideline"}, "is a guideline"),
+    ],
+)
+def test_an_incomplete_or_unexplained_study_reference_is_a_problem(
+    changes: dict[str, Any], problem: str
+) -> None:
+    problems = publication_problems(evidence(), _with("patil-2012-outpatient", **changes))
+    assert len(problems) == 1
+    assert problems[0].startswith("patil-2012: publication patil-2012-outpatient")
+    assert problem in problems[0]
+
+
+def test_the_loader_refuses_a_study_citing_another_study_s_article(tmp_path: Path) -> None:
+    raw = _raw()
+    _entry(raw, "kim-2015")["publication"]["ref"] = "eide-1994-phn"
+    with pytest.raises(KnowledgeError, match="kim-2015: publication eide-1994-phn"):
+        load_evidence(_write(tmp_path, raw))
 
 
 def test_every_recommendation_of_table_6_is_a_row_with_its_grade_and_certainty() -> None:

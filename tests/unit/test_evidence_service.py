@@ -244,6 +244,31 @@ def test_the_csv_has_one_row_per_study_with_unique_columns() -> None:
     assert by_id["mercadante-2000"]["text_relief_days"] == "0.125"
     assert by_id["patil-2012"]["relief_at_least"] == "yes"
     assert by_id["kiefer-2008"]["citation"].startswith("Maher et al. 2017, Table 2, row Kiefer")
+    assert by_id["patil-2012"]["publication_doi"] == "10.1111/j.1526-4637.2011.01241.x"
+    assert by_id["patil-2012"]["publication_pmid"] == "21939497"
+    assert by_id["max-1995"]["publication_doi"] == ""
+    assert by_id["max-1995"]["publication_pmid"] == "8665549"
+    assert (by_id["felsby-1996"]["publication_doi"], by_id["felsby-1996"]["publication_pmid"]) == (
+        "",
+        "",
+    )
+
+
+def test_each_view_carries_its_study_s_reference_with_doi_and_pmid_links() -> None:
+    by_id = {v.id: v for v in VIEWS}
+    sorensen = by_id["sorensen-1995"]
+    assert sorensen.publication == "Sörensen et al. 1995"
+    assert sorensen.publication_full.startswith("Sörensen J, Bengtsson A, Bäckman E,")
+    assert "Scand J Rheumatol. 1995;24(6):360-5." in sorensen.publication_full
+    assert sorensen.publication_doi_url == "https://doi.org/10.3109/03009749509095181"
+    assert sorensen.publication_pubmed_url == "https://pubmed.ncbi.nlm.nih.gov/8610220/"
+    assert "suppr.wilddata.cn" in sorensen.publication_checked
+    felsby = by_id["felsby-1996"]
+    assert (felsby.publication_doi_url, felsby.publication_pubmed_url) == ("", "")
+    assert "DOI and PMID are left empty" in felsby.publication_checked
+    # Both rows of Graven-Nielsen et al. cite the one article.
+    parts = [v for v in VIEWS if v.id.startswith("graven-nielsen-2000")]
+    assert {v.publication_pmid for v in parts} == {"10781923"}
 
 
 def test_the_csv_of_no_study_is_its_header_alone() -> None:

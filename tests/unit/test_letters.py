@@ -18,14 +18,19 @@ from ketapath.domain.letters import (
     LETTER_KINDS,
     NOT_RECOGNISED,
     NOT_RECORDED,
+    NOT_YET_RECORDED,
     ClinicInput,
     CourseInput,
+    DecisionInput,
     LetterFacts,
     OpioidInput,
     OpioidLineInput,
     OpioidPlanInput,
     OpioidRecord,
+    OutcomeInput,
+    PainScoreInput,
     PatientInput,
+    ResultInput,
     SessionInput,
     TaperStepInput,
     assemble,
@@ -108,7 +113,12 @@ class Case:
             sessions=tuple(self.sessions),
         )
 
-    def facts(self, kind: str = "gp_letter") -> LetterFacts:
+    def facts(
+        self,
+        kind: str = "gp_letter",
+        outcome: OutcomeInput | None = None,
+        decision: DecisionInput | None = None,
+    ) -> LetterFacts:
         return assemble(
             kind,  # type: ignore[arg-type]
             patient=self.patient,
@@ -117,6 +127,8 @@ class Case:
             clinic=self.clinic,
             today=TODAY,
             written_by="nurse",
+            outcome=outcome,
+            decision=decision,
         )
 
 
@@ -299,6 +311,153 @@ def test_a_letter_rules_file_without_an_emergency_rule_is_refused(tmp_path: Path
     path.write_text(yaml.safe_dump(document), "utf-8")
     with pytest.raises(KnowledgeError, match="emergency"):
         load_letter_rules(path)
+
+
+# ---------------------------------------------------------------------------- the outcome
+
+
+def known_outcome(**changes: Any) -> OutcomeInput:
+    """Pain 7 before the course and 3 at the 28-day follow-up, relief continuing at the last
+    diary day (censored at 35 days), PGIC much improved: as the Outcome card gives them."""
+    fields: dict[str, Any] = {
+        "baseline": PainScoreInput(7, date(2026, 11, 28), "baseline"),
+        "compared": PainScoreInput(3, date(2027, 1, 2), "follow-up", 28),
+        "change_points": -4.0,
+        "change_percent": -400 / 7,
+        "change_note": "",
+        "change_citation": "IMMPACT (Dworkin et al. 2008)",
+        "responder_30": ResultInput(
+            "responder",
+            "pain 7 to 3: a 57.1% fall from baseline, at least the 30% threshold",
+            "IMMPACT (Dworkin et al. 2008)",
+        ),
+        "responder_50": ResultInput(
+            "responder",
+            "pain 7 to 3: a 57.1% fall from baseline, at least the 50% threshold",
+            "IMMPACT (Dworkin et al. 2008)",
+        ),
+        "relief": ResultInput(
+            "censored",
+            "relief continued to the last diary day (2027-01-09), 35 days after the last "
+            "session: censored there",
+            "ketapath outcome policy (clinic policy)",
+        ),
+        "relief_days": 35,
+        "pgic": ResultInput("improved", "much improved", "Farrar et al. 2001"),
+        "pgic_category": 2,
+        "pgic_timepoint_days": 28,
+    }
+    fields.update(changes)
+    return OutcomeInput(**fields)
+
+
+DECISION = DecisionInput(
+    decision="change protocol",
+    next_protocol="Dose ladder",
+    reason="Relief lasted five weeks at 0.5 mg/kg/h; the patient asks for a longer one.",
+    decided_on=date(2027, 1, 9),
+    decided_by="Dr Lee (dr.lee)",
+)
+OUTCOME_WORDS = (
+    "Pain before the course (NRS 0-10): 7, baseline assessment (2026-11-28)",
+    "Pain at the latest follow-up (NRS 0-10): 3, at follow-up 28 days after the last "
+    "session (2027-01-02)",
+    "Change in pain from baseline: 7 to 3 (-4 points, -57.1%)",
+    "Responder at 30%: responder: pain 7 to 3: a 57.1% fall",
+    "Responder at 50%: responder: pain 7 to 3: a 57.1% fall",
+    "Duration of relief: 35 days so far (censored",
+    "Patient's impression of change (PGIC): much improved (2, at 28 days): improved",
+    "The physician's decision: change protocol to Dose ladder, decided by Dr Lee (dr.lee) on "
+    "2027-01-09.",
+    "Reason, as the physician wrote it: Relief lasted five weeks at 0.5 mg/kg/h; the patient "
+    "asks for a longer one.",
+)
+
+
+@pytest.mark.parametrize("kind", ["discharge_summary", "gp_letter"])
+def test_the_clinicians_letters_give_the_outcome_and_the_decision_in_the_pdf(kind: str) -> None:
+    facts = Case().facts(kind, known_outcome(), DECISION)
+    html, pdf = rendering.render(facts, _stamp())
+    text = pdf_text(pdf)
+    for words in OUTCOME_WORDS:
+        assert words in text, words
+    assert "Judged at the latest follow-up score (28 days after the last session)" in text
+    assert "Relief lasted five weeks" in html and "Dose ladder" in html
+
+
+def test_the_patient_information_sheet_gives_neither_outcome_nor_decision() -> None:
+    facts = Case().facts("patient_information", known_outcome(), DECISION)
+    assert facts.outcome is None and facts.repeat_decision is None
+    text = pdf_text(rendering.pdf(facts, _stamp()))
+    assert "Responder" not in text and "Relief lasted" not in text
+
+
+def test_an_outcome_not_known_yet_is_not_yet_recorded_never_zero() -> None:
+    facts = Case().facts("gp_letter")
+    assert facts.outcome is not None and facts.repeat_decision is not None
+    for line in facts.outcome.lines:
+        assert line.result.startswith(NOT_YET_RECORDED), line
+        assert not any(ch == "0" for ch in line.result.split()), line
+    assert facts.repeat_decision.decision == NOT_YET_RECORDED
+    text = pdf_text(rendering.pdf(facts, _stamp()))
+    assert "Duration of relief: not yet recorded" in text
+    assert "PGIC): not yet recorded" in text
+    assert "(repeat the course, change protocol or stop): not yet recorded." in text
+
+
+def test_a_score_after_a_session_is_named_when_no_follow_up_is_recorded_yet() -> None:
+    outcome = known_outcome(
+        compared=PainScoreInput(5, date(2026, 12, 3), "post-session"),
+        change_points=-2.0,
+        change_percent=-200 / 7,
+        relief=ResultInput("no data", "no diary entry after the last session", "policy"),
+        relief_days=None,
+        pgic=ResultInput("unknown", "not answered", "Farrar et al. 2001"),
+        pgic_category=None,
+        pgic_timepoint_days=None,
+    )
+    facts = Case().facts("discharge_summary", outcome)
+    assert facts.outcome is not None
+    lines = {line.what: line.result for line in facts.outcome.lines}
+    assert lines["Pain at the latest follow-up (NRS 0-10)"].startswith(
+        "not yet recorded (the latest score after a session, 5, post-session assessment"
+    )
+    assert lines["Duration of relief"] == (
+        "not yet recorded: no diary entry after the last session"
+    )
+    assert "latest post-session score (no follow-up score" in facts.outcome.judged_at
+
+
+def test_a_baseline_of_0_gives_an_unknown_response_with_its_reason() -> None:
+    reason = "the baseline pain is 0, so no percentage fall can be taken"
+    outcome = known_outcome(
+        baseline=PainScoreInput(0, date(2026, 11, 28), "baseline"),
+        change_points=3.0,
+        change_percent=None,
+        change_note="a baseline of 0 has no percentage",
+        responder_30=ResultInput("unknown", reason, "IMMPACT"),
+        responder_50=ResultInput("unknown", reason, "IMMPACT"),
+    )
+    facts = Case().facts("gp_letter", outcome)
+    assert facts.outcome is not None
+    lines = {line.what: line.result for line in facts.outcome.lines}
+    assert (
+        lines["Change in pain from baseline"]
+        == "0 to 3 (3 points; a baseline of 0 has no percentage)"
+    )
+    assert lines["Responder at 30%"] == f"unknown: {reason}"
+
+
+def test_a_version_stored_before_letters_gave_the_outcome_keeps_its_facts() -> None:
+    """Its facts read back and stored again (as signing does) are the same, key for key, so
+    its digest does not change; its letter has no outcome section."""
+    facts = Case().facts("gp_letter", known_outcome(), DECISION)
+    older = facts.model_dump(mode="json")
+    del older["outcome"], older["repeat_decision"]
+    again = LetterFacts.model_validate(older)
+    assert again.stored() == older
+    assert "Outcome of the course" not in rendering.body(again, _stamp())
+    assert "outcome" in facts.stored() and "repeat_decision" in facts.stored()
 
 
 # ---------------------------------------------------------------------------- HTML and PDF

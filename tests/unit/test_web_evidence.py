@@ -136,6 +136,41 @@ def test_a_study_s_page_marks_its_unreadable_cells_and_shows_the_arithmetic(
     assert 'id="not-in-copy"' in missing and 'id="study-cells"' not in missing
 
 
+def test_a_study_s_page_shows_its_reference_with_doi_and_pubmed_links(client: TestClient) -> None:
+    signed_in(client, "researcher")
+    page = client.get("/evidence/jackson-2001").text  # a row not in our copy: its reference still
+    publication = page[page.index('id="study-publication"') :]
+    assert publication.index("Jackson K, Ashby M, Martin P, Pisasale M, Brumley D, Hayes B.") > 0
+    assert "J Pain Symptom Manage. 2001;22(4):834-42." in publication
+    ids = page[page.index('id="study-identifiers"') :]
+    ids = ids[: ids.index("</p>")]
+    assert '<a href="https://doi.org/10.1016/S0885-3924(01)00340-2"' in ids
+    assert '<a href="https://pubmed.ncbi.nlm.nih.gov/11576800/"' in ids
+    assert "Checked: " in ids and "ncbi.nlm.nih.gov/pubmed/11576800" in ids
+    felsby = client.get("/evidence/felsby-1996").text
+    ids = felsby[felsby.index('id="study-identifiers"') :]
+    ids = ids[: ids.index("</p>")]
+    assert "No DOI confirmed" in ids and "no PMID confirmed" in ids
+    assert "doi.org" not in ids and "pubmed.ncbi" not in ids
+
+
+def test_the_table_links_each_study_s_doi_and_pubmed_record(client: TestClient) -> None:
+    signed_in(client, "researcher")
+    page = client.get("/evidence").text
+    row = page[page.index('<tr id="row-patil-2012"') :]
+    row = row[: row.index("</tr>")]
+    assert 'href="https://doi.org/10.1111/j.1526-4637.2011.01241.x"' in row
+    assert 'href="https://pubmed.ncbi.nlm.nih.gov/21939497/"' in row
+    row = page[page.index('<tr id="row-kang-2010"') :]
+    row = row[: row.index("</tr>")]
+    assert "doi.org" not in row and "pubmed" not in row
+    references = client.get("/references").text
+    entry = references[references.index('<li id="salas-2012-cancer"') :]
+    entry = entry[: entry.index("</li>")]
+    assert '<a href="https://pubmed.ncbi.nlm.nih.gov/22335487/"' in entry
+    assert "PubMed 22335487</a>" in entry
+
+
 def test_an_unknown_or_impossible_study_is_a_page_not_a_crash(client: TestClient) -> None:
     signed_in(client, "researcher")
     assert client.get("/evidence/smith-1999").status_code == 404

@@ -19,6 +19,8 @@ line stays a thin edge over the services and the domain:
 - ``research``: the de-identified research export (export)
 - ``exposure``: stored exposure summaries (refresh: bring every one up to date)
 - ``registry``: the registry (synth: a synthetic registry for benchmarks; refresh)
+- ``outcomes``: after the infusion (show: a course's outcome, follow-up and repeat decision;
+  follow-ups: the clinic's due and overdue)
 
 A command imports only what it needs: the modules named here import typer and light things
 at module level, and each command imports the domain, the PK engine, the database or the
@@ -44,6 +46,7 @@ from ketapath.cli import (
     library,
     opioids,
     orders,
+    outcomes,
     pk,
     registry,
     research,
@@ -79,6 +82,7 @@ for _module in (
     research,
     exposure,
     registry,
+    outcomes,
 ):
     _module.register(app)
 

@@ -15,6 +15,12 @@ and rendered by one template per kind (``ketapath.reports.letters``) to HTML and
   (``domain.outcomes.opioid_change``: unknown when a total is incomplete, never 0) and the
   agreed plan.
 - Follow-up: ``domain.outcomes.follow_up_schedule`` from the date of the last session given.
+- The outcome and the repeat decision (discharge summary and GP letter, ``OUTCOME_KINDS``):
+  the course's outcome as its Outcome card gives it (pain at baseline and at the latest
+  follow-up, the change, responder at 30% and 50%, duration of relief, PGIC), each result in
+  the card's words with its definition's citation, and the physician's current decision
+  (repeat, change protocol, stop; when, who, and the reason as written). What is not known
+  yet is "not yet recorded" (or "unknown" with the reason), never 0.
 - The wording (side effects, when to seek help, the relapse plan) from ``letter_rules.yaml``.
 
 A value that is missing is "not recorded"; one that cannot be read is "not recognised: check
@@ -33,7 +39,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from ketapath.domain.findings import Finding, cite, finding
-from ketapath.domain.outcomes import follow_up_schedule, opioid_change
+from ketapath.domain.outcomes import (
+    change_definition,
+    follow_up_schedule,
+    opioid_change,
+    pgic_responder,
+    relief_definition,
+    responder,
+)
 from ketapath.domain.session_dose import exact, mg_text
 from ketapath.domain.session_events import ChartEvent, Pause, Resume, Stop
 from ketapath.domain.session_view import STATE_WORDS, AdjunctRecord, SessionView
@@ -50,6 +63,18 @@ from ketapath.knowledge.letters import (
 __all__ = ["LETTER_KINDS", "LetterKind"]
 
 NOT_RECORDED = "not recorded"
+NOT_YET_RECORDED = "not yet recorded"
+# The letters that report the course's outcome and the physician's repeat decision: the
+# clinicians' letters (the patient information sheet does not).
+OUTCOME_KINDS: frozenset[LetterKind] = frozenset({"discharge_summary", "gp_letter"})
+# Parts the facts gained after letters were first stored: absent from a version drafted
+# before them, and then left out of its stored facts and digest (``LetterFacts.stored``).
+ADDED_LATER = ("outcome", "repeat_decision")
+DECISION_WORDS = {
+    "repeat": "repeat the course",
+    "change protocol": "change protocol",
+    "stop": "stop",
+}
 NOT_RECOGNISED = "not recognised: check by hand"
 # States in which the infusion ran and has ended (the dose is final).
 ENDED = frozenset({"stopped", "completed", "observation", "discharged"})
@@ -170,6 +195,59 @@ class OpioidInput:
 
 
 @dataclass(frozen=True)
+class PainScoreInput:
+    """A pain score (NRS 0-10) of the course's assessments: when, and at which timepoint."""
+
+    value: int
+    on: date
+    label: str  # baseline, post-session, follow-up
+    timepoint_days: int | None = None
+
+
+@dataclass(frozen=True)
+class ResultInput:
+    """A result as the Outcome card gives it: its status, the reason in words and the
+    citation of the definition it used."""
+
+    status: str
+    reason: str
+    citation: str
+
+
+@dataclass(frozen=True)
+class OutcomeInput:
+    """The course's outcome as its Outcome card gives it (``services.outcomes``): pain at
+    baseline and the score it is compared with (the latest follow-up, else the latest after a
+    session), the change (None with the reason in ``change_note``), responder at 30% and 50%,
+    the duration of relief (days None: unknown) and the PGIC (category None: not asked)."""
+
+    baseline: PainScoreInput | None
+    compared: PainScoreInput | None
+    change_points: float | None
+    change_percent: float | None
+    change_note: str
+    change_citation: str
+    responder_30: ResultInput
+    responder_50: ResultInput
+    relief: ResultInput  # status: ended, censored, never began, no data, not assessable
+    relief_days: int | None
+    pgic: ResultInput  # status: improved, not improved, unknown; reason: the category's label
+    pgic_category: int | None
+    pgic_timepoint_days: int | None
+
+
+@dataclass(frozen=True)
+class DecisionInput:
+    """The physician's current repeat decision of the course (the latest not amended)."""
+
+    decision: str  # repeat, change protocol, stop
+    next_protocol: str | None
+    reason: str
+    decided_on: date
+    decided_by: str | None
+
+
+@dataclass(frozen=True)
 class ClinicInput:
     """The clinic's settings (``KETAPATH_CLINIC_NAME``, ``_ADDRESS``, ``_AFTER_HOURS``)."""
 
@@ -276,6 +354,33 @@ class FindingFacts(_Facts):
     citation: str
 
 
+class OutcomeLine(_Facts):
+    """One result of the course's outcome in words, with its definition's citation."""
+
+    what: str
+    result: str
+    citation: str
+
+
+class OutcomeFacts(_Facts):
+    """The course's outcome as the letter reports it: which score it is judged at, and each
+    result (unknown ones say so, never 0)."""
+
+    judged_at: str
+    lines: list[OutcomeLine]
+
+
+class RepeatDecisionFacts(_Facts):
+    """The physician's repeat decision, or that none is recorded yet."""
+
+    recorded: bool
+    decision: str
+    next_protocol: str
+    decided_on: str
+    decided_by: str
+    reason: str
+
+
 class LetterFacts(_Facts):
     """Everything a letter shows, frozen when the version is drafted (stored as JSON)."""
 
@@ -325,6 +430,17 @@ class LetterFacts(_Facts):
     seek_help: list[HelpFacts]
     repeated_courses: list[Cited]
     findings: list[FindingFacts]
+    # None: a letter that does not report them (OUTCOME_KINDS), or a version drafted before
+    # letters reported them.
+    outcome: OutcomeFacts | None = None
+    repeat_decision: RepeatDecisionFacts | None = None
+
+    def stored(self) -> dict[str, object]:
+        """The facts as stored and digested: the parts added later (``ADDED_LATER``) are left
+        out when a version has none, so that a version drafted before them, read back and
+        signed, keeps the same facts and the same digest."""
+        absent = {name for name in ADDED_LATER if getattr(self, name) is None}
+        return self.model_dump(mode="json", exclude=absent)
 
 
 # ---------------------------------------------------------------------------- numbers
@@ -660,6 +776,143 @@ def _follow_up_rule() -> Cited:
     return Cited(text=definition.rule, citation=definition.citation)
 
 
+# ---------------------------------------------------------------------------- outcome
+
+
+def _days(days: int | None) -> str:
+    return f"{days} day{'s' if days != 1 else ''}"
+
+
+def _score_words(score: PainScoreInput) -> str:
+    when = score.on.isoformat()
+    if score.label == "follow-up" and score.timepoint_days is not None:
+        after = _days(score.timepoint_days)
+        return f"{score.value}, at follow-up {after} after the last session ({when})"
+    return f"{score.value}, {score.label} assessment ({when})"
+
+
+def _judged_at(outcome: OutcomeInput) -> str:
+    compared = outcome.compared
+    if compared is None:
+        return (
+            "No pain score after the course is recorded yet, so the change in pain and the "
+            "response are not yet known."
+        )
+    if compared.label == "follow-up":
+        at = (
+            f"the latest follow-up score ({_days(compared.timepoint_days)} after the last session)"
+            if compared.timepoint_days is not None
+            else "the latest follow-up score"
+        )
+    else:
+        at = f"the latest {compared.label} score (no follow-up score is recorded yet)"
+    return (
+        f"Judged at {at}, against the pain before the course, as on the course's Outcome card "
+        "(its current state)."
+    )
+
+
+def _change_words(outcome: OutcomeInput) -> str:
+    base, later = outcome.baseline, outcome.compared
+    if base is None or later is None or outcome.change_points is None:
+        return f"{NOT_YET_RECORDED}: {outcome.change_note}"
+    words = f"{base.value} to {later.value} ({_number(round(outcome.change_points, 1))} points"
+    if outcome.change_percent is not None:
+        words += f", {_number(round(outcome.change_percent, 1))}%)"
+    else:
+        words += f"; {outcome.change_note})"
+    return words
+
+
+def _responder_words(result: ResultInput, outcome: OutcomeInput) -> str:
+    if result.status != "unknown":
+        return f"{result.status}: {result.reason}"
+    if outcome.baseline is None or outcome.compared is None:
+        return f"{NOT_YET_RECORDED} ({result.reason})"
+    return f"unknown: {result.reason}"
+
+
+def _relief_words(outcome: OutcomeInput) -> str:
+    relief, days = outcome.relief, outcome.relief_days
+    if relief.status == "censored" and days is not None:
+        return f"{_days(days)} so far (censored: relief was continuing): {relief.reason}"
+    if relief.status == "ended" and days is not None:
+        return f"{_days(days)} (ended): {relief.reason}"
+    if relief.status == "never began":
+        return f"none: {relief.reason}"
+    if relief.status == "no data":
+        return f"{NOT_YET_RECORDED}: {relief.reason}"
+    return f"unknown ({relief.status}): {relief.reason}"
+
+
+def _pgic_words(outcome: OutcomeInput) -> str:
+    pgic = outcome.pgic
+    if outcome.pgic_category is None:
+        return f"{NOT_YET_RECORDED} (not asked at a follow-up yet)"
+    at = (
+        f", at {_days(outcome.pgic_timepoint_days)}"
+        if outcome.pgic_timepoint_days is not None
+        else ""
+    )
+    return f"{pgic.reason} ({outcome.pgic_category}{at}): {pgic.status}"
+
+
+def outcome_facts(outcome: OutcomeInput) -> OutcomeFacts:
+    """The course's outcome in the Outcome card's words, each result with its citation."""
+    compared = outcome.compared
+    if compared is not None and compared.label == "follow-up":
+        later = _score_words(compared)
+    elif compared is not None:
+        later = (
+            f"{NOT_YET_RECORDED} (the latest score after a session, "
+            f"{_score_words(compared)}, is the one judged below)"
+        )
+    else:
+        later = NOT_YET_RECORDED
+    baseline = _score_words(outcome.baseline) if outcome.baseline else NOT_YET_RECORDED
+    r30, r50 = outcome.responder_30, outcome.responder_50
+    relief, pgic = outcome.relief, outcome.pgic
+    lines = [
+        ("Pain before the course (NRS 0-10)", baseline, ""),
+        ("Pain at the latest follow-up (NRS 0-10)", later, ""),
+        ("Change in pain from baseline", _change_words(outcome), outcome.change_citation),
+        ("Responder at 30%", _responder_words(r30, outcome), r30.citation),
+        ("Responder at 50%", _responder_words(r50, outcome), r50.citation),
+        ("Duration of relief", _relief_words(outcome), relief.citation),
+        ("Patient's impression of change (PGIC)", _pgic_words(outcome), pgic.citation),
+    ]
+    return OutcomeFacts(
+        judged_at=_judged_at(outcome),
+        lines=[OutcomeLine(what=w, result=r, citation=c) for w, r, c in lines],
+    )
+
+
+def decision_facts(decision: DecisionInput | None) -> RepeatDecisionFacts:
+    """The physician's repeat decision in words, or "not yet recorded"."""
+    if decision is None:
+        return RepeatDecisionFacts(
+            recorded=False,
+            decision=NOT_YET_RECORDED,
+            next_protocol="",
+            decided_on="",
+            decided_by="",
+            reason="",
+        )
+    words = DECISION_WORDS.get(decision.decision, decision.decision)
+    if decision.next_protocol and decision.decision == "repeat":
+        words += f" ({decision.next_protocol})"
+    elif decision.next_protocol:
+        words += f" to {decision.next_protocol}"
+    return RepeatDecisionFacts(
+        recorded=True,
+        decision=words,
+        next_protocol=decision.next_protocol or "",
+        decided_on=decision.decided_on.isoformat(),
+        decided_by=decision.decided_by or NOT_RECORDED,
+        reason=decision.reason.strip() or NOT_RECORDED,
+    )
+
+
 # ---------------------------------------------------------------------------- assembly
 
 
@@ -749,8 +1002,12 @@ def assemble(
     written_by: str,
     zone: tzinfo = UTC,
     rules: LetterRules | None = None,
+    outcome: OutcomeInput | None = None,
+    decision: DecisionInput | None = None,
 ) -> LetterFacts:
-    """The facts of a letter of ``kind`` about ``course``, as they are ``today``."""
+    """The facts of a letter of ``kind`` about ``course``, as they are ``today``. A letter of
+    ``OUTCOME_KINDS`` reports ``outcome`` (None: nothing is known of it yet, every result
+    "not yet recorded") and ``decision`` (None: not yet recorded); the others do not."""
     if kind not in LETTER_KINDS:
         raise ValueError(f"kind: one of {', '.join(LETTER_KINDS)}")
     rules = rules or letter_rules()
@@ -800,4 +1057,29 @@ def assemble(
         **_course_words(course),
         **_wording(rules),
     }
+    if kind in OUTCOME_KINDS:
+        data["outcome"] = outcome_facts(outcome or _nothing_known())
+        data["repeat_decision"] = decision_facts(decision)
     return LetterFacts.model_validate(data)
+
+
+def _nothing_known() -> OutcomeInput:
+    """An outcome of which nothing is known yet (the services always give the card's)."""
+    unknown = [responder(None, None, t) for t in (30, 50)]
+    return OutcomeInput(
+        baseline=None,
+        compared=None,
+        change_points=None,
+        change_percent=None,
+        change_note="no pain score is recorded",
+        change_citation=change_definition().citation,
+        responder_30=ResultInput("unknown", unknown[0].reason, unknown[0].definition.citation),
+        responder_50=ResultInput("unknown", unknown[1].reason, unknown[1].definition.citation),
+        relief=ResultInput(
+            "no data", "no diary after the last session", relief_definition().citation
+        ),
+        relief_days=None,
+        pgic=ResultInput("unknown", "not answered", pgic_responder(None).definition.citation),
+        pgic_category=None,
+        pgic_timepoint_days=None,
+    )

@@ -89,7 +89,9 @@ class Reference(BaseModel):
         if self.authors:
             names = ", ".join(self.authors) + (", et al" if self.et_al else "")
             parts.append(names + ".")
-        parts.append(self.title.rstrip(".") + ".")
+        title = self.title.rstrip(".")
+        # A title that ends in its own "?" or "!" takes no full stop after it.
+        parts.append(title if title.endswith(("?", "!")) else title + ".")
         where = self.container
         if self.edition:
             where = f"{where} {self.edition}".strip()
@@ -119,8 +121,18 @@ class Reference(BaseModel):
     def link(self) -> str:
         """Where the work can be read: its DOI, else its URL, else nothing."""
         if self.doi:
-            return f"https://doi.org/{self.doi}"
+            return self.doi_url
         return self.url
+
+    @property
+    def doi_url(self) -> str:
+        """The DOI resolver's address for the work ('' without a DOI)."""
+        return f"https://doi.org/{self.doi}" if self.doi else ""
+
+    @property
+    def pubmed_url(self) -> str:
+        """The work's PubMed record ('' without a PMID)."""
+        return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/" if self.pmid else ""
 
 
 class Bibliography:

@@ -22,7 +22,9 @@ pain, transcribed as data.
   recommendation, with its grade and level of certainty.
 
 The schema checks what can be checked: every number follows from its terms, no number rests
-on an unreadable cell, the design classes cover the studies exactly, every citation resolves.
+on an unreadable cell, the design classes cover the studies exactly, every citation resolves,
+and every study's own reference (``publication``) is complete (authors, year, journal,
+volume, pages) and either has its DOI and PMID or says why not (``publication_problems``).
 Validated on load (``ketapath knowledge check``).
 """
 
@@ -46,7 +48,7 @@ from ketapath.knowledge.base import (
     format_validation_error,
     read_yaml,
 )
-from ketapath.knowledge.bibliography import bibliography
+from ketapath.knowledge.bibliography import Bibliography, bibliography
 
 FILENAME = "evidence.yaml"
 KIND = "evidence"
@@ -505,6 +507,45 @@ class EvidenceFile(KnowledgeFile[Study]):
         raise KeyError(group_id)
 
 
+def publication_problems(data: EvidenceFile, refs: Bibliography) -> list[str]:
+    """What is wrong with the studies' own references (``publication``), one line each.
+
+    Each study cites its article in the bibliography with the details a reader needs to find
+    it: authors (the first one's surname is the row's first word), the year in the study's
+    id, title, journal, volume and pages. A DOI or PMID is never guessed: where one is
+    empty, the entry's ``verified`` must say so (name "DOI" or "PMID" and why it is empty).
+    """
+    problems: list[str] = []
+    for study in data.entries:
+        if study.publication.ref not in refs:
+            continue  # reported by Bibliography.check with every other unknown cite
+        ref = refs.get(study.publication.ref)
+        where = f"{study.id}: publication {ref.id}"
+        if ref.kind not in ("article", "review"):
+            problems.append(f"{where} is a {ref.kind}, not an article")
+        missing = [
+            name
+            for name, value in (
+                ("authors", ref.authors),
+                ("year", ref.year),
+                ("journal", ref.container),
+                ("volume", ref.volume),
+                ("pages", ref.pages),
+            )
+            if not value
+        ]
+        if missing:
+            problems.append(f"{where} lacks its {', '.join(missing)}")
+        if ref.authors and study.label.split()[0] != ref.authors[0].rsplit(" ", 1)[0]:
+            problems.append(f"{where}: first author {ref.authors[0]!r} is not {study.label!r}")
+        if ref.year is not None and f"-{ref.year}" not in study.id:
+            problems.append(f"{where}: year {ref.year} is not the study's")
+        for field, name in ((ref.doi, "DOI"), (ref.pmid, "PMID")):
+            if not field and name not in ref.verified:
+                problems.append(f"{where} has no {name} and its 'verified' does not say why")
+    return problems
+
+
 def load_evidence(path: Path) -> EvidenceFile:
     """An evidence file, validated: ``KnowledgeError`` naming the file and the problem."""
     raw = read_yaml(path)
@@ -517,7 +558,11 @@ def load_evidence(path: Path) -> EvidenceFile:
     ids = [s.id for s in evidence.entries]
     if len(ids) != len(set(ids)):
         raise KnowledgeError(f"{path.name}: two studies share an id")
-    bibliography().check(cites_in(evidence), path.name)
+    refs = bibliography()
+    refs.check(cites_in(evidence), path.name)
+    problems = publication_problems(evidence, refs)
+    if problems:
+        raise KnowledgeError(f"{path.name}: {'; '.join(problems)}")
     return evidence
 
 

@@ -176,7 +176,16 @@ class StudyView(BaseModel):
     citation: str = Field(description="Where the row is: the review's table and row.")
     publication: str = Field(description="The study itself, as a short citation.")
     publication_ref: str = Field(description="The study's id in the bibliography.")
-    publication_full: str
+    publication_full: str = Field(
+        description="The study's full reference (Vancouver), with DOI and PMID where known."
+    )
+    publication_doi: str = Field(description="The study's DOI ('' where none was confirmed).")
+    publication_pmid: str = Field(description="The study's PMID ('' where none was confirmed).")
+    publication_doi_url: str = Field(description="https://doi.org/<DOI>, or ''.")
+    publication_pubmed_url: str = Field(description="The PubMed record's address, or ''.")
+    publication_checked: str = Field(
+        description="What was checked about the reference, and why a DOI or PMID is missing."
+    )
     in_our_copy: bool = Field(description="False: the row is not in our copy of the table.")
     design: str
     design_label: str
@@ -331,6 +340,11 @@ def study_view(study: Study, data: EvidenceFile | None = None) -> StudyView:
         publication=publication.short,
         publication_ref=publication.id,
         publication_full=publication.full(),
+        publication_doi=publication.doi,
+        publication_pmid=publication.pmid,
+        publication_doi_url=publication.doi_url,
+        publication_pubmed_url=publication.pubmed_url,
+        publication_checked=publication.verified,
         in_our_copy=study.in_our_copy,
         design=design.id,
         design_label=design.label,
@@ -490,6 +504,8 @@ CSV_COLUMNS: tuple[str, ...] = (
     "reference",
     "study",
     "publication",
+    "publication_doi",
+    "publication_pmid",
     "in_our_copy",
     "design_class",
     "cebm_level",
@@ -543,6 +559,8 @@ def csv_row(view: StudyView) -> dict[str, str]:
         "reference": str(view.reference),
         "study": view.title,
         "publication": view.publication,
+        "publication_doi": view.publication_doi,
+        "publication_pmid": view.publication_pmid,
         "in_our_copy": "yes" if view.in_our_copy else "no",
         "design_class": view.design_label,
         "cebm_level": str(view.cebm_level),

@@ -4,7 +4,10 @@ patient information sheet, drafted from the records, signed by a physician, kept
 - ``draft_letter``: a new version (n + 1) of a kind of letter for a course, its facts read
   from the records at that moment (``ketapath.domain.letters.assemble``) and frozen with its
   HTML and PDF (``ketapath.reports.letters``: one template per kind, the PDF laid out from
-  the same body as the HTML). Physicians and nurses draft.
+  the same body as the HTML). Physicians and nurses draft. The discharge summary and the GP
+  letter also report the course's outcome as its Outcome card computes it
+  (``services.outcomes.compute_outcome``) and the physician's current repeat decision
+  (``services.outcome_decisions.current_decision_in``), read in the same transaction.
 - ``sign_letter``: a physician signs the newest version: a new version with the same facts,
   ``signed_by`` and ``signed_at``, its HTML and PDF made again with the signature. No stored
   version ever changes (the table is append-only); a newer draft supersedes a signed one.
@@ -47,12 +50,16 @@ from ketapath.services.opioids import (
     doses_in,
 )
 from ketapath.services.orders import OrderView, order_in
+from ketapath.services.outcome_decisions import current_decision_in
+from ketapath.services.outcome_reading import course_sessions, read_course
+from ketapath.services.outcome_views import PainReading, ResponderView
+from ketapath.services.outcomes import compute_outcome
 from ketapath.services.patients import as_patient, load_patient
 from ketapath.services.permissions import Actor
 from ketapath.services.sessions import course_charts
 from ketapath.services.unit import action
 from ketapath.store.db import Database
-from ketapath.store.models import Letter, Order, PatientVersion, User, utcnow
+from ketapath.store.models import Letter, Order, PatientVersion, RepeatDecision, User
 
 ATTEMPTS = 3
 T = TypeVar("T")
@@ -253,6 +260,72 @@ def _opioids(
     )
 
 
+def _score(reading: PainReading | None, clock: ClinicClock) -> domain.PainScoreInput | None:
+    if reading is None:
+        return None
+    return domain.PainScoreInput(
+        value=reading.value,
+        on=clock.date_of(reading.administered_at),
+        label=reading.label,
+        timepoint_days=reading.timepoint_days,
+    )
+
+
+def _result(response: ResponderView) -> domain.ResultInput:
+    return domain.ResultInput(response.status, response.reason, response.definition.citation)
+
+
+def _outcome(session: Session, order_id: int, clock: ClinicClock) -> domain.OutcomeInput:
+    """The course's outcome as its Outcome card computes it (``services.outcomes``), today."""
+    course = read_course(session, order_id)
+    given = course_sessions(session, [order_id], clock)[order_id]
+    view = compute_outcome(session, course, given, clock.today()).view
+    pain, change = view.pain, view.pain.change
+    note = pain.reason if change is None else change.percent_undefined
+    return domain.OutcomeInput(
+        baseline=_score(pain.baseline, clock),
+        compared=_score(pain.compared, clock),
+        change_points=change.absolute if change is not None else None,
+        change_percent=change.percent if change is not None else None,
+        change_note=note,
+        change_citation=pain.definition.citation,
+        responder_30=_result(view.responder_30),
+        responder_50=_result(view.responder_50),
+        relief=domain.ResultInput(
+            view.relief.status, view.relief.explanation, view.relief.definition.citation
+        ),
+        relief_days=view.relief.days,
+        pgic=domain.ResultInput(view.pgic.status, view.pgic.label, view.pgic.definition.citation),
+        pgic_category=view.pgic.category,
+        pgic_timepoint_days=view.pgic.timepoint_days,
+    )
+
+
+def _protocol_name(protocol_id: str | None) -> str | None:
+    if protocol_id is None:
+        return None
+    try:
+        return knowledge().protocol(protocol_id).name
+    except KeyError:
+        return protocol_id
+
+
+def _decision(session: Session, order_id: int, clock: ClinicClock) -> domain.DecisionInput | None:
+    """The physician's current repeat decision of the course (None: not recorded yet)."""
+    current = current_decision_in(session, order_id)
+    if current is None:
+        return None
+    row = session.get(RepeatDecision, current.id)
+    assert row is not None
+    return domain.DecisionInput(
+        decision=current.decision,
+        next_protocol=_protocol_name(current.next_protocol_id),
+        reason=current.reason,
+        decided_on=clock.date_of(current.decided_at),
+        decided_by=_names(session, [row.decided_by_id]).get(row.decided_by_id),
+    )
+
+
 def _facts(
     session: Session,
     actor: Actor,
@@ -278,6 +351,8 @@ def _facts(
         today=clock.today(),
         written_by=actor.username,
         zone=clock.tz(),
+        outcome=_outcome(session, order.id, clock) if kind in domain.OUTCOME_KINDS else None,
+        decision=_decision(session, order.id, clock) if kind in domain.OUTCOME_KINDS else None,
     )
     return order, facts
 
@@ -286,7 +361,7 @@ def _facts(
 
 
 def _digest(facts: LetterFacts) -> str:
-    canonical = json.dumps(facts.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(facts.stored(), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -338,14 +413,16 @@ def _write(
     signed: bool,
     clock: ClinicClock,
 ) -> Letter:
-    """A new version after ``previous``, rendered; the unique index refuses a duplicate."""
-    now = utcnow()
+    """A new version after ``previous``, rendered; the unique index refuses a duplicate. Its
+    time is the clinic clock's (the clock that gave the letter its date), shown in the
+    clinic's zone."""
+    now = clock.now()
     row = Letter(
         patient_id=patient_id,
         order_id=order_id,
         kind=facts.kind,
         version=(previous.version if previous else 0) + 1,
-        facts=facts.model_dump(mode="json"),
+        facts=facts.stored(),
         html="",
         pdf=b"",
         digest=_digest(facts),

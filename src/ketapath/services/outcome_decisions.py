@@ -191,6 +191,12 @@ def _current(views: list[RepeatDecisionView]) -> RepeatDecisionView | None:
     return next((v for v in reversed(views) if not v.amended), None)
 
 
+def current_decision_in(session: Session, order_id: int) -> RepeatDecisionView | None:
+    """The course's current repeat decision (the latest not amended; None: none recorded),
+    inside a transaction the caller holds (the letters read it)."""
+    return _current(_views(session, _rows(session, order_id)))
+
+
 def decision_page(
     db: Database, actor: Actor, order_id: int, *, clock: ClinicClock | None = None
 ) -> RepeatDecisionPage:
@@ -339,6 +345,44 @@ def _check_amends(
             + (f" by {current.id}; amend the current one." if current else "."),
             field="amends_id",
         )
+
+
+def course_overview(
+    db: Database, actor: Actor, order_id: int, *, clock: ClinicClock | None = None
+) -> CourseOverview:
+    """One course's outcome, follow-up schedule, repeat proposal and decisions, read in one
+    transaction (physician, nurse; what ``ketapath outcomes show`` prints). A course with no
+    session given yet has the outcome ``no sessions`` and no timepoints."""
+    clock = clock or clinic_clock()
+    today = clock.today()
+    with action(db, actor, "outcome.read", entity="order", entity_id=order_id) as session:
+        course = read_course(session, order_id)
+        sessions = course_sessions(session, [order_id], clock)[order_id]
+        computed = compute_outcome(session, course, sessions, today)
+        views = _views(session, _rows(session, order_id))
+        overview = CourseOverview(
+            outcome=computed.view,
+            follow_ups=follow_ups_in(session, course, sessions, today),
+            decision=RepeatDecisionPage(
+                proposal=proposal_in(session, course, clock, (sessions, computed)),
+                current=_current(views),
+                history=views,
+            ),
+        )
+        audit.record(
+            session,
+            actor,
+            "outcome.course",
+            entity="order",
+            entity_id=order_id,
+            patient_id=course.patient_id,
+            detail={
+                "status": computed.view.status,
+                "proposal": overview.decision.proposal.proposal,
+                "decisions": len(views),
+            },
+        )
+        return overview
 
 
 def course_overviews(
