@@ -486,7 +486,7 @@ def exposure_view(exposure: domain.Exposure) -> ExposureView:
             norketamine=None if norketamine is None else _summary(norketamine),
             total_dose_mg=exposure.doses.total_mg,
         ),
-        findings=[FindingView.of(f) for f in exposure.findings],
+        findings=[FindingView.model_validate(f) for f in exposure.findings],
     )
 
 

@@ -705,7 +705,7 @@ def _summary_fields(
         "total_mg": summary["total_mg"],
         "ketamine": _analyte_view(summary["ketamine"]),
         "norketamine": _analyte_view(summary["norketamine"]),
-        "findings": [FindingView.of(f) for f in findings],
+        "findings": [FindingView.model_validate(f) for f in findings],
         "record": None if stored is None else _record_view(stored, versions),
         "history": [_record_view(r, versions) for r in reversed(history)],
     }
