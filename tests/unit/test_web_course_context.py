@@ -130,6 +130,25 @@ def test_indicators_of_success_are_recorded_and_changed_from_the_order_page(
     )
     assert no_reason.status_code == 422
     assert "Reason for the change is required." in text(no_reason.text)
+    twice = client.post(
+        f"/orders/{order_id}/indicators",
+        data={"csrf_token": token, "pain_reduction_percent": "40"},
+    )
+    assert twice.status_code == 409
+    assert f"Indicators of success {current.id} are already recorded" in text(twice.text)
+    unknown = client.post(
+        f"/orders/{order_id}/indicators",
+        data={
+            "csrf_token": token,
+            "indicators_id": "999",
+            "pain_reduction_percent": "50",
+            "reason": "agreed again",
+        },
+    )
+    assert unknown.status_code == 404
+    assert "No indicators of success 999." in text(unknown.text)
+    assert 'id="indicators-form"' in unknown.text  # the order page, what was typed kept
+    assert re.search(r'id="ind-pain_reduction_percent"[^>]*value="50"', unknown.text)
     changed = client.post(
         f"/orders/{order_id}/indicators",
         data={

@@ -129,3 +129,25 @@ def test_the_follow_up_list_links_each_overdue_timepoint_to_its_form(
     overdue = client.get("/follow-ups?status=overdue").text
     assert 'data-timepoint="14"' not in overdue
     assert client.get("/follow-ups?status=later").status_code == 422
+
+
+def test_a_decision_the_service_refuses_comes_back_on_the_card_with_its_status(
+    client: TestClient, database: Database, course: GivenCourse
+) -> None:
+    token = signed_in(client, "physician")
+    url = f"/orders/{course.order_id}/repeat-decisions"
+    made = client.post(url, data={"csrf_token": token, "decision": "stop", "reason": "No relief."})
+    assert made.status_code == 303
+    again = client.post(url, data={"csrf_token": token, "decision": "repeat", "reason": "Later."})
+    assert again.status_code == 409
+    assert f'id="decision-form-{course.order_id}"' in again.text
+    assert "is already recorded for this course; amend it" in text(again.text)
+    assert 'value="repeat" checked' in again.text  # what was chosen is kept
+    unknown = client.post(
+        url,
+        data={"csrf_token": token, "decision": "repeat", "reason": "Later.", "amends_id": "999"},
+    )
+    assert unknown.status_code == 404
+    assert f'id="decision-form-{course.order_id}"' in unknown.text
+    assert f"No repeat decision 999 of order {course.order_id}." in text(unknown.text)
+    assert decisions(database) == 1

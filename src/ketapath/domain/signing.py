@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from ketapath.domain.body_size import dosing_weight
 from ketapath.domain.findings import Finding, finding
@@ -31,6 +31,8 @@ from ketapath.knowledge.clinical import Knowledge, knowledge
 from ketapath.knowledge.library import DrugLibrary
 
 FactValue = float | str | None
+# whether a changed fact is compared with the value signed or the one a physician last confirmed
+Since = Literal["signed", "confirmed"]
 
 # Dosing facts in the order they are shown: (label, unit).
 DOSING_FACTS: Mapping[str, tuple[str, str]] = {
@@ -85,8 +87,7 @@ class FactChange:
     unit: str
     signed: FactValue
     now: FactValue
-    # "signed", or "confirmed" when the value is the one a physician last confirmed
-    since: str = "signed"
+    since: Since = "signed"
 
     @property
     def text(self) -> str:
@@ -108,7 +109,7 @@ def _same(signed: FactValue, now: FactValue) -> bool:
 
 
 def changed_facts(
-    signed: Mapping[str, FactValue], now: Mapping[str, FactValue], *, since: str = "signed"
+    signed: Mapping[str, FactValue], now: Mapping[str, FactValue], *, since: Since = "signed"
 ) -> tuple[FactChange, ...]:
     """The dosing facts of ``signed`` that ``now`` (the current record) no longer has;
     ``since`` says whether ``signed`` is what was signed or what was last confirmed.

@@ -254,6 +254,9 @@ class ExposureView(BaseModel):
 class CovariatesView(BaseModel):
     """The patient facts the prediction used."""
 
+    # CovariatesView.model_validate(covariates) reads the pk engine's Covariates
+    model_config = ConfigDict(from_attributes=True)
+
     weight_kg: float
     age_years: float | None
     sex: Literal["male", "female"] | None
@@ -289,6 +292,8 @@ class PlanExposureView(SessionExposureView):
 
 class CurveDifferenceView(BaseModel):
     """As given minus as ordered, for one curve: peak and AUC (ratios when defined)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     label: str
     peak_difference_ng_per_ml: float
@@ -486,7 +491,7 @@ def exposure_view(exposure: domain.Exposure) -> ExposureView:
             norketamine=None if norketamine is None else _summary(norketamine),
             total_dose_mg=exposure.doses.total_mg,
         ),
-        findings=[FindingView.of(f) for f in exposure.findings],
+        findings=[FindingView.model_validate(f) for f in exposure.findings],
     )
 
 
@@ -516,7 +521,7 @@ def _session_exposure(
         **exposure_view(predicted).model_dump(),
         "patient_id": version.patient_id,
         "patient_version": version.version,
-        "covariates": _covariates_view(patient),
+        "covariates": CovariatesView.model_validate(patient),
         "session": options.session,
         "sessions": len(sessions),
         "session_day": day,
@@ -538,15 +543,6 @@ def _covariates(version: PatientVersion, clock: ClinicClock | None) -> pk.Covari
             sex=record.sex,
             height_cm=record.height_cm,
         )
-    )
-
-
-def _covariates_view(patient: pk.Covariates) -> CovariatesView:
-    return CovariatesView(
-        weight_kg=patient.weight_kg,
-        age_years=patient.age_years,
-        sex=patient.sex,
-        height_cm=patient.height_cm,
     )
 
 
@@ -611,22 +607,13 @@ def session_exposure(
             order_id=row.order_id,
             patient_id=row.patient_id,
             patient_version=version.version,
-            covariates=_covariates_view(patient),
+            covariates=CovariatesView.model_validate(patient),
             session=row.session_number,
             given_from=origin,
             charted_until=view.at,
             planned=exposure_view(compared.planned),
             given=exposure_view(compared.given),
-            differences=[
-                CurveDifferenceView(
-                    label=d.label,
-                    peak_difference_ng_per_ml=d.peak_difference_ng_per_ml,
-                    peak_ratio=d.peak_ratio,
-                    auc_difference_ng_h_per_ml=d.auc_difference_ng_h_per_ml,
-                    auc_ratio=d.auc_ratio,
-                )
-                for d in compared.differences
-            ],
+            differences=[CurveDifferenceView.model_validate(d) for d in compared.differences],
             basis=(
                 f"Session {row.session_number} as ordered (from its start) against what its "
                 "chart says was given (from the first dose charted: pump rates between the "

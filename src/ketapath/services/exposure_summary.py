@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
@@ -140,6 +140,9 @@ class RecordView(BaseModel):
 
 class CovariatesView(BaseModel):
     """The patient facts the summary used."""
+
+    # CovariatesView.model_validate(covariates) reads the pk engine's Covariates
+    model_config = ConfigDict(from_attributes=True)
 
     weight_kg: float
     age_years: float | None
@@ -691,12 +694,7 @@ def _summary_fields(
     fields = {
         **base,
         "status": status,
-        "covariates": CovariatesView(
-            weight_kg=patient.weight_kg,
-            age_years=patient.age_years,
-            sex=patient.sex,
-            height_cm=patient.height_cm,
-        ),
+        "covariates": CovariatesView.model_validate(patient),
         "model_id": summary["model_id"],
         "model_name": summary["model_name"],
         "analyte": summary["analyte"],
@@ -705,7 +703,7 @@ def _summary_fields(
         "total_mg": summary["total_mg"],
         "ketamine": _analyte_view(summary["ketamine"]),
         "norketamine": _analyte_view(summary["norketamine"]),
-        "findings": [FindingView.of(f) for f in findings],
+        "findings": [FindingView.model_validate(f) for f in findings],
         "record": None if stored is None else _record_view(stored, versions),
         "history": [_record_view(r, versions) for r in reversed(history)],
     }

@@ -344,7 +344,7 @@ def _refuse_without_consent(version: PatientVersion) -> None:
         raise OrderRefused(
             f"consent: {refusal.message}",
             field="consent",
-            details={"findings": [FindingView.of(refusal).model_dump(mode="json")]},
+            details={"findings": [FindingView.model_validate(refusal).model_dump(mode="json")]},
         )
 
 

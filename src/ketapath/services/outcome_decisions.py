@@ -114,16 +114,7 @@ def proposal_in(
         next_step_mg_per_kg_per_h=step if proposal.next_protocol is not None else None,
         reasons=list(proposal.reasons),
         indicators_id=agreed.id if agreed else None,
-        indicators=[
-            IndicatorResultView(
-                name=i.name,
-                target=i.target,
-                achieved=i.achieved,
-                status=i.status,
-                sentence=i.sentence,
-            )
-            for i in proposal.indicators
-        ],
+        indicators=[IndicatorResultView.model_validate(i) for i in proposal.indicators],
         goals_to_judge=goals,
         outcome={
             "status": computed.view.status,
@@ -146,8 +137,8 @@ def proposal_in(
             float(doses.cumulative_mg_per_kg) if doses.cumulative_mg_per_kg is not None else None
         ),
         courses=doses.counted,
-        findings=[FindingView.of(f) for f in proposal.findings],
-        definition=DefinitionView.of(proposal.definition),
+        findings=[FindingView.model_validate(f) for f in proposal.findings],
+        definition=DefinitionView.model_validate(proposal.definition),
     )
 
 

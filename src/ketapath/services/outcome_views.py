@@ -4,6 +4,10 @@ as the API, the pages and the letters read them (``services.outcomes``).
 Every result carries the definition it used (its rule in words and readable citations, the
 bibliography ids behind them); a result that cannot be given says why in words and is None
 or "unknown", never 0.
+
+A view whose fields are those of a domain result (``ketapath.domain.outcomes``) reads it with
+``View.model_validate(result)``, nested definitions and citations included; a view that adds
+facts the result does not hold has an ``of``.
 """
 
 from __future__ import annotations
@@ -13,15 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ketapath.domain.outcomes import (
-    Change,
-    Definition,
-    OpioidChange,
-    PainAuc,
-    PgicResponse,
-    ReliefDuration,
-    Response,
-)
+from ketapath.domain.outcomes import OpioidChange, PgicResponse, ReliefDuration
 from ketapath.services.signing import CitationView, FindingView
 from ketapath.services.validation import MAX_RECORD_ID, REASON_LENGTH
 
@@ -35,24 +31,19 @@ CheckState = Literal["not due", "due", "overdue"]
 class DefinitionView(BaseModel):
     """The definition a result used: its name, the rule in words, the citations."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     name: str
     rule: str
     citation: str = Field(description="The short citations, joined.")
     citations: list[CitationView]
 
-    @classmethod
-    def of(cls, definition: Definition) -> DefinitionView:
-        return cls(
-            name=definition.name,
-            rule=definition.rule,
-            citation=definition.citation,
-            citations=[CitationView(ref=c.ref, at=c.at, text=c.text) for c in definition.citations],
-        )
-
 
 class ChangeView(BaseModel):
     """A change from baseline: absolute (later minus baseline; negative: lower) and percent
     of baseline (None with the reason when the baseline is 0)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     baseline: float
     value: float
@@ -60,35 +51,17 @@ class ChangeView(BaseModel):
     percent: float | None
     percent_undefined: str
 
-    @classmethod
-    def of(cls, change: Change) -> ChangeView:
-        return cls(
-            baseline=change.baseline,
-            value=change.value,
-            absolute=change.absolute,
-            percent=change.percent,
-            percent_undefined=change.percent_undefined,
-        )
-
 
 class ResponderView(BaseModel):
     """Responder status at a threshold (IMMPACT: 30% moderate, 50% substantial)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     threshold_percent: float
     status: Literal["responder", "non-responder", "unknown"]
     reduction_percent: float | None = Field(description="The fall in pain, % of baseline.")
     reason: str
     definition: DefinitionView
-
-    @classmethod
-    def of(cls, response: Response) -> ResponderView:
-        return cls(
-            threshold_percent=response.threshold_percent,
-            status=response.status,
-            reduction_percent=response.reduction_percent,
-            reason=response.reason,
-            definition=DefinitionView.of(response.definition),
-        )
 
 
 class PainReading(BaseModel):
@@ -145,27 +118,15 @@ class ReliefView(BaseModel):
 
     @classmethod
     def of(cls, relief: ReliefDuration) -> ReliefView:
-        return cls(
-            status=relief.status,
-            days=relief.days,
-            event=relief.event,
-            censored=relief.status == "censored",
-            start=relief.start,
-            follow_up_end=relief.follow_up_end,
-            event_date=relief.event_date,
-            last_in_relief=relief.last_in_relief,
-            censored_at=relief.censored_at,
-            baseline=relief.baseline,
-            margin_nrs=relief.margin_nrs,
-            onset_threshold_percent=relief.onset_threshold_percent,
-            explanation=relief.explanation,
-            definition=DefinitionView.of(relief.definition),
-        )
+        """The view of a domain ``ReliefDuration``, which says censoring by its status."""
+        return cls.model_validate({**vars(relief), "censored": relief.status == "censored"})
 
 
 class AucView(BaseModel):
     """The area under the daily pain curve over days 1-35 after the last session (pain
     score-days, trapezoid rule); None when day 1 or day 35 is missing."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     status: Literal["complete", "incomplete"]
     auc: float | None
@@ -179,22 +140,6 @@ class AucView(BaseModel):
     explanation: str
     definition: DefinitionView
 
-    @classmethod
-    def of(cls, area: PainAuc) -> AucView:
-        return cls(
-            status=area.status,
-            auc=area.auc,
-            window_days=area.window_days,
-            first_day=area.first_day,
-            last_day=area.last_day,
-            observed_days=area.observed_days,
-            missing=list(area.missing),
-            interpolated=list(area.interpolated),
-            mean_daily_pain=area.mean_daily_pain,
-            explanation=area.explanation,
-            definition=DefinitionView.of(area.definition),
-        )
-
 
 class PgicView(BaseModel):
     """The patient's global impression of change at the latest follow-up that asked it."""
@@ -207,13 +152,8 @@ class PgicView(BaseModel):
 
     @classmethod
     def of(cls, pgic: PgicResponse, timepoint_days: int | None) -> PgicView:
-        return cls(
-            status=pgic.status,
-            category=pgic.category,
-            label=pgic.label,
-            timepoint_days=timepoint_days,
-            definition=DefinitionView.of(pgic.definition),
-        )
+        """The view of a domain ``PgicResponse`` at the follow-up ``timepoint_days``."""
+        return cls.model_validate({**vars(pgic), "timepoint_days": timepoint_days})
 
 
 class ScoreChangeView(BaseModel):
@@ -259,16 +199,9 @@ class OpioidView(BaseModel):
 
     @classmethod
     def of(cls, change: OpioidChange, baseline_source: str, current_source: str) -> OpioidView:
-        return cls(
-            status=change.status,
-            baseline_ome_mg=change.baseline_ome_mg,
-            current_ome_mg=change.current_ome_mg,
-            change_mg=change.change_mg,
-            percent=change.percent,
-            reason=change.reason,
-            baseline_source=baseline_source,
-            current_source=current_source,
-            definition=DefinitionView.of(change.definition),
+        """The view of a domain ``OpioidChange`` and where its two totals come from."""
+        return cls.model_validate(
+            {**vars(change), "baseline_source": baseline_source, "current_source": current_source}
         )
 
 
@@ -433,6 +366,8 @@ class SafetyDueView(BaseModel):
 
 
 class IndicatorResultView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     name: str
     target: float
     achieved: float | None

@@ -164,7 +164,7 @@ def _pain(
     elif later is None:
         reason = "no pain score (NRS) is recorded after a session or at a follow-up yet"
     else:
-        change = ChangeView.of(rules.change_from_baseline(base, later))
+        change = ChangeView.model_validate(rules.change_from_baseline(base, later))
     by_timepoint = []
     per_timepoint: dict[int, CourseReading] = {}
     for r in _latest(pain, "follow-up"):
@@ -178,7 +178,7 @@ def _pain(
                 timepoint_days=days,
                 value=value,
                 administered_at=r.administered_at,
-                change=ChangeView.of(rules.change_from_baseline(base, value))
+                change=ChangeView.model_validate(rules.change_from_baseline(base, value))
                 if base is not None
                 else None,
                 responder_30=rules.responder(base, value, 30).status,
@@ -191,9 +191,14 @@ def _pain(
         change=change,
         reason=reason,
         by_timepoint=by_timepoint,
-        definition=DefinitionView.of(rules.change_definition()),
+        definition=DefinitionView.model_validate(rules.change_definition()),
     )
-    return view, ResponderView.of(r30), ResponderView.of(r50), r30.reduction_percent
+    return (
+        view,
+        ResponderView.model_validate(r30),
+        ResponderView.model_validate(r50),
+        r30.reduction_percent,
+    )
 
 
 def _score_change(
@@ -222,7 +227,7 @@ def _score_change(
         reason = f"no follow-up {measure} is recorded yet"
     else:
         computed = rules.change_from_baseline(base_value, later_value)
-        change = ChangeView.of(computed)
+        change = ChangeView.model_validate(computed)
         improvement = -computed.percent if computed.percent is not None else None
         if computed.percent is None:
             reason = computed.percent_undefined
@@ -238,7 +243,7 @@ def _score_change(
         change=change,
         improvement_percent=improvement,
         reason=reason,
-        definition=DefinitionView.of(rules.change_definition()),
+        definition=DefinitionView.model_validate(rules.change_definition()),
     )
 
 
@@ -280,7 +285,7 @@ def _relief(
             margin_nrs=r.margin_nrs,
             onset_threshold_percent=r.onset_threshold_percent,
             explanation=why,
-            definition=DefinitionView.of(definition),
+            definition=DefinitionView.model_validate(definition),
         )
     return ReliefView.of(rules.relief_duration(base, daily, last_day, end))
 
@@ -300,12 +305,12 @@ def _auc(daily: dict[date, int], last_day: date | None) -> tuple[AucView, list[F
                 interpolated=[],
                 mean_daily_pain=None,
                 explanation="incomplete: no session of the course was given",
-                definition=DefinitionView.of(rules.pain_auc_definition()),
+                definition=DefinitionView.model_validate(rules.pain_auc_definition()),
             ),
             [],
         )
     area = rules.pain_auc(daily, last_day)
-    return AucView.of(area), list(area.findings)
+    return AucView.model_validate(area), list(area.findings)
 
 
 def _tolerance(sessions: CourseSessions) -> tuple[bool | None, str]:
@@ -399,7 +404,7 @@ def compute_outcome(
         tolerance=tolerance,
         diary=[DiaryPoint(day=d, pain_nrs=p, sleep_quality=s) for d, (p, s) in diary.items()],
         missing=missing,
-        findings=[FindingView.of(f) for f in auc_findings],
+        findings=[FindingView.model_validate(f) for f in auc_findings],
     )
     figures = rules.CourseOutcome(
         pain_reduction_percent=reduction,
@@ -537,8 +542,8 @@ def follow_ups_in(
         schedule_from="protocol" if source == "protocol" else "outcome rules",
         instruments=list(outcome_rules().follow_up_instruments.all_ids),
         timepoints=timepoints,
-        findings=[FindingView.of(f) for f in findings],
-        definition=DefinitionView.of(definition),
+        findings=[FindingView.model_validate(f) for f in findings],
+        definition=DefinitionView.model_validate(definition),
     )
 
 
@@ -733,7 +738,7 @@ def safety_due(
             cumulative_mg=float(doses.cumulative_mg),
             cumulative_mg_per_kg=float(cumulative) if cumulative is not None else None,
             checks=_checks(due, last, doses.counted),
-            findings=[FindingView.of(f) for f in findings],
+            findings=[FindingView.model_validate(f) for f in findings],
             rule=outcome_rules().safety.rule,
             citation="; ".join(c.text for c in cite(outcome_rules().safety.source)),
         )

@@ -516,7 +516,7 @@ def regression_view(courses: list[reg.RegistryCourse], applied: AppliedFilters) 
         coefficients=[CoefficientView(**vars(c)) for c in fitted.coefficients],
         message=fitted.message,
         method=_method(rules.regression.rule, rules.regression.source),
-        findings=[FindingView.of(f) for f in fitted.findings],
+        findings=[FindingView.model_validate(f) for f in fitted.findings],
     )
 
 
@@ -753,5 +753,5 @@ def overview(
             dose_bands=list(reg.band_order(rules.bands.dose_mg_per_kg)),
             group_bys=dict(reg.GROUP_LABELS),
         ),
-        findings=[FindingView.of(f) for f in findings],
+        findings=[FindingView.model_validate(f) for f in findings],
     )

@@ -107,7 +107,7 @@ def _view(row: SafetyResult, names: dict[int | None, str]) -> SafetyResultView:
         observed_on=row.observed_on,
         values=row.values,
         abnormal=row.abnormal,
-        findings=[FindingView.of(f) for f in rules.judge(check, row.values)],
+        findings=[FindingView.model_validate(f) for f in rules.judge(check, row.values)],
         note=row.note,
         recorded_at=row.recorded_at,
         recorded_by=names.get(row.recorded_by_id),

@@ -13,14 +13,13 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketapath.domain.findings import Finding
 from ketapath.domain.patient import Patient
 from ketapath.domain.signing import (
-    FactChange,
     FactValue,
     changed_facts,
     changes_text,
@@ -43,6 +42,8 @@ OrderState = Literal["usable", "stale", "no_consent", "cancelled"]
 class CitationView(BaseModel):
     """A short citation and the bibliography entry behind it (GET /references/{ref})."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     ref: str
     at: str
     text: str
@@ -51,6 +52,9 @@ class CitationView(BaseModel):
 class FindingView(BaseModel):
     """A finding: plain words first, then the rule and its citations; the code for programs."""
 
+    # FindingView.model_validate(finding) reads a domain Finding (its citation property too)
+    model_config = ConfigDict(from_attributes=True)
+
     code: str
     severity: Literal["hard", "soft", "warning", "info"]
     message: str
@@ -58,18 +62,6 @@ class FindingView(BaseModel):
     citation: str
     citations: list[CitationView]
     subject: str = ""
-
-    @classmethod
-    def of(cls, finding: Finding) -> FindingView:
-        return cls(
-            code=finding.code,
-            severity=finding.severity,
-            message=finding.message,
-            rule=finding.rule,
-            citation=finding.citation,
-            citations=[CitationView(ref=c.ref, at=c.at, text=c.text) for c in finding.citations],
-            subject=finding.subject,
-        )
 
 
 class AllergyView(BaseModel):
@@ -105,6 +97,9 @@ class FactChangeView(BaseModel):
     ``signed`` is the value signed, or the value last confirmed when ``since`` is 'confirmed'.
     """
 
+    # FactChangeView.model_validate(change) reads a domain FactChange (its text property too)
+    model_config = ConfigDict(from_attributes=True)
+
     fact: str
     label: str
     unit: str
@@ -112,18 +107,6 @@ class FactChangeView(BaseModel):
     now: float | str | None
     since: Literal["signed", "confirmed"] = "signed"
     text: str
-
-    @classmethod
-    def of(cls, change: FactChange) -> FactChangeView:
-        return cls(
-            fact=change.fact,
-            label=change.label,
-            unit=change.unit,
-            signed=change.signed,
-            now=change.now,
-            since="confirmed" if change.since == "confirmed" else "signed",
-            text=change.text,
-        )
 
 
 class ConfirmationView(BaseModel):
@@ -214,7 +197,7 @@ def facts_of(patient: Patient, version: int, weight_basis: str, on: date) -> Ord
         consent=patient.consent,
         weight_basis=weight_basis,
         dosing_facts=dosing_facts(patient.weight_kg, patient.height_cm, patient.sex, weight_basis),
-        findings=[FindingView.of(f) for f in ([refused] if refused else []) + findings],
+        findings=[FindingView.model_validate(f) for f in ([refused] if refused else []) + findings],
     )
 
 
@@ -297,11 +280,11 @@ def _checks(
         state=state,
         usable=state == "usable",
         stale=bool(changes),
-        stale_changes=[FactChangeView.of(c) for c in changes],
+        stale_changes=[FactChangeView.model_validate(c) for c in changes],
         stale_message=changes_text(changes),
         current_version=current_version,
         confirmations=confirmations,
-        findings=[FindingView.of(f) for f in findings],
+        findings=[FindingView.model_validate(f) for f in findings],
     )
 
 

@@ -13,6 +13,9 @@ type with its numbers, the domain's ``OutOfBounds`` rule with its facts, a servi
 ``InvalidInput``; the field is named by the form's label, and a clinical number is held to its
 physiological bound from ``knowledge/data/input_bounds.yaml`` ("Weight must be between 0.2 and
 650 kg."). No clinical number is written in this module.
+
+A page's handler ends with ``submit``: the service called with what the form gave, then on to
+the next page, or the form shown again with the problems and what was typed.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 from annotated_types import MaxLen
+from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
@@ -43,6 +47,8 @@ NUMBER_LENGTH = 24
 SHOWN_LENGTH = 40
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+R = TypeVar("R")
 
 Where = Callable[[str], str]
 """Maps a validated path (``medications[1].dose``) to the id of the form's field for it
@@ -379,3 +385,30 @@ def validated(
     except ValidationError as error:
         errors.add_validation(error, prefix)
         return None
+
+
+def submit(
+    errors: FormErrors,
+    data: T | None,
+    call: Callable[[T], R],
+    done: Callable[[R], str],
+    again: Callable[[int], Response],
+    *,
+    refusals: tuple[type[ServiceError], ...],
+    form_refusals: tuple[type[ServiceError], ...] = (),
+) -> Response:
+    """The end of a posted form: when the form has no problem and gave ``data``, the service
+    ``call``ed with it and a redirect (303) to ``done(result)``; otherwise the form ``again``,
+    with the status to answer. That is 422 for a problem of the form; when the service refuses
+    with one of ``refusals``, its problem is added to ``errors`` and the status is the
+    refusal's own, or 422 for one of ``form_refusals`` (a refusal of what the form names)."""
+    status_code = 422
+    if data is not None and not errors:
+        try:
+            result = call(data)
+        except refusals as error:
+            errors.add_error(error)
+            status_code = 422 if isinstance(error, form_refusals) else error.status_code
+        else:
+            return RedirectResponse(done(result), status_code=303)
+    return again(status_code)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ketapath.api.deps import DatabaseDep
@@ -28,7 +28,7 @@ from ketapath.services.permissions import Actor
 from ketapath.services.unit import check
 from ketapath.services.validation import REASON_LENGTH
 from ketapath.store.db import Database
-from ketapath.web.forms import FormErrors, validated
+from ketapath.web.forms import FormErrors, submit, validated
 from ketapath.web.pages import PageRoute, PageUser, posted_form
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -139,25 +139,26 @@ def _save(
     if amends is not None:
         errors.require({PREFIX + "reason": reason}, PREFIX + "reason")
         errors.limit({PREFIX + "reason": reason}, PREFIX + "reason", REASON_LENGTH)
-    status_code = 422
-    if agreed is not None and not errors:
-        try:
-            if amends is None:
-                data = IndicatorsInput(order_id=order_id, indicators=agreed)
-                indicators.record_indicators(db, actor, order.patient_id, data)
-            else:
-                indicators.amend_indicators(db, actor, amends, agreed, reason=reason)
-        except (InvalidInput, Conflict, NotFound) as error:
-            errors.add_error(error)
-            status_code = error.status_code
-        else:
-            return RedirectResponse(f"/orders/{order_id}#indicators", status_code=303)
-    return render_order_page(
-        request,
-        db,
-        actor,
-        order_id,
-        clock,
-        indicators_form=IndicatorsForm(values=posted, errors=errors),
-        status_code=status_code,
+
+    def save(agreed: SuccessIndicators) -> object:
+        if amends is None:
+            data = IndicatorsInput(order_id=order_id, indicators=agreed)
+            return indicators.record_indicators(db, actor, order.patient_id, data)
+        return indicators.amend_indicators(db, actor, amends, agreed, reason=reason)
+
+    return submit(
+        errors,
+        agreed,
+        save,
+        lambda _: f"/orders/{order_id}#indicators",
+        lambda status_code: render_order_page(
+            request,
+            db,
+            actor,
+            order_id,
+            clock,
+            indicators_form=IndicatorsForm(values=posted, errors=errors),
+            status_code=status_code,
+        ),
+        refusals=(InvalidInput, Conflict, NotFound),
     )

@@ -17,7 +17,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ketapath.api.deps import DatabaseDep
@@ -44,6 +44,7 @@ from ketapath.services.permissions import Actor
 from ketapath.services.unit import check
 from ketapath.services.validation import MAX_RECORD_ID, REASON_LENGTH
 from ketapath.store.db import Database
+from ketapath.web.forms import submit
 from ketapath.web.ledger_forms import (
     COUNT_OUTCOMES,
     FORMS,
@@ -106,18 +107,19 @@ def _submit(
     name: str | None = None,
     **fixed: Any,
 ) -> Response:
-    """Validate the form, call the service; the page again with every problem, or on."""
+    """Validate the form, call the service; the page again with every problem, or on. A
+    product, location, session or line that the form names and the ledger lacks is a problem
+    of the form (422)."""
     data, errors = checked(kind, model, form, name, **fixed)
-    status_code = 422
-    if data is not None:
-        try:
-            result = call(data)
-        except (InvalidInput, NotFound, Conflict) as error:
-            errors.add_error(error)
-            status_code = 422 if isinstance(error, NotFound) else error.status_code
-        else:
-            return RedirectResponse(done(result), status_code=303)
-    return again(PostedForm(name or kind, kept(form), errors, status_code))
+    return submit(
+        errors,
+        data,
+        call,
+        done,
+        lambda status_code: again(PostedForm(name or kind, kept(form), errors, status_code)),
+        refusals=(InvalidInput, NotFound, Conflict),
+        form_refusals=(NotFound,),
+    )
 
 
 # ------------------------------------------------------------------ stock and receipts

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ketapath.api.deps import DatabaseDep
@@ -37,7 +37,7 @@ from ketapath.store.db import Database
 from ketapath.web.assessment_pages import course_assessments
 from ketapath.web.diary_card import order_diary
 from ketapath.web.exposure_charts import exposure_panel
-from ketapath.web.forms import FormErrors, validated
+from ketapath.web.forms import FormErrors, submit, validated
 from ketapath.web.indicator_pages import IndicatorsForm, order_indicators
 from ketapath.web.letter_pages import order_letters
 from ketapath.web.pages import PageRoute, PageUser, posted_form, render, templates
@@ -336,17 +336,19 @@ def _sign(
             "patient_version": form["patient_version"] or None,
         },
     )
-    status_code = 422
-    if sign is not None and not errors:
-        try:
-            order = orders.sign_order(db, actor, patient_id, sign, clock=clock)
-        except (OrderRefused, Conflict, InvalidInput) as error:
-            errors.add_error(error)
-            status_code = error.status_code
-        else:
-            return RedirectResponse(f"/orders/{order.id}", status_code=303)
-    context = _course_context(db, actor, patient_id, choice, clock, errors, reason)
-    return render(request, "plan.html", context, status_code=status_code)
+
+    def again(status_code: int) -> Response:
+        context = _course_context(db, actor, patient_id, choice, clock, errors, reason)
+        return render(request, "plan.html", context, status_code=status_code)
+
+    return submit(
+        errors,
+        sign,
+        lambda data: orders.sign_order(db, actor, patient_id, data, clock=clock),
+        lambda order: f"/orders/{order.id}",
+        again,
+        refusals=(OrderRefused, Conflict, InvalidInput),
+    )
 
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse)
@@ -484,24 +486,22 @@ def _confirm(
         ConfirmRequest,
         {"reason": reason.strip(), "patient_version": posted.get("patient_version") or None},
     )
-    status_code = 422
-    if body is not None and not errors:
-        try:
-            orders.confirm_order(db, actor, order_id, body, clock=clock)
-        except (OrderRefused, Conflict, InvalidInput) as error:
-            errors.add_error(error)
-            status_code = error.status_code
-        else:
-            return RedirectResponse(f"/orders/{order_id}", status_code=303)
-    return render_order_page(
-        request,
-        db,
-        actor,
-        order_id,
-        clock,
-        confirm_errors=errors,
-        confirm_reason=reason,
-        status_code=status_code,
+    return submit(
+        errors,
+        body,
+        lambda data: orders.confirm_order(db, actor, order_id, data, clock=clock),
+        lambda _: f"/orders/{order_id}",
+        lambda status_code: render_order_page(
+            request,
+            db,
+            actor,
+            order_id,
+            clock,
+            confirm_errors=errors,
+            confirm_reason=reason,
+            status_code=status_code,
+        ),
+        refusals=(OrderRefused, Conflict, InvalidInput),
     )
 
 
@@ -523,22 +523,20 @@ def _cancel(
 ) -> Response:
     check(db, actor, "order.cancel", entity="order", entity_id=order_id)
     reason, errors = _reason_form(posted, "cancel-reason", "Reason for cancelling")
-    status_code = 422
-    if not errors:
-        try:
-            orders.cancel_order(db, actor, order_id, reason=reason)
-        except (InvalidInput, Conflict) as error:
-            errors.add_error(error)
-            status_code = error.status_code
-        else:
-            return RedirectResponse(f"/orders/{order_id}", status_code=303)
-    return render_order_page(
-        request,
-        db,
-        actor,
-        order_id,
-        clock,
-        cancel_errors=errors,
-        cancel_reason=reason,
-        status_code=status_code,
+    return submit(
+        errors,
+        reason,
+        lambda given: orders.cancel_order(db, actor, order_id, reason=given),
+        lambda _: f"/orders/{order_id}",
+        lambda status_code: render_order_page(
+            request,
+            db,
+            actor,
+            order_id,
+            clock,
+            cancel_errors=errors,
+            cancel_reason=reason,
+            status_code=status_code,
+        ),
+        refusals=(InvalidInput, Conflict),
     )

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
@@ -32,7 +32,7 @@ from ketapath.services.unit import check
 from ketapath.services.validation import REASON_LENGTH
 from ketapath.store.db import Database
 from ketapath.web import charts
-from ketapath.web.forms import FormErrors, validated
+from ketapath.web.forms import FormErrors, submit, validated
 from ketapath.web.pages import PageRoute, PageUser, posted_form, render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -189,7 +189,6 @@ def _save(
         ),
     )
     errors.limit({PREFIX + "reason": posted.get("reason", "")}, PREFIX + "reason", REASON_LENGTH)
-    status_code = 422
     data = None
     if not errors:
         data = validated(
@@ -202,24 +201,21 @@ def _save(
                 "amends_id": record_id(posted.get("amends_id", "")),
             },
         )
-    if data is not None and not errors:
-        try:
-            outcome_decisions.record_decision(db, actor, order_id, data, clock=clock)
-        except (InvalidInput, Conflict, NotFound) as error:
-            errors.add_error(error)
-            status_code = error.status_code
-        else:
-            return RedirectResponse(
-                f"/patients/{order.patient_id}#outcome-{order_id}", status_code=303
-            )
-    return render_patient_page(
-        request,
-        db,
-        actor,
-        order.patient_id,
-        clock,
-        decision_form=DecisionForm(order_id, values=posted, errors=errors),
-        status_code=status_code,
+    return submit(
+        errors,
+        data,
+        lambda data: outcome_decisions.record_decision(db, actor, order_id, data, clock=clock),
+        lambda _: f"/patients/{order.patient_id}#outcome-{order_id}",
+        lambda status_code: render_patient_page(
+            request,
+            db,
+            actor,
+            order.patient_id,
+            clock,
+            decision_form=DecisionForm(order_id, values=posted, errors=errors),
+            status_code=status_code,
+        ),
+        refusals=(InvalidInput, Conflict, NotFound),
     )
 
 
