@@ -36,6 +36,7 @@ def test_a_researcher_or_a_physician_downloads_the_export_as_a_zip(
     assert response.headers["content-disposition"] == (
         f'attachment; filename="ketapath-research-export-{fmt}.zip"'
     )
+    assert int(response.headers["content-length"]) == len(response.content)
     with zipfile.ZipFile(io.BytesIO(response.content)) as bundle:
         names = set(bundle.namelist())
     assert {f"{t}.{fmt}" for t in rules.TABLE_NAMES} <= names
@@ -85,3 +86,23 @@ def test_each_download_is_audited_with_its_format_and_row_counts(
         ).all()
     assert (row.username, row.outcome, row.detail["format"]) == ("researcher", "ok", "parquet")
     assert row.detail["tables"]["patients"] == 1 and row.detail["tables"]["sessions"] == 0
+
+
+def test_an_export_that_cannot_be_audited_sends_no_data(
+    client: TestClient, headers: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The zip is written and audited before its first byte is sent: if the audit fails, the
+    answer is an error, never the file."""
+    from ketapath.services import audit
+
+    _registry(client, headers)
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("the audit log is unavailable")
+
+    monkeypatch.setattr(audit, "record", broken)
+    server = TestClient(client.app, base_url=str(client.base_url), raise_server_exceptions=False)
+    response = server.get(EXPORT, headers=headers["researcher"])
+    assert response.status_code == 500
+    assert response.headers["content-type"] != "application/zip"
+    assert b"PK" not in response.content[:2]

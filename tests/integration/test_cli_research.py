@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import typer
 from click.testing import Result
 from sqlalchemy import select
@@ -76,3 +77,26 @@ def test_refusals_name_what_is_wrong_and_write_nothing(database: Database, tmp_p
     wrong_name = run(database, "research", "export", "--out", csv_name, user=researcher)
     assert wrong_name.exit_code == 2 and ".zip" in wrong_name.output
     assert not out.exists()
+    assert not list(tmp_path.glob("*.part"))  # no partial file left beside --out
+
+
+def test_a_failed_export_leaves_neither_the_file_nor_a_part_of_it(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The zip is written beside --out and renamed into place only once whole and audited:
+    an export that fails on the way (here its audit) leaves an existing --out as it was."""
+    from ketapath.services import audit
+
+    clinic = build_clinic(database)
+    out = tmp_path / "export.zip"
+    out.write_bytes(b"last week's export")
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("the audit log is unavailable")
+
+    monkeypatch.setattr(audit, "record", broken)
+    researcher = clinic.staff["researcher"].username
+    result = run(database, "research", "export", "--out", str(out), user=researcher)
+    assert result.exit_code == 1, result.output
+    assert out.read_bytes() == b"last week's export"
+    assert not list(tmp_path.glob("*.part"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -35,7 +36,6 @@ from ketapath.domain import research as rules
 from ketapath.interop import research as files
 from ketapath.services import research_export
 from ketapath.services.errors import InvalidInput, PermissionDenied
-from ketapath.services.research_export import ResearchExport
 from ketapath.store.db import Database
 from ketapath.store.models import (
     AuditEntry,
@@ -54,10 +54,30 @@ def clinic(database: Database) -> Clinic:
     return build_clinic(database)
 
 
-def export(database: Database, clinic: Clinic, fmt: str = "csv", role: str = "researcher"):  # type: ignore[no-untyped-def]
-    return research_export.export_research(
-        database, clinic.staff[role], fmt, clock=clock(EXPORT_DAY), settings=SETTINGS
-    )
+@dataclass(frozen=True)
+class Done:
+    """One export: the zip as written, the rows the service reported, the tables read back."""
+
+    data: bytes
+    counts: dict[str, int]
+    tables: dict[str, list[dict[str, Any]]]
+
+
+def export(
+    database: Database,
+    clinic: Clinic,
+    fmt: str = "csv",
+    role: str = "researcher",
+    settings: Settings = SETTINGS,
+    **options: Any,
+) -> Done:
+    out = io.BytesIO()
+    report = research_export.export_research(
+        database, clinic.staff[role], fmt, out, clock=clock(EXPORT_DAY), settings=settings,
+        **options,
+    )  # fmt: skip
+    data = out.getvalue()
+    return Done(data, report.counts, files.read_archive(data))
 
 
 def members(data: bytes) -> dict[str, bytes]:
@@ -72,7 +92,7 @@ def by_code(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def code_of(done: ResearchExport, registered: date, **known: Any) -> str:
+def code_of(done: Done, registered: date, **known: Any) -> str:
     """The research code of the one patient whose row in ``patients`` has ``known`` values."""
     (row,) = [
         r
@@ -89,8 +109,7 @@ def test_no_identifier_the_records_hold_appears_in_any_file_of_either_archive(
     secrets = clinic.secrets
     assert len(secrets) > 60
     for fmt in ("csv", "parquet"):
-        done = export(database, clinic, fmt)
-        data = files.archive(fmt, done.tables)
+        data = export(database, clinic, fmt).data
         contents = members(data)
         assert {f"patients.{fmt}", "data_dictionary.csv", "safe_harbor.csv"} <= set(contents)
         for name, content in [*contents.items(), ("(the zip)", data)]:
@@ -107,7 +126,7 @@ def test_the_export_holds_no_calendar_date_no_record_number_and_no_time_of_day(
     database: Database, clinic: Clinic
 ) -> None:
     done = export(database, clinic)
-    text = members(files.archive("csv", done.tables))
+    text = members(done.data)
     tables = b"".join(text[f"{t.name}.csv"] for t in rules.TABLES).decode("utf-8")
     assert not re.search(r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}|\d{1,2}:\d{2}", tables)
     coded = {"protocol_id", "instrument_id", "check_id", "scale_id"}
@@ -236,11 +255,10 @@ def test_doses_pauses_stops_and_side_effects_come_from_the_charts(
 
 def test_parquet_reads_back_as_the_csv_does(database: Database, clinic: Clinic) -> None:
     pyarrow = pytest.importorskip("pyarrow.parquet")
-    done = export(database, clinic)
-    as_csv = files.read_archive(files.archive("csv", done.tables))
-    parquet = files.archive("parquet", done.tables)
+    as_csv = export(database, clinic).tables
+    parquet = export(database, clinic, "parquet").data
     as_parquet = files.read_archive(parquet)
-    assert as_parquet == as_csv == done.tables
+    assert as_parquet == as_csv
     contents = members(parquet)
     schema = pyarrow.read_schema(io.BytesIO(contents["sessions.parquet"]))
     assert str(schema.field("delivered_mg").type) == "double"
@@ -252,8 +270,7 @@ def test_parquet_reads_back_as_the_csv_does(database: Database, clinic: Clinic) 
 def test_the_archive_ships_its_data_dictionary_and_says_nothing_of_when_it_was_made(
     database: Database, clinic: Clinic
 ) -> None:
-    done = export(database, clinic, "parquet")
-    data = files.archive("parquet", done.tables)
+    data = export(database, clinic, "parquet").data
     with zipfile.ZipFile(io.BytesIO(data)) as bundle:
         assert {i.date_time for i in bundle.infolist()} == {(1980, 1, 1, 0, 0, 0)}
         dictionary = bundle.read("data_dictionary.csv").decode("utf-8")
@@ -321,13 +338,7 @@ def test_the_codes_are_the_same_in_two_exports_and_in_the_research_views(
         database, clinic.staff["researcher"], clock=clock(EXPORT_DAY), settings=SETTINGS
     )
     assert {v.patient_code for v in views} == {r["patient_code"] for r in first.tables["patients"]}
-    other = research_export.export_research(
-        database,
-        clinic.staff["researcher"],
-        "csv",
-        clock=clock(EXPORT_DAY),
-        settings=Settings(secret_key="another-clinic-secret-key"),
-    )
+    other = export(database, clinic, settings=Settings(secret_key="another-clinic-secret-key"))
     assert not {r["patient_code"] for r in other.tables["patients"]} & {
         r["patient_code"] for r in first.tables["patients"]
     }
@@ -433,3 +444,55 @@ def test_the_charts_of_thousands_of_sessions_are_read_without_a_query_too_large(
     with database.read_only() as session:
         charts = _events(session, ids)
     assert charts == {sid: [] for sid in ids}
+
+
+def test_an_export_read_one_patient_a_batch_is_the_export_read_at_once(
+    database: Database, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registry is read a batch of patients at a time, in research-code order, and each
+    batch's rows appended: however the patients fall into batches, the files are the same
+    bytes (the same rows in the same order), and no batch reads more patients than asked."""
+    batches: list[int] = []
+    reader = research_export._Registry
+
+    class Counting(reader):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            batches.append(len(self.people))
+
+    monkeypatch.setattr(research_export, "_Registry", Counting)
+    for fmt in ("csv", "parquet"):
+        whole = export(database, clinic, fmt)
+        assert batches == [3]
+        batches.clear()
+        one_by_one = export(database, clinic, fmt, batch=1)
+        assert batches == [1, 1, 1]
+        batches.clear()
+        assert one_by_one.tables == whole.tables and one_by_one.counts == whole.counts
+        if fmt == "csv":
+            assert members(one_by_one.data) == members(whole.data)
+    codes = [r["patient_code"] for r in whole.tables["patients"]]
+    assert codes == sorted(codes)
+    sessions = [(r["patient_code"], r["course_number"], r["session_number"])
+                for r in whole.tables["sessions"]]  # fmt: skip
+    assert sessions == sorted(sessions)
+
+
+def test_an_export_that_cannot_be_audited_is_refused_and_nothing_is_recorded(
+    database: Database, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The audit row is written after the zip; if it cannot be, the call raises, so the
+    caller (the API, the CLI) never releases the file."""
+    from ketapath.services import audit
+
+    def broken(*_: Any, **__: Any) -> None:
+        raise RuntimeError("the audit log is unavailable")
+
+    monkeypatch.setattr(audit, "record", broken)
+    with pytest.raises(RuntimeError, match="audit log"):
+        export(database, clinic)
+    monkeypatch.undo()
+    with database.read_only() as session:
+        assert not session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "research.export")
+        ).all()

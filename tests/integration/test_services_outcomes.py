@@ -228,3 +228,23 @@ def test_only_physicians_decide_and_only_physicians_and_nurses_read(
     )
     assert made.decision == "stop" and made.next_protocol_id is None
     assert made.decided_by == "physician"
+
+
+def test_a_decision_is_timed_by_the_clinic_clock(
+    database: Database, users: dict[str, Actor]
+) -> None:
+    """The decision's time is the clinic clock's now (as its date is), not the server's."""
+    from datetime import UTC, datetime
+
+    from ketapath.services.clock import ClinicClock
+
+    course = past_course(database, users, days_ago=20)
+    at = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=5)
+    made = outcome_decisions.record_decision(
+        database,
+        users["physician"],
+        course.order_id,
+        RepeatDecisionInput(decision="stop", reason="no relief"),
+        clock=ClinicClock(fixed=at),
+    )
+    assert made.decided_at == at

@@ -42,6 +42,8 @@ def _call(call: Any) -> Any:
         raise
     except ServiceError as error:
         fail(error.message, code=EXIT_INVALID, field=error.field or "")
+    except OSError:
+        raise  # writing the file (the caller says so), not reading the database
     except Exception as error:  # no database, or no schema: say so in one line
         fail(
             f"cannot read the registry from the database ({type(error).__name__}); run "
@@ -71,23 +73,36 @@ def export_command(
     if fmt not in FORMATS:
         fail(f"--format: give csv or parquet (not {fmt!r})", field="--format")
     writable_output(out, option="--out", suffixes=(".zip",))
+    import tempfile
+
     from ketapath.config import get_settings
-    from ketapath.interop import research as files
     from ketapath.services import research_export
     from ketapath.services.clock import clinic_clock
 
     db = _database()
     actor = _call(lambda: _acting(db, user, False))
     settings = get_settings()
-    export = _call(
-        lambda: research_export.export_research(
-            db, actor, fmt, clock=clinic_clock(settings), settings=settings
-        )
-    )
-    data = files.archive(export.format, export.tables)
+    # written beside --out and renamed into place once whole and audited: a failed export
+    # leaves no file, and never half of one
     try:
-        out.write_bytes(data)
+        spool = tempfile.NamedTemporaryFile(  # noqa: SIM115 (renamed or removed below)
+            dir=out.resolve().parent, prefix=f".{out.name}.", suffix=".part", delete=False
+        )
     except OSError as error:
         fail(f"--out: cannot write {str(out)!r} ({error.strerror})", code=1, field="--out")
+    part = Path(spool.name)
+    try:
+        with spool:
+            export = _call(
+                lambda: research_export.export_research(
+                    db, actor, fmt, spool, clock=clinic_clock(settings), settings=settings
+                )
+            )
+        size = part.stat().st_size
+        part.replace(out)
+    except OSError as error:
+        fail(f"--out: cannot write {str(out)!r} ({error.strerror})", code=1, field="--out")
+    finally:
+        part.unlink(missing_ok=True)
     rows = ", ".join(f"{name} {count}" for name, count in export.counts.items())
-    typer.echo(f"research export ({fmt}, {len(data)} bytes) written to {out}: {rows}")
+    typer.echo(f"research export ({fmt}, {size} bytes) written to {out}: {rows}")

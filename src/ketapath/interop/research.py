@@ -24,11 +24,14 @@ pyarrow is imported only when Parquet is written or read.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import IO, Any
 
 from ketapath.domain import research as rules
 from ketapath.domain.research import DICTIONARY_COLUMNS, Table
@@ -66,29 +69,120 @@ def filename(fmt: str) -> str:
 
 
 def archive(fmt: str, tables: Mapping[str, Sequence[Mapping[str, Any]]]) -> bytes:
-    """The zip of one export: each table as ``fmt`` (csv or parquet), the data dictionary,
-    the Safe Harbor table and a README."""
-    if fmt not in ("csv", "parquet"):
-        raise ValueError(f"format {fmt!r}: csv or parquet")
-    counts = ", ".join(f"{name} ({len(tables[name])} rows)" for name in rules.TABLE_NAMES)
-    members: list[tuple[str, bytes]] = [
-        ("README.txt", README.format(fmt=fmt, tables=counts).encode("utf-8")),
-        ("data_dictionary.csv", _csv(DICTIONARY_COLUMNS, rules.dictionary_rows())),
-        ("safe_harbor.csv", _csv(SAFE_HARBOR_COLUMNS, safe_harbor_rows(safe_harbor()))),
-    ]
-    for spec in rules.TABLES:
-        rows = tables[spec.name]
-        if fmt == "csv":
-            members.append((f"{spec.name}.csv", table_csv(spec, rows)))
-        else:
-            members.append((f"{spec.name}.parquet", table_parquet(spec, rows)))
+    """The zip of one export held in memory (small registries, tests): each table as ``fmt``
+    (csv or parquet), the data dictionary, the Safe Harbor table and a README. The same
+    writer as a streamed export (:class:`ArchiveWriter`), given every row at once."""
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
-        for name, data in members:
-            info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            bundle.writestr(info, data)
+    with ArchiveWriter(fmt) as writer:
+        for name in rules.TABLE_NAMES:
+            writer.add(name, tables[name])
+        writer.finish(out)
     return out.getvalue()
+
+
+class ArchiveWriter:
+    """An export's zip written table by table without holding the tables: rows are added in
+    batches (each table's rows in their final order, batch after batch), each table spooled
+    to a temporary file of its own (CSV rows, or one Parquet row group a batch), and
+    :meth:`finish` writes the zip, copying each spooled file into its member in blocks. What
+    it holds in memory is one batch; the temporary files are anonymous and vanish on close.
+    """
+
+    def __init__(self, fmt: str, *, directory: str | None = None) -> None:
+        if fmt not in ("csv", "parquet"):
+            raise ValueError(f"format {fmt!r}: csv or parquet")
+        self.format = fmt
+        self.counts: dict[str, int] = {name: 0 for name in rules.TABLE_NAMES}
+        self._directory = directory
+        self._spools: dict[str, IO[bytes]] = {}
+        self._csv: dict[str, tuple[io.TextIOWrapper, Any]] = {}
+        self._parquet: dict[str, Any] = {}
+
+    def __enter__(self) -> ArchiveWriter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def add(self, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Append ``rows`` (the dictionary's columns) to table ``name``."""
+        spec = rules.table(name)
+        if name not in self._spools:
+            self._open(spec)
+        if self.format == "csv":
+            _, writer = self._csv[name]
+            names = spec.column_names
+            writer.writerows([_text(row[c]) for c in names] for row in rows)
+        elif rows:
+            import pyarrow as pa
+
+            columns = {c: [row[c] for row in rows] for c in spec.column_names}
+            self._parquet[name].write_table(pa.Table.from_pydict(columns, schema=_schema(spec)))
+        self.counts[name] += len(rows)
+
+    def _open(self, spec: Table) -> None:
+        spool = tempfile.TemporaryFile(dir=self._directory)  # noqa: SIM115 (closed by close())
+        self._spools[spec.name] = spool
+        if self.format == "csv":
+            text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=False)
+            writer = csv.writer(text)
+            writer.writerow(spec.column_names)
+            self._csv[spec.name] = (text, writer)
+        else:
+            import pyarrow.parquet as pq
+
+            self._parquet[spec.name] = pq.ParquetWriter(spool, _schema(spec), compression="none")
+
+    def finish(self, out: IO[bytes]) -> None:
+        """Write the zip to ``out``: the README (with each table's rows), the dictionary, the
+        Safe Harbor table, then each table's file in the dictionary's order."""
+        counts = ", ".join(f"{name} ({self.counts[name]} rows)" for name in rules.TABLE_NAMES)
+        members: list[tuple[str, bytes]] = [
+            ("README.txt", README.format(fmt=self.format, tables=counts).encode("utf-8")),
+            ("data_dictionary.csv", _csv(DICTIONARY_COLUMNS, rules.dictionary_rows())),
+            ("safe_harbor.csv", _csv(SAFE_HARBOR_COLUMNS, safe_harbor_rows(safe_harbor()))),
+        ]
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+            for name, data in members:
+                bundle.writestr(_member(name), data)
+            for spec in rules.TABLES:
+                if spec.name not in self._spools:
+                    self._open(spec)  # a table with no row: its header (or schema) only
+                spool = self._spool_done(spec.name)
+                size = spool.seek(0, io.SEEK_END)
+                spool.seek(0)
+                member = f"{spec.name}.{self.format}"
+                with bundle.open(
+                    _member(member), "w", force_zip64=size >= zipfile.ZIP64_LIMIT
+                ) as target:
+                    shutil.copyfileobj(spool, target, COPY_BLOCK)
+
+    def _spool_done(self, name: str) -> IO[bytes]:
+        """The table's spooled file, complete (the CSV's text flushed, the Parquet footer
+        written)."""
+        if name in self._csv:
+            text, _ = self._csv.pop(name)
+            text.flush()
+            text.detach()
+        elif name in self._parquet:
+            self._parquet.pop(name).close()
+        return self._spools[name]
+
+    def close(self) -> None:
+        """Remove the spooled files."""
+        for name in list(self._spools):
+            with contextlib.suppress(Exception):
+                self._spool_done(name)
+            self._spools.pop(name).close()
+
+
+COPY_BLOCK = 1 << 20
+
+
+def _member(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
 
 
 def safe_harbor_rows(rules_: SafeHarbor) -> list[dict[str, str]]:

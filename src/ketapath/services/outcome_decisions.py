@@ -49,7 +49,7 @@ from ketapath.services.permissions import Actor
 from ketapath.services.signing import FindingView
 from ketapath.services.unit import action
 from ketapath.store.db import Database
-from ketapath.store.models import RepeatDecision, utcnow
+from ketapath.store.models import RepeatDecision
 
 
 def ladder_next(course: CourseRow, sessions: CourseSessions) -> float | None:
@@ -287,7 +287,7 @@ def record_decision(
             next_protocol_id=next_protocol,
             basis={"proposal": proposal.model_dump(mode="json")},
             reason=data.reason,
-            decided_at=utcnow(),
+            decided_at=clock.now(),
             decided_by_id=actor.user_id,
             amends_id=data.amends_id,
         )

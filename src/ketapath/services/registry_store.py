@@ -32,7 +32,6 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from pydantic import TypeAdapter
 from sqlalchemy import delete, exists, func, insert, select, text
 from sqlalchemy.orm import Session, aliased
 
@@ -46,7 +45,6 @@ from ketapath.domain.registry import (
     cumulative_doses,
     session_facts,
 )
-from ketapath.domain.session_events import ChartEntry, ChartEvent
 from ketapath.domain.sessions import SessionContext, replay
 from ketapath.domain.vocabulary import resolve
 from ketapath.knowledge.clinical import Knowledge, knowledge
@@ -55,7 +53,7 @@ from ketapath.knowledge.registry import registry_rules
 from ketapath.services.clock import ClinicClock
 from ketapath.services.patients import latest_versions_query
 from ketapath.services.sessions import _programme as programme_at_check_in
-from ketapath.services.sessions import session_rules
+from ketapath.services.sessions import read_charts, session_rules
 from ketapath.store.db import Database
 from ketapath.store.models import (
     Assessment,
@@ -70,14 +68,14 @@ from ketapath.store.models import (
     RegistryDirty,
     RegistryState,
     SafetyResult,
-    SessionEvent,
     utcnow,
 )
 
 # Bumped when what a row holds, or how it is computed here, changes.
-SUMMARY_FORMAT = 2  # 2: the stored course exposure summary (migration 0014)
+# 2: the stored course exposure summary (migration 0014); 3: charts read with who recorded
+# each entry (sessions.read_charts), as the chart replays them
+SUMMARY_FORMAT = 3
 BATCH_PATIENTS = 400
-_ENTRY: TypeAdapter[Any] = TypeAdapter(ChartEntry)
 _LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/ketapath-registry'))"
 
 
@@ -364,7 +362,7 @@ def _sessions(session: Session, courses: dict[int, _Course], clock: ClinicClock)
         .where(~exists().where(newer.replaces_id == InfusionSession.id))
         .order_by(InfusionSession.order_id, InfusionSession.session_number)
     ).all()
-    charts = _charts(session, [r[0] for r in rows])
+    charts = read_charts(session, [r[0] for r in rows])
     now, rules, zone = utcnow(), session_rules(), clock.tz()
     for session_id, order_id, scheduled_on in rows:
         events = charts.get(session_id, [])
@@ -379,34 +377,6 @@ def _sessions(session: Session, courses: dict[int, _Course], clock: ClinicClock)
         ended = view.dose.ended_at
         ended_on = clock.date_of(ended) if ended is not None else None
         courses[order_id].sessions.append(session_facts(scheduled_on, events, view, ended_on))
-
-
-def _charts(session: Session, session_ids: Sequence[int]) -> dict[int, list[ChartEvent]]:
-    out: dict[int, list[ChartEvent]] = defaultdict(list)
-    for part in _chunks(list(session_ids), 2000):
-        rows = session.execute(
-            select(
-                SessionEvent.session_id,
-                SessionEvent.seq,
-                SessionEvent.payload,
-                SessionEvent.recorded_role,
-                SessionEvent.amends_seq,
-                SessionEvent.reason,
-            )
-            .where(SessionEvent.session_id.in_(part))
-            .order_by(SessionEvent.session_id, SessionEvent.seq)
-        ).all()
-        for sid, seq, payload, role, amends, reason in rows:
-            out[sid].append(
-                ChartEvent(
-                    seq=seq,
-                    entry=_ENTRY.validate_python(payload),
-                    by_role=role if role in ("physician", "nurse", "pharmacist") else "nurse",
-                    amends_seq=amends,
-                    reason=reason or "",
-                )
-            )
-    return out
 
 
 def _diagnoses(

@@ -1,11 +1,16 @@
 """The de-identified research export (issue 13, item 4): the registry as tables a researcher
 may hold, by the HIPAA Safe Harbor method (45 CFR 164.514(b)(2); ``safe_harbor.yaml``).
 
-One call reads the whole registry in one audited transaction (``research.export``: researchers
-and physicians; either gets the same de-identified tables, never more) and answers the rows of
-each table of the data dictionary (``ketapath.domain.research.TABLES``); ``interop.research``
-writes them as CSV or Parquet files in a zip. The audit row names the format and each table's
-row count.
+One call (``research.export``: researchers and physicians; either gets the same de-identified
+tables, never more) writes the zip of every table of the data dictionary
+(``ketapath.domain.research.TABLES``) as CSV or Parquet files (``interop.research``) to a file
+the caller gives. It reads the registry in one read-only transaction (one snapshot: SQLite's
+deferred read, PostgreSQL's REPEATABLE READ; no write lock is held, so the clinic keeps
+working), a batch of ``BATCH_PATIENTS`` patients at a time in research-code order: each batch's
+rows of every table are appended to that table's spooled file and dropped, so memory holds one
+batch whatever the registry's size (docs/performance.md). Once the zip is written, the export
+is audited in a transaction of its own (the format and each table's row count); the caller
+releases the file only after that, so no export leaves unaudited.
 
 What the rows hold, and what they never hold:
 
@@ -30,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from fractions import Fraction
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -44,6 +49,7 @@ from ketapath.domain.research import age_band, age_in_years, day_number, joined,
 from ketapath.domain.session_events import ChartEvent
 from ketapath.domain.session_view import SessionView
 from ketapath.domain.sessions import delivered_fraction, effective_log
+from ketapath.interop import research as files
 from ketapath.knowledge.bibliography import bibliography
 from ketapath.knowledge.clinical import Knowledge, knowledge
 from ketapath.knowledge.registry import registry_rules
@@ -62,8 +68,8 @@ from ketapath.services.research import (
     coded_medicine,
     research_key,
 )
-from ketapath.services.sessions import live_charts
-from ketapath.services.unit import action, check
+from ketapath.services.sessions import live_sessions, report_charts
+from ketapath.services.unit import check
 from ketapath.store.db import Database
 from ketapath.store.models import (
     Assessment,
@@ -79,20 +85,19 @@ from ketapath.store.models import (
 
 ExportFormat = Literal["csv", "parquet"]
 FORMATS: tuple[ExportFormat, ...] = ("csv", "parquet")
+# Patients read a batch: ~10 sessions, ~100 diary days and ~14 assessments each in a
+# synthetic registry, so a batch holds some thousands of rows of each table.
+BATCH_PATIENTS = 250
 SEVERITY_ORDER = ("mild", "moderate", "severe")
 
 
 @dataclass(frozen=True)
-class ResearchExport:
-    """The de-identified tables of one export, in the data dictionary's order and columns."""
+class ExportReport:
+    """What one export wrote: its format and the rows of each table (what the audit row
+    records), in the data dictionary's order."""
 
     format: ExportFormat
-    tables: dict[str, list[dict[str, Any]]]
-
-    @property
-    def counts(self) -> dict[str, int]:
-        """Rows per table (what the audit row records)."""
-        return {name: len(rows) for name, rows in self.tables.items()}
+    counts: dict[str, int]
 
 
 def check_format(fmt: str) -> ExportFormat:
@@ -107,31 +112,59 @@ def export_research(
     db: Database,
     actor: Actor,
     fmt: str,
+    out: IO[bytes],
     *,
     clock: ClinicClock | None = None,
     settings: Settings | None = None,
-) -> ResearchExport:
-    """Every table of the research export, de-identified, read in one audited transaction.
+    batch: int = BATCH_PATIENTS,
+) -> ExportReport:
+    """Write the research export's zip (every table, de-identified, as ``fmt``: csv or
+    parquet) to ``out``, then audit it; answer the rows of each table.
 
-    ``fmt`` (csv or parquet) is what the caller will write; it is recorded in the audit row
-    with each table's row count. Researchers and physicians may export (``research.export``).
+    Researchers and physicians may export (``research.export``). Nothing is audited as
+    exported unless the zip was written whole; if the audit cannot be written the call
+    raises, and the caller must discard ``out``.
     """
     chosen = check_format(fmt)
     clock = clock or clinic_clock(settings)
     key = research_key(settings)
     check(db, actor, "research.export", entity="research_export")
     refresh(db, clock)  # the registry's summary rows, current, for the outcome tables
-    with action(db, actor, "research.export", entity="research_export") as session:
-        tables = _Registry(session, clock, key, knowledge(), safe_harbor()).tables()
-        export = ResearchExport(chosen, tables)
+    with files.ArchiveWriter(chosen) as writer:
+        with db.read_only() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                # one snapshot for every batch's queries
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            people = _people(session, clock, key)
+            kb, rules_ = knowledge(), safe_harbor()
+            for i in range(0, len(people), batch):
+                reader = _Registry(session, clock, kb, rules_, dict(people[i : i + batch]))
+                for name, rows in reader.tables().items():
+                    writer.add(name, rows)
+                session.expunge_all()  # the batch's records: not kept for the next
+        writer.finish(out)
+        report = ExportReport(chosen, dict(writer.counts))
+    with db.transaction() as session:
         audit.record(
             session,
             actor,
             "research.export",
             entity="research_export",
-            detail={"format": chosen, "tables": export.counts},
+            detail={"format": chosen, "tables": report.counts},
         )
-    return export
+    return report
+
+
+def _people(session: Session, clock: ClinicClock, key: bytes) -> list[tuple[int, _Person]]:
+    """Every registered patient's research code and day 0, in the order of the codes (the
+    rows' order in every table, which does not follow registration)."""
+    people = [
+        (patient_id, _Person(rules.research_code(key, pseudonym), clock.date_of(created_at)))
+        for patient_id, pseudonym, created_at in session.execute(
+            select(Patient.id, Patient.pseudonym, Patient.created_at)
+        ).all()
+    ]
+    return sorted(people, key=lambda item: item[1].code)
 
 
 class TableSummary(BaseModel):
@@ -218,14 +251,21 @@ class _Course:
 
 
 class _Registry:
-    """One export's reading of the registry: patients first (their codes and anchors), then
-    courses, sessions, assessments, diaries and safety results."""
+    """The reading of a batch of patients (their codes and anchors given): their records,
+    then courses, sessions, assessments, diaries and safety results; each table's rows in
+    the export's order."""
 
     def __init__(
-        self, session: Session, clock: ClinicClock, key: bytes, kb: Knowledge, rules_: SafeHarbor
+        self,
+        session: Session,
+        clock: ClinicClock,
+        kb: Knowledge,
+        rules_: SafeHarbor,
+        people: dict[int, _Person],
     ) -> None:
-        self.session, self.clock, self.key, self.kb, self.rules = session, clock, key, kb, rules_
-        self.people: dict[int, _Person] = {}
+        self.session, self.clock, self.kb, self.rules = session, clock, kb, rules_
+        self.people = people
+        self.ids = list(people)
         self.courses: dict[int, _Course] = {}  # by order id
         self.session_numbers: dict[int, tuple[int, int]] = {}  # session id -> order, number
         self.recognised: dict[str, Recognition] = {}  # drug name -> its recognition
@@ -266,17 +306,12 @@ class _Registry:
     # -------------------------------------------------------------- patients
 
     def _patients(self) -> list[dict[str, Any]]:
-        rows = self.session.execute(
-            latest_versions_query()
-            .add_columns(Patient.pseudonym, Patient.created_at)
-            .join(Patient, Patient.id == PatientVersion.patient_id)
+        versions = self.session.scalars(
+            latest_versions_query().where(PatientVersion.patient_id.in_(self.ids))
         ).all()
         out = []
-        for version, pseudonym, created_at in rows:
-            person = _Person(
-                rules.research_code(self.key, pseudonym), self.clock.date_of(created_at)
-            )
-            self.people[version.patient_id] = person
+        for version in versions:
+            person = self.people[version.patient_id]
             row = patient_row(person.code, person.anchor, version.document, self.kb, self.rules)
             out.append(row)
         return out
@@ -346,11 +381,15 @@ class _Registry:
         rows = self.session.execute(
             select(Order, CourseRecord)
             .join(CourseRecord, CourseRecord.id == Order.course_id)
-            .where(Order.status == "signed")
+            .where(Order.status == "signed", Order.patient_id.in_(self.ids))
             .order_by(Order.patient_id, Order.recorded_at, Order.id)
         ).all()
         cancelled = set(
-            self.session.scalars(select(Order.amends_id).where(Order.status == "cancelled"))
+            self.session.scalars(
+                select(Order.amends_id).where(
+                    Order.status == "cancelled", Order.patient_id.in_(self.ids)
+                )
+            )
         )
         version_ids = sorted({course.patient_version_id for _, course in rows})
         versions: dict[int, dict[str, Any]] = {}
@@ -441,7 +480,12 @@ class _Registry:
     def _sessions(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         sessions: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
-        for row, chart, view in live_charts(self.session, self.clock):
+        rows = self.session.scalars(
+            live_sessions()
+            .where(InfusionSession.patient_id.in_(self.ids))
+            .order_by(InfusionSession.order_id, InfusionSession.session_number)
+        ).all()
+        for row, chart, view in report_charts(self.session, rows, self.clock):
             course = self.courses.get(row.order_id)
             if course is None:
                 continue
@@ -456,7 +500,9 @@ class _Registry:
         """A session moved to another day keeps its number: assessments that name the old
         row find it."""
         for sid, order_id, number in self.session.execute(
-            select(InfusionSession.id, InfusionSession.order_id, InfusionSession.session_number)
+            select(
+                InfusionSession.id, InfusionSession.order_id, InfusionSession.session_number
+            ).where(InfusionSession.patient_id.in_(self.ids))
         ).all():
             self.session_numbers.setdefault(sid, (order_id, number))
 
@@ -533,8 +579,9 @@ class _Registry:
     # -------------------------------------------------------------- assessments
 
     def _assessments(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        rows = _current(self.session.scalars(select(Assessment)).all())
-        rows = [r for r in rows if r.patient_id in self.people]
+        rows = _current(
+            self.session.scalars(select(Assessment).where(Assessment.patient_id.in_(self.ids)))
+        )
         rows.sort(key=lambda r: (r.patient_id, r.administered_at, r.id))
         contexts = contexts_of(self.session, rows)
         numbers: dict[int, int] = defaultdict(int)
@@ -584,7 +631,19 @@ class _Registry:
     # -------------------------------------------------------------- diaries
 
     def _diary(self) -> list[dict[str, Any]]:
-        rows = _current(self.session.scalars(select(DiaryEntry)).all())
+        rows = _current(
+            self.session.execute(
+                select(  # by columns: a registry has a million diary days
+                    DiaryEntry.id,
+                    DiaryEntry.amends_id,
+                    DiaryEntry.patient_id,
+                    DiaryEntry.order_id,
+                    DiaryEntry.day,
+                    DiaryEntry.pain_nrs,
+                    DiaryEntry.entry,
+                ).where(DiaryEntry.patient_id.in_(self.ids))
+            )
+        )
         out = []
         for row in rows:
             course = self.courses.get(row.order_id)
@@ -616,8 +675,9 @@ class _Registry:
     # -------------------------------------------------------------- safety results
 
     def _safety(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        rows = _current(self.session.scalars(select(SafetyResult)).all())
-        rows = [r for r in rows if r.patient_id in self.people]
+        rows = _current(
+            self.session.scalars(select(SafetyResult).where(SafetyResult.patient_id.in_(self.ids)))
+        )
         rows.sort(key=lambda r: (r.patient_id, r.observed_on, r.id))
         catalogue = safety_checks()
         numbers: dict[int, int] = defaultdict(int)

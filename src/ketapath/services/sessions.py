@@ -542,18 +542,6 @@ def _summaries(
     return out
 
 
-def live_charts(
-    session: Session, clock: ClinicClock
-) -> list[tuple[InfusionSession, list[ChartEvent], SessionView]]:
-    """Every live session (a moved session once, as it stands), its chart and the chart
-    replayed at the clinic's now, in a fixed number of queries: for reports over the whole
-    registry (the research export), inside the caller's audited transaction."""
-    rows = session.scalars(
-        _live_sessions().order_by(InfusionSession.order_id, InfusionSession.session_number)
-    ).all()
-    return replayed_charts(session, rows, clock)
-
-
 def replayed_charts(
     session: Session, rows: Sequence[InfusionSession], clock: ClinicClock
 ) -> list[tuple[InfusionSession, list[ChartEvent], SessionView]]:
@@ -562,16 +550,67 @@ def replayed_charts(
     queries: what the outcomes of a course read (delivered doses, why a session stopped)."""
     if not rows:
         return []
-    charts = _events(session, [r.id for r in rows])
+    return _replayed(rows, _events(session, [r.id for r in rows]), clock)
+
+
+def report_charts(
+    session: Session, rows: Sequence[InfusionSession], clock: ClinicClock
+) -> list[tuple[InfusionSession, list[ChartEvent], SessionView]]:
+    """As :func:`replayed_charts`, for reports over thousands of sessions (the research
+    export): the charts read by :func:`read_charts`, past the process's cache of open charts
+    (which a report would only empty)."""
+    if not rows:
+        return []
+    return _replayed(rows, read_charts(session, [r.id for r in rows]), clock)
+
+
+def _replayed(
+    rows: Sequence[InfusionSession], charts: dict[int, list[ChartEvent]], clock: ClinicClock
+) -> list[tuple[InfusionSession, list[ChartEvent], SessionView]]:
     now = clock.now()
-    return [
-        (
-            row,
-            charts[row.id],
-            replay(charts[row.id], now, _context(row, charts[row.id], None, clock)),
-        )
-        for row in rows
-    ]
+    out = []
+    for row in rows:
+        chart = charts[row.id]
+        out.append((row, chart, replay(chart, now, _context(row, chart, None, clock))))
+    return out
+
+
+def read_charts(session: Session, session_ids: Sequence[int]) -> dict[int, list[ChartEvent]]:
+    """The charts of many sessions as stored (every entry, in order, with who recorded it),
+    ``EVENTS_BATCH`` sessions a query, read by columns rather than as records and not through
+    the cache of open charts: for summaries over a registry (the registry's summary rows,
+    the research export). A session with no entry has an empty chart."""
+    out: dict[int, list[ChartEvent]] = {sid: [] for sid in session_ids}
+    ids = list(out)
+    for i in range(0, len(ids), EVENTS_BATCH):
+        rows = session.execute(
+            select(
+                SessionEvent.session_id,
+                SessionEvent.seq,
+                SessionEvent.payload,
+                SessionEvent.recorded_by_id,
+                SessionEvent.recorded_role,
+                SessionEvent.recorded_at,
+                SessionEvent.amends_seq,
+                SessionEvent.reason,
+            )
+            .where(SessionEvent.session_id.in_(ids[i : i + EVENTS_BATCH]))
+            .order_by(SessionEvent.session_id, SessionEvent.seq)
+        ).all()
+        names = _usernames(session, {r.recorded_by_id for r in rows})
+        for sid, seq, payload, by_id, role, at, amends, reason in rows:
+            out[sid].append(
+                ChartEvent(
+                    seq=seq,
+                    entry=ENTRY.validate_python(payload),
+                    recorded_by=names.get(by_id) or "",
+                    by_role=role,
+                    recorded_at=at,
+                    amends_seq=amends,
+                    reason=reason or "",
+                )
+            )
+    return out
 
 
 def live_sessions() -> Any:
