@@ -518,3 +518,29 @@ def test_a_refresh_reads_its_orders_in_a_fixed_number_of_statements(
     four = _statements(database, refresh), _statements(database, refresh)
     assert four == one  # storing, then finding all unchanged: as many for four orders as one
     assert _statements(database, lambda: refresh(orders_per_transaction=1)) > four[1]
+
+
+def test_a_refresh_meeting_a_row_stored_at_the_same_moment_keeps_that_row(
+    database: Database, users: dict[str, Actor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ketapath.services.permissions import SYSTEM
+
+    if database.backend == "sqlite":
+        pytest.skip("SQLite admits one writer at a time: nothing is stored during a refresh")
+    clock = clinic_noon()
+    order_id, (session_id, *_) = _course(database, users, clock)
+    Nurse(database, users["nurse"], session_id, clock).given()
+    summarise = exposure_summary._summarise_stale
+    read: list[int | None] = []
+
+    def read_meanwhile(stale: Any, limits: Any) -> Any:
+        # a nurse opens the session's summary while the refresh computes: it stores its row
+        view = exposure_summary.session_summary(database, users["nurse"], session_id, clock=clock)
+        read.append(view.record.id if view.record else None)
+        return summarise(stale, limits)
+
+    monkeypatch.setattr(exposure_summary, "_summarise_stale", read_meanwhile)
+    report = exposure_summary.refresh(database, SYSTEM, clock=clock)
+    assert (report.stored, report.unchanged) == (2, 0)  # the nurse's row stands for the refresh
+    assert [r.id for r in _rows(database, f"session:{session_id}")] == read
+    assert len(_rows(database, f"course:{order_id}")) == 1
