@@ -6,13 +6,17 @@ session in the next; permissions and audit."""
 
 from __future__ import annotations
 
+import secrets
+import shutil
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import TypeAdapter
-from sqlalchemy import select
+from sqlalchemy import event, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from tests.conftest import base_patient
 from tests.integration.conftest import check_in_entry, clinic_noon, signed_order
@@ -27,7 +31,8 @@ from ketapath.services.clock import ClinicClock
 from ketapath.services.errors import NotFound, PermissionDenied
 from ketapath.services.permissions import Actor
 from ketapath.services.sessions import ChartWrite, Correction, ScheduleRequest
-from ketapath.store.db import Database
+from ketapath.store import migrate
+from ketapath.store.db import Database, make_engine
 from ketapath.store.models import AuditEntry, ExposureSummaryRecord
 
 ENTRY: TypeAdapter[Any] = TypeAdapter(ChartEntry)
@@ -357,3 +362,185 @@ def test_a_refresh_stores_what_reads_would_and_then_only_what_changed(
             select(AuditEntry.detail).where(AuditEntry.action == "exposure.refresh")
         ).all()
     assert [d["stored"] for d in audited if d] == [3, 0, 3]
+
+
+# -- the refresh in batches -------------------------------------------------------------------
+@pytest.fixture
+def twin(database: Database, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A second empty, migrated database on the backend of ``database`` (PostgreSQL: a schema
+    of its own on the same server, dropped after the test)."""
+    if database.backend == "sqlite":
+        path = tmp_path / "twin.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        db = Database(f"sqlite:///{path}")
+        yield db
+        db.dispose()
+        return
+    base = make_url(database.url).set(query={})
+    schema = f"kp_twin_{secrets.token_hex(4)}"
+    admin = make_engine(base.render_as_string(hide_password=False))
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = base.set(query={"options": f"-csearch_path={schema}"})
+    db = Database(url.render_as_string(hide_password=False))
+    migrate.upgrade(db.engine)
+    try:
+        yield db
+    finally:
+        db.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _staff(database: Database) -> dict[str, Actor]:
+    """One user per role, as the ``users`` fixture makes them (the same ids on a twin)."""
+    from ketapath.services import auth
+    from ketapath.services.permissions import ROLES, SYSTEM
+
+    return {
+        role: Actor(view.id, view.username, view.role)
+        for role in ROLES
+        for view in [auth.add_user(database, SYSTEM, role, role, "correct horse battery")]
+    }
+
+
+def _registry_refreshed(
+    database: Database, users: dict[str, Actor], orders_per_transaction: int
+) -> list[dict[str, Any]]:
+    """Four courses (two sessions given over two days, and eight not; one session given and
+    corrected after the first refresh; a pump still running; nothing given), refreshed, then
+    a weight change and a chart correction, refreshed again; the two reports."""
+    from ketapath.services.permissions import SYSTEM
+
+    day_one, day_two = clinic_noon(), clinic_noon(1)
+    ten_days, ids = _course(database, users, day_one, protocol_id="crps-schwartzman-10day")
+    Nurse(database, users["nurse"], ids[0], day_one).given()
+    Nurse(database, users["nurse"], ids[1], day_two).given(stop_at=170)
+    _, (corrected_id, *_) = _course(database, users, day_one, name="Second Patient")
+    corrected = Nurse(database, users["nurse"], corrected_id, day_one)
+    corrected.given()
+    _, (running_id, *_) = _course(database, users, day_two, name="Third Patient")
+    running = Nurse(database, users["nurse"], running_id, day_two)
+    fields = check_in_entry(running.at(0))
+    fields.pop("kind"), fields.pop("occurred_at")
+    running.chart("check_in", 0, **fields)
+    running.chart("start", 5)
+    _course(database, users, day_two, name="Fourth Patient")
+    reports = [
+        exposure_summary.refresh(
+            database, SYSTEM, clock=day_two, orders_per_transaction=orders_per_transaction
+        )
+    ]
+    patient_id = _rows(database, f"course:{ten_days}")[0].patient_id
+    document = {**base_patient(), "name": "Session Patient", "weight_kg": 180.0}
+    document.pop("id", None)
+    patients.amend_patient(
+        database, users["nurse"], patient_id, document, reason="re-weighed", expected_version=1
+    )
+    corrected.correct(3, "pause", 30, reason="patient_request")
+    reports.append(
+        exposure_summary.refresh(
+            database, SYSTEM, clock=day_two, orders_per_transaction=orders_per_transaction
+        )
+    )
+    return [r.model_dump(exclude={"seconds"}) for r in reports]
+
+
+def _stored(database: Database) -> list[Any]:
+    """Every stored summary row, every column but the time it was computed."""
+    columns = [c for c in ExposureSummaryRecord.__table__.columns if c.name != "computed_at"]
+    with database.transaction() as session:
+        return list(session.execute(select(*columns).order_by(columns[0])))
+
+
+def test_a_refresh_in_batches_stores_exactly_what_a_refresh_order_by_order_stores(
+    database: Database, twin: Database
+) -> None:
+    one_by_one = _registry_refreshed(database, _staff(database), orders_per_transaction=1)
+    batched = _registry_refreshed(twin, _staff(twin), orders_per_transaction=200)
+    assert one_by_one == batched
+    first, second = batched
+    assert (first["sessions"], first["courses"], first["stored"]) == (13, 4, 5)
+    assert (first["provisional"], first["nothing_given"]) == (2, 10)
+    assert (second["stored"], second["unchanged"], second["provisional"]) == (5, 0, 2)
+    rows = _stored(database)
+    assert rows == _stored(twin)
+    assert [r.reason for r in rows] == ["first computed"] * 5 + [
+        "recomputed: the patient's weight, age, sex or height, the model or its parameters changed"
+    ] * 3 + ["recomputed: the doses charted changed"] * 2
+    assert [r.supersedes_id for r in rows[5:]] == [r.id for r in rows[:5]]
+    with database.transaction() as a, twin.transaction() as b:
+        audited = [
+            s.scalars(
+                select(AuditEntry.detail)
+                .where(AuditEntry.action == "exposure.refresh")
+                .order_by(AuditEntry.seq)
+            ).all()
+            for s in (a, b)
+        ]
+    assert audited[0] == audited[1] == batched
+
+
+def _statements(database: Database, call: Callable[[], object]) -> int:
+    """The statements ``call`` sends, but the inserts of stored rows (SQLite sends one a row)."""
+    seen: list[str] = []
+
+    def note(_connection: object, _cursor: object, statement: str, *_: object) -> None:
+        seen.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", note)
+    try:
+        call()
+    finally:
+        event.remove(database.engine, "before_cursor_execute", note)
+    return sum(1 for s in seen if not s.startswith("INSERT INTO exposure_summaries"))
+
+
+def test_a_refresh_reads_its_orders_in_a_fixed_number_of_statements(
+    database: Database, users: dict[str, Actor]
+) -> None:
+    from ketapath.services.permissions import SYSTEM
+
+    clock = clinic_noon()
+
+    def refresh(orders_per_transaction: int = 200) -> None:
+        exposure_summary.refresh(
+            database, SYSTEM, clock=clock, orders_per_transaction=orders_per_transaction
+        )
+
+    _, (first, *_) = _course(database, users, clock)
+    Nurse(database, users["nurse"], first, clock).given()
+    one = _statements(database, refresh), _statements(database, refresh)
+    for n in range(3):
+        _, (session_id, *_) = _course(database, users, clock, name=f"Patient {n}")
+        Nurse(database, users["nurse"], session_id, clock).given()
+    four = _statements(database, refresh), _statements(database, refresh)
+    assert four == one  # storing, then finding all unchanged: as many for four orders as one
+    assert _statements(database, lambda: refresh(orders_per_transaction=1)) > four[1]
+
+
+def test_a_refresh_meeting_a_row_stored_at_the_same_moment_keeps_that_row(
+    database: Database, users: dict[str, Actor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ketapath.services.permissions import SYSTEM
+
+    if database.backend == "sqlite":
+        pytest.skip("SQLite admits one writer at a time: nothing is stored during a refresh")
+    clock = clinic_noon()
+    order_id, (session_id, *_) = _course(database, users, clock)
+    Nurse(database, users["nurse"], session_id, clock).given()
+    summarise = exposure_summary._summarise_stale
+    read: list[int | None] = []
+
+    def read_meanwhile(stale: Any, limits: Any) -> Any:
+        # a nurse opens the session's summary while the refresh computes: it stores its row
+        view = exposure_summary.session_summary(database, users["nurse"], session_id, clock=clock)
+        read.append(view.record.id if view.record else None)
+        return summarise(stale, limits)
+
+    monkeypatch.setattr(exposure_summary, "_summarise_stale", read_meanwhile)
+    report = exposure_summary.refresh(database, SYSTEM, clock=clock)
+    assert (report.stored, report.unchanged) == (2, 0)  # the nurse's row stands for the refresh
+    assert [r.id for r in _rows(database, f"session:{session_id}")] == read
+    assert len(_rows(database, f"course:{order_id}")) == 1

@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -52,23 +53,31 @@ from ketapath.domain.session_view import SessionView
 from ketapath.knowledge.exposure import ExposureThresholdsFile, load_exposure_thresholds
 from ketapath.services import audit
 from ketapath.services.clock import ClinicClock, clinic_clock
-from ketapath.services.errors import InvalidInput, ServiceError
+from ketapath.services.errors import InvalidInput, NotFound, ServiceError
 from ketapath.services.orders import order_in
-from ketapath.services.patients import as_patient, load_patient
+from ketapath.services.patients import as_patient, latest_versions_query, load_patient
 from ketapath.services.permissions import Actor
-from ketapath.services.sessions import chart_in
+from ketapath.services.sessions import chart_in, report_charts
 from ketapath.services.signing import FindingView
 from ketapath.services.unit import action, check
 from ketapath.store.db import Database
 from ketapath.store.models import (
+    CourseRecord,
     ExposureSummaryRecord,
     InfusionSession,
+    Order,
     PatientVersion,
 )
 
 T = TypeVar("T")
 Status = Literal["stored", "provisional", "nothing given"]
 TAIL_H = exposure_domain.TAIL_MIN / 60.0
+# Orders read together by current_course_summaries (a refresh reads a transaction's orders).
+ORDERS_PER_READ = 200
+# Subjects per query of their newest stored rows (well inside SQLite's bound parameters).
+SUBJECTS_PER_QUERY = 1000
+# Sessions replayed at a time by a refresh (their views are let go before the next).
+CHARTS_PER_READ = 200
 
 
 # -- the thresholds in force ----------------------------------------------------------------
@@ -267,7 +276,7 @@ def course_summary(
         _, version = load_patient(session, order.patient_id)
         route = _route(order.course)
         limits = thresholds(settings)
-        rows = _course_sessions(session, order.id)
+        rows = _course_sessions(session, [order.id])
         given: list[tuple[InfusionSession, exposure_domain.SessionDoses, datetime]] = []
         parts: list[tuple[InfusionSession, _Part]] = []
         running = False
@@ -357,7 +366,9 @@ def refresh(
     course's inputs are built as a read builds them; the summaries whose digest changed (or
     that were never stored) are computed together, a model at a time, by the population path
     (``domain.exposure_summary.summarise_many``) and stored, ``orders_per_transaction`` orders
-    per transaction. Audited once (``exposure.refresh``), with the counts."""
+    per transaction. What a transaction's orders need is read in a fixed number of queries
+    (:func:`_read_orders`) and its new rows are written in one flush. Audited once
+    (``exposure.refresh``), with the counts."""
     clock = clock or clinic_clock()
     limits = thresholds(settings)
     started = time.perf_counter()
@@ -371,28 +382,19 @@ def refresh(
     for lo in range(0, len(order_ids), orders_per_transaction):
         batch = order_ids[lo : lo + orders_per_transaction]
         with action(db, actor, "exposure.refresh", entity="exposure") as session:
+            read = _read_orders(session, batch, clock)
             pending = []
             for order_id in batch:
-                pending += _pending(session, order_id, clock, limits, counts)
+                pending += _pending(read.get(order_id), order_id, limits, counts)
             stale = [p for p in pending if p.stale]
             computed = _engine(functools.partial(_summarise_stale, stale, limits))
+            complete = []
             for item, result in zip(stale, computed, strict=True):
                 if not item.complete:
                     counts["provisional"] += 1
                     continue
-                stored = _store(
-                    session,
-                    actor,
-                    subject=item.subject,
-                    scope=item.scope,
-                    patient_id=item.patient_id,
-                    order_id=item.order_id,
-                    session_id=item.session_id,
-                    version=item.version,
-                    inputs=item.inputs,
-                    summary=result.as_dict(),
-                    latest=item.latest,
-                )
+                complete.append((item, result.as_dict()))
+            for stored in _store_all(session, actor, complete):
                 counts["stored" if stored is not None else "unchanged"] += 1
             counts["unchanged"] += sum(1 for p in pending if not p.stale)
     report = RefreshReport(**counts, seconds=time.perf_counter() - started)
@@ -431,16 +433,20 @@ def current_course_summaries(
     )
     limits = limits or thresholds()
     out: dict[int, dict[str, Any]] = {}
-    for order_id in sorted(stored):
-        counts: dict[str, int] = {"sessions": 0, "courses": 0, "nothing_given": 0}
-        try:
-            pending = _pending(session, order_id, clock, limits, counts)
-        except (DomainError, ServiceError):
-            continue  # a course the exposure card cannot read has no current summary
-        for item in pending:
-            if item.scope == "course" and item.complete and not item.stale:
-                assert item.latest is not None
-                out[order_id] = dict(item.latest.summary)
+    ordered = sorted(stored)
+    for lo in range(0, len(ordered), ORDERS_PER_READ):
+        batch = ordered[lo : lo + ORDERS_PER_READ]
+        read = _read_orders(session, batch, clock)
+        for order_id in batch:
+            counts: dict[str, int] = {"sessions": 0, "courses": 0, "nothing_given": 0}
+            try:
+                pending = _pending(read.get(order_id), order_id, limits, counts)
+            except (DomainError, ServiceError):
+                continue  # a course the exposure card cannot read has no current summary
+            for item in pending:
+                if item.scope == "course" and item.complete and not item.stale:
+                    assert item.latest is not None
+                    out[order_id] = dict(item.latest.summary)
     return out
 
 
@@ -453,6 +459,91 @@ def _summarise_stale(
         limits,
         model_ids=[p.inputs.model_id for p in stale],
     )
+
+
+@dataclass(frozen=True)
+class _OrderRead:
+    """A signed order as its summaries are built from it, read with the other orders of its
+    batch (:func:`_read_orders`)."""
+
+    id: int
+    patient_id: int
+    version: PatientVersion | None
+    sessions: list[_Given]
+    latest: dict[str, ExposureSummaryRecord]
+
+
+@dataclass(frozen=True)
+class _Given:
+    """A session with the doses its chart gives now (``origin`` None: nothing given)."""
+
+    row: InfusionSession
+    doses: exposure_domain.SessionDoses
+    origin: datetime | None
+    running: bool
+
+
+def _read_orders(
+    session: Session, order_ids: Sequence[int], clock: ClinicClock
+) -> dict[int, _OrderRead]:
+    """The signed orders among ``order_ids`` (the others left out), each with its patient's
+    current record, its live sessions with the doses their charts give now (replayed as a
+    read replays them, ``CHARTS_PER_READ`` at a time) and the newest stored row of each of
+    its subjects: in a fixed number of queries however many orders there are."""
+    orders = session.execute(
+        select(Order.id, Order.patient_id, CourseRecord.course)
+        .join(CourseRecord, CourseRecord.id == Order.course_id)
+        .where(Order.id.in_(list(order_ids)), Order.status == "signed")
+    ).all()
+    if not orders:
+        return {}
+    versions = {
+        row.patient_id: row
+        for row in session.scalars(
+            latest_versions_query().where(
+                PatientVersion.patient_id.in_({patient_id for _, patient_id, _ in orders})
+            )
+        )
+    }
+    routes = {order_id: _route(course) for order_id, _, course in orders}
+    rows = _course_sessions(session, list(routes))
+    given: dict[int, list[_Given]] = defaultdict(list)
+    for lo in range(0, len(rows), CHARTS_PER_READ):
+        # each view is reduced to its doses at once: holding a transaction's thousand views
+        # took 110 MB more at the peak (300 patients, docs/performance.md)
+        for row, _, view in report_charts(session, rows[lo : lo + CHARTS_PER_READ], clock):
+            doses, origin = _doses(view, routes[row.order_id])
+            given[row.order_id].append(_Given(row, doses, origin, _running(view)))
+    subjects = {f"course:{order_id}": order_id for order_id in routes}
+    subjects.update({f"session:{row.id}": row.order_id for row in rows})
+    latest: dict[int, dict[str, ExposureSummaryRecord]] = defaultdict(dict)
+    for record in _newest_rows(session, list(subjects)):
+        latest[subjects[record.subject]][record.subject] = record
+    return {
+        order_id: _OrderRead(
+            id=order_id,
+            patient_id=patient_id,
+            version=versions.get(patient_id),
+            sessions=given[order_id],
+            latest=latest[order_id],
+        )
+        for order_id, patient_id, _ in orders
+    }
+
+
+def _newest_rows(session: Session, subjects: list[str]) -> list[ExposureSummaryRecord]:
+    """The newest stored row (the highest id) of each of ``subjects`` that has one."""
+    out: list[ExposureSummaryRecord] = []
+    for lo in range(0, len(subjects), SUBJECTS_PER_QUERY):
+        newest = (
+            select(func.max(ExposureSummaryRecord.id))
+            .where(ExposureSummaryRecord.subject.in_(subjects[lo : lo + SUBJECTS_PER_QUERY]))
+            .group_by(ExposureSummaryRecord.subject)
+        )
+        out += session.scalars(
+            select(ExposureSummaryRecord).where(ExposureSummaryRecord.id.in_(newest))
+        ).all()
+    return out
 
 
 @dataclass(frozen=True)
@@ -477,31 +568,31 @@ class _Pending:
 
 
 def _pending(
-    session: Session,
+    order: _OrderRead | None,
     order_id: int,
-    clock: ClinicClock,
     limits: ExposureThresholdsFile,
     counts: dict[str, int],
 ) -> list[_Pending]:
-    """The inputs of an order's sessions' and course's summaries (nothing given: counted)."""
-    order = order_in(session, order_id, clock)
-    _, version = load_patient(session, order.patient_id)
-    route = _route(order.course)
+    """The inputs of an order's sessions' and course's summaries (nothing given: counted);
+    ``NotFound`` for an order that is not signed or a patient with no record, as a read says."""
+    if order is None:
+        raise NotFound(f"order_id: no signed order {order_id}.", field="order_id")
+    if order.version is None:
+        raise NotFound(f"patient_id: no patient {order.patient_id}.", field="patient_id")
+    version = order.version
     out: list[_Pending] = []
     given: list[tuple[InfusionSession, exposure_domain.SessionDoses, datetime]] = []
     running = False
-    for row in _course_sessions(session, order.id):
+    for item in order.sessions:
         counts["sessions"] += 1
-        _, view = chart_in(session, row.id, clock)
-        doses, origin = _doses(view, route)
+        row, doses, origin = item.row, item.doses, item.origin
         if origin is None:
             counts["nothing_given"] += 1
             continue
         given.append((row, doses, origin))
-        running = running or _running(view)
+        running = running or item.running
         out.append(
             _pending_one(
-                session,
                 f"session:{row.id}",
                 "session",
                 order,
@@ -509,7 +600,7 @@ def _pending(
                 version,
                 row.scheduled_on,
                 doses,
-                not _running(view),
+                not item.running,
                 limits,
                 None,
             )
@@ -522,7 +613,6 @@ def _pending(
     sessions = [((origin - start).total_seconds() / 60.0, doses) for _, doses, origin in given]
     out.append(
         _pending_one(
-            session,
             f"course:{order.id}",
             "course",
             order,
@@ -539,10 +629,9 @@ def _pending(
 
 
 def _pending_one(
-    session: Session,
     subject: str,
     scope: Literal["session", "course"],
-    order: Any,
+    order: _OrderRead,
     session_id: int | None,
     version: PatientVersion,
     day: date,
@@ -552,12 +641,6 @@ def _pending_one(
     extra: dict[str, Any] | None,
 ) -> _Pending:
     patient = _covariates(version, day)
-    latest = session.scalars(
-        select(ExposureSummaryRecord)
-        .where(ExposureSummaryRecord.subject == subject)
-        .order_by(ExposureSummaryRecord.id.desc())
-        .limit(1)
-    ).first()
     return _Pending(
         subject=subject,
         scope=scope,
@@ -568,7 +651,7 @@ def _pending_one(
         patient=patient,
         doses=doses,
         inputs=_engine(lambda: domain.inputs_of(patient, doses, limits, extra=extra)),
-        latest=latest,
+        latest=order.latest.get(subject),
         complete=complete,
     )
 
@@ -733,11 +816,99 @@ def _store(
 ) -> ExposureSummaryRecord | None:
     """A new row superseding ``latest``; when someone stored one at the same moment (the
     chain's unique constraint), theirs is read instead if it has the same inputs."""
+    record = _new_record(
+        actor,
+        subject=subject,
+        scope=scope,
+        patient_id=patient_id,
+        order_id=order_id,
+        session_id=session_id,
+        version=version,
+        inputs=inputs,
+        summary=summary,
+        latest=latest,
+    )
+    try:
+        with session.begin_nested():
+            session.add(record)
+            session.flush()
+    except IntegrityError:
+        newest = session.scalars(
+            select(ExposureSummaryRecord)
+            .where(ExposureSummaryRecord.subject == subject)
+            .order_by(ExposureSummaryRecord.id.desc())
+            .limit(1)
+        ).first()
+        return newest if newest is not None and newest.inputs_digest == inputs.digest else None
+    return record
+
+
+def _store_all(
+    session: Session, actor: Actor, items: list[tuple[_Pending, dict[str, Any]]]
+) -> list[ExposureSummaryRecord | None]:
+    """The new rows of a refresh's transaction (each pending subject with its summary),
+    written in one flush, in order; when someone stored a row of one of the subjects at the
+    same moment, the flush is undone and each is stored as a read stores it (:func:`_store`)."""
+    if not items:
+        return []
+    records = [
+        _new_record(
+            actor,
+            subject=item.subject,
+            scope=item.scope,
+            patient_id=item.patient_id,
+            order_id=item.order_id,
+            session_id=item.session_id,
+            version=item.version,
+            inputs=item.inputs,
+            summary=summary,
+            latest=item.latest,
+        )
+        for item, summary in items
+    ]
+    try:
+        with session.begin_nested():
+            session.add_all(records)
+            session.flush()
+    except IntegrityError:
+        return [
+            _store(
+                session,
+                actor,
+                subject=item.subject,
+                scope=item.scope,
+                patient_id=item.patient_id,
+                order_id=item.order_id,
+                session_id=item.session_id,
+                version=item.version,
+                inputs=item.inputs,
+                summary=summary,
+                latest=item.latest,
+            )
+            for item, summary in items
+        ]
+    return list(records)
+
+
+def _new_record(
+    actor: Actor,
+    *,
+    subject: str,
+    scope: str,
+    patient_id: int,
+    order_id: int,
+    session_id: int | None,
+    version: PatientVersion,
+    inputs: domain.SummaryInputs,
+    summary: dict[str, Any],
+    latest: ExposureSummaryRecord | None,
+) -> ExposureSummaryRecord:
+    """A row for ``subject`` superseding ``latest``, saying why (not yet added)."""
     if latest is None:
         reason = "first computed"
     else:
         reason = "recomputed: " + ", ".join(inputs.changed_since(latest.inputs)) + " changed"
-    record = ExposureSummaryRecord(
+    return ExposureSummaryRecord(
         subject=subject,
         scope=scope,
         patient_id=patient_id,
@@ -755,19 +926,6 @@ def _store(
         supersedes_id=None if latest is None else latest.id,
         reason=reason,
     )
-    try:
-        with session.begin_nested():
-            session.add(record)
-            session.flush()
-    except IntegrityError:
-        newest = session.scalars(
-            select(ExposureSummaryRecord)
-            .where(ExposureSummaryRecord.subject == subject)
-            .order_by(ExposureSummaryRecord.id.desc())
-            .limit(1)
-        ).first()
-        return newest if newest is not None and newest.inputs_digest == inputs.digest else None
-    return record
 
 
 def _doses(
@@ -802,17 +960,18 @@ def _covariates(version: PatientVersion, day: date) -> pk.Covariates:
     )
 
 
-def _course_sessions(session: Session, order_id: int) -> list[InfusionSession]:
-    """The order's sessions as they stand (a moved session's old row left out)."""
+def _course_sessions(session: Session, order_ids: Sequence[int]) -> list[InfusionSession]:
+    """The orders' sessions as they stand (a moved session's old row left out), an order's
+    together in session order."""
     newer = aliased(InfusionSession)
     return list(
         session.scalars(
             select(InfusionSession)
             .where(
-                InfusionSession.order_id == order_id,
+                InfusionSession.order_id.in_(list(order_ids)),
                 ~exists().where(newer.replaces_id == InfusionSession.id),
             )
-            .order_by(InfusionSession.session_number, InfusionSession.id)
+            .order_by(InfusionSession.order_id, InfusionSession.session_number, InfusionSession.id)
         )
     )
 

@@ -337,6 +337,7 @@ def _events(session: Session, session_ids: Sequence[int]) -> dict[int, list[Char
     fresh: dict[int, list[SessionEvent]] = {sid: [] for sid in session_ids}
     for row in rows:
         fresh[row.session_id].append(row)
+    names = _usernames(session, {r.recorded_by_id for r in rows})  # one query, not a chart's
     out: dict[int, list[ChartEvent]] = {}
     stale = []
     for sid, chart in known.items():
@@ -350,7 +351,7 @@ def _events(session: Session, session_ids: Sequence[int]) -> dict[int, list[Char
                 stale.append(sid)
                 continue
             new = new[1:]
-        out[sid] = [*(chart.events if chart else ()), *_parsed(session, new)]
+        out[sid] = [*(chart.events if chart else ()), *_parsed(new, names)]
         _keep(where, sid, out[sid], new[-1] if new else None, chart)
     for sid in stale:  # read again in full
         with _CHARTS_LOCK:
@@ -359,8 +360,7 @@ def _events(session: Session, session_ids: Sequence[int]) -> dict[int, list[Char
     return out
 
 
-def _parsed(session: Session, rows: Sequence[SessionEvent]) -> list[ChartEvent]:
-    names = _usernames(session, {r.recorded_by_id for r in rows})
+def _parsed(rows: Sequence[SessionEvent], names: dict[int | None, str]) -> list[ChartEvent]:
     return [
         ChartEvent(
             seq=row.seq,
