@@ -520,13 +520,15 @@ def test_a_refresh_reads_its_orders_in_a_fixed_number_of_statements(
     assert _statements(database, lambda: refresh(orders_per_transaction=1)) > four[1]
 
 
+# PostgreSQL only: SQLite admits one writer at a time, so nothing is stored during a refresh
+@pytest.mark.parametrize(
+    "database", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
 def test_a_refresh_meeting_a_row_stored_at_the_same_moment_keeps_that_row(
     database: Database, users: dict[str, Actor], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from ketapath.services.permissions import SYSTEM
 
-    if database.backend == "sqlite":
-        pytest.skip("SQLite admits one writer at a time: nothing is stored during a refresh")
     clock = clinic_noon()
     order_id, (session_id, *_) = _course(database, users, clock)
     Nurse(database, users["nurse"], session_id, clock).given()

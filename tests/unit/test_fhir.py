@@ -4,6 +4,7 @@ validators (ketapath's FHIR R4B models and the official FHIR R4 JSON schema)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -207,3 +208,50 @@ def test_the_mapping_is_pure_it_imports_no_database_service_or_interface() -> No
     }
     outer = ("ketapath.store", "ketapath.services", "ketapath.api", "ketapath.web", "ketapath.cli")
     assert not [name for name in imported if name.startswith(outer)]
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "key", "value"),
+    [
+        ("Patient", "name", None),  # the property test's example: {"name": null} is valid R4B
+        ("Patient", "extension", None),
+        ("Patient", "generalPractitioner", None),
+        ("Condition", "category", None),
+        ("MedicationStatement", "dosage", None),
+        ("AllergyIntolerance", "reaction", None),
+    ],
+)
+def test_a_json_null_where_a_list_may_stand_is_read_as_absent(
+    resource_type: str, key: str, value: Any
+) -> None:
+    """The FHIR models accept ``null`` for a list as if it were absent; the reader does the
+    same (reads the record, or refuses it naming where, as for a missing list), instead of
+    failing on it (a TypeError: a 500 at the import's API)."""
+    bundle = _bundle(allergies=[{"substance": "penicillin", "reaction": "rash"}])
+    resources = [e["resource"] for e in bundle["entry"]]
+    changed = [r for r in resources if r["resourceType"] == resource_type]
+    assert changed, f"the test bundle has no {resource_type}"
+    for resource in changed:
+        resource[key] = value
+    absent = json.loads(json.dumps(bundle))
+    for entry in absent["entry"]:
+        if entry["resource"]["resourceType"] == resource_type:
+            del entry["resource"][key]
+    try:
+        expected: Any = fhir.read_bundle(absent, KB).fields
+    except fhir.InvalidBundle as error:
+        expected = [(p.where, p.message) for p in error.problems]
+    try:
+        read: Any = fhir.read_bundle(bundle, KB).fields
+    except fhir.InvalidBundle as error:
+        read = [(p.where, p.message) for p in error.problems]
+    assert read == expected
+
+
+def test_a_name_whose_parts_are_null_is_read_without_them() -> None:
+    bundle = _bundle()
+    (patient,) = [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    ]
+    patient["name"] = [{"use": "official", "given": None, "family": None}]
+    assert fhir.read_bundle(bundle, KB).fields["sex"] in ("male", "female")

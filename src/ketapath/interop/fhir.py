@@ -1088,10 +1088,17 @@ class _Reader:
         return text
 
 
+def _list(container: Any, key: str) -> list[Any]:
+    """``container[key]`` when it is a list; else empty: a missing key, or a JSON null, which
+    the FHIR models accept as absent (a Patient with ``"name": null`` is valid R4B)."""
+    value = container.get(key) if isinstance(container, dict) else None
+    return value if isinstance(value, list) else []
+
+
 def _codings(concept: Any) -> list[dict[str, Any]]:
     if not isinstance(concept, dict):
         return []
-    return [c for c in concept.get("coding", []) if isinstance(c, dict)]
+    return [c for c in _list(concept, "coding") if isinstance(c, dict)]
 
 
 def concept_text(concept: Any, prefer: Sequence[str] = (ICD10CM, ICD11)) -> str:
@@ -1119,7 +1126,8 @@ def _status(concept: Any) -> str:
 
 
 def _ext(resource: dict[str, Any], url: str) -> dict[str, Any] | None:
-    return next((e for e in resource.get("extension", []) if e.get("url") == url), None)
+    extensions = _list(resource, "extension")
+    return next((e for e in extensions if isinstance(e, dict) and e.get("url") == url), None)
 
 
 def _patient_fields(r: _Reader, patient: dict[str, Any], where: str) -> dict[str, Any]:
@@ -1132,11 +1140,14 @@ def _patient_fields(r: _Reader, patient: dict[str, Any], where: str) -> dict[str
             "record this patient by hand",
         )
     out["sex"] = gender
-    names = [n for n in patient.get("name", []) if isinstance(n, dict)]
+    names = [n for n in _list(patient, "name") if isinstance(n, dict)]
     official = next((n for n in names if n.get("use") == "official"), names[0] if names else None)
     if official is not None:
         words = official.get("text") or " ".join(
-            [*official.get("given", []), official.get("family", "")]
+            [
+                *(g for g in _list(official, "given") if isinstance(g, str)),
+                official.get("family") or "",
+            ]
         )
         out["name"] = r.text(words, "name", f"{where}.name")
     birth = patient.get("birthDate")
@@ -1152,7 +1163,7 @@ def _patient_fields(r: _Reader, patient: dict[str, Any], where: str) -> dict[str
         out["birth_date"] = None
     else:
         r.problem(f"{where}.birthDate", "the record needs the birth date (or the age)")
-    gps = [g for g in patient.get("generalPractitioner", []) if isinstance(g, dict)]
+    gps = [g for g in _list(patient, "generalPractitioner") if isinstance(g, dict)]
     if gps and gps[0].get("display"):
         out["gp"] = r.text(gps[0]["display"], "name", f"{where}.generalPractitioner")
     return out
@@ -1177,14 +1188,14 @@ def _condition(
         item["name"] = r.text(named["valueString"], "name", f"{where}.extension")
     notes = [
         str(n.get("text", ""))
-        for n in resource.get("note", [])
+        for n in _list(resource, "note")
         if n.get("text") and not str(n["text"]).startswith(NOT_RECOGNISED)
     ]
     if notes:
         item["note"] = "; ".join(notes)[:2000]
     roles = [
         c.get("code")
-        for category in resource.get("category", [])
+        for category in _list(resource, "category")
         for c in _codings(category)
         if c.get("system") == CONDITION_ROLE
     ]
@@ -1205,7 +1216,7 @@ def _allergy(r: _Reader, resource: dict[str, Any], where: str) -> dict[str, Any]
         r.problem(f"{where}.code", "an allergy needs its substance (code or text)")
         return None
     item = {"substance": r.text(substance, "medicine", f"{where}.code")}
-    reactions = [x for x in resource.get("reaction", []) if isinstance(x, dict)]
+    reactions = [x for x in _list(resource, "reaction") if isinstance(x, dict)]
     if reactions and reactions[0].get("manifestation"):
         words = concept_text(reactions[0]["manifestation"][0], prefer=())
         if words:
@@ -1251,10 +1262,10 @@ def _medicine(
         r.skipped.append(f"{where}: MedicationStatement {name!r} is {status}, not current")
         return None
     item: dict[str, Any] = {"name": r.text(name, "medicine", f"{where}.medication")}
-    dosages = [d for d in resource.get("dosage", []) if isinstance(d, dict)]
+    dosages = [d for d in _list(resource, "dosage") if isinstance(d, dict)]
     if dosages:
         given, at = dosages[0], f"{where}.dosage[0]"
-        rates = [d for d in given.get("doseAndRate", []) if isinstance(d, dict)]
+        rates = [d for d in _list(given, "doseAndRate") if isinstance(d, dict)]
         if rates:
             item["dose"], item["unit"] = _amount(rates[0].get("doseQuantity"), at, r)
         daily = _ext(given, EXT_DAILY_DOSE)
@@ -1269,7 +1280,7 @@ def _medicine(
             )
         if given.get("route"):
             item["route"] = r.text(concept_text(given["route"], prefer=()), "route", f"{at}.route")
-    reasons = [x for x in resource.get("reasonCode", []) if isinstance(x, dict)]
+    reasons = [x for x in _list(resource, "reasonCode") if isinstance(x, dict)]
     if reasons:
         item["indication"] = r.text(concept_text(reasons[0]), "name", f"{where}.reasonCode")
     return {k: v for k, v in item.items() if v not in (None, "")}
@@ -1328,11 +1339,15 @@ def read_bundle(bundle: Any, kb: Knowledge) -> ReadRecord:
     if problems:
         raise InvalidBundle(problems)
     r = _Reader(kb)
-    entries = [e for e in bundle.get("entry", []) if isinstance(e.get("resource"), dict)]
+    entries = [
+        e
+        for e in _list(bundle, "entry")
+        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+    ]
     index = _index(entries)
     by_type: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for i, entry in enumerate(bundle.get("entry", [])):
-        if isinstance(entry.get("resource"), dict):
+    for i, entry in enumerate(_list(bundle, "entry")):
+        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
             resource = entry["resource"]
             by_type.setdefault(resource["resourceType"], []).append(
                 (f"entry[{i}].resource", resource)
